@@ -1,0 +1,111 @@
+"""The one cattrs converter: domain objects <-> the JSON wire format (shared by adapters)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any, Final
+from uuid import UUID, uuid4
+
+import cattrs
+
+from chiffon.model import (
+    Agent,
+    Cancel,
+    Heartbeat,
+    StatusUpdate,
+    Task,
+    WorkRequest,
+    WorkResult,
+)
+
+PROTOCOL_VERSION: Final = "1.0"
+
+converter = cattrs.Converter()
+converter.register_unstructure_hook(UUID, str)
+converter.register_structure_hook(UUID, lambda v, _: v if isinstance(v, UUID) else UUID(str(v)))
+
+
+def _dt_out(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+def _dt_in(value: Any, _: Any) -> datetime:
+    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    if parsed.tzinfo is None:
+        raise ValueError("timestamps must carry a UTC offset")
+    return parsed.astimezone(UTC)
+
+
+converter.register_unstructure_hook(datetime, _dt_out)
+converter.register_structure_hook(datetime, _dt_in)
+converter.register_structure_hook(Any, lambda v, _: v)
+
+Payload = WorkRequest | StatusUpdate | WorkResult | Heartbeat | Cancel
+
+MESSAGE_TYPES: Final[dict[str, type[Any]]] = {
+    "work_request": WorkRequest,
+    "work_status": StatusUpdate,
+    "work_result": WorkResult,
+    "heartbeat": Heartbeat,
+    "cancel": Cancel,
+}
+TYPE_NAMES: Final[dict[type[Any], str]] = {cls: name for name, cls in MESSAGE_TYPES.items()}
+
+
+class MalformedMessage(ValueError):
+    """Bytes that are not a valid chiffon envelope (goes to the dead-letter queue)."""
+
+
+def message_type(payload: Payload) -> str:
+    return TYPE_NAMES[type(payload)]
+
+
+def encode_message(payload: Payload, from_agent: str | None = None) -> bytes:
+    """The wire envelope of one bus message, as UTF-8 JSON."""
+    envelope = {
+        "protocol_version": PROTOCOL_VERSION,
+        "message_id": str(uuid4()),
+        "type": message_type(payload),
+        "from_agent": from_agent,
+        "to_agent": getattr(payload, "agent_type", None),
+        "timestamp": datetime.now(UTC).isoformat(),
+        "trace_id": _opt_str(getattr(payload, "trace_id", None)),
+        "request_id": _opt_str(getattr(payload, "request_id", None)),
+        "priority": getattr(payload, "priority", None),
+        "payload": converter.unstructure(payload),
+        "x_custom_fields": {},
+    }
+    return json.dumps(envelope, separators=(",", ":")).encode()
+
+
+def decode_message(body: bytes) -> Payload:
+    """Parse an envelope; raises MalformedMessage for anything that is not one."""
+    try:
+        envelope = json.loads(body)
+        kind = MESSAGE_TYPES[envelope["type"]]
+        if envelope.get("protocol_version") != PROTOCOL_VERSION:
+            raise ValueError(f"unsupported protocol_version {envelope.get('protocol_version')!r}")
+        payload: Payload = converter.structure(envelope["payload"], kind)
+        return payload
+    except (ValueError, KeyError, TypeError, cattrs.BaseValidationError) as exc:
+        raise MalformedMessage(f"not a chiffon message: {exc}") from exc
+
+
+def task_to_json(task: Task) -> dict[str, Any]:
+    """A task as the API shows it."""
+    data: dict[str, Any] = converter.unstructure(task)
+    return data
+
+
+def agent_to_json(agent: Agent) -> dict[str, Any]:
+    data: dict[str, Any] = converter.unstructure(agent)
+    return data
+
+
+def structure(data: Any, cls: type[Any]) -> Any:
+    return converter.structure(data, cls)
+
+
+def _opt_str(value: object) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,151 @@
+"""Driven adapter: task storage and outbox in process memory (same contract as PostgreSQL)."""
+
+from __future__ import annotations
+
+import bisect
+import copy
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import attrs
+
+from chiffon.lifecycle import ACTIVE
+from chiffon.model import OutboxMessage, Task, TaskStatus
+from ports.task_repository import (
+    MUTABLE_FIELDS,
+    PageCursor,
+    Publish,
+    TaskFilter,
+    TaskPage,
+    TaskRepository,
+)
+
+
+class InMemoryTaskRepository(TaskRepository):
+    """Every method runs without an await inside its critical section, so each is atomic on
+    the event loop exactly like one SQL statement or transaction is in PostgreSQL."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[UUID, Task] = {}
+        self._order: list[tuple[datetime, UUID]] = []  # ascending (created_at, task_id)
+        self._active: set[UUID] = set()
+        self._outbox: OrderedDict[UUID, OutboxMessage] = OrderedDict()
+        self._claimed: set[UUID] = set()
+
+    async def create(self, task: Task, outbox: Sequence[OutboxMessage]) -> tuple[Task, bool]:
+        existing = self._tasks.get(task.task_id)
+        if existing is not None:
+            return copy.deepcopy(existing), False
+        stored = copy.deepcopy(task)
+        self._tasks[task.task_id] = stored
+        bisect.insort(self._order, (task.created_at, task.task_id))
+        self._active.add(task.task_id)
+        self._add_outbox(outbox)
+        return copy.deepcopy(stored), True
+
+    async def get(self, task_id: UUID) -> Task | None:
+        task = self._tasks.get(task_id)
+        return None if task is None else copy.deepcopy(task)
+
+    async def page(self, flt: TaskFilter, limit: int, after: PageCursor | None) -> TaskPage:
+        end = len(self._order)
+        if after is not None:
+            end = bisect.bisect_left(self._order, (after.created_at, after.task_id))
+        items: list[Task] = []
+        for index in range(end - 1, -1, -1):
+            task = self._tasks[self._order[index][1]]
+            if _matches(task, flt):
+                if len(items) == limit:
+                    last = items[-1]
+                    return TaskPage(tuple(items), PageCursor(last.created_at, last.task_id))
+                items.append(copy.deepcopy(task))
+        return TaskPage(tuple(items), None)
+
+    async def transition(
+        self,
+        task_id: UUID,
+        from_statuses: frozenset[TaskStatus],
+        attempt: int | None,
+        changes: Mapping[str, Any],
+        outbox: Sequence[OutboxMessage] = (),
+    ) -> Task | None:
+        unknown = set(changes) - MUTABLE_FIELDS
+        if unknown:
+            raise ValueError(f"fields not changeable: {sorted(unknown)}")
+        task = self._tasks.get(task_id)
+        if task is None or task.status not in from_statuses:
+            return None
+        if attempt is not None and task.attempt != attempt:
+            return None
+        return self._store(attrs.evolve(task, **copy.deepcopy(dict(changes))), outbox)
+
+    async def expire_due(self, now: datetime) -> list[Task]:
+        expired = []
+        for task_id in list(self._active):
+            task = self._tasks[task_id]
+            if task.deadline_at is not None and task.deadline_at <= now:
+                done = attrs.evolve(
+                    task,
+                    status=TaskStatus.TIMED_OUT,
+                    finished_at=now,
+                    updated_at=now,
+                    error_message=f"timed out after {task.timeout_s}s",
+                )
+                expired.append(self._store(done, ()))
+        return expired
+
+    async def running_on(self, agent_id: UUID) -> list[Task]:
+        return [
+            copy.deepcopy(t)
+            for t in (self._tasks[i] for i in self._active)
+            if t.status is TaskStatus.RUNNING and t.agent_id == agent_id
+        ]
+
+    async def enqueue(self, outbox: Sequence[OutboxMessage]) -> None:
+        self._add_outbox(outbox)
+
+    async def relay_outbox(self, publish: Publish, limit: int) -> int:
+        batch = [m for i, m in self._outbox.items() if i not in self._claimed][:limit]
+        if not batch:
+            return 0
+        ids = [m.message_id for m in batch]
+        self._claimed.update(ids)  # like FOR UPDATE SKIP LOCKED: a second relay skips them
+        try:
+            await publish(batch)
+        finally:
+            self._claimed.difference_update(ids)
+        for message_id in ids:
+            self._outbox.pop(message_id, None)
+        return len(batch)
+
+    async def ping(self) -> None:
+        return None
+
+    def unsent(self) -> list[OutboxMessage]:
+        """What the relay has not sent yet (for tests and the demo's diagnostics)."""
+        return list(self._outbox.values())
+
+    def _store(self, task: Task, outbox: Sequence[OutboxMessage]) -> Task:
+        self._tasks[task.task_id] = task
+        if task.status in ACTIVE:
+            self._active.add(task.task_id)
+        else:
+            self._active.discard(task.task_id)
+        self._add_outbox(outbox)
+        return copy.deepcopy(task)
+
+    def _add_outbox(self, outbox: Sequence[OutboxMessage]) -> None:
+        for message in outbox:
+            self._outbox[message.message_id] = copy.deepcopy(message)
+
+
+def _matches(task: Task, flt: TaskFilter) -> bool:
+    return (
+        (flt.status is None or task.status is flt.status)
+        and (flt.work_type is None or task.work_type == flt.work_type)
+        and (flt.agent_type is None or task.agent_type == flt.agent_type)
+        and (flt.trace_id is None or task.trace_id == flt.trace_id)
+    )

@@ -1,0 +1,1 @@
+"""Adapters to the host: real time, random ids, machine resources."""

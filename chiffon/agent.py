@@ -1,0 +1,221 @@
+"""AgentRuntime: the agent side. Takes work of one type, runs handlers, reports back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from typing import Any
+from uuid import UUID
+
+from chiffon.handlers import HandlerContext, HandlerError, HandlerOutcome, HandlerRegistry
+from chiffon.model import (
+    AgentStatus,
+    Cancel,
+    Heartbeat,
+    ResultStatus,
+    StatusUpdate,
+    WorkRequest,
+    WorkResult,
+)
+from chiffon.reporting import Reporter
+from ports.bus import AgentBus, WorkDelivery
+from ports.resources import ResourceProbe
+
+log = logging.getLogger(__name__)
+
+CANCELLED_MEMORY = 10_000
+TIMEOUT_EXIT_CODE = 124
+CHANGE_DEBOUNCE_S = 0.2
+
+
+class AgentRuntime:
+    """Runs at most `concurrency` handlers at once. A work message is acked as soon as its
+    `running` status is confirmed by the broker; from then on the orchestrator owns the lease."""
+
+    def __init__(
+        self,
+        bus: AgentBus,
+        handlers: HandlerRegistry,
+        agent_id: UUID,
+        agent_type: str,
+        resources: ResourceProbe,
+        concurrency: int = 1,
+        heartbeat_interval_s: float = 30.0,
+    ) -> None:
+        self.agent_id = agent_id
+        self.agent_type = agent_type
+        self._bus = bus
+        self._handlers = handlers
+        self._resources = resources
+        self._concurrency = concurrency
+        self._interval = heartbeat_interval_s
+        self._slots = asyncio.Semaphore(concurrency)
+        self._reporter = Reporter(bus)
+        self._running: dict[UUID, tuple[asyncio.Task[None], asyncio.Event]] = {}
+        self._cancelled: OrderedDict[UUID, None] = OrderedDict()
+        self._background: set[asyncio.Task[Any]] = set()
+        self._stopping = False
+        self._changed = asyncio.Event()
+
+    @property
+    def running_tasks(self) -> tuple[UUID, ...]:
+        return tuple(self._running)
+
+    async def start(self) -> None:
+        await self.beat()
+        await self._bus.consume(self.agent_type, self._concurrency, self._on_work, self._on_cancel)
+        self._spawn(self._heartbeats())
+        log.info(
+            "agent %s (%s) started, concurrency %d",
+            self.agent_id,
+            self.agent_type,
+            self._concurrency,
+        )
+
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """Take no more work, let running handlers finish within `grace_s`, then stop the rest
+        (the goodbye hands them to the orchestrator's loss policy) and say goodbye."""
+        self._stopping = True
+        await self._bus.stop_consuming()
+        running = [task for task, _ in self._running.values()]
+        if running:
+            await asyncio.wait(running, timeout=grace_s)
+        for bg in list(self._background):
+            bg.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        await self._reporter.flush(timeout_s=grace_s)
+        with contextlib.suppress(Exception):
+            await self.beat(goodbye=True)
+        await self._bus.close()
+
+    async def beat(self, goodbye: bool = False) -> None:
+        busy = len(self._running) >= self._concurrency
+        await self._bus.publish(
+            Heartbeat(
+                agent_id=self.agent_id,
+                agent_type=self.agent_type,
+                status=AgentStatus.BUSY if busy else AgentStatus.ONLINE,
+                capabilities=tuple(sorted(self._handlers)),
+                max_concurrency=self._concurrency,
+                running_tasks=self.running_tasks,
+                resources=self._resources.sample(),
+                goodbye=goodbye,
+            )
+        )
+
+    async def _heartbeats(self) -> None:
+        # Beat every interval, and soon after the set of running tasks changed, so the
+        # registry shows an agent busy or idle again without waiting a whole interval.
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), self._interval)
+                await asyncio.sleep(CHANGE_DEBOUNCE_S)
+            self._changed.clear()
+            try:
+                await self.beat()
+            except Exception as exc:
+                log.warning("heartbeat not sent: %s", exc)
+
+    async def _on_work(self, delivery: WorkDelivery) -> None:
+        self._spawn(self._take(delivery))
+
+    async def _on_cancel(self, cancel: Cancel) -> None:
+        self._cancelled[cancel.task_id] = None
+        while len(self._cancelled) > CANCELLED_MEMORY:
+            self._cancelled.popitem(last=False)
+        entry = self._running.get(cancel.task_id)
+        if entry is not None:
+            log.info("cancelling task: %s", cancel.reason, extra={"task_id": str(cancel.task_id)})
+            entry[1].set()
+            entry[0].cancel()
+
+    async def _take(self, delivery: WorkDelivery) -> None:
+        req = delivery.request
+        if req.task_id in self._cancelled or req.task_id in self._running:
+            await delivery.ack()  # cancelled before it started, or a duplicate delivery
+            return
+        await self._slots.acquire()
+        try:
+            if self._stopping:
+                await delivery.reject(requeue=True)
+                self._slots.release()
+                return
+            await self._bus.publish(StatusUpdate(req.task_id, self.agent_id, req.attempt, True))
+            await delivery.ack()
+        except Exception:
+            self._slots.release()
+            log.exception("could not start task", extra={"task_id": str(req.task_id)})
+            with contextlib.suppress(Exception):
+                await delivery.reject(requeue=True)
+            return
+        stop = asyncio.Event()
+        task = asyncio.create_task(self._run(req, stop))
+        self._running[req.task_id] = (task, stop)
+        self._changed.set()
+
+    async def _run(self, req: WorkRequest, stop: asyncio.Event) -> None:
+        started = time.monotonic()
+        try:
+            outcome = await self._call(req, stop)
+        except asyncio.CancelledError:
+            if not stop.is_set():  # shutting down: the loss policy takes it from here
+                raise
+            outcome = (ResultStatus.CANCELLED, HandlerOutcome(output="cancelled"), None)
+        finally:
+            self._running.pop(req.task_id, None)
+            self._slots.release()
+            self._changed.set()
+        status, done, error = outcome
+        self._reporter.send(
+            WorkResult(
+                task_id=req.task_id,
+                request_id=req.request_id,
+                agent_id=self.agent_id,
+                attempt=req.attempt,
+                status=status,
+                output=done.output,
+                result=done.result,
+                error_message=error,
+                exit_code=done.exit_code,
+                duration_ms=int((time.monotonic() - started) * 1000),
+            )
+        )
+
+    async def _call(
+        self, req: WorkRequest, stop: asyncio.Event
+    ) -> tuple[ResultStatus, HandlerOutcome, str | None]:
+        handler = self._handlers.get(req.work_type)
+        if handler is None:
+            msg = f"agent {self.agent_id} has no handler for work_type {req.work_type!r}"
+            return ResultStatus.FAILED, HandlerOutcome(exit_code=127), msg
+
+        async def progress(percent: int | None, message: str | None) -> None:
+            self._reporter.send(
+                StatusUpdate(req.task_id, self.agent_id, req.attempt, False, percent, message)
+            )
+
+        ctx = HandlerContext(
+            req.task_id, req.trace_id, req.work_type, req.attempt, req.parameters, progress, stop
+        )
+        try:
+            async with asyncio.timeout(req.timeout_s):
+                value = await handler(ctx)
+        except HandlerError as exc:
+            return ResultStatus.FAILED, HandlerOutcome(None, exc.output, exc.exit_code), exc.message
+        except TimeoutError:
+            msg = f"handler timed out after {req.timeout_s}s"
+            return ResultStatus.FAILED, HandlerOutcome(exit_code=TIMEOUT_EXIT_CODE), msg
+        except Exception as exc:
+            log.exception("handler raised", extra={"task_id": str(req.task_id)})
+            return ResultStatus.FAILED, HandlerOutcome(exit_code=1), f"{type(exc).__name__}: {exc}"
+        if isinstance(value, HandlerOutcome):
+            return ResultStatus.COMPLETED, value, None
+        return ResultStatus.COMPLETED, HandlerOutcome(result=value), None
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)

@@ -1,0 +1,50 @@
+"""What a caller asks of the orchestrator, validated by the domain's own rules."""
+
+from __future__ import annotations
+
+import json
+from uuid import UUID
+
+import attrs
+
+from chiffon.config import MAX_PARAMETERS_BYTES
+from chiffon.errors import InvalidRequest, PayloadTooLarge
+from chiffon.model import PRIORITY_DEFAULT, PRIORITY_MAX, PRIORITY_MIN, JsonObject, Task
+
+
+@attrs.frozen
+class DispatchCommand:
+    task_id: UUID
+    work_type: str
+    parameters: JsonObject = attrs.Factory(dict)
+    priority: int = PRIORITY_DEFAULT
+    timeout_s: float | None = None
+    trace_id: UUID | None = None
+
+    def validate(self) -> None:
+        """Raise InvalidRequest / PayloadTooLarge naming the failing field."""
+        problems: dict[str, list[str]] = {}
+        if not self.work_type.strip():
+            problems["work_type"] = ["must not be empty"]
+        if not PRIORITY_MIN <= self.priority <= PRIORITY_MAX:
+            problems["priority"] = [f"must be between {PRIORITY_MIN} and {PRIORITY_MAX}"]
+        if self.timeout_s is not None and not self.timeout_s > 0:
+            problems["timeout_s"] = ["must be greater than 0"]
+        if problems:
+            raise InvalidRequest(f"invalid request: {', '.join(sorted(problems))}", problems)
+        size = len(json.dumps(self.parameters, separators=(",", ":")))
+        if size > MAX_PARAMETERS_BYTES:
+            raise PayloadTooLarge(
+                f"parameters are {size} bytes; the limit is {MAX_PARAMETERS_BYTES}",
+                {"parameters": [f"at most {MAX_PARAMETERS_BYTES} bytes of JSON"]},
+            )
+
+    def matches(self, task: Task) -> bool:
+        """True when `task` was stored from this same request (idempotent re-dispatch)."""
+        return (
+            task.work_type == self.work_type
+            and task.parameters == self.parameters
+            and task.priority == self.priority
+            and task.timeout_s == self.timeout_s
+            and (self.trace_id is None or self.trace_id == task.trace_id)
+        )

@@ -1,0 +1,30 @@
+"""The orchestrator's tunables, as the domain sees them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import attrs
+
+from chiffon.model import MAX_ATTEMPTS_DEFAULT, LossPolicy
+from chiffon.routing import RoutingTable
+
+MAX_PARAMETERS_BYTES = 256 * 1024
+MAX_OUTPUT_CHARS = 64 * 1024
+
+
+@attrs.frozen
+class OrchestratorConfig:
+    routing: RoutingTable = attrs.Factory(RoutingTable)
+    heartbeat_interval_s: float = 30.0
+    missed_heartbeats: int = 3
+    max_attempts: int = MAX_ATTEMPTS_DEFAULT
+    loss_policy: LossPolicy = LossPolicy.RETRY
+    loss_policies: Mapping[str, LossPolicy] = attrs.Factory(dict)
+
+    @property
+    def offline_after_s(self) -> float:
+        return self.heartbeat_interval_s * self.missed_heartbeats
+
+    def loss_policy_for(self, work_type: str) -> LossPolicy:
+        return self.loss_policies.get(work_type, self.loss_policy)

@@ -1,0 +1,37 @@
+"""The task state machine: which transitions are allowed and which states are final."""
+
+from __future__ import annotations
+
+from chiffon.model import TaskStatus
+
+TERMINAL: frozenset[TaskStatus] = frozenset(
+    {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.TIMED_OUT}
+)
+ACTIVE: frozenset[TaskStatus] = frozenset({TaskStatus.PENDING, TaskStatus.RUNNING})
+
+# running -> pending exists only for the loss policy's retry (with a new attempt number).
+ALLOWED: dict[TaskStatus, frozenset[TaskStatus]] = {
+    TaskStatus.PENDING: frozenset({TaskStatus.RUNNING, TaskStatus.CANCELLED, TaskStatus.TIMED_OUT}),
+    TaskStatus.RUNNING: frozenset(
+        {
+            TaskStatus.COMPLETED,
+            TaskStatus.FAILED,
+            TaskStatus.CANCELLED,
+            TaskStatus.TIMED_OUT,
+            TaskStatus.PENDING,
+        }
+    ),
+}
+
+
+def is_terminal(status: TaskStatus) -> bool:
+    return status in TERMINAL
+
+
+def can_move(source: TaskStatus, target: TaskStatus) -> bool:
+    return target in ALLOWED.get(source, frozenset())
+
+
+def sources_of(target: TaskStatus) -> frozenset[TaskStatus]:
+    """The states from which `target` may be reached (what a conditional update allows)."""
+    return frozenset(s for s, targets in ALLOWED.items() if target in targets)

@@ -1,0 +1,43 @@
+"""Building the bus messages that follow from task changes."""
+
+from __future__ import annotations
+
+from chiffon.model import Cancel, OutboxMessage, Task, WorkRequest
+from ports.clock import Clock, IdFactory
+
+
+def work_request_for(task: Task) -> WorkRequest:
+    """The work message of the task's current attempt."""
+    return WorkRequest(
+        task_id=task.task_id,
+        request_id=task.request_id,
+        trace_id=task.trace_id,
+        work_type=task.work_type,
+        agent_type=task.agent_type,
+        parameters=task.parameters,
+        priority=task.priority,
+        attempt=task.attempt,
+        timeout_s=_remaining_s(task),
+    )
+
+
+def _remaining_s(task: Task) -> float | None:
+    if task.deadline_at is None or task.timeout_s is None:
+        return task.timeout_s
+    # A retried attempt gets only what is left of the task's deadline.
+    left = (task.deadline_at - task.updated_at).total_seconds()
+    return max(round(left, 3), 0.001)
+
+
+class OutboxFactory:
+    """Wraps messages for the outbox with fresh ids and timestamps."""
+
+    def __init__(self, clock: Clock, ids: IdFactory) -> None:
+        self._clock = clock
+        self._ids = ids
+
+    def work(self, task: Task) -> OutboxMessage:
+        return OutboxMessage(self._ids.new_id(), work_request_for(task), self._clock.now())
+
+    def cancel(self, task: Task, reason: str) -> OutboxMessage:
+        return OutboxMessage(self._ids.new_id(), Cancel(task.task_id, reason), self._clock.now())

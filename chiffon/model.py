@@ -1,0 +1,170 @@
+"""Domain values: tasks, agents and the messages that move between orchestrator and agents."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import attrs
+
+JsonObject = dict[str, Any]
+
+PRIORITY_MIN = 1
+PRIORITY_MAX = 5
+PRIORITY_DEFAULT = 3
+MAX_ATTEMPTS_DEFAULT = 3
+
+
+class TaskStatus(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+
+
+class AgentStatus(enum.StrEnum):
+    ONLINE = "online"
+    BUSY = "busy"
+    OFFLINE = "offline"
+
+
+class ResultStatus(enum.StrEnum):
+    """What an agent reports at the end of one attempt."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class LossPolicy(enum.StrEnum):
+    """What happens to a running task whose agent is lost."""
+
+    RETRY = "retry"
+    FAIL = "fail"
+
+
+@attrs.frozen
+class Task:
+    """One unit of work as the orchestrator records it."""
+
+    task_id: UUID
+    request_id: UUID
+    trace_id: UUID
+    work_type: str
+    agent_type: str
+    priority: int
+    parameters: JsonObject
+    status: TaskStatus
+    created_at: datetime
+    updated_at: datetime
+    attempt: int = 1
+    max_attempts: int = MAX_ATTEMPTS_DEFAULT
+    timeout_s: float | None = None
+    deadline_at: datetime | None = None
+    progress_percent: int | None = None
+    progress_message: str | None = None
+    output: str | None = None
+    result: Any = None
+    error_message: str | None = None
+    exit_code: int | None = None
+    duration_ms: int | None = None
+    agent_id: UUID | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+@attrs.frozen
+class Agent:
+    """An agent as the registry knows it from its heartbeats."""
+
+    agent_id: UUID
+    agent_type: str
+    status: AgentStatus
+    capabilities: tuple[str, ...]
+    max_concurrency: int
+    running_tasks: tuple[UUID, ...]
+    resources: JsonObject
+    last_heartbeat_at: datetime
+
+
+@attrs.frozen
+class WorkRequest:
+    """The work message an agent receives: one attempt of one task."""
+
+    task_id: UUID
+    request_id: UUID
+    trace_id: UUID
+    work_type: str
+    agent_type: str
+    parameters: JsonObject
+    priority: int
+    attempt: int
+    timeout_s: float | None = None
+    hints: JsonObject = attrs.Factory(dict)
+
+
+@attrs.frozen
+class StatusUpdate:
+    """An agent's `work_status`: the attempt started running, or made progress."""
+
+    task_id: UUID
+    agent_id: UUID
+    attempt: int
+    running: bool = False
+    progress_percent: int | None = None
+    message: str | None = None
+
+
+@attrs.frozen
+class WorkResult:
+    """The end of one attempt as the agent saw it."""
+
+    task_id: UUID
+    request_id: UUID
+    agent_id: UUID
+    attempt: int
+    status: ResultStatus
+    output: str | None = None
+    result: Any = None
+    error_message: str | None = None
+    exit_code: int | None = None
+    duration_ms: int | None = None
+    resources_used: JsonObject = attrs.Factory(dict)
+
+
+@attrs.frozen
+class Heartbeat:
+    """An agent announcing itself, its load and its resources (or leaving, with goodbye)."""
+
+    agent_id: UUID
+    agent_type: str
+    status: AgentStatus
+    capabilities: tuple[str, ...]
+    max_concurrency: int
+    running_tasks: tuple[UUID, ...]
+    resources: JsonObject
+    goodbye: bool = False
+
+
+@attrs.frozen
+class Cancel:
+    """Tells the agent running a task (any attempt) to stop it."""
+
+    task_id: UUID
+    reason: str = "cancelled"
+
+
+AgentMessage = StatusUpdate | WorkResult | Heartbeat
+
+
+@attrs.frozen
+class OutboxMessage:
+    """A bus message recorded in the same transaction as the state change that caused it."""
+
+    message_id: UUID
+    payload: WorkRequest | Cancel
+    created_at: datetime

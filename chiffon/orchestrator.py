@@ -1,0 +1,135 @@
+"""Use cases of the caller: dispatch, read, list and cancel tasks; list agents."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from uuid import UUID
+
+from chiffon import lifecycle
+from chiffon.commands import DispatchCommand
+from chiffon.config import OrchestratorConfig
+from chiffon.errors import NotCancellable, TaskIdConflict, TaskNotFound, UnknownWorkType
+from chiffon.events import TaskUpdated
+from chiffon.messages import OutboxFactory
+from chiffon.model import Agent, AgentStatus, Task, TaskStatus
+from ports.agent_registry import AgentRegistry
+from ports.clock import Clock, IdFactory
+from ports.notifier import Notifier
+from ports.task_repository import PageCursor, TaskFilter, TaskPage, TaskRepository
+
+log = logging.getLogger(__name__)
+
+MAX_PAGE = 500
+
+
+class OrchestratorService:
+    """The caller-facing use cases. Every accepted change is announced on the notifier, and
+    every message it causes goes through the outbox (stored with the change, sent by the relay)."""
+
+    def __init__(
+        self,
+        tasks: TaskRepository,
+        agents: AgentRegistry,
+        notifier: Notifier,
+        clock: Clock,
+        ids: IdFactory,
+        config: OrchestratorConfig,
+        outbox_written: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._tasks = tasks
+        self._agents = agents
+        self._notifier = notifier
+        self._clock = clock
+        self._ids = ids
+        self._config = config
+        self._outbox = OutboxFactory(clock, ids)
+        self._outbox_written = outbox_written
+
+    async def dispatch(self, cmd: DispatchCommand) -> tuple[Task, bool]:
+        """Store a new task and its work message; returns (task, created). The same request
+        again returns the stored task; another request with a used task_id is a conflict."""
+        cmd.validate()
+        agent_type = await self._route(cmd.work_type)
+        task = self._new_task(cmd, agent_type)
+        stored, created = await self._tasks.create(task, [self._outbox.work(task)])
+        if not created:
+            if not cmd.matches(stored):
+                raise TaskIdConflict(
+                    f"task_id {cmd.task_id} is already used by a different request",
+                    {"task_id": str(cmd.task_id), "existing_work_type": stored.work_type},
+                )
+            return stored, False
+        log.info("dispatched", extra={"task_id": str(task.task_id), "trace_id": str(task.trace_id)})
+        self._outbox_written()
+        await self._notifier.publish(TaskUpdated(stored))
+        return stored, True
+
+    async def get_task(self, task_id: UUID) -> Task:
+        task = await self._tasks.get(task_id)
+        if task is None:
+            raise TaskNotFound(f"task {task_id} not found", {"task_id": str(task_id)})
+        return task
+
+    async def list_tasks(self, flt: TaskFilter, limit: int, after: PageCursor | None) -> TaskPage:
+        return await self._tasks.page(flt, max(1, min(limit, MAX_PAGE)), after)
+
+    async def list_agents(
+        self, agent_type: str | None = None, status: AgentStatus | None = None
+    ) -> list[Agent]:
+        return await self._agents.find(agent_type, status)
+
+    async def cancel(self, task_id: UUID) -> Task:
+        """Cancel a pending or running task; its agent (if any) is told to stop."""
+        task = await self.get_task(task_id)
+        while not lifecycle.is_terminal(task.status):
+            now = self._clock.now()
+            changes = {"status": TaskStatus.CANCELLED, "finished_at": now, "updated_at": now}
+            done = await self._tasks.transition(
+                task_id,
+                lifecycle.sources_of(TaskStatus.CANCELLED),
+                None,
+                changes,
+                [self._outbox.cancel(task, "cancelled by caller")],
+            )
+            if done is not None:
+                self._outbox_written()
+                await self._notifier.publish(TaskUpdated(done))
+                return done
+            task = await self.get_task(task_id)  # moved meanwhile: look again
+        raise NotCancellable(
+            f"task {task_id} is already {task.status.value}",
+            {"task_id": str(task_id), "status": task.status.value},
+        )
+
+    async def _route(self, work_type: str) -> str:
+        routing = self._config.routing
+        agent_type = routing.lookup(work_type)
+        if agent_type is None:
+            agent_type = routing.lookup(work_type, await self._agents.advertised_routes())
+        if agent_type is None:
+            raise UnknownWorkType(
+                f"no agent type serves work_type {work_type!r}",
+                {"work_type": [f"unknown; known: {', '.join(sorted(routing.routes))}"]},
+            )
+        return agent_type
+
+    def _new_task(self, cmd: DispatchCommand, agent_type: str) -> Task:
+        now = self._clock.now()
+        deadline = None if cmd.timeout_s is None else now + timedelta(seconds=cmd.timeout_s)
+        return Task(
+            task_id=cmd.task_id,
+            request_id=self._ids.new_id(),
+            trace_id=cmd.trace_id or self._ids.new_id(),
+            work_type=cmd.work_type,
+            agent_type=agent_type,
+            priority=cmd.priority,
+            parameters=cmd.parameters,
+            status=TaskStatus.PENDING,
+            created_at=now,
+            updated_at=now,
+            max_attempts=self._config.max_attempts,
+            timeout_s=cmd.timeout_s,
+            deadline_at=deadline,
+        )

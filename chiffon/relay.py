@@ -1,0 +1,60 @@
+"""The outbox relay: publishes what the store recorded, until the bus confirmed it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from ports.bus import WorkBus
+from ports.task_repository import TaskRepository
+
+log = logging.getLogger(__name__)
+
+
+class OutboxRelay:
+    """Sends unsent outbox messages through the bus and marks them sent. Woken at once after
+    a local write; also polls, so rows written by another replica or before a restart go out.
+    A failed publish leaves the rows unsent and is retried with capped exponential backoff."""
+
+    def __init__(
+        self,
+        tasks: TaskRepository,
+        bus: WorkBus,
+        batch: int = 200,
+        poll_s: float = 1.0,
+        max_backoff_s: float = 5.0,
+    ) -> None:
+        self._tasks = tasks
+        self._bus = bus
+        self._batch = batch
+        self._poll_s = poll_s
+        self._max_backoff_s = max_backoff_s
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def drain(self) -> int:
+        """Send everything pending now; returns how many messages went out."""
+        sent = 0
+        while True:
+            n = await self._tasks.relay_outbox(self._bus.publish, self._batch)
+            sent += n
+            if n < self._batch:
+                return sent
+
+    async def run(self) -> None:
+        backoff = 0.05
+        while True:
+            try:
+                await self.drain()
+                backoff = 0.05
+            except Exception as exc:
+                log.warning("outbox relay: publish failed (%s); retrying in %.2fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff_s)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll_s)
+            self._wake.clear()

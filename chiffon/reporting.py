@@ -1,0 +1,47 @@
+"""Ordered, at-least-once delivery of an agent's statuses and results."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from chiffon.model import StatusUpdate, WorkResult
+from ports.bus import AgentBus
+
+log = logging.getLogger(__name__)
+
+
+class Reporter:
+    """Queues progress and results and publishes them in order, retrying a failed publish with
+    capped backoff, so a broker blip loses no result (the orchestrator ignores duplicates)."""
+
+    def __init__(self, bus: AgentBus, max_backoff_s: float = 5.0) -> None:
+        self._bus = bus
+        self._queue: asyncio.Queue[StatusUpdate | WorkResult] = asyncio.Queue()
+        self._max_backoff_s = max_backoff_s
+        self._pump: asyncio.Task[None] | None = None
+
+    def send(self, message: StatusUpdate | WorkResult) -> None:
+        self._queue.put_nowait(message)
+        if self._pump is None or self._pump.done():
+            self._pump = asyncio.create_task(self._drain())
+
+    async def flush(self, timeout_s: float) -> None:
+        """Wait until everything queued was published (or `timeout_s` passed)."""
+        if self._pump is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._pump), timeout_s)
+
+    async def _drain(self) -> None:
+        while not self._queue.empty():
+            message = self._queue.get_nowait()
+            backoff = 0.05
+            while True:
+                try:
+                    await self._bus.publish(message)
+                    break
+                except Exception as exc:
+                    log.warning("report not sent (%s); retrying in %.2fs", exc, backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, self._max_backoff_s)

@@ -1,0 +1,1 @@
+"""Ports: the typing.Protocol interfaces the chiffon domain needs from the outside world."""

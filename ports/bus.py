@@ -1,0 +1,86 @@
+"""Ports: the message bus, as the orchestrator and as an agent see it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+
+from chiffon.model import (
+    AgentMessage,
+    Cancel,
+    Heartbeat,
+    OutboxMessage,
+    StatusUpdate,
+    WorkRequest,
+    WorkResult,
+)
+
+AgentMessageHandler = Callable[[AgentMessage], Awaitable[None]]
+
+
+class BusUnavailable(Exception):
+    """The broker cannot be reached, or did not confirm or route a publish."""
+
+
+class WorkBus(Protocol):
+    """The orchestrator's side of the bus."""
+
+    async def publish(self, messages: Sequence[OutboxMessage]) -> None:
+        """Publish work requests (to their agent type's queue, by priority) and cancels (to
+        every agent). Returns once the broker has confirmed all of them; raises BusUnavailable
+        if any was not confirmed or could not be routed."""
+        ...
+
+    async def consume_agent_messages(self, handler: AgentMessageHandler) -> None:
+        """Start delivering statuses, results and heartbeats (in the order each agent sent
+        them) to `handler`. A message is acknowledged only after `handler` returned; if it
+        raises, the message is delivered again later. Malformed messages are dead-lettered."""
+        ...
+
+    def is_connected(self) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+class WorkDelivery(Protocol):
+    """One work message handed to an agent; it stays the agent's until acked or rejected."""
+
+    @property
+    def request(self) -> WorkRequest: ...
+
+    @property
+    def redelivered(self) -> bool: ...
+
+    async def ack(self) -> None: ...
+
+    async def reject(self, requeue: bool) -> None: ...
+
+
+WorkHandler = Callable[[WorkDelivery], Awaitable[None]]
+CancelHandler = Callable[[Cancel], Awaitable[None]]
+
+
+class AgentBus(Protocol):
+    """An agent's side of the bus."""
+
+    async def consume(
+        self, agent_type: str, prefetch: int, on_work: WorkHandler, on_cancel: CancelHandler
+    ) -> None:
+        """Start taking work of `agent_type`, highest priority first, at most `prefetch`
+        unacknowledged at a time, and every cancel broadcast. Unacknowledged work goes back to
+        the queue when the consumer stops or dies."""
+        ...
+
+    async def stop_consuming(self) -> None:
+        """Take no more work; deliveries already held stay held until acked or rejected."""
+        ...
+
+    async def publish(self, message: StatusUpdate | WorkResult | Heartbeat) -> None:
+        """Send to the orchestrator; returns once the broker confirmed it."""
+        ...
+
+    def is_connected(self) -> bool: ...
+
+    async def close(self) -> None:
+        """Disconnect; deliveries not acked go back to their queue."""
+        ...

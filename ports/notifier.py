@@ -1,0 +1,26 @@
+"""Ports: announcing changes, and listening to them (for live push)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from chiffon.events import Event
+
+Listener = Callable[[Event], None]
+
+
+class Notifier(Protocol):
+    """Publishes events about accepted changes to every listener, on every replica."""
+
+    async def publish(self, event: Event) -> None:
+        """Never blocks on slow listeners."""
+        ...
+
+
+class EventSource(Protocol):
+    """Where live-push code listens. Listeners are called in publish order and must not block."""
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener` for every event from now on; returns the unsubscribe function."""
+        ...
