@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 
 import cattrs
 
+from chiffon.events import AgentUpdated, Event, TaskUpdated
 from chiffon.model import (
     Agent,
     Cancel,
@@ -103,9 +104,48 @@ def agent_to_json(agent: Agent) -> dict[str, Any]:
     return data
 
 
+def outbox_payload_to_json(payload: WorkRequest | Cancel) -> dict[str, Any]:
+    """An outbox payload as stored: its message type and its fields."""
+    return {"type": message_type(payload), "data": converter.unstructure(payload)}
+
+
+def outbox_payload_from_json(data: dict[str, Any]) -> WorkRequest | Cancel:
+    """The inverse of `outbox_payload_to_json`."""
+    kind = MESSAGE_TYPES[data["type"]]
+    if kind not in (WorkRequest, Cancel):
+        raise ValueError(f"not an outbox payload type: {data['type']!r}")
+    payload: WorkRequest | Cancel = converter.structure(data["data"], kind)
+    return payload
+
+
 def structure(data: Any, cls: type[Any]) -> Any:
     return converter.structure(data, cls)
 
 
 def _opt_str(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+# Events of the notifier, as they travel between orchestrator replicas (and to WebSockets).
+
+
+def encode_event(event: Event) -> bytes:
+    """An event as UTF-8 JSON: `{"event": kind, "data": task or agent as the API shows it}`."""
+    data = (
+        task_to_json(event.task) if isinstance(event, TaskUpdated) else agent_to_json(event.agent)
+    )
+    return json.dumps({"event": event.kind, "data": data}, separators=(",", ":")).encode()
+
+
+def decode_event(body: bytes) -> Event:
+    """Parse an encoded event; raises MalformedMessage for anything that is not one."""
+    try:
+        envelope = json.loads(body)
+        kind, data = envelope["event"], envelope["data"]
+        if kind == "task.updated":
+            return TaskUpdated(converter.structure(data, Task))
+        if kind == "agent.updated":
+            return AgentUpdated(converter.structure(data, Agent))
+        raise ValueError(f"unknown event {kind!r}")
+    except (ValueError, KeyError, TypeError, cattrs.BaseValidationError) as exc:
+        raise MalformedMessage(f"not a chiffon event: {exc}") from exc

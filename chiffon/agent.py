@@ -111,7 +111,8 @@ class AgentRuntime:
         # registry shows an agent busy or idle again without waiting a whole interval.
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), self._interval)
+                async with asyncio.timeout(self._interval):
+                    await self._changed.wait()
                 await asyncio.sleep(CHANGE_DEBOUNCE_S)
             self._changed.clear()
             try:

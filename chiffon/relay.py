@@ -56,5 +56,6 @@ class OutboxRelay:
                 backoff = min(backoff * 2, self._max_backoff_s)
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_s)
+                async with asyncio.timeout(self._poll_s):
+                    await self._wake.wait()
             self._wake.clear()

@@ -31,7 +31,8 @@ class Reporter:
         """Wait until everything queued was published (or `timeout_s` passed)."""
         if self._pump is not None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._pump), timeout_s)
+                async with asyncio.timeout(timeout_s):
+                    await asyncio.shield(self._pump)
 
     async def _drain(self) -> None:
         while not self._queue.empty():

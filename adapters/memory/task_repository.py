@@ -42,15 +42,15 @@ class InMemoryTaskRepository(TaskRepository):
         stored = copy.deepcopy(task)
         self._tasks[task.task_id] = stored
         bisect.insort(self._order, (task.created_at, task.task_id))
-        self._active.add(task.task_id)
-        self._add_outbox(outbox)
-        return copy.deepcopy(stored), True
+        return self._store(stored, outbox), True
 
     async def get(self, task_id: UUID) -> Task | None:
         task = self._tasks.get(task_id)
         return None if task is None else copy.deepcopy(task)
 
     async def page(self, flt: TaskFilter, limit: int, after: PageCursor | None) -> TaskPage:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
         end = len(self._order)
         if after is not None:
             end = bisect.bisect_left(self._order, (after.created_at, after.task_id))
@@ -138,8 +138,8 @@ class InMemoryTaskRepository(TaskRepository):
         return copy.deepcopy(task)
 
     def _add_outbox(self, outbox: Sequence[OutboxMessage]) -> None:
-        for message in outbox:
-            self._outbox[message.message_id] = copy.deepcopy(message)
+        for message in outbox:  # idempotent on message_id, like the PostgreSQL outbox
+            self._outbox.setdefault(message.message_id, copy.deepcopy(message))
 
 
 def _matches(task: Task, flt: TaskFilter) -> bool:

@@ -1,0 +1,67 @@
+"""Driving adapter: the `chiffon` command line (parses words into a verb and overrides)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+
+@attrs.frozen
+class Command:
+    verb: str
+    overrides: dict[str, Any]
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="chiffon",
+        description="Dispatch units of work to typed agents and track them to the end. "
+        "Every flag also has a CHIFFON_* environment variable.",
+    )
+    verbs = top.add_subparsers(dest="verb", required=True)
+    serve = verbs.add_parser("serve", help="run the orchestrator (in memory unless URLs are set)")
+    _common(serve)
+    serve.add_argument("--host", help="listen address (CHIFFON_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (CHIFFON_PORT, default 8080)")
+    serve.add_argument("--routes", help="extra routes work_type=agent_type,... (CHIFFON_ROUTES)")
+    serve.add_argument(
+        "--no-demo-agent",
+        dest="demo_agent",
+        action="store_false",
+        default=None,
+        help="in memory mode, do not start the in-process demo agent",
+    )
+    agent = verbs.add_parser("agent", help="run an agent process (needs CHIFFON_AMQP_URL)")
+    _common(agent)
+    agent.add_argument("--type", dest="agent_type", help="agent type (CHIFFON_AGENT_TYPE, demo)")
+    agent.add_argument("--concurrency", type=int, help="tasks at once (CHIFFON_CONCURRENCY, 1)")
+    agent.add_argument(
+        "--handlers",
+        help="module[:object] of a HandlerRegistry, comma-separated "
+        "(CHIFFON_HANDLERS, default: the demo handlers)",
+    )
+    agent.add_argument("--agent-id", help="stable agent id (CHIFFON_AGENT_ID, default: random)")
+    migrate = verbs.add_parser("migrate", help="apply pending PostgreSQL migrations")
+    _common(migrate)
+    return top
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--database-url", help="PostgreSQL DSN (CHIFFON_DATABASE_URL)")
+    p.add_argument("--amqp-url", help="RabbitMQ URL (CHIFFON_AMQP_URL)")
+    p.add_argument(
+        "--heartbeat-interval",
+        dest="heartbeat_interval_s",
+        type=float,
+        help="seconds between agent heartbeats (CHIFFON_HEARTBEAT_INTERVAL_S, 30)",
+    )
+    p.add_argument("--log-format", choices=["text", "json"], help="CHIFFON_LOG_FORMAT")
+
+
+def parse(argv: Sequence[str]) -> Command:
+    args = vars(parser().parse_args(list(argv)))
+    verb = args.pop("verb")
+    return Command(verb, {k: v for k, v in args.items() if v is not None})

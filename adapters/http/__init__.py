@@ -1,0 +1,1 @@
+"""Driving adapter: the HTTP API (aiohttp), its OpenAPI document and live push."""

@@ -1,0 +1,40 @@
+"""The aiohttp application factory: routes, middlewares and the OpenAPI document."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aiohttp import web
+from aiohttp_apispec import setup_aiohttp_apispec
+
+from adapters.http import agent_routes, task_routes
+from adapters.http.auth import bearer_auth
+from adapters.http.errors import error_middleware
+from adapters.http.keys import READINESS, SERVICE, ReadinessCheck
+from chiffon.orchestrator import OrchestratorService
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def create_app(
+    service: OrchestratorService,
+    readiness: Mapping[str, ReadinessCheck],
+    api_token: str | None = None,
+    version: str = "0.1.0",
+) -> web.Application:
+    middlewares = [error_middleware] + ([bearer_auth(api_token)] if api_token else [])
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
+    app[SERVICE] = service
+    app[READINESS] = readiness
+    app.add_routes(task_routes.routes)
+    app.add_routes(agent_routes.routes)
+    setup_aiohttp_apispec(
+        app,
+        title="chiffon",
+        version=version,
+        info={"description": "Dispatch units of work to typed agents and track them to the end."},
+        url="/api/docs/swagger.json",
+        swagger_path="/api/docs",
+        in_place=True,
+    )
+    return app

@@ -1,0 +1,14 @@
+"""Typed application state keys (aiohttp web.AppKey)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+
+from aiohttp import web
+
+from chiffon.orchestrator import OrchestratorService
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+
+SERVICE = web.AppKey("service", OrchestratorService)
+READINESS = web.AppKey("readiness", Mapping[str, ReadinessCheck])

@@ -1,0 +1,143 @@
+"""marshmallow schemas of the HTTP API: they validate input and document it (aiohttp-apispec)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from chiffon.model import PRIORITY_DEFAULT, PRIORITY_MAX, PRIORITY_MIN, AgentStatus, TaskStatus
+
+TASK_STATUSES = [s.value for s in TaskStatus]
+AGENT_STATUSES = [s.value for s in AgentStatus]
+
+
+class StrictNumber(fields.Float):
+    """A JSON number; unlike fields.Float it refuses strings and booleans."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValidationError("Not a valid number.")
+        result: float = super()._deserialize(value, attr, data, **kwargs)
+        return result
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class DispatchRequestSchema(StrictSchema):
+    task_id = fields.UUID(required=True, metadata={"description": "Caller-chosen id (UUID)."})
+    work_type = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "What to do; routed to an agent type (e.g. echo, sleep)."},
+    )
+    parameters = fields.Dict(
+        keys=fields.String(),
+        load_default=dict,
+        metadata={"description": "JSON object handed to the handler (at most 256 KiB)."},
+    )
+    priority = fields.Integer(
+        strict=True,
+        load_default=PRIORITY_DEFAULT,
+        validate=validate.Range(PRIORITY_MIN, PRIORITY_MAX),
+        metadata={"description": "1 (background) to 5 (critical); higher is delivered first."},
+    )
+    timeout_s = StrictNumber(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(min=0, min_inclusive=False),
+        metadata={"description": "Seconds from dispatch after which the task is timed_out."},
+    )
+    trace_id = fields.UUID(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "Correlation id to reuse; one is generated if absent."},
+    )
+
+
+class DispatchResponseSchema(Schema):
+    task_id = fields.UUID(required=True)
+    trace_id = fields.UUID(required=True)
+    request_id = fields.UUID(required=True)
+    status = fields.String(required=True, metadata={"example": "pending"})
+
+
+class TaskSchema(Schema):
+    task_id = fields.UUID(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(TASK_STATUSES))
+    work_type = fields.String(required=True)
+    agent_type = fields.String(required=True)
+    priority = fields.Integer(required=True)
+    parameters = fields.Dict(required=True)
+    progress_percent = fields.Integer(allow_none=True)
+    progress_message = fields.String(allow_none=True)
+    output = fields.String(allow_none=True)
+    result = fields.Raw(allow_none=True, metadata={"description": "The handler's JSON result."})
+    error_message = fields.String(allow_none=True)
+    exit_code = fields.Integer(allow_none=True)
+    duration_ms = fields.Integer(allow_none=True)
+    attempt = fields.Integer(required=True)
+    max_attempts = fields.Integer(required=True)
+    agent_id = fields.UUID(allow_none=True)
+    trace_id = fields.UUID(required=True)
+    request_id = fields.UUID(required=True)
+    timeout_s = fields.Float(allow_none=True)
+    deadline_at = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
+    started_at = fields.DateTime(allow_none=True)
+    finished_at = fields.DateTime(allow_none=True)
+
+
+class TaskPageSchema(Schema):
+    items = fields.List(fields.Nested(TaskSchema), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+
+
+class TaskQuerySchema(StrictSchema):
+    status = fields.String(validate=validate.OneOf(TASK_STATUSES))
+    work_type = fields.String(validate=validate.Length(min=1))
+    agent_type = fields.String(validate=validate.Length(min=1))
+    trace_id = fields.UUID()
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+    cursor = fields.String(validate=validate.Length(min=1))
+
+
+class AgentSchema(Schema):
+    agent_id = fields.UUID(required=True)
+    agent_type = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(AGENT_STATUSES))
+    capabilities = fields.List(fields.String(), required=True)
+    max_concurrency = fields.Integer(required=True)
+    running_tasks = fields.List(fields.UUID(), required=True)
+    resources = fields.Dict(required=True)
+    last_heartbeat_at = fields.DateTime(required=True)
+
+
+class AgentQuerySchema(StrictSchema):
+    agent_type = fields.String(validate=validate.Length(min=1))
+    status = fields.String(validate=validate.OneOf(AGENT_STATUSES))
+
+
+class TaskIdPathSchema(Schema):
+    task_id = fields.UUID(required=True)
+
+
+class CancelResponseSchema(Schema):
+    task_id = fields.UUID(required=True)
+    status = fields.String(required=True, metadata={"example": "cancelled"})
+
+
+class ErrorSchema(Schema):
+    error_code = fields.Integer(required=True, metadata={"example": 1000})
+    error_message = fields.String(required=True)
+    trace_id = fields.String(allow_none=True)
+    details = fields.Raw(allow_none=True)
+
+
+class HealthSchema(Schema):
+    status = fields.String(required=True)
+    checks = fields.Dict(keys=fields.String(), values=fields.String())

@@ -1,0 +1,107 @@
+"""HTTP handlers for tasks: dispatch, status, list, cancel. Thin: parse, one call, respond."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp_apispec import docs, json_schema, querystring_schema, response_schema
+
+from adapters.codec import task_to_json
+from adapters.http.keys import SERVICE
+from adapters.http.parsing import json_body, path_uuid, query
+from adapters.http.schemas import (
+    CancelResponseSchema,
+    DispatchRequestSchema,
+    DispatchResponseSchema,
+    ErrorSchema,
+    TaskPageSchema,
+    TaskQuerySchema,
+    TaskSchema,
+)
+from chiffon.commands import DispatchCommand
+from chiffon.cursor import decode_cursor, encode_cursor
+from chiffon.model import TaskStatus
+from ports.task_repository import TaskFilter
+
+routes = web.RouteTableDef()
+_dispatch_schema = DispatchRequestSchema()
+_query_schema = TaskQuerySchema()
+ERRORS = {
+    400: {"schema": ErrorSchema, "description": "Invalid request (error_code 1000, 1001, 2002)"},
+    404: {"schema": ErrorSchema, "description": "Task not found (error_code 2001)"},
+    409: {"schema": ErrorSchema, "description": "task_id reused by another request (1003)"},
+    413: {"schema": ErrorSchema, "description": "Body or parameters too large (1004)"},
+    503: {"schema": ErrorSchema, "description": "Store or bus unavailable (5030)"},
+}
+
+
+@docs(
+    tags=["tasks"],
+    summary="Dispatch a unit of work",
+    description="Stores the task and its work message in one step, then returns; an agent of "
+    "the routed type runs it. Idempotent on task_id: the same request again returns the first "
+    "answer, a different request with a used task_id is 409/1003. Priority 5 is delivered first.",
+    responses={k: v for k, v in ERRORS.items() if k != 404},
+)
+@json_schema(DispatchRequestSchema)
+@response_schema(DispatchResponseSchema, 200)
+@routes.post("/api/v1/dispatch")
+async def dispatch(request: web.Request) -> web.Response:
+    body = await json_body(request, _dispatch_schema)
+    task, _ = await request.app[SERVICE].dispatch(DispatchCommand(**body))
+    return web.json_response(
+        {
+            "task_id": str(task.task_id),
+            "trace_id": str(task.trace_id),
+            "request_id": str(task.request_id),
+            "status": TaskStatus.PENDING.value,
+        }
+    )
+
+
+@docs(tags=["tasks"], summary="One task's current state", responses=ERRORS)
+@response_schema(TaskSchema, 200)
+@routes.get("/api/v1/status/{task_id}")
+async def status(request: web.Request) -> web.Response:
+    task = await request.app[SERVICE].get_task(path_uuid(request, "task_id"))
+    return web.json_response(task_to_json(task))
+
+
+@docs(
+    tags=["tasks"],
+    summary="List tasks, newest first",
+    description="Keyset pagination: pass next_cursor back as cursor for the next page.",
+    responses={400: ERRORS[400], 503: ERRORS[503]},
+)
+@querystring_schema(TaskQuerySchema)
+@response_schema(TaskPageSchema, 200)
+@routes.get("/api/v1/tasks")
+async def list_tasks(request: web.Request) -> web.Response:
+    q = query(request, _query_schema)
+    flt = TaskFilter(
+        status=TaskStatus(q["status"]) if "status" in q else None,
+        work_type=q.get("work_type"),
+        agent_type=q.get("agent_type"),
+        trace_id=q.get("trace_id"),
+    )
+    after = decode_cursor(q["cursor"]) if "cursor" in q else None
+    page = await request.app[SERVICE].list_tasks(flt, q["limit"], after)
+    return web.json_response(
+        {
+            "items": [task_to_json(t) for t in page.items],
+            "next_cursor": None if page.next_cursor is None else encode_cursor(page.next_cursor),
+        }
+    )
+
+
+@docs(
+    tags=["tasks"],
+    summary="Cancel a pending or running task",
+    description="A running task's agent is told to stop its handler at once; a pending task "
+    "is never run. A finished task is 400/2002.",
+    responses=ERRORS,
+)
+@response_schema(CancelResponseSchema, 200)
+@routes.post("/api/v1/cancel/{task_id}")
+async def cancel(request: web.Request) -> web.Response:
+    task = await request.app[SERVICE].cancel(path_uuid(request, "task_id"))
+    return web.json_response({"task_id": str(task.task_id), "status": task.status.value})

@@ -1,0 +1,1 @@
+"""Driven adapters on PostgreSQL (asyncpg): pool, SQL migrations, repository, registry, outbox."""

@@ -1,0 +1,147 @@
+"""Driven adapter: task storage and the transactional outbox on PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from adapters.postgres import task_sql as sql
+from adapters.postgres.errors import connection, transaction, translates_errors
+from adapters.postgres.rows import outbox_from_row, outbox_params, task_from_row, task_params
+from chiffon.model import OutboxMessage, Task, TaskStatus
+from ports.task_repository import PageCursor, Publish, TaskFilter, TaskPage, TaskRepository
+
+PRUNE_EVERY_S = 300.0
+
+
+class _PublishFailed(Exception):
+    """Carries the publisher's own error through the database error translation."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class PostgresTaskRepository(TaskRepository):
+    """Every read-modify-write is one transaction or one conditional statement, so any number
+    of orchestrator replicas can share the tables."""
+
+    def __init__(self, pool: asyncpg.Pool, acquire_timeout: float = 5.0) -> None:
+        self._pool = pool
+        self._acquire_timeout = acquire_timeout
+        self._next_prune = 0.0
+
+    @translates_errors
+    async def create(self, task: Task, outbox: Sequence[OutboxMessage]) -> tuple[Task, bool]:
+        async with self._transaction() as conn:
+            row = await conn.fetchrow(sql.INSERT_TASK, *task_params(task))
+            if row is None:  # the task_id exists: store nothing
+                existing = await conn.fetchrow(sql.SELECT_TASK, task.task_id)
+                return task_from_row(existing), False
+            await _insert_outbox(conn, outbox)
+            return task_from_row(row), True
+
+    @translates_errors
+    async def get(self, task_id: UUID) -> Task | None:
+        async with self._connection() as conn:
+            row = await conn.fetchrow(sql.SELECT_TASK, task_id)
+        return None if row is None else task_from_row(row)
+
+    @translates_errors
+    async def page(self, flt: TaskFilter, limit: int, after: PageCursor | None) -> TaskPage:
+        query, args = sql.page_query(flt, limit, after)
+        async with self._connection() as conn:
+            rows = await conn.fetch(query, *args)
+        items = tuple(task_from_row(r) for r in rows[:limit])
+        if len(rows) <= limit or not items:
+            return TaskPage(items, None)
+        last = items[-1]
+        return TaskPage(items, PageCursor(last.created_at, last.task_id))
+
+    @translates_errors
+    async def transition(
+        self,
+        task_id: UUID,
+        from_statuses: frozenset[TaskStatus],
+        attempt: int | None,
+        changes: Mapping[str, Any],
+        outbox: Sequence[OutboxMessage] = (),
+    ) -> Task | None:
+        query, args = sql.transition_query(task_id, from_statuses, attempt, changes)
+        async with self._transaction() as conn:
+            row = await conn.fetchrow(query, *args)
+            if row is None:
+                return None
+            await _insert_outbox(conn, outbox)
+            return task_from_row(row)
+
+    @translates_errors
+    async def expire_due(self, now: datetime) -> list[Task]:
+        async with self._connection() as conn:
+            rows = await conn.fetch(sql.EXPIRE_DUE, now)
+        return [task_from_row(r) for r in rows]
+
+    @translates_errors
+    async def running_on(self, agent_id: UUID) -> list[Task]:
+        async with self._connection() as conn:
+            rows = await conn.fetch(sql.RUNNING_ON, agent_id)
+        return [task_from_row(r) for r in rows]
+
+    @translates_errors
+    async def enqueue(self, outbox: Sequence[OutboxMessage]) -> None:
+        async with self._transaction() as conn:
+            await _insert_outbox(conn, outbox)
+
+    async def relay_outbox(self, publish: Publish, limit: int) -> int:
+        error: Exception | None = None
+        try:
+            sent = await self._relay(publish, limit)
+        except _PublishFailed as failed:
+            error = failed.error
+        if error is not None:
+            raise error  # the publisher's own error, untranslated (it may be an OSError too)
+        if sent and time.monotonic() >= self._next_prune:
+            await self._prune()
+        return sent
+
+    @translates_errors
+    async def ping(self) -> None:
+        async with self._connection() as conn:
+            await conn.fetchval("SELECT 1")
+
+    @translates_errors
+    async def _relay(self, publish: Publish, limit: int) -> int:
+        async with self._transaction() as conn:
+            rows = await conn.fetch(sql.CLAIM_OUTBOX, limit)
+            if not rows:
+                return 0
+            batch = [outbox_from_row(r) for r in rows]
+            try:
+                await publish(batch)
+            except Exception as exc:  # rolls the claim back; re-raised by relay_outbox
+                raise _PublishFailed(exc) from exc
+            await conn.execute(sql.MARK_SENT, [m.message_id for m in batch])
+            return len(batch)
+
+    def _connection(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
+        return connection(self._pool, self._acquire_timeout)
+
+    def _transaction(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
+        return transaction(self._pool, self._acquire_timeout)
+
+    @translates_errors
+    async def _prune(self) -> None:
+        self._next_prune = time.monotonic() + PRUNE_EVERY_S
+        async with self._connection() as conn:
+            await conn.execute(sql.PRUNE_SENT)
+
+
+async def _insert_outbox(conn: asyncpg.Connection, outbox: Sequence[OutboxMessage]) -> None:
+    if outbox:
+        await conn.executemany(sql.INSERT_OUTBOX, outbox_params(outbox))

@@ -1,0 +1,89 @@
+"""Contract of TaskRepository's outbox relay, over the in-memory twin and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from chiffon.model import OutboxMessage
+from ports.task_repository import TaskRepository
+from tests.contract.store.builders import cancel_message, make_task, work_message
+
+
+class Recorder:
+    """A publish callable that records batches, optionally slowly or failing."""
+
+    def __init__(self, delay_s: float = 0.0, error: Exception | None = None) -> None:
+        self.batches: list[list[OutboxMessage]] = []
+        self.delay_s = delay_s
+        self.error = error
+
+    async def __call__(self, batch: Sequence[OutboxMessage]) -> None:
+        await asyncio.sleep(self.delay_s)
+        if self.error is not None:
+            raise self.error
+        self.batches.append(list(batch))
+
+    @property
+    def sent(self) -> list[OutboxMessage]:
+        return [m for batch in self.batches for m in batch]
+
+
+async def enqueue_five(repo: TaskRepository) -> list[OutboxMessage]:
+    task = make_task()
+    first = work_message(task, 0)
+    await repo.create(task, [first])
+    rest = [cancel_message(task.task_id, s) for s in (1, 2, 3, 4)]
+    await repo.enqueue(rest[:2])
+    await repo.enqueue(rest[2:])
+    return [first, *rest]
+
+
+async def test_relay_publishes_oldest_first_and_marks_sent(repo: TaskRepository) -> None:
+    messages = await enqueue_five(repo)
+    publish = Recorder()
+    assert await repo.relay_outbox(publish, 3) == 3
+    assert await repo.relay_outbox(publish, 3) == 2
+    assert await repo.relay_outbox(publish, 3) == 0
+    assert publish.batches == [messages[:3], messages[3:]]
+
+
+@pytest.mark.parametrize("error", [RuntimeError("broker said no"), ConnectionResetError("amqp")])
+async def test_failed_publish_leaves_rows_unsent_and_raises(
+    repo: TaskRepository, error: Exception
+) -> None:
+    messages = await enqueue_five(repo)
+    with pytest.raises(type(error)) as raised:
+        await repo.relay_outbox(Recorder(error=error), 10)
+    assert raised.value is error  # the publisher's own error, not a translated one
+    publish = Recorder()
+    assert await repo.relay_outbox(publish, 10) == 5
+    assert publish.sent == messages
+
+
+@pytest.mark.parametrize("limit", [3, 10])
+async def test_concurrent_relays_never_publish_a_message_twice(
+    repo: TaskRepository, limit: int
+) -> None:
+    messages = await enqueue_five(repo)
+    one, two = Recorder(delay_s=0.2), Recorder(delay_s=0.2)
+    counts = await asyncio.gather(repo.relay_outbox(one, limit), repo.relay_outbox(two, limit))
+    ids = [m.message_id for m in one.sent + two.sent]
+    assert len(ids) == len(set(ids)) == sum(counts)
+    rest = Recorder()
+    while await repo.relay_outbox(rest, limit):
+        pass
+    every = [m.message_id for m in one.sent + two.sent + rest.sent]
+    assert sorted(every) == sorted(m.message_id for m in messages)
+
+
+async def test_a_message_enqueued_twice_is_published_once(repo: TaskRepository) -> None:
+    message = cancel_message(make_task().task_id)
+    await repo.enqueue([message])
+    await repo.enqueue([message])
+    publish = Recorder()
+    while await repo.relay_outbox(publish, 10):
+        pass
+    assert publish.sent == [message]

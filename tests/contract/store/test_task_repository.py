@@ -1,0 +1,231 @@
+"""Contract of TaskRepository: the same suite over the in-memory twin and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import uuid4
+
+import attrs
+import pytest
+
+from chiffon.lifecycle import ACTIVE, sources_of
+from chiffon.model import OutboxMessage, TaskStatus
+from ports.task_repository import TaskFilter, TaskRepository
+from tests.contract.store.builders import at, cancel_message, make_task, work_message
+
+RUNNING = frozenset({TaskStatus.RUNNING})
+
+
+async def drain(repo: TaskRepository, limit: int = 100) -> list[OutboxMessage]:
+    sent: list[OutboxMessage] = []
+
+    async def publish(batch: Any) -> None:
+        sent.extend(batch)
+
+    while await repo.relay_outbox(publish, limit):
+        pass
+    return sent
+
+
+async def test_create_then_get_returns_an_equal_copy(repo: TaskRepository) -> None:
+    task = make_task(timeout_s=2.5, deadline_at=at(2.5), max_attempts=5, priority=5)
+    stored, created = await repo.create(task, [])
+    assert created is True
+    assert stored == task
+    fetched = await repo.get(task.task_id)
+    assert fetched == task
+    assert fetched is not None
+    fetched.parameters["text"] = "changed"  # a copy: the store is not affected
+    assert await repo.get(task.task_id) == task
+
+
+async def test_create_is_idempotent_on_task_id(repo: TaskRepository) -> None:
+    task = make_task()
+    first = work_message(task)
+    await repo.create(task, [first])
+    other = attrs.evolve(task, work_type="sleep", request_id=uuid4())
+    stored, created = await repo.create(other, [work_message(other, 1)])
+    assert (stored, created) == (task, False)
+    assert await repo.get(task.task_id) == task
+    assert [m.message_id for m in await drain(repo)] == [first.message_id]
+
+
+async def test_get_missing_returns_none(repo: TaskRepository) -> None:
+    assert await repo.get(uuid4()) is None
+
+
+@pytest.mark.parametrize(
+    "result", [None, {"a": None}, [1, "two", None], "null", "", 0, False, 1.5, {}]
+)
+async def test_result_json_round_trips(repo: TaskRepository, result: Any) -> None:
+    task = make_task(status=TaskStatus.RUNNING)
+    await repo.create(task, [])
+    done = await repo.transition(task.task_id, RUNNING, None, {"result": result})
+    assert done is not None and done.result == result
+    fetched = await repo.get(task.task_id)
+    assert fetched is not None and fetched.result == result
+    assert type(fetched.result) is type(result)
+
+
+async def test_page_is_newest_first_with_ties_broken_by_task_id(repo: TaskRepository) -> None:
+    tasks = [make_task(created_s=s) for s in (1, 3, 2, 3, 0)]
+    for task in tasks:
+        await repo.create(task, [])
+    page = await repo.page(TaskFilter(), 10, None)
+    expected = sorted(tasks, key=lambda t: (t.created_at, t.task_id), reverse=True)
+    assert list(page.items) == expected
+    assert page.next_cursor is None
+
+
+async def test_page_filters(repo: TaskRepository) -> None:
+    trace = uuid4()
+    a = make_task(1, work_type="metrics", agent_type="desktop", trace_id=trace)
+    b = make_task(2, status=TaskStatus.RUNNING, trace_id=trace)
+    c = make_task(3, status=TaskStatus.RUNNING, work_type="metrics", agent_type="desktop")
+    for task in (a, b, c):
+        await repo.create(task, [])
+
+    async def ids(flt: TaskFilter) -> list[Any]:
+        return [t.task_id for t in (await repo.page(flt, 10, None)).items]
+
+    assert await ids(TaskFilter(status=TaskStatus.RUNNING)) == [c.task_id, b.task_id]
+    assert await ids(TaskFilter(work_type="metrics")) == [c.task_id, a.task_id]
+    assert await ids(TaskFilter(agent_type="demo")) == [b.task_id]
+    assert await ids(TaskFilter(trace_id=trace)) == [b.task_id, a.task_id]
+    assert await ids(TaskFilter(status=TaskStatus.RUNNING, work_type="metrics")) == [c.task_id]
+    assert await ids(TaskFilter(status=TaskStatus.FAILED)) == []
+
+
+async def test_next_cursor_only_when_more_rows_exist(repo: TaskRepository) -> None:
+    tasks = [make_task(created_s=s) for s in range(4)]
+    for task in tasks:
+        await repo.create(task, [])
+    exact = await repo.page(TaskFilter(), 4, None)
+    assert len(exact.items) == 4 and exact.next_cursor is None
+    first = await repo.page(TaskFilter(), 3, None)
+    assert [t.task_id for t in first.items] == [t.task_id for t in tasks[:0:-1]]
+    assert first.next_cursor is not None
+    assert first.next_cursor.task_id == tasks[1].task_id
+    last = await repo.page(TaskFilter(), 3, first.next_cursor)
+    assert [t.task_id for t in last.items] == [tasks[0].task_id]
+    assert last.next_cursor is None
+
+
+async def test_cursor_is_stable_when_newer_tasks_arrive(repo: TaskRepository) -> None:
+    tasks = [make_task(created_s=s) for s in range(5)]
+    for task in tasks:
+        await repo.create(task, [])
+    page = await repo.page(TaskFilter(), 2, None)
+    assert page.next_cursor is not None
+    mark = (page.next_cursor.created_at, page.next_cursor.task_id)
+    seen = [t.task_id for t in page.items]
+    for s in (10, 11, 2):  # newer tasks, and one as old as a task not yet listed
+        newcomer = make_task(created_s=s)
+        await repo.create(newcomer, [])
+        tasks.append(newcomer)
+    while page.next_cursor is not None:
+        page = await repo.page(TaskFilter(), 2, page.next_cursor)
+        seen += [t.task_id for t in page.items]
+    older = sorted(
+        (t for t in tasks if (t.created_at, t.task_id) < mark),
+        key=lambda t: (t.created_at, t.task_id),
+        reverse=True,
+    )
+    assert seen == [tasks[4].task_id, tasks[3].task_id] + [t.task_id for t in older]
+
+
+async def test_transition_applies_changes_and_stores_outbox(repo: TaskRepository) -> None:
+    task = make_task()
+    await repo.create(task, [])
+    agent = uuid4()
+    changes: dict[str, Any] = {"status": TaskStatus.RUNNING, "agent_id": agent, "started_at": at(5)}
+    msg = cancel_message(task.task_id, 5)
+    moved = await repo.transition(task.task_id, frozenset(ACTIVE), 1, changes, [msg])
+    assert moved == attrs.evolve(task, **changes)
+    assert await repo.get(task.task_id) == moved
+    assert await drain(repo) == [msg]
+
+
+async def test_transition_is_conditional_on_status(repo: TaskRepository) -> None:
+    task = make_task()
+    await repo.create(task, [])
+    msg = cancel_message(task.task_id)
+    changes: dict[str, Any] = {"status": TaskStatus.COMPLETED, "output": "x"}
+    assert await repo.transition(task.task_id, RUNNING, None, changes, [msg]) is None
+    assert await repo.get(task.task_id) == task
+    assert await drain(repo) == []
+    assert await repo.transition(uuid4(), RUNNING, None, changes) is None
+
+
+async def test_transition_is_conditional_on_attempt(repo: TaskRepository) -> None:
+    task = make_task(status=TaskStatus.RUNNING, attempt=2)
+    await repo.create(task, [])
+    changes: dict[str, Any] = {"status": TaskStatus.FAILED, "error_message": "boom"}
+    assert await repo.transition(task.task_id, RUNNING, 1, changes) is None
+    assert await repo.get(task.task_id) == task
+    moved = await repo.transition(task.task_id, RUNNING, 2, changes)
+    assert moved == attrs.evolve(task, **changes)
+
+
+async def test_a_terminal_task_is_never_reopened(repo: TaskRepository) -> None:
+    task = make_task(status=TaskStatus.RUNNING)
+    await repo.create(task, [])
+    done = await repo.transition(task.task_id, RUNNING, None, {"status": TaskStatus.COMPLETED})
+    assert done is not None
+    for target in (TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.FAILED):
+        back: dict[str, Any] = {"status": target, "attempt": 2}
+        assert await repo.transition(task.task_id, sources_of(target), None, back) is None
+    assert await repo.get(task.task_id) == done
+
+
+async def test_transition_refuses_fields_fixed_at_dispatch(repo: TaskRepository) -> None:
+    task = make_task()
+    await repo.create(task, [])
+    with pytest.raises(ValueError):
+        await repo.transition(task.task_id, frozenset(ACTIVE), None, {"work_type": "x"})
+    assert await repo.get(task.task_id) == task
+
+
+async def test_expire_due_changes_only_due_active_tasks_once(repo: TaskRepository) -> None:
+    due_pending = make_task(0, timeout_s=30.0, deadline_at=at(30))
+    due_running = make_task(1, status=TaskStatus.RUNNING, timeout_s=0.5, deadline_at=at(1.5))
+    later = make_task(2, timeout_s=100.0, deadline_at=at(102))
+    finished = make_task(3, status=TaskStatus.RUNNING, timeout_s=1.0, deadline_at=at(4))
+    no_deadline = make_task(4)
+    for task in (due_pending, due_running, later, finished, no_deadline):
+        await repo.create(task, [])
+    completed = await repo.transition(
+        finished.task_id, RUNNING, None, {"status": TaskStatus.COMPLETED}
+    )
+    assert completed is not None
+    now = at(30)
+    expired = sorted(await repo.expire_due(now), key=lambda t: t.created_at)
+    expected = [
+        attrs.evolve(
+            t, status=TaskStatus.TIMED_OUT, finished_at=now, updated_at=now, error_message=msg
+        )
+        for t, msg in (
+            (due_pending, "timed out after 30.0s"),
+            (due_running, "timed out after 0.5s"),
+        )
+    ]
+    assert expired == expected
+    assert [await repo.get(t.task_id) for t in (due_pending, due_running)] == expected
+    for untouched in (later, completed, no_deadline):
+        assert await repo.get(untouched.task_id) == untouched
+    assert await repo.expire_due(now) == []
+
+
+async def test_running_on_lists_only_running_tasks_of_that_agent(repo: TaskRepository) -> None:
+    agent, other = uuid4(), uuid4()
+    mine = make_task(0, status=TaskStatus.RUNNING, agent_id=agent)
+    theirs = make_task(1, status=TaskStatus.RUNNING, agent_id=other)
+    done = make_task(2, status=TaskStatus.COMPLETED, agent_id=agent)
+    for task in (mine, theirs, done):
+        await repo.create(task, [])
+    assert await repo.running_on(agent) == [mine]
+    assert await repo.running_on(uuid4()) == []
+
+
+async def test_ping_answers(repo: TaskRepository) -> None:
+    await repo.ping()

@@ -1,0 +1,105 @@
+"""Test helpers: waiting for asynchronous outcomes, and a wired in-memory orchestrator."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+from uuid import UUID, uuid4
+
+from adapters.memory.broker import InMemoryBroker
+from adapters.memory.bus import InMemoryAgentBus
+from adapters.memory.clock import ManualClock, SequentialIds
+from chiffon.agent import AgentRuntime
+from chiffon.commands import DispatchCommand
+from chiffon.demo_handlers import demo
+from chiffon.events import Event
+from chiffon.handlers import HandlerRegistry
+from chiffon.model import JsonObject, Task, TaskStatus
+from composition_root import Orchestrator, Settings, build_container, wire_orchestrator
+
+T = TypeVar("T")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], until: Callable[[T], bool], timeout: float = 3.0
+) -> T:
+    """Poll `probe` until `until(value)` holds; fail with the last value after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await probe()
+        if until(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s; last value: {value!r}")
+        await asyncio.sleep(0.01)
+
+
+class StaticProbe:
+    def sample(self) -> JsonObject:
+        return {"cpu_percent": 1.0, "memory_percent": 2.0, "load": 0.1, "memory_free_mb": 1000}
+
+
+class Stack:
+    """An orchestrator wired by the composition root on in-memory adapters, with a manual
+    clock and sequential ids; its bus consumer and relay run, and agents can be added."""
+
+    def __init__(self, wired: Orchestrator, clock: ManualClock) -> None:
+        self.wired = wired
+        self.clock = clock
+        self.service = wired.service
+        self.events: list[Event] = []
+        self.agents: list[tuple[AgentRuntime, InMemoryAgentBus]] = []
+        wired.events.subscribe(self.events.append)
+
+    @property
+    def broker(self) -> InMemoryBroker:
+        assert self.wired.broker is not None
+        return self.wired.broker
+
+    async def add_agent(
+        self, handlers: HandlerRegistry = demo, concurrency: int = 2, agent_type: str = "demo",
+        heartbeat_interval_s: float = 30.0,
+    ) -> tuple[AgentRuntime, InMemoryAgentBus]:
+        agent_id = uuid4()
+        bus = InMemoryAgentBus(self.broker, agent_id)
+        runtime = AgentRuntime(bus, handlers, agent_id, agent_type, StaticProbe(),
+                               concurrency, heartbeat_interval_s)
+        await runtime.start()
+        self.agents.append((runtime, bus))
+        return runtime, bus
+
+    async def dispatch(self, work_type: str = "echo", **kw: Any) -> Task:
+        task, _ = await self.service.dispatch(DispatchCommand(uuid4(), work_type, **kw))
+        return task
+
+    async def task(self, task_id: UUID) -> Task:
+        return await self.service.get_task(task_id)
+
+    async def until_status(self, task_id: UUID, *statuses: TaskStatus, timeout: float = 3.0) -> Task:
+        return await eventually(lambda: self.task(task_id), lambda t: t.status in statuses,
+                                timeout)
+
+
+@asynccontextmanager
+async def running_stack(**settings: Any) -> AsyncIterator[Stack]:
+    clock = ManualClock()
+    container = build_container(
+        Settings(demo_agent=False, **settings), clock=clock, ids=SequentialIds()
+    )
+    wired = wire_orchestrator(container)
+    stack = Stack(wired, clock)
+    await wired.bus.consume_agent_messages(wired.tracker.handle)
+    relay = asyncio.create_task(wired.relay.run())
+    try:
+        yield stack
+    finally:
+        for runtime, bus in stack.agents:
+            if bus.is_connected():
+                await runtime.stop(grace_s=0.1)
+        relay.cancel()
+        await asyncio.gather(relay, return_exceptions=True)
+        await wired.bus.close()
+        await stack.broker.close()
