@@ -6,8 +6,10 @@ The only module that knows every adapter. Nothing else reads the environment or 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -23,12 +25,17 @@ from adapters.memory.broker import InMemoryBroker
 from adapters.memory.bus import InMemoryAgentBus, InMemoryWorkBus
 from adapters.memory.notifier import InMemoryNotifier
 from adapters.memory.task_repository import InMemoryTaskRepository
+from adapters.postgres.agent_registry import PostgresAgentRegistry
+from adapters.postgres.migrations import migrate
+from adapters.postgres.pool import SchemaNotMigrated, asyncpg_connect, check_schema, create_pool
+from adapters.postgres.task_repository import PostgresTaskRepository
 from adapters.system import logs
 from adapters.system.clock import RandomIds, SystemClock
 from adapters.system.resources import PsutilResourceProbe
 from chiffon.agent import AgentRuntime
 from chiffon.config import OrchestratorConfig
 from chiffon.demo_handlers import demo
+from chiffon.errors import DependencyUnavailable
 from chiffon.handlers import HandlerRegistry
 from chiffon.leases import LeaseKeeper
 from chiffon.messages import OutboxFactory
@@ -66,6 +73,7 @@ class Settings:
     handlers: str = ""
     agent_id: str | None = None
     amqp_namespace: str = "chiffon"
+    auto_migrate: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
@@ -245,15 +253,80 @@ def load_handlers(spec: str) -> HandlerRegistry:
     return registry
 
 
-def serve(settings: Settings) -> None:
-    wired = wire_orchestrator(build_container(settings))
-    mode = "in memory" if settings.in_memory_bus and not settings.database_url else "durable"
-    print(
-        f"chiffon serving on http://{settings.host}:{settings.port} ({mode}); "
-        f"API docs at http://{settings.host}:{settings.port}/api/docs",
-        flush=True,
-    )
-    web.run_app(wired.app, host=settings.host, port=settings.port, print=None)
+class StartupError(Exception):
+    """A problem the operator must fix before chiffon can start (said without a traceback)."""
+
+
+async def open_store(settings: Settings, stack: contextlib.AsyncExitStack) -> dict[str, Any]:
+    """PostgreSQL adapters (migrated at start unless auto_migrate is off), or nothing."""
+    if not settings.database_url:
+        return {}
+    try:
+        pool = await create_pool(settings.database_url)
+    except DependencyUnavailable as exc:
+        raise StartupError(
+            f"cannot reach PostgreSQL at {_redact(settings.database_url)}: {exc}"
+        ) from exc
+    stack.push_async_callback(pool.close)
+    try:
+        if settings.auto_migrate:
+            async with pool.acquire() as conn:
+                applied = await migrate(conn)
+            if applied:
+                log.info("applied migrations: %s", ", ".join(applied))
+        await check_schema(pool)
+    except SchemaNotMigrated as exc:
+        raise StartupError(str(exc)) from exc
+    return {"tasks": PostgresTaskRepository(pool), "agents": PostgresAgentRegistry(pool)}
+
+
+async def run_server(settings: Settings, ready: asyncio.Event | None = None) -> None:
+    """Serve until SIGINT/SIGTERM, then shut down cleanly."""
+    async with contextlib.AsyncExitStack() as stack:
+        instances = await open_store(settings, stack)
+        wired = wire_orchestrator(build_container(settings, **instances))
+        runner = web.AppRunner(wired.app, handle_signals=False, access_log=None)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        await web.TCPSite(runner, settings.host, settings.port).start()
+        store = "PostgreSQL" if settings.database_url else "memory"
+        bus = "RabbitMQ" if settings.amqp_url else "memory, demo agent in process"
+        print(
+            f"chiffon serving on http://{settings.host}:{settings.port} "
+            f"(store: {store}; bus: {bus}); API docs at /api/docs; Ctrl-C stops",
+            flush=True,
+        )
+        await _until_signalled(ready)
+
+
+async def _until_signalled(ready: asyncio.Event | None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready.set()
+    await stop.wait()
+    print("chiffon: shutting down", flush=True)
+
+
+async def run_migrate(settings: Settings) -> None:
+    if not settings.database_url:
+        raise StartupError("set CHIFFON_DATABASE_URL (or --database-url) to migrate")
+    try:
+        conn = await asyncpg_connect(settings.database_url)
+    except DependencyUnavailable as exc:
+        raise StartupError(f"cannot reach PostgreSQL: {exc}") from exc
+    try:
+        applied = await migrate(conn)
+    finally:
+        await conn.close()
+    print(f"applied: {', '.join(applied)}" if applied else "the schema is up to date")
+
+
+def _redact(url: str) -> str:
+    head, at, tail = url.rpartition("@")
+    return f"{head.split('://')[0]}://***@{tail}" if at else url
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -264,11 +337,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"chiffon: bad setting: {exc}", file=sys.stderr)
         return 2
     logs.configure(settings.log_format)
-    if command.verb == "serve":
-        serve(settings)
-        return 0
-    print(f"chiffon: {command.verb} is not available yet", file=sys.stderr)
-    return 2
+    runs = {"serve": run_server, "migrate": run_migrate}
+    try:
+        asyncio.run(runs[command.verb](settings))
+    except StartupError as exc:
+        print(f"chiffon: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
 
 
 if __name__ == "__main__":

@@ -34,6 +34,13 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="in memory mode, do not start the in-process demo agent",
     )
+    serve.add_argument(
+        "--no-migrate",
+        dest="auto_migrate",
+        action="store_false",
+        default=None,
+        help="do not apply pending migrations at start (CHIFFON_AUTO_MIGRATE=false)",
+    )
     agent = verbs.add_parser("agent", help="run an agent process (needs CHIFFON_AMQP_URL)")
     _common(agent)
     agent.add_argument("--type", dest="agent_type", help="agent type (CHIFFON_AGENT_TYPE, demo)")

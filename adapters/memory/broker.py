@@ -105,8 +105,8 @@ class InMemoryBroker:
     def cancel(self, consumer: Consumer, requeue_unacked: bool = True) -> None:
         """Stop a consumer; what it holds unacked goes back to the queue, redelivered."""
         consumer.active = False
-        q = self._queues[consumer.queue]
-        if consumer in q.consumers:
+        q = self._queues.get(consumer.queue)
+        if q is not None and consumer in q.consumers:
             q.consumers.remove(consumer)
         if requeue_unacked:
             for delivery in list(consumer.unacked):
@@ -122,7 +122,7 @@ class InMemoryBroker:
         if dead is not None:
             log.warning("dead-lettered a message from %s: %s", delivery.queue, dead)
             self.dead_letters.append(DeadLetter(delivery.queue, delivery.body, dead))
-        elif requeue:
+        elif requeue and delivery.queue in self._queues:
             again = Delivery(delivery.queue, delivery.body, delivery.priority, redelivered=True)
             self._push(self._queues[delivery.queue], again)
         self._wake()

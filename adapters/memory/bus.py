@@ -164,6 +164,8 @@ class InMemoryAgentBus(AgentBus):
 
     def kill(self) -> None:
         """Drop the connection at once, as a crashed process would: unacked work is requeued."""
+        if not self._connected:
+            return
         self._connected = False
         if self._work is not None:
             self._broker.cancel(self._work)

@@ -51,3 +51,10 @@ async def check_schema(pool: asyncpg.Pool, acquire_timeout: float = 5.0) -> None
             f"the database schema is not up to date (pending: {', '.join(pending)});"
             " run `chiffon migrate`"
         )
+
+
+async def asyncpg_connect(dsn: str, timeout: float = 5.0) -> asyncpg.Connection:
+    """One plain connection (for migrations); unreachable raises DependencyUnavailable."""
+    with database_errors():
+        conn: asyncpg.Connection = await asyncpg.connect(dsn, timeout=timeout)
+    return conn

@@ -1,0 +1,42 @@
+"""HTTP tests run against the app exactly as the composition root wires it: once on the
+in-memory store and once on PostgreSQL (in-memory bus, demo agent in process)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from adapters.postgres.agent_registry import PostgresAgentRegistry
+from adapters.postgres.task_repository import PostgresTaskRepository
+from composition_root import Orchestrator, Settings, build_container, wire_orchestrator
+from tests.pg_fixtures import pg_database, pg_pool
+
+__all__ = ["pg_database", "pg_pool"]
+
+HEARTBEAT_S = 0.2
+Factory = Callable[..., Awaitable[tuple[TestClient, Orchestrator]]]
+
+
+@pytest.fixture(params=["memory", pytest.param("postgres", marks=pytest.mark.postgres)])
+def make_api(request: pytest.FixtureRequest, aiohttp_client: Any) -> Factory:
+    pool = request.getfixturevalue("pg_pool") if request.param == "postgres" else None
+
+    async def make(**settings: Any) -> tuple[TestClient, Orchestrator]:
+        instances: dict[str, Any] = settings.pop("instances", {})
+        if pool is not None and "tasks" not in instances:
+            instances.update(tasks=PostgresTaskRepository(pool), agents=PostgresAgentRegistry(pool))
+        base: dict[str, Any] = {"heartbeat_interval_s": HEARTBEAT_S}
+        wired = wire_orchestrator(build_container(Settings(**{**base, **settings}), **instances))
+        client = await aiohttp_client(wired.app)
+        return client, wired
+
+    return make
+
+
+@pytest.fixture
+async def api(make_api: Factory) -> TestClient:
+    client, _ = await make_api()
+    return client
