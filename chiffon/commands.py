@@ -45,6 +45,6 @@ class DispatchCommand:
             task.work_type == self.work_type
             and task.parameters == self.parameters
             and task.priority == self.priority
-            and task.timeout_s == self.timeout_s
+            and task.timeout_s == (None if self.timeout_s is None else float(self.timeout_s))
             and (self.trace_id is None or self.trace_id == task.trace_id)
         )

@@ -130,6 +130,6 @@ class OrchestratorService:
             created_at=now,
             updated_at=now,
             max_attempts=self._config.max_attempts,
-            timeout_s=cmd.timeout_s,
+            timeout_s=None if cmd.timeout_s is None else float(cmd.timeout_s),
             deadline_at=deadline,
         )

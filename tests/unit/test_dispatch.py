@@ -60,8 +60,12 @@ async def test_unknown_work_type_stores_and_publishes_nothing(stack: Stack) -> N
 
 @pytest.mark.parametrize(
     ("kwargs", "field"),
-    [({"priority": 0}, "priority"), ({"priority": 6}, "priority"),
-     ({"timeout_s": 0}, "timeout_s"), ({"work_type": " "}, "work_type")],
+    [
+        ({"priority": 0}, "priority"),
+        ({"priority": 6}, "priority"),
+        ({"timeout_s": 0}, "timeout_s"),
+        ({"work_type": " "}, "work_type"),
+    ],
 )
 async def test_invalid_commands_name_the_field(stack: Stack, kwargs: dict, field: str) -> None:
     args = {"task_id": uuid4(), "work_type": "echo", **kwargs}

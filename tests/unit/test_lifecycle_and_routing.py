@@ -7,9 +7,16 @@ from chiffon.routing import DEFAULT_ROUTES, RoutingTable
 
 @pytest.mark.parametrize(
     ("source", "target"),
-    [(S.PENDING, S.RUNNING), (S.PENDING, S.CANCELLED), (S.PENDING, S.TIMED_OUT),
-     (S.RUNNING, S.COMPLETED), (S.RUNNING, S.FAILED), (S.RUNNING, S.CANCELLED),
-     (S.RUNNING, S.TIMED_OUT), (S.RUNNING, S.PENDING)],
+    [
+        (S.PENDING, S.RUNNING),
+        (S.PENDING, S.CANCELLED),
+        (S.PENDING, S.TIMED_OUT),
+        (S.RUNNING, S.COMPLETED),
+        (S.RUNNING, S.FAILED),
+        (S.RUNNING, S.CANCELLED),
+        (S.RUNNING, S.TIMED_OUT),
+        (S.RUNNING, S.PENDING),
+    ],
 )
 def test_allowed_transitions(source: S, target: S) -> None:
     assert lifecycle.can_move(source, target)

@@ -15,7 +15,8 @@ S = TaskStatus
 def statuses_of(stack: Stack, task_id: object) -> list[tuple[str, int | None]]:
     return [
         (e.task.status.value, e.task.progress_percent)
-        for e in stack.events if isinstance(e, TaskUpdated) and e.task.task_id == task_id
+        for e in stack.events
+        if isinstance(e, TaskUpdated) and e.task.task_id == task_id
     ]
 
 
@@ -147,10 +148,21 @@ async def test_duplicate_late_and_stale_messages_change_nothing(stack: Stack) ->
     agent_id = done.agent_id
     assert agent_id is not None
     tracker = stack.wired.tracker
-    await tracker.handle(WorkResult(task.task_id, task.request_id, agent_id, 1,
-                                    ResultStatus.FAILED, error_message="late"))
-    await tracker.handle(WorkResult(task.task_id, task.request_id, agent_id, 2,
-                                    ResultStatus.FAILED, error_message="other attempt"))
+    await tracker.handle(
+        WorkResult(
+            task.task_id, task.request_id, agent_id, 1, ResultStatus.FAILED, error_message="late"
+        )
+    )
+    await tracker.handle(
+        WorkResult(
+            task.task_id,
+            task.request_id,
+            agent_id,
+            2,
+            ResultStatus.FAILED,
+            error_message="other attempt",
+        )
+    )
     await tracker.handle(StatusUpdate(task.task_id, agent_id, 1, running=True))
     await tracker.handle(StatusUpdate(task.task_id, agent_id, 1, progress_percent=5))
     assert await stack.task(task.task_id) == done
