@@ -60,13 +60,17 @@ class Stack:
         return self.wired.broker
 
     async def add_agent(
-        self, handlers: HandlerRegistry = demo, concurrency: int = 2, agent_type: str = "demo",
+        self,
+        handlers: HandlerRegistry = demo,
+        concurrency: int = 2,
+        agent_type: str = "demo",
         heartbeat_interval_s: float = 30.0,
     ) -> tuple[AgentRuntime, InMemoryAgentBus]:
         agent_id = uuid4()
         bus = InMemoryAgentBus(self.broker, agent_id)
-        runtime = AgentRuntime(bus, handlers, agent_id, agent_type, StaticProbe(),
-                               concurrency, heartbeat_interval_s)
+        runtime = AgentRuntime(
+            bus, handlers, agent_id, agent_type, StaticProbe(), concurrency, heartbeat_interval_s
+        )
         await runtime.start()
         self.agents.append((runtime, bus))
         return runtime, bus
@@ -78,9 +82,10 @@ class Stack:
     async def task(self, task_id: UUID) -> Task:
         return await self.service.get_task(task_id)
 
-    async def until_status(self, task_id: UUID, *statuses: TaskStatus, timeout: float = 3.0) -> Task:
-        return await eventually(lambda: self.task(task_id), lambda t: t.status in statuses,
-                                timeout)
+    async def until_status(
+        self, task_id: UUID, *statuses: TaskStatus, timeout: float = 3.0
+    ) -> Task:
+        return await eventually(lambda: self.task(task_id), lambda t: t.status in statuses, timeout)
 
 
 @asynccontextmanager

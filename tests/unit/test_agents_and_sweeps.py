@@ -95,7 +95,7 @@ async def test_the_fail_loss_policy_fails_at_once(stack: Stack) -> None:
         config,
         wired.relay.wake,
     )
-    runtime, bus = await stack.add_agent()
+    _runtime, bus = await stack.add_agent()
     task = await stack.dispatch("sleep", parameters={"seconds": 30})
     await stack.until_status(task.task_id, S.RUNNING)
     bus.kill()
@@ -113,7 +113,7 @@ async def test_work_an_agent_held_but_never_started_is_redelivered(stack: Stack)
         await asyncio.sleep(60)
 
     # A busy agent with one slot holds the next delivery unacked until it has a slot.
-    runtime, bus = await stack.add_agent(stuck, concurrency=1)
+    _runtime, bus = await stack.add_agent(stuck, concurrency=1)
     blocker = await stack.dispatch("echo", parameters={"block": True})
     await stack.until_status(blocker.task_id, S.RUNNING)
     held = await stack.dispatch("echo", parameters={"held": True})
