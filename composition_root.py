@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import sys
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -19,6 +20,10 @@ import punq
 from aiohttp import web
 
 from adapters import cli
+from adapters.amqp.agent_bus import AmqpAgentBus
+from adapters.amqp.connection import AmqpConnection
+from adapters.amqp.notifier import AmqpNotifier
+from adapters.amqp.work_bus import AmqpWorkBus
 from adapters.http.app import create_app
 from adapters.memory.agent_registry import InMemoryAgentRegistry
 from adapters.memory.broker import InMemoryBroker
@@ -45,7 +50,7 @@ from chiffon.routing import RoutingTable
 from chiffon.sweeper import Sweeper
 from chiffon.tracking import AgentMessageTracker
 from ports.agent_registry import AgentRegistry
-from ports.bus import WorkBus
+from ports.bus import BusUnavailable, WorkBus
 from ports.clock import Clock, IdFactory
 from ports.notifier import EventSource, Notifier
 from ports.task_repository import TaskRepository
@@ -73,7 +78,9 @@ class Settings:
     handlers: str = ""
     agent_id: str | None = None
     amqp_namespace: str = "chiffon"
+    amqp_connect_wait_s: float = 5.0
     auto_migrate: bool = True
+    shutdown_grace_s: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
@@ -280,10 +287,33 @@ async def open_store(settings: Settings, stack: contextlib.AsyncExitStack) -> di
     return {"tasks": PostgresTaskRepository(pool), "agents": PostgresAgentRegistry(pool)}
 
 
+async def open_bus(settings: Settings, stack: contextlib.AsyncExitStack) -> dict[str, Any]:
+    """RabbitMQ adapters, or nothing. A broker that is down does not stop the start: dispatch
+    keeps storing work (the outbox holds it) and /ready says the bus is down until it is back."""
+    if not settings.amqp_url:
+        return {}
+    conn = AmqpConnection(settings.amqp_url, name="orchestrator")
+    stack.push_async_callback(conn.close)
+    notifier = AmqpNotifier(conn, settings.amqp_namespace)
+    stack.push_async_callback(notifier.close)
+    await notifier.start()
+    await conn.start()
+    try:
+        await conn.wait_connected(settings.amqp_connect_wait_s)
+    except BusUnavailable:
+        log.warning(
+            "RabbitMQ does not answer at %s yet; accepting work, retrying in the background",
+            _redact(settings.amqp_url),
+        )
+    bus = AmqpWorkBus(conn, settings.amqp_namespace)
+    return {"bus": bus, "notifier": notifier, "events": notifier}
+
+
 async def run_server(settings: Settings, ready: asyncio.Event | None = None) -> None:
     """Serve until SIGINT/SIGTERM, then shut down cleanly."""
     async with contextlib.AsyncExitStack() as stack:
         instances = await open_store(settings, stack)
+        instances.update(await open_bus(settings, stack))
         wired = wire_orchestrator(build_container(settings, **instances))
         runner = web.AppRunner(wired.app, handle_signals=False, access_log=None)
         await runner.setup()
@@ -324,6 +354,47 @@ async def run_migrate(settings: Settings) -> None:
     print(f"applied: {', '.join(applied)}" if applied else "the schema is up to date")
 
 
+async def run_agent(settings: Settings) -> None:
+    """One agent process on RabbitMQ, until SIGINT/SIGTERM (then a clean goodbye)."""
+    if not settings.amqp_url:
+        raise StartupError(
+            "`chiffon agent` needs CHIFFON_AMQP_URL (or --amqp-url); in memory "
+            "mode the demo agent runs inside `chiffon serve`"
+        )
+    try:
+        handlers = load_handlers(settings.handlers)
+        agent_id = uuid.UUID(settings.agent_id) if settings.agent_id else uuid.uuid4()
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise StartupError(f"bad agent setting: {exc}") from exc
+    async with contextlib.AsyncExitStack() as stack:
+        conn = AmqpConnection(settings.amqp_url, name=f"agent-{agent_id}")
+        stack.push_async_callback(conn.close)
+        await conn.start()
+        while not conn.is_connected():
+            try:
+                await conn.wait_connected(settings.amqp_connect_wait_s)
+            except BusUnavailable:
+                log.warning("waiting for RabbitMQ at %s ...", _redact(settings.amqp_url))
+        bus = AmqpAgentBus(conn, agent_id, settings.amqp_namespace, settings.agent_type)
+        runtime = AgentRuntime(
+            bus,
+            handlers,
+            agent_id,
+            settings.agent_type,
+            PsutilResourceProbe(),
+            settings.concurrency,
+            settings.heartbeat_interval_s,
+        )
+        await runtime.start()
+        print(
+            f"chiffon agent {agent_id} ({settings.agent_type}: {', '.join(sorted(handlers))}) "
+            f"taking work, concurrency {settings.concurrency}; Ctrl-C stops",
+            flush=True,
+        )
+        await _until_signalled(None)
+        await runtime.stop(grace_s=settings.shutdown_grace_s)
+
+
 def _redact(url: str) -> str:
     head, at, tail = url.rpartition("@")
     return f"{head.split('://')[0]}://***@{tail}" if at else url
@@ -337,7 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"chiffon: bad setting: {exc}", file=sys.stderr)
         return 2
     logs.configure(settings.log_format)
-    runs = {"serve": run_server, "migrate": run_migrate}
+    runs = {"serve": run_server, "migrate": run_migrate, "agent": run_agent}
     try:
         asyncio.run(runs[command.verb](settings))
     except StartupError as exc:

@@ -77,21 +77,25 @@ class AgentRuntime:
 
     async def stop(self, grace_s: float = 10.0) -> None:
         """Take no more work, let running handlers finish within `grace_s`, then stop the rest
-        (the goodbye hands them to the orchestrator's loss policy) and say goodbye."""
+        and say goodbye listing them, so the orchestrator's loss policy retries exactly those.
+        Work held but not started goes back to the queue when the bus closes."""
         self._stopping = True
         await self._bus.stop_consuming()
         running = [task for task, _ in self._running.values()]
         if running:
             await asyncio.wait(running, timeout=grace_s)
+        abandoned = tuple(self._running)
+        for task, _ in list(self._running.values()):
+            task.cancel()  # no result: the goodbye hands the task to the loss policy
         for bg in list(self._background):
             bg.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        await asyncio.gather(*self._background, *running, return_exceptions=True)
         await self._reporter.flush(timeout_s=grace_s)
         with contextlib.suppress(Exception):
-            await self.beat(goodbye=True)
+            await self.beat(goodbye=True, running=abandoned)
         await self._bus.close()
 
-    async def beat(self, goodbye: bool = False) -> None:
+    async def beat(self, goodbye: bool = False, running: tuple[UUID, ...] | None = None) -> None:
         busy = len(self._running) >= self._concurrency
         await self._bus.publish(
             Heartbeat(
@@ -100,7 +104,7 @@ class AgentRuntime:
                 status=AgentStatus.BUSY if busy else AgentStatus.ONLINE,
                 capabilities=tuple(sorted(self._handlers)),
                 max_concurrency=self._concurrency,
-                running_tasks=self.running_tasks,
+                running_tasks=self.running_tasks if running is None else running,
                 resources=self._resources.sample(),
                 goodbye=goodbye,
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from typing import Any
+from uuid import UUID
 
 import attrs
 
@@ -41,11 +42,13 @@ class LeaseKeeper:
         self._config = config
         self._outbox_written = outbox_written
 
-    async def agent_lost(self, agent: Agent) -> None:
-        """Announce the agent offline and apply the loss policy to what it was running."""
+    async def agent_lost(self, agent: Agent, only: frozenset[UUID] | None = None) -> None:
+        """Announce the agent offline and apply the loss policy to what it was running (or,
+        after a goodbye, to the tasks it said it abandoned: its other results are in flight)."""
         await self._notifier.publish(AgentUpdated(agent))
         for task in await self._tasks.running_on(agent.agent_id):
-            await self._apply(task, agent)
+            if only is None or task.task_id in only:
+                await self._apply(task, agent)
 
     async def _apply(self, task: Task, agent: Agent) -> None:
         now = self._clock.now()

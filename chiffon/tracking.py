@@ -118,7 +118,7 @@ class AgentMessageTracker:
         )
         stored = await self._agents.record(agent)
         if beat.goodbye:
-            await self._leases.agent_lost(stored)
+            await self._leases.agent_lost(stored, frozenset(beat.running_tasks))
         else:
             await self._notifier.publish(AgentUpdated(stored))
 

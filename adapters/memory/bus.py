@@ -17,7 +17,14 @@ from chiffon.model import (
     WorkRequest,
     WorkResult,
 )
-from ports.bus import AgentBus, AgentMessageHandler, CancelHandler, WorkBus, WorkHandler
+from ports.bus import (
+    AgentBus,
+    AgentMessageHandler,
+    BusUnavailable,
+    CancelHandler,
+    WorkBus,
+    WorkHandler,
+)
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +159,7 @@ class InMemoryAgentBus(AgentBus):
 
     async def publish(self, message: StatusUpdate | WorkResult | Heartbeat) -> None:
         if not self._connected:
-            raise ConnectionError("agent bus is closed")
+            raise BusUnavailable("agent bus is closed")
         queue = HEARTBEATS if isinstance(message, Heartbeat) else RESULTS
         self._broker.publish(queue, encode_message(message, from_agent=str(self._agent_id)))
 

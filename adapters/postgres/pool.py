@@ -53,8 +53,8 @@ async def check_schema(pool: asyncpg.Pool, acquire_timeout: float = 5.0) -> None
         )
 
 
-async def asyncpg_connect(dsn: str, timeout: float = 5.0) -> asyncpg.Connection:
+async def asyncpg_connect(dsn: str, connect_timeout_s: float = 5.0) -> asyncpg.Connection:
     """One plain connection (for migrations); unreachable raises DependencyUnavailable."""
     with database_errors():
-        conn: asyncpg.Connection = await asyncpg.connect(dsn, timeout=timeout)
+        conn: asyncpg.Connection = await asyncpg.connect(dsn, timeout=connect_timeout_s)
     return conn

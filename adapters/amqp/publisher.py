@@ -1,0 +1,101 @@
+"""Driven adapter: publishing with publisher confirms, many in flight, errors as BusUnavailable."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+import aiormq
+import attrs
+from aiormq.abc import AbstractChannel
+from pamqp.commands import Basic
+
+from adapters.amqp.connection import AmqpConnection
+from ports.bus import BusUnavailable
+
+log = logging.getLogger(__name__)
+
+PUBLISH_TIMEOUT_S = 10.0
+PERSISTENT = 2
+
+OnChannel = Callable[[AbstractChannel], Awaitable[None]]
+
+
+@attrs.frozen
+class Outgoing:
+    exchange: str
+    routing_key: str
+    body: bytes
+    priority: int | None = None
+    mandatory: bool = True
+    message_type: str | None = None
+
+
+class ConfirmingPublisher:
+    """A lazily opened confirm channel per connection. `on_channel` runs on each new one
+    (declare what the publishes need) before it is used."""
+
+    def __init__(
+        self,
+        connection: AmqpConnection,
+        on_channel: OnChannel,
+        timeout_s: float = PUBLISH_TIMEOUT_S,
+    ) -> None:
+        self._connection = connection
+        self._on_channel = on_channel
+        self._timeout_s = timeout_s
+        self._channel: AbstractChannel | None = None
+        self._lock = asyncio.Lock()
+
+    async def channel(self) -> AbstractChannel:
+        """The live confirm channel (opened and prepared if needed); BusUnavailable if none."""
+        async with self._lock:
+            ch = self._channel
+            if ch is None or ch.is_closed or ch.connection is not self._connection.current():
+                ch = await self._connection.channel(publisher_confirms=True)
+                try:
+                    await self._on_channel(ch)
+                except (aiormq.AMQPError, ConnectionError, RuntimeError) as exc:
+                    raise BusUnavailable(f"cannot prepare the channel: {exc!r}") from exc
+                self._channel = ch
+            return ch
+
+    async def publish(
+        self, messages: Sequence[Outgoing], ch: AbstractChannel | None = None
+    ) -> None:
+        """Send all, then wait for every confirm; raises BusUnavailable if any publish was
+        nacked, returned as unroutable, timed out or lost with the connection."""
+        if not messages:
+            return
+        ch = ch or await self.channel()
+        sends = [self._send(ch, message) for message in messages]
+        outcomes = await asyncio.gather(*sends, return_exceptions=True)
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        if failures:
+            raise BusUnavailable(
+                f"{len(failures)} of {len(messages)} publishes not confirmed: {failures[0]!r}"
+            ) from failures[0]
+
+    async def _send(self, ch: AbstractChannel, message: Outgoing) -> None:
+        props = Basic.Properties(
+            delivery_mode=PERSISTENT,
+            priority=message.priority,
+            content_type="application/json",
+            message_type=message.message_type,
+        )
+        confirm = await ch.basic_publish(
+            message.body,
+            exchange=message.exchange,
+            routing_key=message.routing_key,
+            properties=props,
+            mandatory=message.mandatory,
+            timeout=self._timeout_s,
+        )
+        if not isinstance(confirm, Basic.Ack):
+            raise BusUnavailable(f"broker did not ack the publish: {confirm!r}")
+
+    async def close(self) -> None:
+        ch, self._channel = self._channel, None
+        if ch is not None:
+            await self._connection.release(ch)

@@ -1,0 +1,1 @@
+"""Contract suite of the bus ports: the in-memory twin and RabbitMQ behave the same."""

@@ -1,0 +1,105 @@
+"""RabbitMQ only: events fan out to every orchestrator replica, in order."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import uuid4
+
+import attrs
+import pytest
+
+from adapters.amqp.connection import AmqpConnection
+from adapters.amqp.notifier import AmqpNotifier
+from adapters.codec import decode_event, encode_event
+from chiffon.events import AgentUpdated, Event, TaskUpdated
+from chiffon.model import Agent, AgentStatus, Task, TaskStatus
+from tests.amqp_fixtures import ConnectionFactory
+from tests.contract.bus.helpers import wait_until
+
+pytestmark = [pytest.mark.amqp, pytest.mark.usefixtures("amqp_cleanup")]
+
+
+def task(percent: int = 0) -> Task:
+    now = datetime.now(UTC)
+    return Task(
+        task_id=uuid4(),
+        request_id=uuid4(),
+        trace_id=uuid4(),
+        work_type="echo",
+        agent_type="demo",
+        priority=3,
+        parameters={"text": "hi", "nested": [1, {"a": None}]},
+        status=TaskStatus.RUNNING,
+        created_at=now,
+        updated_at=now,
+        progress_percent=percent,
+        result={"any": ["json"]},
+    )
+
+
+def agent() -> Agent:
+    return Agent(
+        agent_id=uuid4(),
+        agent_type="demo",
+        status=AgentStatus.BUSY,
+        capabilities=("echo", "sleep"),
+        max_concurrency=2,
+        running_tasks=(uuid4(),),
+        resources={"cpu_percent": 12.5},
+        last_heartbeat_at=datetime.now(UTC),
+    )
+
+
+def test_events_round_trip_through_the_codec() -> None:
+    for event in (TaskUpdated(task(40)), AgentUpdated(agent())):
+        assert decode_event(encode_event(event)) == event
+
+
+async def test_every_replica_hears_every_event_in_order(
+    amqp_connect: ConnectionFactory, namespace: str
+) -> None:
+    replicas = [AmqpNotifier(await amqp_connect(f"replica-{i}"), namespace) for i in range(2)]
+    heard: list[list[Event]] = [[], []]
+    for replica, events in zip(replicas, heard, strict=True):
+        await replica.start()
+        replica.subscribe(events.append)
+    one_task = task()
+    sent: list[Event] = [
+        TaskUpdated(attrs.evolve(one_task, progress_percent=p)) for p in range(0, 100, 10)
+    ]
+    sent.append(AgentUpdated(agent()))
+    for event in sent[:5]:
+        await replicas[0].publish(event)
+    for event in sent[5:]:
+        await replicas[1].publish(event)
+    await wait_until(lambda: all(len(events) == len(sent) for events in heard))
+    assert heard == [sent, sent]
+    for replica in replicas:
+        await replica.close()
+
+
+async def test_unsubscribed_listeners_hear_nothing_more(
+    amqp_connect: ConnectionFactory, namespace: str
+) -> None:
+    replica = AmqpNotifier(await amqp_connect("replica"), namespace)
+    await replica.start()
+    kept: list[Event] = []
+    dropped: list[Event] = []
+    replica.subscribe(kept.append)
+    unsubscribe = replica.subscribe(dropped.append)
+    unsubscribe()
+    await replica.publish(TaskUpdated(task()))
+    await wait_until(lambda: len(kept) == 1)
+    assert dropped == []
+    await replica.close()
+
+
+async def test_a_broker_outage_does_not_fail_the_publisher() -> None:
+    nowhere = AmqpConnection("amqp://guest:guest@127.0.0.1:1/", "nowhere")
+    await nowhere.start()
+    try:
+        notifier = AmqpNotifier(nowhere, "unused")
+        await notifier.start()
+        await notifier.publish(TaskUpdated(task()))  # logged, not raised
+    finally:
+        await nowhere.close()

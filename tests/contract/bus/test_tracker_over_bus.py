@@ -1,0 +1,61 @@
+"""The real domain tracker behind the bus: at-least-once delivery, exactly-once effect."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+from adapters.memory.agent_registry import InMemoryAgentRegistry
+from adapters.memory.clock import ManualClock, SequentialIds
+from adapters.memory.notifier import InMemoryNotifier
+from adapters.memory.task_repository import InMemoryTaskRepository
+from chiffon.config import OrchestratorConfig
+from chiffon.events import Event, TaskUpdated
+from chiffon.leases import LeaseKeeper
+from chiffon.messages import OutboxFactory
+from chiffon.model import AgentMessage, Task, TaskStatus
+from chiffon.tracking import AgentMessageTracker
+from tests.contract.bus.helpers import eventually, outbox, request, result, status
+from tests.contract.bus.worlds import BusWorld
+
+
+async def test_duplicated_and_redelivered_reports_apply_once(world: BusWorld) -> None:
+    tasks, clock, notifier = InMemoryTaskRepository(), ManualClock(), InMemoryNotifier()
+    factory = OutboxFactory(clock, SequentialIds())
+    leases = LeaseKeeper(tasks, notifier, clock, factory, OrchestratorConfig(), lambda: None)
+    tracker = AgentMessageTracker(tasks, InMemoryAgentRegistry(), notifier, clock, factory, leases)
+    events: list[Event] = []
+    notifier.subscribe(events.append)
+    req = request()
+    now = clock.now()
+    pending = Task(
+        req.task_id, req.request_id, req.trace_id, req.work_type, req.agent_type,
+        req.priority, req.parameters, TaskStatus.PENDING, now, now,
+    )  # fmt: skip
+    await tasks.create(pending, [outbox(req)])
+    handled: list[AgentMessage] = []
+
+    async def handle(message: AgentMessage) -> None:
+        await tracker.handle(message)
+        handled.append(message)
+
+    orchestrator = await world.work_bus()
+    await orchestrator.consume_agent_messages(handle)
+    agent_id = uuid4()
+    agent = await world.agent_bus(agent_id)
+    done = result(agent_id, req)
+    for message in (status(agent_id, req.task_id, 0), status(agent_id, req.task_id, 50)):
+        await agent.publish(message)
+    await agent.publish(done)
+    await agent.publish(done)
+
+    await agent.publish(status(agent_id, req.task_id, 60))  # late: changes nothing
+
+    async def all_handled() -> bool:
+        return len(handled) == 5
+
+    await eventually(all_handled)
+    stored = await tasks.get(req.task_id)
+    assert stored is not None
+    assert (stored.status, stored.progress_percent) == (TaskStatus.COMPLETED, 100)
+    statuses = [e.task.status for e in events if isinstance(e, TaskUpdated)]
+    assert statuses == [TaskStatus.RUNNING, TaskStatus.RUNNING, TaskStatus.COMPLETED]
