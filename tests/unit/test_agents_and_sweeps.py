@@ -154,3 +154,19 @@ async def test_a_running_task_past_its_deadline_is_stopped_on_the_agent(stack: S
 
 async def _running(runtime: object) -> object:
     return runtime.running_tasks  # type: ignore[attr-defined]
+
+
+async def test_a_clean_stop_hands_only_abandoned_tasks_to_the_loss_policy(stack: Stack) -> None:
+    leaving, _ = await stack.add_agent(concurrency=2)
+    quick = await stack.dispatch("sleep", parameters={"seconds": 0.05, "step_s": 0.05})
+    slow = await stack.dispatch("sleep", parameters={"seconds": 30})
+    await stack.until_status(slow.task_id, S.RUNNING)
+    await stack.until_status(quick.task_id, S.RUNNING, S.COMPLETED)
+    await leaving.stop(grace_s=0.3)  # quick finishes within the grace, slow is abandoned
+    retried = await stack.until_status(slow.task_id, S.PENDING)
+    assert retried.attempt == 2
+    done = await stack.task(quick.task_id)
+    assert (done.status, done.attempt) == (S.COMPLETED, 1)
+    other, _ = await stack.add_agent()
+    moved = await stack.until_status(slow.task_id, S.RUNNING)
+    assert moved.agent_id == other.agent_id
