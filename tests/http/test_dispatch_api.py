@@ -25,14 +25,32 @@ async def test_dispatch_answers_pending_and_the_echo_completes(api: TestClient) 
     answer = await resp.json()
     assert answer["task_id"] == req["task_id"] and answer["status"] == "pending"
     uuid.UUID(answer["trace_id"]), uuid.UUID(answer["request_id"])
-    task = await eventually(lambda: status_of(api, req["task_id"]),
-                            lambda t: t["status"] == "completed", timeout=1.0)
+    task = await eventually(
+        lambda: status_of(api, req["task_id"]), lambda t: t["status"] == "completed", timeout=1.0
+    )
     assert task["result"] == {"hello": "world"}
     assert task["trace_id"] == answer["trace_id"] and task["request_id"] == answer["request_id"]
-    expected = {"task_id", "status", "work_type", "agent_type", "priority", "parameters",
-                "progress_percent", "progress_message", "output", "result", "error_message",
-                "exit_code", "duration_ms", "attempt", "agent_id", "trace_id", "request_id",
-                "created_at", "updated_at"}
+    expected = {
+        "task_id",
+        "status",
+        "work_type",
+        "agent_type",
+        "priority",
+        "parameters",
+        "progress_percent",
+        "progress_message",
+        "output",
+        "result",
+        "error_message",
+        "exit_code",
+        "duration_ms",
+        "attempt",
+        "agent_id",
+        "trace_id",
+        "request_id",
+        "created_at",
+        "updated_at",
+    }
     assert expected <= set(task)
     assert (task["priority"], task["agent_type"], task["attempt"]) == (5, "demo", 1)
 
@@ -75,8 +93,9 @@ async def test_invalid_bodies_are_400_naming_the_field(
 
 @pytest.mark.parametrize("raw", [b"{bad json", b"[1, 2]", b"", b"null", b"\xff\xfe"])
 async def test_malformed_json_is_400(api: TestClient, raw: bytes) -> None:
-    resp = await api.post("/api/v1/dispatch", data=raw,
-                          headers={"Content-Type": "application/json"})
+    resp = await api.post(
+        "/api/v1/dispatch", data=raw, headers={"Content-Type": "application/json"}
+    )
     assert resp.status == 400
     assert (await resp.json())["error_code"] == 1000
 
@@ -118,8 +137,11 @@ async def test_too_large_bodies_are_413_1004(api: TestClient) -> None:
 async def test_sleep_shows_running_with_progress(api: TestClient) -> None:
     req = body(work_type="sleep", parameters={"seconds": 2, "step_s": 0.1})
     await api.post("/api/v1/dispatch", json=req)
-    task = await eventually(lambda: status_of(api, req["task_id"]),
-                            lambda t: (t["progress_percent"] or 0) > 0, timeout=2.0)
+    task = await eventually(
+        lambda: status_of(api, req["task_id"]),
+        lambda t: (t["progress_percent"] or 0) > 0,
+        timeout=2.0,
+    )
     assert task["status"] == "running" and task["agent_id"] is not None
     assert "slept" in task["progress_message"]
 
@@ -127,14 +149,16 @@ async def test_sleep_shows_running_with_progress(api: TestClient) -> None:
 async def test_fail_reports_error_and_exit_code(api: TestClient) -> None:
     req = body(work_type="fail", parameters={"message": "disk full", "exit_code": 28})
     await api.post("/api/v1/dispatch", json=req)
-    task = await eventually(lambda: status_of(api, req["task_id"]),
-                            lambda t: t["status"] == "failed")
+    task = await eventually(
+        lambda: status_of(api, req["task_id"]), lambda t: t["status"] == "failed"
+    )
     assert (task["error_message"], task["exit_code"]) == ("disk full", 28)
 
 
 async def test_a_task_past_its_timeout_is_timed_out(api: TestClient) -> None:
     req = body(work_type="ansible", timeout_s=0.3)  # no infra agent: it stays pending
     await api.post("/api/v1/dispatch", json=req)
-    task = await eventually(lambda: status_of(api, req["task_id"]),
-                            lambda t: t["status"] == "timed_out", timeout=3.0)
+    task = await eventually(
+        lambda: status_of(api, req["task_id"]), lambda t: t["status"] == "timed_out", timeout=3.0
+    )
     assert "timed out" in task["error_message"]

@@ -5,7 +5,6 @@ import uuid
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 from adapters.memory.task_repository import InMemoryTaskRepository
 from adapters.postgres.pool import create_pool

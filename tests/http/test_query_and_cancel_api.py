@@ -61,8 +61,18 @@ async def test_tasks_filters(api: TestClient) -> None:
 
 
 @pytest.mark.parametrize(
-    "query", ["status=nope", "limit=0", "limit=501", "limit=x", "cursor=%%%", "colour=red",
-              "cursor=bm90IGEgY3Vyc29y", "limit=1&limit=2", "trace_id=12"],
+    "query",
+    [
+        "status=nope",
+        "limit=0",
+        "limit=501",
+        "limit=x",
+        "cursor=%%%",
+        "colour=red",
+        "cursor=bm90IGEgY3Vyc29y",
+        "limit=1&limit=2",
+        "trace_id=12",
+    ],
 )
 async def test_bad_task_queries_are_400(api: TestClient, query: str) -> None:
     err = await get_json(api, f"/api/v1/tasks?{query}", 400)
@@ -94,8 +104,11 @@ async def test_cancel_pending_running_finished_and_missing(api: TestClient) -> N
     running = await dispatch(api, work_type="sleep", parameters={"seconds": 30})
     await eventually(lambda: status_of(api, running), lambda t: t["status"] == "running")
     assert (await api.post(f"/api/v1/cancel/{running}")).status == 200
-    agents = await eventually(lambda: get_json(api, "/api/v1/agents"),
-                              lambda a: a and a[0]["running_tasks"] == [], timeout=2.0)
+    agents = await eventually(
+        lambda: get_json(api, "/api/v1/agents"),
+        lambda a: a and a[0]["running_tasks"] == [],
+        timeout=2.0,
+    )
     assert agents[0]["status"] == "online"
     await asyncio.sleep(0.1)
     assert (await status_of(api, running))["status"] == "cancelled"
@@ -115,8 +128,11 @@ async def test_an_agent_that_stops_beating_goes_offline(make_api: Factory) -> No
     agents = await eventually(lambda: get_json(client, "/api/v1/agents"), lambda a: len(a) == 1)
     assert wired.demo_agent is not None
     wired.demo_agent._bus.kill()  # type: ignore[attr-defined]  # a crash: no goodbye
-    gone = await eventually(lambda: get_json(client, "/api/v1/agents"),
-                            lambda a: a[0]["status"] == "offline", timeout=3.0)
+    gone = await eventually(
+        lambda: get_json(client, "/api/v1/agents"),
+        lambda a: a[0]["status"] == "offline",
+        timeout=3.0,
+    )
     assert gone[0]["agent_id"] == agents[0]["agent_id"]
 
 
@@ -125,8 +141,13 @@ async def test_health_ready_and_docs(api: TestClient) -> None:
     ready = await get_json(api, "/ready")
     assert ready == {"status": "ok", "checks": {"store": "ok", "bus": "ok"}}
     spec = await get_json(api, "/api/docs/swagger.json")
-    for path in ("/api/v1/dispatch", "/api/v1/status/{task_id}", "/api/v1/tasks",
-                 "/api/v1/agents", "/api/v1/cancel/{task_id}"):
+    for path in (
+        "/api/v1/dispatch",
+        "/api/v1/status/{task_id}",
+        "/api/v1/tasks",
+        "/api/v1/agents",
+        "/api/v1/cancel/{task_id}",
+    ):
         assert path in spec["paths"]
     dispatch_params = spec["paths"]["/api/v1/dispatch"]["post"]["parameters"]
     assert any("DispatchRequest" in str(p) for p in dispatch_params)
