@@ -61,7 +61,9 @@ class OrchestratorService:
                     {"task_id": str(cmd.task_id), "existing_work_type": stored.work_type},
                 )
             return stored, False
-        log.info("dispatched", extra={"task_id": str(task.task_id), "trace_id": str(task.trace_id)})
+        log.debug(
+            "dispatched", extra={"task_id": str(task.task_id), "trace_id": str(task.trace_id)}
+        )
         self._outbox_written()
         await self._notifier.publish(TaskUpdated(stored))
         return stored, True

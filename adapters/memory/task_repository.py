@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import bisect
-import copy
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -38,15 +37,15 @@ class InMemoryTaskRepository(TaskRepository):
     async def create(self, task: Task, outbox: Sequence[OutboxMessage]) -> tuple[Task, bool]:
         existing = self._tasks.get(task.task_id)
         if existing is not None:
-            return copy.deepcopy(existing), False
-        stored = copy.deepcopy(task)
+            return _copy(existing), False
+        stored = _copy(task)
         self._tasks[task.task_id] = stored
         bisect.insort(self._order, (task.created_at, task.task_id))
         return self._store(stored, outbox), True
 
     async def get(self, task_id: UUID) -> Task | None:
         task = self._tasks.get(task_id)
-        return None if task is None else copy.deepcopy(task)
+        return None if task is None else _copy(task)
 
     async def page(self, flt: TaskFilter, limit: int, after: PageCursor | None) -> TaskPage:
         if limit < 1:
@@ -61,7 +60,7 @@ class InMemoryTaskRepository(TaskRepository):
                 if len(items) == limit:
                     last = items[-1]
                     return TaskPage(tuple(items), PageCursor(last.created_at, last.task_id))
-                items.append(copy.deepcopy(task))
+                items.append(_copy(task))
         return TaskPage(tuple(items), None)
 
     async def transition(
@@ -80,7 +79,7 @@ class InMemoryTaskRepository(TaskRepository):
             return None
         if attempt is not None and task.attempt != attempt:
             return None
-        return self._store(attrs.evolve(task, **copy.deepcopy(dict(changes))), outbox)
+        return self._store(attrs.evolve(task, **{k: _clone(v) for k, v in changes.items()}), outbox)
 
     async def expire_due(self, now: datetime) -> list[Task]:
         expired = []
@@ -99,7 +98,7 @@ class InMemoryTaskRepository(TaskRepository):
 
     async def running_on(self, agent_id: UUID) -> list[Task]:
         return [
-            copy.deepcopy(t)
+            _copy(t)
             for t in (self._tasks[i] for i in self._active)
             if t.status is TaskStatus.RUNNING and t.agent_id == agent_id
         ]
@@ -135,11 +134,11 @@ class InMemoryTaskRepository(TaskRepository):
         else:
             self._active.discard(task.task_id)
         self._add_outbox(outbox)
-        return copy.deepcopy(task)
+        return _copy(task)
 
     def _add_outbox(self, outbox: Sequence[OutboxMessage]) -> None:
         for message in outbox:  # idempotent on message_id, like the PostgreSQL outbox
-            self._outbox.setdefault(message.message_id, copy.deepcopy(message))
+            self._outbox.setdefault(message.message_id, message)  # frozen; encoded on publish
 
 
 def _matches(task: Task, flt: TaskFilter) -> bool:
@@ -149,3 +148,17 @@ def _matches(task: Task, flt: TaskFilter) -> bool:
         and (flt.agent_type is None or task.agent_type == flt.agent_type)
         and (flt.trace_id is None or task.trace_id == flt.trace_id)
     )
+
+
+def _copy(task: Task) -> Task:
+    """A copy that shares nothing mutable with the stored task (cheaper than deepcopy: the
+    task is frozen, only its JSON values can change)."""
+    return attrs.evolve(task, parameters=_clone(task.parameters), result=_clone(task.result))
+
+
+def _clone(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _clone(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clone(v) for v in value]
+    return value
