@@ -178,7 +178,7 @@ def wire_orchestrator(c: punq.Container) -> Orchestrator:
     tracker = AgentMessageTracker(tasks, agents, notifier, clock, outbox, leases, relay.wake)
     sweeper = Sweeper(tasks, agents, notifier, clock, outbox, leases, config, relay.wake)
     readiness = {"store": tasks.ping, "bus": _bus_check(bus)}
-    app = create_app(service, readiness, settings.api_token)
+    app = create_app(service, readiness, settings.api_token, events=c.resolve(EventSource))
     broker = c.resolve(InMemoryBroker) if settings.in_memory_bus else None
     demo_agent = None
     if broker is not None and settings.demo_agent:

@@ -7,11 +7,13 @@ from collections.abc import Mapping
 from aiohttp import web
 from aiohttp_apispec import setup_aiohttp_apispec
 
-from adapters.http import agent_routes, task_routes
+from adapters.http import agent_routes, task_routes, ws_routes
 from adapters.http.auth import bearer_auth
 from adapters.http.errors import error_middleware
 from adapters.http.keys import READINESS, SERVICE, ReadinessCheck
+from adapters.http.websocket_hub import DEFAULT_QUEUE_SIZE, WebSocketHub
 from chiffon.orchestrator import OrchestratorService
+from ports.notifier import EventSource
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -21,6 +23,8 @@ def create_app(
     readiness: Mapping[str, ReadinessCheck],
     api_token: str | None = None,
     version: str = "0.1.0",
+    events: EventSource | None = None,
+    ws_queue_size: int = DEFAULT_QUEUE_SIZE,
 ) -> web.Application:
     middlewares = [error_middleware] + ([bearer_auth(api_token)] if api_token else [])
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
@@ -28,6 +32,8 @@ def create_app(
     app[READINESS] = readiness
     app.add_routes(task_routes.routes)
     app.add_routes(agent_routes.routes)
+    if events is not None:  # live push needs somewhere to listen
+        ws_routes.install(app, WebSocketHub(events, ws_queue_size))
     setup_aiohttp_apispec(
         app,
         title="chiffon",
