@@ -13,7 +13,8 @@ import asyncpg
 
 from adapters.postgres import task_sql as sql
 from adapters.postgres.errors import connection, transaction, translates_errors
-from adapters.postgres.rows import outbox_from_row, outbox_params, task_from_row, task_params
+from adapters.postgres.group_commit import GroupCommitter
+from adapters.postgres.rows import outbox_from_row, outbox_params, task_from_row
 from chiffon.model import OutboxMessage, Task, TaskStatus
 from ports.task_repository import PageCursor, Publish, TaskFilter, TaskPage, TaskRepository
 
@@ -36,16 +37,12 @@ class PostgresTaskRepository(TaskRepository):
         self._pool = pool
         self._acquire_timeout = acquire_timeout
         self._next_prune = 0.0
+        self._group = GroupCommitter(self._transaction)
 
-    @translates_errors
     async def create(self, task: Task, outbox: Sequence[OutboxMessage]) -> tuple[Task, bool]:
-        async with self._transaction() as conn:
-            row = await conn.fetchrow(sql.INSERT_TASK, *task_params(task))
-            if row is None:  # the task_id exists: store nothing
-                existing = await conn.fetchrow(sql.SELECT_TASK, task.task_id)
-                return task_from_row(existing), False
-            await _insert_outbox(conn, outbox)
-            return task_from_row(row), True
+        # Concurrent dispatches are committed together (group commit): same durability,
+        # one transaction and a few round trips for a whole burst.
+        return await self._group.create(task, outbox)
 
     @translates_errors
     async def get(self, task_id: UUID) -> Task | None:

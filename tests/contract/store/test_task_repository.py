@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from uuid import uuid4
 
@@ -229,3 +230,24 @@ async def test_running_on_lists_only_running_tasks_of_that_agent(repo: TaskRepos
 
 async def test_ping_answers(repo: TaskRepository) -> None:
     await repo.ping()
+
+
+async def test_concurrent_creates_each_get_their_own_answer(repo: TaskRepository) -> None:
+    """Many dispatches at once (PostgreSQL commits them as one group): each caller learns
+    whether its task was stored, a task_id used twice in one burst is stored once, and only
+    stored tasks get outbox messages."""
+    tasks = [make_task(i) for i in range(30)]
+    twin = attrs.evolve(tasks[5], parameters={"other": True}, request_id=uuid4())
+    calls = [*((t, [work_message(t)]) for t in tasks), (twin, [work_message(twin)])]
+    answers = await asyncio.gather(*(repo.create(t, ob) for t, ob in calls))
+    assert [created for _, created in answers] == [True] * 30 + [False]
+    assert [stored for stored, _ in answers[:30]] == tasks
+    assert answers[30][0] == tasks[5]  # the twin sees what was stored first
+    sent: list[OutboxMessage] = []
+
+    async def publish(batch: Any) -> None:
+        sent.extend(batch)
+
+    while await repo.relay_outbox(publish, 100):
+        pass
+    assert sorted(m.payload.task_id for m in sent) == sorted(t.task_id for t in tasks)

@@ -1,0 +1,143 @@
+"""Group commit: concurrent dispatches share one transaction (tasks and outbox rows)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Final
+
+import asyncpg
+
+from adapters.codec import outbox_payload_to_json
+from adapters.postgres.errors import database_errors
+from adapters.postgres.rows import TASK_COLUMNS, task_from_row, task_params
+from chiffon.model import OutboxMessage, Task
+
+Pending = tuple[Task, Sequence[OutboxMessage], "asyncio.Future[tuple[Task, bool]]"]
+Transaction = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
+
+# Column types for unnest(); jsonb travels as text and is cast, so NULL stays SQL NULL.
+_TYPES: Final = {
+    "task_id": "uuid",
+    "request_id": "uuid",
+    "trace_id": "uuid",
+    "work_type": "text",
+    "agent_type": "text",
+    "priority": "int",
+    "parameters": "jsonb",
+    "status": "text",
+    "created_at": "timestamptz",
+    "updated_at": "timestamptz",
+    "attempt": "int",
+    "max_attempts": "int",
+    "timeout_s": "float8",
+    "deadline_at": "timestamptz",
+    "progress_percent": "int",
+    "progress_message": "text",
+    "output": "text",
+    "result": "jsonb",
+    "error_message": "text",
+    "exit_code": "int",
+    "duration_ms": "int8",
+    "agent_id": "uuid",
+    "started_at": "timestamptz",
+    "finished_at": "timestamptz",
+}
+_JSON = frozenset(c for c, t in _TYPES.items() if t == "jsonb")
+_COLS = ", ".join(TASK_COLUMNS)
+_ARRAYS = ", ".join(
+    f"${i}::{'text' if _TYPES[c] == 'jsonb' else _TYPES[c]}[]"
+    for i, c in enumerate(TASK_COLUMNS, 1)
+)
+_SELECT = ", ".join(f"t.{c}::jsonb" if c in _JSON else f"t.{c}" for c in TASK_COLUMNS)
+# One statement inserts the whole batch; ON CONFLICT keeps dispatch idempotent on task_id.
+INSERT_BATCH: Final = (
+    f"INSERT INTO tasks ({_COLS}) SELECT {_SELECT} FROM unnest({_ARRAYS}) AS t({_COLS})"
+    " ON CONFLICT (task_id) DO NOTHING RETURNING *"
+)
+INSERT_OUTBOX_BATCH: Final = """
+INSERT INTO outbox (message_id, payload, created_at)
+SELECT m.message_id, m.payload::jsonb, m.created_at
+FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS m(message_id, payload, created_at)
+ON CONFLICT (message_id) DO NOTHING
+"""
+SELECT_MANY: Final = "SELECT * FROM tasks WHERE task_id = ANY($1::uuid[])"
+
+
+class GroupCommitter:
+    """While one batch is being committed, new dispatches queue; the next commit takes them
+    all at once. A lone dispatch is committed at once, so latency does not grow at low load,
+    and each caller is answered only after its own rows are committed."""
+
+    def __init__(self, transaction: Transaction, max_batch: int = 500) -> None:
+        self._transaction = transaction
+        self._max_batch = max_batch
+        self._queue: list[Pending] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def create(self, task: Task, outbox: Sequence[OutboxMessage]) -> tuple[Task, bool]:
+        future: asyncio.Future[tuple[Task, bool]] = asyncio.get_running_loop().create_future()
+        self._queue.append((task, outbox, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+            try:
+                with database_errors():
+                    results = await self._commit(batch)
+            except Exception as exc:
+                for *_, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (*_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+    async def _commit(self, batch: list[Pending]) -> list[tuple[Task, bool]]:
+        first: dict[Any, Pending] = {}
+        for item in batch:
+            first.setdefault(item[0].task_id, item)
+        fresh = list(first.values())
+        async with self._transaction() as conn:
+            rows = await conn.fetch(INSERT_BATCH, *_task_arrays([t for t, _, _ in fresh]))
+            created = {r["task_id"]: task_from_row(r) for r in rows}
+            messages = [m for t, ob, _ in fresh if t.task_id in created for m in ob]
+            if messages:
+                await conn.execute(INSERT_OUTBOX_BATCH, *_outbox_arrays(messages))
+            missing = [tid for tid in first if tid not in created]
+            known = dict(created)
+            if missing:
+                known.update(
+                    (r["task_id"], task_from_row(r)) for r in await conn.fetch(SELECT_MANY, missing)
+                )
+        return [
+            (known[t.task_id], first[t.task_id] is item and t.task_id in created)
+            for item in batch
+            for t in [item[0]]
+        ]
+
+
+def _task_arrays(tasks: list[Task]) -> list[list[Any]]:
+    rows = [task_params(t) for t in tasks]
+    return [
+        [_json(row[i]) if column in _JSON else row[i] for row in rows]
+        for i, column in enumerate(TASK_COLUMNS)
+    ]
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+def _outbox_arrays(messages: list[OutboxMessage]) -> list[list[Any]]:
+    return [
+        [m.message_id for m in messages],
+        [json.dumps(outbox_payload_to_json(m.payload)) for m in messages],
+        [m.created_at for m in messages],
+    ]
