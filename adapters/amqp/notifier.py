@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable
 
 from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
 
 from adapters.amqp.connection import AmqpConnection
-from adapters.amqp.delivery import settle
 from adapters.amqp.publisher import ConfirmingPublisher, Outgoing
 from adapters.amqp.topology import Topology
 from adapters.codec import MalformedMessage, decode_event, encode_event
@@ -17,6 +19,9 @@ from ports.bus import BusUnavailable
 from ports.notifier import EventSource, Listener, Notifier
 
 log = logging.getLogger(__name__)
+
+BATCH = 200
+CLOSE_FLUSH_S = 2.0
 
 
 class AmqpNotifier(Notifier, EventSource):
@@ -30,6 +35,8 @@ class AmqpNotifier(Notifier, EventSource):
         self._publisher = ConfirmingPublisher(connection, self._topology.declare_base)
         self._listeners: list[Listener] = []
         self._channel: AbstractChannel | None = None
+        self._outbox: deque[Outgoing] = deque()
+        self._pump: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self._connection.add_on_connect(self._start)
@@ -38,33 +45,43 @@ class AmqpNotifier(Notifier, EventSource):
         ch = await conn.channel(publisher_confirms=False)
         await self._topology.declare_base(ch)
         queue = await self._topology.declare_notify_queue(ch)
-        await ch.basic_consume(queue, self._on_delivery)
+        # no_ack: the queue is this replica's own and exclusive; an event lost with the
+        # replica's connection is recovered by the snapshot a client gets on resubscribe.
+        await ch.basic_consume(queue, self._on_delivery, no_ack=True)
         self._connection.supervise(ch)
         self._channel = ch
 
     async def publish(self, event: Event) -> None:
-        # The change is already stored: a broker outage must not fail the caller's use case.
-        outgoing = Outgoing(
-            self._topology.notify_exchange,
-            "",
-            encode_event(event),
-            mandatory=False,
-            message_type=event.kind,
+        """Queue the event and return at once: the change is already stored, so neither a
+        confirm round trip nor a broker outage may slow or fail the caller's use case. A pump
+        publishes the queue in order, many events per batch."""
+        self._outbox.append(
+            Outgoing(
+                self._topology.notify_exchange,
+                "",
+                encode_event(event),
+                mandatory=False,
+                message_type=event.kind,
+            )
         )
-        try:
-            await self._publisher.publish([outgoing])
-        except BusUnavailable as exc:
-            log.warning("event %s not announced to other replicas: %s", event.kind, exc)
+        if self._pump is None or self._pump.done():
+            self._pump = asyncio.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        while self._outbox:
+            batch = [self._outbox.popleft() for _ in range(min(len(self._outbox), BATCH))]
+            try:
+                await self._publisher.publish(batch)
+            except BusUnavailable as exc:
+                log.warning("%d events not announced to other replicas: %s", len(batch), exc)
 
     async def _on_delivery(self, delivery: DeliveredMessage) -> None:
         try:
             event = decode_event(delivery.body)
         except MalformedMessage as exc:
-            log.warning("dead-lettering a notify message: %s", exc)
-            await settle(delivery, "dead")
+            log.warning("dropped a malformed notify message: %s", exc)
             return
-        self.deliver(event)  # before any await: listeners see events in delivery order
-        await settle(delivery, "ack")
+        self.deliver(event)  # no await before: listeners see events in delivery order
 
     def deliver(self, event: Event) -> None:
         """Hand `event` to every local listener, in order; a failing listener harms no other."""
@@ -84,6 +101,11 @@ class AmqpNotifier(Notifier, EventSource):
         return unsubscribe
 
     async def close(self) -> None:
+        if self._pump is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(CLOSE_FLUSH_S):
+                    await asyncio.shield(self._pump)
+            self._pump.cancel()
         self._connection.remove_on_connect(self._start)
         ch, self._channel = self._channel, None
         if ch is not None:
