@@ -1,0 +1,143 @@
+"""The WebSocket push protocol: client messages, subscriptions and the frames we send."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+from uuid import UUID
+
+import attrs
+
+from adapters.codec import agent_to_json, task_to_json
+from chiffon.events import AgentUpdated, Event
+from chiffon.model import Agent, Task
+
+TOPICS: Final = ("tasks", "agents")
+SUBSCRIPTION_KEYS: Final = ("task_id", "trace_id", "topic")
+ACTIONS: Final = ("subscribe", "unsubscribe", "ping")
+PONG: Final = '{"event":"pong"}'
+
+
+class ProtocolError(ValueError):
+    """A client message the server cannot act on (error_code 1000; the connection stays open)."""
+
+    def __init__(self, message: str, details: dict[str, list[str]]) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+@attrs.frozen
+class Subscription:
+    """What one subscribe asked for: `key` is task_id, trace_id or topic."""
+
+    key: str
+    value: UUID | str
+
+    def matches(self, event: Event) -> bool:
+        if isinstance(event, AgentUpdated):
+            return self.value == "agents"
+        if self.key == "task_id":
+            return event.task.task_id == self.value
+        if self.key == "trace_id":
+            return event.task.trace_id == self.value
+        return self.value == "tasks"
+
+    def to_json(self) -> dict[str, str]:
+        return {self.key: str(self.value)}
+
+
+@attrs.frozen
+class ClientMessage:
+    action: str
+    subscription: Subscription | None = None
+
+
+def parse_message(text: str) -> ClientMessage:
+    """A client's text frame as a message; raises ProtocolError for anything else."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ProtocolError(f"message is not valid JSON: {exc}", {"message": [str(exc)]}) from exc
+    if not isinstance(data, dict):
+        raise ProtocolError("message must be a JSON object", {"message": ["Not a JSON object."]})
+    action = data.pop("action", None)
+    if not isinstance(action, str) or action not in ACTIONS:
+        expected = f"Must be one of: {', '.join(ACTIONS)}."
+        raise ProtocolError(f"unknown action {action!r}", {"action": [expected]})
+    if action == "ping":
+        if data:
+            raise ProtocolError("ping takes no other field", _unknown(data))
+        return ClientMessage(action)
+    return ClientMessage(action, parse_subscription(data))
+
+
+def parse_subscription(fields: dict[str, Any]) -> Subscription:
+    """Exactly one of task_id (UUID), trace_id (UUID) or topic ("tasks" or "agents")."""
+    unknown = {k: v for k, v in fields.items() if k not in SUBSCRIPTION_KEYS}
+    if unknown:
+        raise ProtocolError(f"unknown field(s): {', '.join(sorted(unknown))}", _unknown(unknown))
+    if len(fields) != 1:
+        raise ProtocolError(
+            "give exactly one of task_id, trace_id, topic",
+            {"subscription": [f"Exactly one of {', '.join(SUBSCRIPTION_KEYS)}."]},
+        )
+    ((key, value),) = fields.items()
+    if key == "topic":
+        if not isinstance(value, str) or value not in TOPICS:
+            raise ProtocolError(f"unknown topic {value!r}", {"topic": ["Must be tasks or agents."]})
+        return Subscription(key, value)
+    try:
+        return Subscription(key, UUID(value))
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ProtocolError(f"{key} must be a UUID", {key: ["Not a valid UUID."]}) from exc
+
+
+def _unknown(fields: dict[str, Any]) -> dict[str, list[str]]:
+    return {k: ["Unknown field."] for k in fields}
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"))
+
+
+def item_to_json(item: Task | Agent) -> dict[str, Any]:
+    return task_to_json(item) if isinstance(item, Task) else agent_to_json(item)
+
+
+def error_frame(
+    code: int, message: str, details: Any = None, subscription: Subscription | None = None
+) -> str:
+    frame: dict[str, Any] = {"error_code": code, "error_message": message, "details": details}
+    if subscription is not None:
+        frame["subscription"] = subscription.to_json()
+    return dumps(frame)
+
+
+def snapshot_frame(sub: Subscription, items: list[Task | Agent], truncated: bool) -> str:
+    data = [item_to_json(i) for i in items]
+    body = {"event": "snapshot", "subscription": sub.to_json(), "data": data}
+    return dumps({**body, "truncated": truncated})
+
+
+def unsubscribed_frame(sub: Subscription) -> str:
+    return dumps({"event": "unsubscribed", "subscription": sub.to_json()})
+
+
+class OutEvent:
+    """An event with its JSON data encoded once, however many connections push it."""
+
+    __slots__ = ("_data", "event")
+
+    def __init__(self, event: Event) -> None:
+        self.event = event
+        self._data: str | None = None
+
+    @property
+    def item(self) -> Task | Agent:
+        return self.event.agent if isinstance(self.event, AgentUpdated) else self.event.task
+
+    def frame(self, seq: int) -> str:
+        if self._data is None:
+            self._data = dumps(item_to_json(self.item))
+        return f'{{"event":"{self.event.kind}","data":{self._data},"seq":{seq}}}'

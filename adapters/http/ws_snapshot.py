@@ -1,0 +1,98 @@
+"""Snapshots for WebSocket subscriptions, and which copy of a task or agent is the newer."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+from uuid import UUID
+
+import attrs
+
+from adapters.http.ws_protocol import Subscription
+from chiffon.model import Agent, Task, TaskStatus
+from chiffon.orchestrator import MAX_PAGE, OrchestratorService
+from ports.task_repository import TaskFilter
+
+Item = Task | Agent
+Key = tuple[str, UUID]
+
+RECENT_TASKS: Final = 100
+MAX_SNAPSHOT_TASKS: Final = 5000  # per status or trace; more is marked truncated
+_RANK: Final = {TaskStatus.PENDING: 0, TaskStatus.RUNNING: 1}
+
+
+@attrs.frozen
+class Snapshot:
+    items: tuple[Item, ...]
+    truncated: bool = False
+
+
+async def load_snapshot(service: OrchestratorService, sub: Subscription) -> Snapshot:
+    """The current state a subscription starts from; raises TaskNotFound for a task_id."""
+    if sub.key == "task_id":
+        assert isinstance(sub.value, UUID)
+        return Snapshot((await service.get_task(sub.value),))
+    if sub.key == "trace_id":
+        assert isinstance(sub.value, UUID)
+        tasks, truncated = await _tasks(service, TaskFilter(trace_id=sub.value))
+        return Snapshot(tuple(tasks), truncated)
+    if sub.value == "agents":
+        return Snapshot(tuple(await service.list_agents()))
+    return await _active_and_recent(service)
+
+
+async def _active_and_recent(service: OrchestratorService) -> Snapshot:
+    """Every pending and running task plus the most recent ones, newest first."""
+    # pending before running: a task moving on between the two reads is still seen once.
+    pending, cut1 = await _tasks(service, TaskFilter(status=TaskStatus.PENDING))
+    running, cut2 = await _tasks(service, TaskFilter(status=TaskStatus.RUNNING))
+    recent = (await service.list_tasks(TaskFilter(), RECENT_TASKS, None)).items
+    merged: dict[Key, Item] = {}
+    for task in (*pending, *running, *recent):
+        merged[key(task)] = newest(merged.get(key(task)), task)
+    ordered = sorted(merged.values(), key=_created, reverse=True)
+    return Snapshot(tuple(ordered), cut1 or cut2)
+
+
+async def _tasks(service: OrchestratorService, flt: TaskFilter) -> tuple[list[Task], bool]:
+    """All tasks matching `flt`, newest first, page by page, up to MAX_SNAPSHOT_TASKS."""
+    items: list[Task] = []
+    after = None
+    while True:
+        page = await service.list_tasks(flt, min(MAX_PAGE, MAX_SNAPSHOT_TASKS - len(items)), after)
+        items.extend(page.items)
+        if page.next_cursor is None:
+            return items, False
+        if len(items) >= MAX_SNAPSHOT_TASKS:
+            return items, True
+        after = page.next_cursor
+
+
+def _created(item: Item) -> tuple[Any, ...]:
+    assert isinstance(item, Task)
+    return (item.created_at, item.task_id)
+
+
+def key(item: Item) -> Key:
+    return ("task", item.task_id) if isinstance(item, Task) else ("agent", item.agent_id)
+
+
+def version(item: Item) -> tuple[Any, ...]:
+    """Orders copies of one task (or agent) from older to newer."""
+    if isinstance(item, Agent):
+        return (item.last_heartbeat_at,)
+    progress = -1 if item.progress_percent is None else item.progress_percent
+    return (item.updated_at, item.attempt, _RANK.get(item.status, 2), progress)
+
+
+def newest(current: Item | None, other: Item) -> Item:
+    return other if current is None or version(other) > version(current) else current
+
+
+def is_covered(item: Item, copy: Item | None) -> bool:
+    """Whether `copy` (from a snapshot) already says all that `item` (an event) says."""
+    if copy is None:
+        return False
+    if isinstance(item, Agent):
+        # An agent's status can change without a new heartbeat: only identical or older is stale.
+        return item == copy or version(item) < version(copy)
+    return version(item) <= version(copy)

@@ -1,0 +1,201 @@
+"""WebSocketHub and Connection on their own: ordering, buffering around snapshots, eviction."""
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import attrs
+
+from adapters.http.websocket_hub import WebSocketHub
+from adapters.http.ws_connection import Connection
+from adapters.http.ws_protocol import OutEvent, Subscription
+from adapters.http.ws_snapshot import Snapshot, is_covered
+from adapters.memory.notifier import InMemoryNotifier
+from chiffon.events import AgentUpdated, TaskUpdated
+from chiffon.model import Agent, AgentStatus, Task, TaskStatus
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+TASKS = Subscription("topic", "tasks")
+
+
+class Sink:
+    """Records frames; `blocked` makes send_str wait forever, like a peer that never reads."""
+
+    def __init__(self, blocked: bool = False) -> None:
+        self.frames: list[dict[str, Any]] = []
+        self.closed: tuple[int, bytes] | None = None
+        self.blocked = blocked
+        self.changed = asyncio.Event()
+
+    async def send_str(self, data: str) -> None:
+        if self.blocked:
+            await asyncio.Event().wait()
+        self.frames.append(json.loads(data))
+        self.changed.set()
+
+    async def close(self, *, code: int, message: bytes) -> bool:
+        self.closed = (code, message)
+        return True
+
+
+def task(task_id: UUID, status: TaskStatus, second: int, progress: int | None = None) -> Task:
+    return Task(
+        task_id=task_id,
+        request_id=task_id,
+        trace_id=task_id,
+        work_type="echo",
+        agent_type="demo",
+        priority=3,
+        parameters={},
+        status=status,
+        created_at=T0,
+        updated_at=T0 + timedelta(seconds=second),
+        progress_percent=progress,
+    )
+
+
+def out(t: Task) -> OutEvent:
+    return OutEvent(TaskUpdated(t))
+
+
+async def drained(sink: Sink, count: int) -> list[dict[str, Any]]:
+    async with asyncio.timeout(2):
+        while len(sink.frames) < count:
+            sink.changed.clear()
+            await sink.changed.wait()
+    return sink.frames
+
+
+def summary(frames: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """(event, seq, status) of each frame; for a snapshot, the statuses in it."""
+    return [
+        (f["event"], [t["status"] for t in f["data"]])
+        if f["event"] == "snapshot"
+        else (f["event"], f["seq"], f["data"]["status"])
+        for f in frames
+    ]
+
+
+async def test_events_met_while_reading_the_snapshot_follow_it_unless_it_covers_them() -> None:
+    a, b = uuid4(), uuid4()
+    sink = Sink()
+    conn = Connection(sink, 10)
+    conn.start()
+    conn.begin(TASKS)
+    conn.offer(out(task(a, TaskStatus.PENDING, 1)))  # older than the snapshot copy: skipped
+    conn.offer(out(task(a, TaskStatus.RUNNING, 2)))  # same as the snapshot copy: skipped
+    conn.offer(out(task(b, TaskStatus.PENDING, 3)))  # not in the snapshot: sent
+    conn.offer(out(task(a, TaskStatus.COMPLETED, 4)))  # newer than the snapshot copy: sent
+    conn.complete(Snapshot((task(a, TaskStatus.RUNNING, 2),)))
+    conn.offer(out(task(b, TaskStatus.CANCELLED, 5)))
+    frames = await drained(sink, 4)
+    assert summary(frames) == [
+        ("snapshot", ["running"]),
+        ("task.updated", 1, "pending"),
+        ("task.updated", 2, "completed"),
+        ("task.updated", 3, "cancelled"),
+    ]
+    await conn.stop()
+
+
+async def test_progress_with_the_same_timestamp_is_ordered_by_percent() -> None:
+    a = uuid4()
+    snap = task(a, TaskStatus.RUNNING, 1, progress=50)
+    assert is_covered(task(a, TaskStatus.RUNNING, 1, progress=40), snap)
+    assert not is_covered(task(a, TaskStatus.RUNNING, 1, progress=60), snap)
+    assert not is_covered(task(a, TaskStatus.COMPLETED, 1, progress=50), snap)
+    retried = attrs.evolve(snap, status=TaskStatus.PENDING, attempt=2, progress_percent=None)
+    assert not is_covered(retried, snap)
+
+
+async def test_agents_are_covered_only_by_an_identical_or_newer_copy() -> None:
+    agent = Agent(uuid4(), "demo", AgentStatus.ONLINE, (), 1, (), {}, T0)
+    offline = attrs.evolve(agent, status=AgentStatus.OFFLINE)
+    assert is_covered(agent, agent) and not is_covered(offline, agent)
+    assert is_covered(agent, attrs.evolve(agent, last_heartbeat_at=T0 + timedelta(seconds=1)))
+
+
+async def test_a_snapshot_is_never_older_than_an_event_already_pushed() -> None:
+    a = uuid4()
+    sink = Sink()
+    conn = Connection(sink, 10)
+    conn.start()
+    conn.begin(TASKS)
+    conn.complete(Snapshot(()))
+    conn.begin(Subscription("task_id", a))
+    conn.offer(out(task(a, TaskStatus.RUNNING, 2)))  # pushed through the topic subscription
+    conn.complete(Snapshot((task(a, TaskStatus.PENDING, 1),)))  # read before that change
+    conn.offer(out(task(a, TaskStatus.COMPLETED, 3)))  # matches both: sent once
+    frames = await drained(sink, 4)
+    assert summary(frames) == [
+        ("snapshot", []),
+        ("task.updated", 1, "running"),
+        ("snapshot", ["running"]),
+        ("task.updated", 2, "completed"),
+    ]
+    await conn.stop()
+
+
+async def test_a_failed_snapshot_forgets_what_was_buffered() -> None:
+    sink = Sink()
+    conn = Connection(sink, 10)
+    conn.start()
+    conn.begin(Subscription("task_id", uuid4()))
+    conn.offer(out(task(uuid4(), TaskStatus.PENDING, 1)))
+    conn.abort()
+    conn.complete(Snapshot(()))
+    assert conn.subscriptions == []
+    await asyncio.sleep(0.01)
+    assert sink.frames == []
+    await conn.stop()
+
+
+async def test_a_full_queue_closes_that_client_with_1013_and_no_other() -> None:
+    notifier = InMemoryNotifier()
+    hub = WebSocketHub(notifier, queue_size=3)
+    hub.start()
+    hub.start()  # idempotent: the hub listens once
+    slow, fast = Sink(blocked=True), Sink()
+    slow_conn, fast_conn = hub.connect(slow), hub.connect(fast)
+    for conn in (slow_conn, fast_conn):
+        conn.begin(TASKS)
+        conn.complete(Snapshot(()))
+    a = uuid4()
+    for second in range(6):
+        notifier.deliver(TaskUpdated(task(a, TaskStatus.RUNNING, second, progress=second)))
+        await asyncio.sleep(0)  # the fast writer keeps up; the slow one is stuck
+    frames = await drained(fast, 7)
+    assert [f.get("seq") for f in frames] == [None, 1, 2, 3, 4, 5, 6]
+    await asyncio.sleep(0.01)
+    assert slow.closed is not None and slow.closed[0] == 1013 and slow_conn.closing
+    assert fast.closed is None
+    notifier.deliver(TaskUpdated(task(a, TaskStatus.COMPLETED, 9)))
+    assert (await drained(fast, 8))[-1]["seq"] == 7
+    await hub.close_all()
+    assert fast.closed is not None and fast.closed[0] == 1001
+    hub.stop()
+    notifier.deliver(TaskUpdated(task(a, TaskStatus.COMPLETED, 10)))
+    for conn in hub.connections:
+        await hub.disconnect(conn)
+    assert hub.connections == []
+
+
+async def test_the_hub_subscribes_once_and_unsubscribes_on_stop() -> None:
+    notifier = InMemoryNotifier()
+    hub = WebSocketHub(notifier)
+    hub.start()
+    hub.start()
+    agent = Agent(uuid4(), "demo", AgentStatus.ONLINE, (), 1, (), {}, T0)
+    sink = Sink()
+    conn = hub.connect(sink)
+    conn.begin(Subscription("topic", "agents"))
+    conn.complete(Snapshot((agent,)))
+    notifier.deliver(AgentUpdated(attrs.evolve(agent, status=AgentStatus.BUSY)))
+    hub.stop()
+    notifier.deliver(AgentUpdated(agent))
+    frames = await drained(sink, 2)
+    await asyncio.sleep(0.01)
+    assert [f["event"] for f in frames] == ["snapshot", "agent.updated"]
+    await hub.disconnect(conn)

@@ -1,0 +1,97 @@
+"""GET /api/v1/ws: back-pressure, server pings, auth and shutdown (memory and PostgreSQL)."""
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+import attrs
+import pytest
+from aiohttp import WSMsgType, WSServerHandshakeError
+from aiohttp.test_utils import TestClient
+
+from adapters.http import ws_routes
+from adapters.http.app import create_app
+from adapters.http.websocket_hub import WebSocketHub
+from adapters.memory.notifier import InMemoryNotifier
+from chiffon.events import TaskUpdated
+from tests.helpers import eventually
+from tests.http.conftest import Factory
+from tests.http.test_query_and_cancel_api import dispatch, get_json
+from tests.http.test_websocket import PATH, WAIT_S, frame, pong_next, subscribe
+
+
+async def test_a_client_that_does_not_read_is_closed_with_1013(
+    make_api: Factory, aiohttp_client: Any
+) -> None:
+    fast_api, wired = await make_api()
+    slow_api = await aiohttp_client(
+        create_app(wired.service, {}, events=wired.events, ws_queue_size=4)
+    )
+    task_id = await dispatch(fast_api, work_type="research")
+    task = await wired.service.get_task(uuid.UUID(task_id))
+    notifier = wired.events
+    assert isinstance(notifier, InMemoryNotifier)
+    async with fast_api.ws_connect(PATH) as fast, slow_api.ws_connect(PATH) as slow:
+        await subscribe(fast, topic="tasks")
+        await subscribe(slow, topic="tasks")
+        for i in range(50):  # one burst: the slow client's writer never gets a turn
+            notifier.deliver(TaskUpdated(attrs.evolve(task, progress_percent=i)))
+        got = [await frame(fast) for _ in range(50)]
+        assert [f["data"]["progress_percent"] for f in got] == list(range(50))
+        msg, early = await slow.receive(timeout=WAIT_S), 0
+        while msg.type is WSMsgType.TEXT:  # what the writer sent before the queue overflowed
+            early += 1
+            assert json.loads(msg.data)["seq"] == early
+            msg = await slow.receive(timeout=WAIT_S)
+        assert (msg.type, msg.data) == (WSMsgType.CLOSE, 1013) and "slow" in msg.extra
+        assert early <= 4
+        assert (await fast_api.post(f"/api/v1/cancel/{task_id}")).status == 200
+        last = await frame(fast)
+        assert (last["seq"], last["data"]["status"]) == (51, "cancelled")
+
+
+async def test_server_pings_drop_a_peer_that_does_not_answer(
+    make_api: Factory, aiohttp_client: Any
+) -> None:
+    _, wired = await make_api()
+    app = create_app(wired.service, {})
+    hub = WebSocketHub(wired.events, heartbeat_s=0.1)
+    ws_routes.install(app, hub)
+    api = await aiohttp_client(app)
+    async with api.ws_connect(PATH, autoping=False) as ws:  # a peer that never answers pings
+        assert (await ws.receive(timeout=WAIT_S)).type is WSMsgType.PING
+        async with asyncio.timeout(WAIT_S):
+            while (await ws.receive()).type is WSMsgType.PING:
+                pass
+        assert ws.closed
+    await eventually(lambda: asyncio.sleep(0, hub.connections), lambda c: c == [])
+
+
+async def test_websocket_needs_the_token_when_one_is_set(make_api: Factory) -> None:
+    api, _ = await make_api(api_token="s3cret")
+    with pytest.raises(WSServerHandshakeError) as caught:
+        await api.ws_connect(PATH)
+    assert caught.value.status == 401
+    async with api.ws_connect(PATH, headers={"Authorization": "Bearer s3cret"}) as ws:
+        await pong_next(ws)
+
+
+async def test_a_plain_get_is_400(api: TestClient) -> None:
+    err = await get_json(api, PATH, 400)
+    assert err["error_code"] == 1000
+
+
+async def test_shutdown_closes_every_websocket(make_api: Factory) -> None:
+    api, wired = await make_api()
+    async with api.ws_connect(PATH) as ws:
+        await subscribe(ws, topic="tasks")
+        shutdown = asyncio.create_task(wired.app.shutdown())
+        msg = await ws.receive(timeout=WAIT_S)
+        assert (msg.type, msg.data) == (WSMsgType.CLOSE, 1001)
+        await asyncio.wait_for(shutdown, WAIT_S)
+
+
+async def test_the_route_is_in_the_openapi_document(api: TestClient) -> None:
+    spec = await get_json(api, "/api/docs/swagger.json")
+    assert spec["paths"][PATH]["get"]["tags"] == ["push"]
