@@ -42,6 +42,7 @@ from chiffon.config import OrchestratorConfig
 from chiffon.demo_handlers import demo
 from chiffon.errors import DependencyUnavailable
 from chiffon.handlers import HandlerRegistry
+from chiffon.keyed_lock import KeyedLock
 from chiffon.leases import LeaseKeeper
 from chiffon.messages import OutboxFactory
 from chiffon.orchestrator import OrchestratorService
@@ -173,10 +174,11 @@ def wire_orchestrator(c: punq.Container) -> Orchestrator:
     bus: WorkBus = c.resolve(WorkBus)
     relay = OutboxRelay(tasks, bus)
     outbox = OutboxFactory(clock, ids)
-    leases = LeaseKeeper(tasks, notifier, clock, outbox, config, relay.wake)
-    service = OrchestratorService(tasks, agents, notifier, clock, ids, config, relay.wake)
-    tracker = AgentMessageTracker(tasks, agents, notifier, clock, outbox, leases, relay.wake)
-    sweeper = Sweeper(tasks, agents, notifier, clock, outbox, leases, config, relay.wake)
+    order = KeyedLock()  # one per-task order for every writer, so events follow the store
+    leases = LeaseKeeper(tasks, notifier, clock, outbox, config, relay.wake, order)
+    service = OrchestratorService(tasks, agents, notifier, clock, ids, config, relay.wake, order)
+    tracker = AgentMessageTracker(tasks, agents, notifier, clock, outbox, leases, relay.wake, order)
+    sweeper = Sweeper(tasks, agents, notifier, clock, outbox, leases, config, relay.wake, order)
     readiness = {"store": tasks.ping, "bus": _bus_check(bus)}
     app = create_app(service, readiness, settings.api_token, events=c.resolve(EventSource))
     broker = c.resolve(InMemoryBroker) if settings.in_memory_bus else None

@@ -11,6 +11,7 @@ import attrs
 
 from chiffon.config import OrchestratorConfig
 from chiffon.events import AgentUpdated, TaskUpdated
+from chiffon.keyed_lock import KeyedLock
 from chiffon.messages import OutboxFactory
 from chiffon.model import Agent, LossPolicy, Task, TaskStatus
 from ports.clock import Clock
@@ -34,6 +35,7 @@ class LeaseKeeper:
         outbox: OutboxFactory,
         config: OrchestratorConfig,
         outbox_written: Callable[[], None],
+        order: KeyedLock | None = None,
     ) -> None:
         self._tasks = tasks
         self._notifier = notifier
@@ -41,6 +43,7 @@ class LeaseKeeper:
         self._outbox = outbox
         self._config = config
         self._outbox_written = outbox_written
+        self._order = order or KeyedLock()
 
     async def agent_lost(self, agent: Agent, only: frozenset[UUID] | None = None) -> None:
         """Announce the agent offline and apply the loss policy to what it was running (or,
@@ -48,7 +51,8 @@ class LeaseKeeper:
         await self._notifier.publish(AgentUpdated(agent))
         for task in await self._tasks.running_on(agent.agent_id):
             if only is None or task.task_id in only:
-                await self._apply(task, agent)
+                async with self._order.hold(task.task_id):
+                    await self._apply(task, agent)
 
     async def _apply(self, task: Task, agent: Agent) -> None:
         now = self._clock.now()

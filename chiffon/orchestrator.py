@@ -12,6 +12,7 @@ from chiffon.commands import DispatchCommand
 from chiffon.config import OrchestratorConfig
 from chiffon.errors import NotCancellable, TaskIdConflict, TaskNotFound, UnknownWorkType
 from chiffon.events import TaskUpdated
+from chiffon.keyed_lock import KeyedLock
 from chiffon.messages import OutboxFactory
 from chiffon.model import Agent, AgentStatus, Task, TaskStatus
 from ports.agent_registry import AgentRegistry
@@ -37,6 +38,7 @@ class OrchestratorService:
         ids: IdFactory,
         config: OrchestratorConfig,
         outbox_written: Callable[[], None] = lambda: None,
+        order: KeyedLock | None = None,
     ) -> None:
         self._tasks = tasks
         self._agents = agents
@@ -46,6 +48,7 @@ class OrchestratorService:
         self._config = config
         self._outbox = OutboxFactory(clock, ids)
         self._outbox_written = outbox_written
+        self._order = order or KeyedLock()
 
     async def dispatch(self, cmd: DispatchCommand) -> tuple[Task, bool]:
         """Store a new task and its work message; returns (task, created). The same request
@@ -53,7 +56,12 @@ class OrchestratorService:
         cmd.validate()
         agent_type = await self._route(cmd.work_type)
         task = self._new_task(cmd, agent_type)
-        stored, created = await self._tasks.create(task, [self._outbox.work(task)])
+        # Under the task's lock, so its `pending` event goes out before any later change.
+        async with self._order.hold(task.task_id):
+            stored, created = await self._tasks.create(task, [self._outbox.work(task)])
+            if created:
+                self._outbox_written()
+                await self._notifier.publish(TaskUpdated(stored))
         if not created:
             if not cmd.matches(stored):
                 raise TaskIdConflict(
@@ -64,8 +72,6 @@ class OrchestratorService:
         log.debug(
             "dispatched", extra={"task_id": str(task.task_id), "trace_id": str(task.trace_id)}
         )
-        self._outbox_written()
-        await self._notifier.publish(TaskUpdated(stored))
         return stored, True
 
     async def get_task(self, task_id: UUID) -> Task:
@@ -84,6 +90,10 @@ class OrchestratorService:
 
     async def cancel(self, task_id: UUID) -> Task:
         """Cancel a pending or running task; its agent (if any) is told to stop."""
+        async with self._order.hold(task_id):
+            return await self._cancel(task_id)
+
+    async def _cancel(self, task_id: UUID) -> Task:
         task = await self.get_task(task_id)
         while not lifecycle.is_terminal(task.status):
             now = self._clock.now()

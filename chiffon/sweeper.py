@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from chiffon.config import OrchestratorConfig
 from chiffon.events import TaskUpdated
+from chiffon.keyed_lock import KeyedLock
 from chiffon.leases import LeaseKeeper
 from chiffon.messages import OutboxFactory
 from ports.agent_registry import AgentRegistry
@@ -34,6 +35,7 @@ class Sweeper:
         leases: LeaseKeeper,
         config: OrchestratorConfig,
         outbox_written: Callable[[], None] = lambda: None,
+        order: KeyedLock | None = None,
     ) -> None:
         self._tasks = tasks
         self._agents = agents
@@ -43,6 +45,7 @@ class Sweeper:
         self._leases = leases
         self._config = config
         self._outbox_written = outbox_written
+        self._order = order or KeyedLock()
 
     async def sweep(self) -> None:
         now = self._clock.now()
@@ -57,7 +60,8 @@ class Sweeper:
             self._outbox_written()
         for task in expired:
             log.warning("task timed out", extra={"task_id": str(task.task_id)})
-            await self._notifier.publish(TaskUpdated(task))
+            async with self._order.hold(task.task_id):  # after any change being announced
+                await self._notifier.publish(TaskUpdated(task))
 
     async def run(self, interval_s: float) -> None:
         """Sweep every `interval_s` until cancelled; a failed sweep is logged and retried."""

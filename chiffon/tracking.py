@@ -48,6 +48,7 @@ class AgentMessageTracker:
         outbox: OutboxFactory,
         leases: LeaseKeeper,
         outbox_written: Callable[[], None] = lambda: None,
+        order: KeyedLock | None = None,
     ) -> None:
         self._tasks = tasks
         self._agents = agents
@@ -56,7 +57,7 @@ class AgentMessageTracker:
         self._outbox = outbox
         self._leases = leases
         self._outbox_written = outbox_written
-        self._order = KeyedLock()
+        self._order = order or KeyedLock()
 
     async def handle(self, message: AgentMessage) -> None:
         """Apply one message; messages about one task or agent are applied in arrival order
