@@ -82,6 +82,7 @@ class Settings:
     amqp_connect_wait_s: float = 5.0
     auto_migrate: bool = True
     shutdown_grace_s: float = 30.0
+    ws_queue_size: int = 1000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
@@ -98,6 +99,8 @@ class Settings:
     def validate(self) -> None:
         if not 0.05 <= self.heartbeat_interval_s <= 3600:
             raise ValueError("heartbeat interval must be between 0.05 and 3600 seconds")
+        if self.ws_queue_size < 1:
+            raise ValueError("the WebSocket queue size must be at least 1")
         if self.concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         RoutingTable.parse(self.routes)
@@ -180,7 +183,13 @@ def wire_orchestrator(c: punq.Container) -> Orchestrator:
     tracker = AgentMessageTracker(tasks, agents, notifier, clock, outbox, leases, relay.wake, order)
     sweeper = Sweeper(tasks, agents, notifier, clock, outbox, leases, config, relay.wake, order)
     readiness = {"store": tasks.ping, "bus": _bus_check(bus)}
-    app = create_app(service, readiness, settings.api_token, events=c.resolve(EventSource))
+    app = create_app(
+        service,
+        readiness,
+        settings.api_token,
+        events=c.resolve(EventSource),
+        ws_queue_size=settings.ws_queue_size,
+    )
     broker = c.resolve(InMemoryBroker) if settings.in_memory_bus else None
     demo_agent = None
     if broker is not None and settings.demo_agent:
