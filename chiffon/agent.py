@@ -148,7 +148,13 @@ class AgentRuntime:
                 await delivery.reject(requeue=True)
                 self._slots.release()
                 return
-            await self._bus.publish(StatusUpdate(req.task_id, self.agent_id, req.attempt, True))
+            if delivery.held:
+                running = StatusUpdate(req.task_id, self.agent_id, req.attempt, True)
+                await self._bus.publish(running)
+            if not delivery.held:  # lost while waiting for the slot or for the confirm
+                self._slots.release()
+                _log_given_back(req)
+                return
             await delivery.ack()
         except Exception:
             self._slots.release()
@@ -224,3 +230,11 @@ class AgentRuntime:
         task = asyncio.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+
+def _log_given_back(req: WorkRequest) -> None:
+    # The bus lost the delivery (its channel closed): the broker delivers it again, here or
+    # to another agent. Running it now as well would run the task twice.
+    log.info(
+        "work message given back to the broker: not started", extra={"task_id": str(req.task_id)}
+    )

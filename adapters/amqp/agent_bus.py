@@ -38,6 +38,11 @@ class AmqpWorkDelivery(WorkDelivery):
     def redelivered(self) -> bool:
         return bool(self._delivery.redelivered)
 
+    @property
+    def held(self) -> bool:
+        # Once its channel is closed the broker has the message back and redelivers it.
+        return not self._settled and not self._delivery.channel.is_closed
+
     async def ack(self) -> None:
         await self._settle("ack")
 

@@ -15,7 +15,6 @@ from adapters.amqp.publisher import ConfirmingPublisher, Outgoing
 from adapters.amqp.topology import Topology
 from adapters.codec import MalformedMessage, decode_event, encode_event
 from chiffon.events import Event
-from ports.bus import BusUnavailable
 from ports.notifier import EventSource, Listener, Notifier
 
 log = logging.getLogger(__name__)
@@ -35,7 +34,7 @@ class AmqpNotifier(Notifier, EventSource):
         self._publisher = ConfirmingPublisher(connection, self._topology.declare_base)
         self._listeners: list[Listener] = []
         self._channel: AbstractChannel | None = None
-        self._outbox: deque[Outgoing] = deque()
+        self._outbox: deque[tuple[Outgoing, asyncio.Future[None]]] = deque()
         self._pump: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -52,28 +51,36 @@ class AmqpNotifier(Notifier, EventSource):
         self._channel = ch
 
     async def publish(self, event: Event) -> None:
-        """Queue the event and return at once: the change is already stored, so neither a
-        confirm round trip nor a broker outage may slow or fail the caller's use case. A pump
-        publishes the queue in order, many events per batch."""
+        """Return once the broker has the event, so a change announced after it (here or on
+        another replica) is heard after it. Concurrent events share one batch of confirms.
+        The change is already stored: a broker outage is logged, never raised."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._outbox.append(
-            Outgoing(
-                self._topology.notify_exchange,
-                "",
-                encode_event(event),
-                mandatory=False,
-                message_type=event.kind,
+            (
+                Outgoing(
+                    self._topology.notify_exchange,
+                    "",
+                    encode_event(event),
+                    mandatory=False,
+                    message_type=event.kind,
+                ),
+                done,
             )
         )
         if self._pump is None or self._pump.done():
             self._pump = asyncio.create_task(self._drain())
+        await asyncio.shield(done)
 
     async def _drain(self) -> None:
         while self._outbox:
             batch = [self._outbox.popleft() for _ in range(min(len(self._outbox), BATCH))]
             try:
-                await self._publisher.publish(batch)
-            except BusUnavailable as exc:
+                await self._publisher.publish([outgoing for outgoing, _ in batch])
+            except Exception as exc:  # BusUnavailable, or a channel error aiormq raised
                 log.warning("%d events not announced to other replicas: %s", len(batch), exc)
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)
 
     async def _on_delivery(self, delivery: DeliveredMessage) -> None:
         try:
@@ -106,6 +113,10 @@ class AmqpNotifier(Notifier, EventSource):
                 async with asyncio.timeout(CLOSE_FLUSH_S):
                     await asyncio.shield(self._pump)
             self._pump.cancel()
+        while self._outbox:  # never leave a caller waiting on a closed notifier
+            _, done = self._outbox.popleft()
+            if not done.done():
+                done.set_result(None)
         self._connection.remove_on_connect(self._start)
         ch, self._channel = self._channel, None
         if ch is not None:

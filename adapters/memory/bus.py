@@ -101,6 +101,10 @@ class _MemoryWorkDelivery:
     def redelivered(self) -> bool:
         return self._delivery.redelivered
 
+    @property
+    def held(self) -> bool:
+        return not self._delivery.settled
+
     async def ack(self) -> None:
         self._broker.settle(self._delivery)
 

@@ -1,0 +1,70 @@
+"""End-to-end fixtures: a fresh database per module, a fresh vhost per test, real processes.
+
+PostgreSQL or RabbitMQ that do not answer FAIL these tests (never skip). Every process a test
+starts is killed at teardown, pass or fail; on failure the tail of each one's output is printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import pytest
+
+from tests.amqp_fixtures import _check_reachable, base_url, rabbitmqctl
+from tests.e2e.harness import Cluster
+from tests.pg_fixtures import create_database, drop_database
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    report = yield
+    setattr(item, f"e2e_report_{report.when}", report)
+    return report
+
+
+def _failed(node: pytest.Item) -> bool:
+    return any(
+        getattr(getattr(node, f"e2e_report_{when}", None), "failed", False)
+        for when in ("setup", "call")
+    )
+
+
+@pytest.fixture(scope="module")
+def e2e_database() -> Iterator[str]:
+    """DSN of a fresh, empty database for this module (`chiffon serve` migrates it)."""
+    dsn = asyncio.run(create_database(migrated=False))
+    try:
+        yield dsn
+    finally:
+        asyncio.run(drop_database(dsn))
+
+
+@pytest.fixture
+def e2e_vhost() -> Iterator[str]:
+    """A RabbitMQ vhost of this test only, deleted (with its connections) afterwards."""
+    _check_reachable(base_url())
+    vhost = f"chiffon-e2e-{secrets.token_hex(5)}"
+    user = urlsplit(base_url()).username or "guest"
+    rabbitmqctl("add_vhost", vhost)
+    try:
+        rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
+        yield vhost
+    finally:
+        rabbitmqctl("delete_vhost", vhost)
+
+
+@pytest.fixture
+async def cluster(
+    request: pytest.FixtureRequest, tmp_path: Path, e2e_database: str, e2e_vhost: str
+) -> AsyncIterator[Cluster]:
+    parts = urlsplit(base_url())
+    amqp_url = urlunsplit(parts._replace(path="/" + quote(e2e_vhost, safe="")))
+    stack = Cluster(tmp_path, e2e_database, amqp_url, e2e_vhost, f"e2e{secrets.token_hex(4)}")
+    try:
+        yield stack
+    finally:
+        await stack.close(failed=_failed(request.node))
