@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
+from uuid import UUID
 
 from chiffon.model import (
     AgentMessage,
@@ -22,13 +23,22 @@ class BusUnavailable(Exception):
     """The broker cannot be reached, or did not confirm or route a publish."""
 
 
+class PartiallyPublished(BusUnavailable):
+    """Part of a batch was confirmed by the broker, the rest not; `confirmed` holds the
+    message_ids that got out, so the outbox marks only those sent (no needless resend)."""
+
+    def __init__(self, message: str, confirmed: frozenset[UUID]) -> None:
+        super().__init__(message)
+        self.confirmed = confirmed
+
+
 class WorkBus(Protocol):
     """The orchestrator's side of the bus."""
 
     async def publish(self, messages: Sequence[OutboxMessage]) -> None:
         """Publish work requests (to their agent type's queue, by priority) and cancels (to
         every agent). Returns once the broker has confirmed all of them; raises BusUnavailable
-        if any was not confirmed or could not be routed."""
+        if any was not confirmed or could not be routed (PartiallyPublished when some were)."""
         ...
 
     async def consume_agent_messages(self, handler: AgentMessageHandler) -> None:

@@ -66,16 +66,23 @@ class ConfirmingPublisher:
     ) -> None:
         """Send all, then wait for every confirm; raises BusUnavailable if any publish was
         nacked, returned as unroutable, timed out or lost with the connection."""
-        if not messages:
-            return
-        ch = ch or await self.channel()
-        sends = [self._send(ch, message) for message in messages]
-        outcomes = await asyncio.gather(*sends, return_exceptions=True)
-        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        outcomes = await self.publish_each(messages, ch)
+        failures = [o for o in outcomes if o is not None]
         if failures:
             raise BusUnavailable(
                 f"{len(failures)} of {len(messages)} publishes not confirmed: {failures[0]!r}"
             ) from failures[0]
+
+    async def publish_each(
+        self, messages: Sequence[Outgoing], ch: AbstractChannel | None = None
+    ) -> list[BaseException | None]:
+        """Send all with every confirm in flight; per message, None (confirmed) or why not."""
+        if not messages:
+            return []
+        ch = ch or await self.channel()
+        sends = [self._send(ch, message) for message in messages]
+        outcomes = await asyncio.gather(*sends, return_exceptions=True)
+        return [o if isinstance(o, BaseException) else None for o in outcomes]
 
     async def _send(self, ch: AbstractChannel, message: Outgoing) -> None:
         props = Basic.Properties(

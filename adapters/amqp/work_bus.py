@@ -15,7 +15,7 @@ from adapters.amqp.publisher import ConfirmingPublisher, Outgoing
 from adapters.amqp.topology import Topology
 from adapters.codec import MalformedMessage, decode_message, encode_message
 from chiffon.model import AgentMessage, Cancel, OutboxMessage, WorkRequest
-from ports.bus import AgentMessageHandler, BusUnavailable, WorkBus
+from ports.bus import AgentMessageHandler, BusUnavailable, PartiallyPublished, WorkBus
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +48,18 @@ class AmqpWorkBus(WorkBus):
     async def publish(self, messages: Sequence[OutboxMessage]) -> None:
         ch = await self._publisher.channel()
         outgoing = [await self._outgoing(ch, message) for message in messages]
-        try:
-            await self._publisher.publish(outgoing, ch)
-        except BusUnavailable:
-            self._declared = set()  # a returned publish may mean a deleted queue: declare again
-            raise
+        outcomes = await self._publisher.publish_each(outgoing, ch)
+        failures = [o for o in outcomes if o is not None]
+        if not failures:
+            return
+        self._declared = set()  # a returned publish may mean a deleted queue: declare again
+        confirmed = frozenset(
+            m.message_id for m, o in zip(messages, outcomes, strict=True) if o is None
+        )
+        why = f"{len(failures)} of {len(messages)} publishes not confirmed: {failures[0]!r}"
+        if confirmed:
+            raise PartiallyPublished(why, confirmed) from failures[0]
+        raise BusUnavailable(why) from failures[0]
 
     async def _outgoing(self, ch: AbstractChannel, message: OutboxMessage) -> Outgoing:
         payload = message.payload

@@ -13,6 +13,7 @@ import attrs
 
 from chiffon.lifecycle import ACTIVE
 from chiffon.model import OutboxMessage, Task, TaskStatus
+from ports.bus import PartiallyPublished
 from ports.task_repository import (
     MUTABLE_FIELDS,
     PageCursor,
@@ -114,6 +115,10 @@ class InMemoryTaskRepository(TaskRepository):
         self._claimed.update(ids)  # like FOR UPDATE SKIP LOCKED: a second relay skips them
         try:
             await publish(batch)
+        except PartiallyPublished as exc:  # keep what got out; the rest goes again
+            for message_id in exc.confirmed:
+                self._outbox.pop(message_id, None)
+            raise
         finally:
             self._claimed.difference_update(ids)
         for message_id in ids:

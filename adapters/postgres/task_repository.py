@@ -16,6 +16,7 @@ from adapters.postgres.errors import connection, transaction, translates_errors
 from adapters.postgres.group_commit import GroupCommitter
 from adapters.postgres.rows import outbox_from_row, outbox_params, task_from_row
 from chiffon.model import OutboxMessage, Task, TaskStatus
+from ports.bus import PartiallyPublished
 from ports.task_repository import PageCursor, Publish, TaskFilter, TaskPage, TaskRepository
 
 PRUNE_EVERY_S = 300.0
@@ -121,10 +122,15 @@ class PostgresTaskRepository(TaskRepository):
             batch = [outbox_from_row(r) for r in rows]
             try:
                 await publish(batch)
+            except PartiallyPublished as exc:  # keep what got out; the rest goes again
+                await conn.execute(sql.MARK_SENT, list(exc.confirmed))
+                partial = exc
             except Exception as exc:  # rolls the claim back; re-raised by relay_outbox
                 raise _PublishFailed(exc) from exc
-            await conn.execute(sql.MARK_SENT, [m.message_id for m in batch])
-            return len(batch)
+            else:
+                await conn.execute(sql.MARK_SENT, [m.message_id for m in batch])
+                return len(batch)
+        raise _PublishFailed(partial)  # after the commit of the confirmed part
 
     def _connection(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
         return connection(self._pool, self._acquire_timeout)

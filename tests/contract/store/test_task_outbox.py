@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import pytest
 
 from chiffon.model import OutboxMessage
+from ports.bus import PartiallyPublished
 from ports.task_repository import TaskRepository
 from tests.contract.store.builders import cancel_message, make_task, work_message
 
@@ -87,3 +88,13 @@ async def test_a_message_enqueued_twice_is_published_once(repo: TaskRepository) 
     while await repo.relay_outbox(publish, 10):
         pass
     assert publish.sent == [message]
+
+
+async def test_a_partly_confirmed_batch_keeps_what_got_out(repo: TaskRepository) -> None:
+    messages = await enqueue_five(repo)
+    got_out = frozenset(m.message_id for m in messages[:3])
+    with pytest.raises(PartiallyPublished):
+        await repo.relay_outbox(Recorder(error=PartiallyPublished("2 lost", got_out)), 10)
+    again = Recorder()
+    assert await repo.relay_outbox(again, 10) == 2
+    assert [m.message_id for m in again.sent] == [m.message_id for m in messages[3:]]
