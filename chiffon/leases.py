@@ -71,8 +71,6 @@ class LeaseKeeper:
             moved = await self._tasks.transition(
                 task.task_id, RUNNING, task.attempt, changes, [self._outbox.work(retried)]
             )
-            if moved is not None:
-                self._outbox_written()
         else:
             why = "max_attempts reached" if policy is LossPolicy.RETRY else "loss policy is fail"
             moved = await self._tasks.transition(
@@ -94,3 +92,5 @@ class LeaseKeeper:
                 extra={"task_id": str(task.task_id), "trace_id": str(task.trace_id)},
             )
             await self._notifier.publish(TaskUpdated(moved))
+            if moved.status is TaskStatus.PENDING:
+                self._outbox_written()  # after the event: `pending` is heard before `running`

@@ -60,8 +60,8 @@ class OrchestratorService:
         async with self._order.hold(task.task_id):
             stored, created = await self._tasks.create(task, [self._outbox.work(task)])
             if created:
-                self._outbox_written()
                 await self._notifier.publish(TaskUpdated(stored))
+                self._outbox_written()  # after the event: `pending` is heard before `running`
         if not created:
             if not cmd.matches(stored):
                 raise TaskIdConflict(
@@ -106,8 +106,8 @@ class OrchestratorService:
                 [self._outbox.cancel(task, "cancelled by caller")],
             )
             if done is not None:
-                self._outbox_written()
                 await self._notifier.publish(TaskUpdated(done))
+                self._outbox_written()
                 return done
             task = await self.get_task(task_id)  # moved meanwhile: look again
         raise NotCancellable(

@@ -44,10 +44,14 @@ class Topology:
         await ch.exchange_declare(self.events_exchange, exchange_type="topic", durable=True)
         await ch.exchange_declare(self.control_exchange, exchange_type="fanout", durable=True)
         await ch.exchange_declare(self.notify_exchange, exchange_type="fanout", durable=True)
-        await ch.queue_declare(self.results_queue, durable=True, arguments=self.dead_lettered)
+        # One active consumer at a time (the others stand by): a task's running and result,
+        # and an agent's beats, are then applied by one replica, in order, and announced in
+        # that order. Another replica takes over at once when the active one goes away.
+        single: FieldTable = {**self.dead_lettered, "x-single-active-consumer": True}
+        await ch.queue_declare(self.results_queue, durable=True, arguments=single)
         for key in ("result.*", "status.*"):
             await ch.queue_bind(self.results_queue, self.events_exchange, routing_key=key)
-        beats: FieldTable = {**self.dead_lettered, "x-message-ttl": self.heartbeat_ttl_ms}
+        beats: FieldTable = {**single, "x-message-ttl": self.heartbeat_ttl_ms}
         await ch.queue_declare(self.heartbeats_queue, durable=True, arguments=beats)
         await ch.queue_bind(self.heartbeats_queue, self.events_exchange, routing_key="heartbeat.*")
 
