@@ -175,7 +175,7 @@ def wire_orchestrator(c: punq.Container) -> Orchestrator:
     notifier, clock, ids = c.resolve(Notifier), c.resolve(Clock), c.resolve(IdFactory)
     config: OrchestratorConfig = c.resolve(OrchestratorConfig)
     bus: WorkBus = c.resolve(WorkBus)
-    relay = OutboxRelay(tasks, bus)
+    relay = OutboxRelay(tasks, bus, notifier)
     outbox = OutboxFactory(clock, ids)
     order = KeyedLock()  # one per-task order for every writer, so events follow the store
     leases = LeaseKeeper(tasks, notifier, clock, outbox, config, relay.wake, order)

@@ -14,8 +14,10 @@ from chiffon.model import (
     Agent,
     Cancel,
     Heartbeat,
+    OutboxPayload,
     StatusUpdate,
     Task,
+    TaskAnnouncement,
     WorkRequest,
     WorkResult,
 )
@@ -104,13 +106,20 @@ def agent_to_json(agent: Agent) -> dict[str, Any]:
     return data
 
 
-def outbox_payload_to_json(payload: WorkRequest | Cancel) -> dict[str, Any]:
+ANNOUNCEMENT = "task_announcement"
+
+
+def outbox_payload_to_json(payload: OutboxPayload) -> dict[str, Any]:
     """An outbox payload as stored: its message type and its fields."""
+    if isinstance(payload, TaskAnnouncement):
+        return {"type": ANNOUNCEMENT, "data": task_to_json(payload.task)}
     return {"type": message_type(payload), "data": converter.unstructure(payload)}
 
 
-def outbox_payload_from_json(data: dict[str, Any]) -> WorkRequest | Cancel:
+def outbox_payload_from_json(data: dict[str, Any]) -> OutboxPayload:
     """The inverse of `outbox_payload_to_json`."""
+    if data["type"] == ANNOUNCEMENT:
+        return TaskAnnouncement(converter.structure(data["data"], Task))
     kind = MESSAGE_TYPES[data["type"]]
     if kind not in (WorkRequest, Cancel):
         raise ValueError(f"not an outbox payload type: {data['type']!r}")

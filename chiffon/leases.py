@@ -69,7 +69,7 @@ class LeaseKeeper:
             }
             retried = attrs.evolve(task, **changes)
             moved = await self._tasks.transition(
-                task.task_id, RUNNING, task.attempt, changes, [self._outbox.work(retried)]
+                task.task_id, RUNNING, task.attempt, changes, self._outbox.work_announced(retried)
             )
         else:
             why = "max_attempts reached" if policy is LossPolicy.RETRY else "loss policy is fail"
@@ -91,6 +91,7 @@ class LeaseKeeper:
                 moved.status.value,
                 extra={"task_id": str(task.task_id), "trace_id": str(task.trace_id)},
             )
-            await self._notifier.publish(TaskUpdated(moved))
             if moved.status is TaskStatus.PENDING:
-                self._outbox_written()  # after the event: `pending` is heard before `running`
+                self._outbox_written()  # the relay announces it, then publishes the retry
+            else:
+                await self._notifier.publish(TaskUpdated(moved))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chiffon.model import Cancel, OutboxMessage, Task, WorkRequest
+from chiffon.model import Cancel, OutboxMessage, Task, TaskAnnouncement, WorkRequest
 from ports.clock import Clock, IdFactory
 
 
@@ -38,6 +38,13 @@ class OutboxFactory:
 
     def work(self, task: Task) -> OutboxMessage:
         return OutboxMessage(self._ids.new_id(), work_request_for(task), self._clock.now())
+
+    def announce(self, task: Task) -> OutboxMessage:
+        return OutboxMessage(self._ids.new_id(), TaskAnnouncement(task), self._clock.now())
+
+    def work_announced(self, task: Task) -> list[OutboxMessage]:
+        """The task's announcement, then its work: relayed in this order."""
+        return [self.announce(task), self.work(task)]
 
     def cancel(self, task: Task, reason: str) -> OutboxMessage:
         return OutboxMessage(self._ids.new_id(), Cancel(task.task_id, reason), self._clock.now())

@@ -162,9 +162,20 @@ AgentMessage = StatusUpdate | WorkResult | Heartbeat
 
 
 @attrs.frozen
+class TaskAnnouncement:
+    """A task's new state, to be announced (live push) through the outbox just before the work
+    it causes is published, so every replica hears `pending` before any `running`."""
+
+    task: Task
+
+
+OutboxPayload = WorkRequest | Cancel | TaskAnnouncement
+
+
+@attrs.frozen
 class OutboxMessage:
-    """A bus message recorded in the same transaction as the state change that caused it."""
+    """A message recorded in the same transaction as the state change that caused it."""
 
     message_id: UUID
-    payload: WorkRequest | Cancel
+    payload: OutboxPayload
     created_at: datetime

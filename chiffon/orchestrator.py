@@ -56,12 +56,11 @@ class OrchestratorService:
         cmd.validate()
         agent_type = await self._route(cmd.work_type)
         task = self._new_task(cmd, agent_type)
-        # Under the task's lock, so its `pending` event goes out before any later change.
-        async with self._order.hold(task.task_id):
-            stored, created = await self._tasks.create(task, [self._outbox.work(task)])
-            if created:
-                await self._notifier.publish(TaskUpdated(stored))
-                self._outbox_written()  # after the event: `pending` is heard before `running`
+        # The `pending` announcement travels through the outbox ahead of the work, so no
+        # replica can hear `running` first.
+        stored, created = await self._tasks.create(task, self._outbox.work_announced(task))
+        if created:
+            self._outbox_written()
         if not created:
             if not cmd.matches(stored):
                 raise TaskIdConflict(

@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 
-from ports.bus import WorkBus
+from chiffon.events import TaskUpdated
+from chiffon.model import OutboxMessage, TaskAnnouncement
+from ports.bus import PartiallyPublished, WorkBus
+from ports.notifier import Notifier
 from ports.task_repository import TaskRepository
 
 log = logging.getLogger(__name__)
@@ -21,12 +25,14 @@ class OutboxRelay:
         self,
         tasks: TaskRepository,
         bus: WorkBus,
+        notifier: Notifier,
         batch: int = 200,
         poll_s: float = 1.0,
         max_backoff_s: float = 5.0,
     ) -> None:
         self._tasks = tasks
         self._bus = bus
+        self._notifier = notifier
         self._batch = batch
         self._poll_s = poll_s
         self._max_backoff_s = max_backoff_s
@@ -39,10 +45,28 @@ class OutboxRelay:
         """Send everything pending now; returns how many messages went out."""
         sent = 0
         while True:
-            n = await self._tasks.relay_outbox(self._bus.publish, self._batch)
+            n = await self._tasks.relay_outbox(self._publish, self._batch)
             sent += n
             if n < self._batch:
                 return sent
+
+    async def _publish(self, batch: Sequence[OutboxMessage]) -> None:
+        """Announcements first (the notifier returns once the broker has them), then the bus
+        messages, so a change is always heard before anything it caused."""
+        told = [m for m in batch if isinstance(m.payload, TaskAnnouncement)]
+        await asyncio.gather(
+            *(
+                self._notifier.publish(TaskUpdated(m.payload.task))
+                for m in told
+                if isinstance(m.payload, TaskAnnouncement)
+            )
+        )
+        rest = [m for m in batch if not isinstance(m.payload, TaskAnnouncement)]
+        try:
+            await self._bus.publish(rest)
+        except PartiallyPublished as exc:
+            sent = exc.confirmed | {m.message_id for m in told}
+            raise PartiallyPublished(str(exc), frozenset(sent)) from exc
 
     async def run(self) -> None:
         backoff = 0.05

@@ -14,7 +14,7 @@ from adapters.amqp.delivery import Spawner, settle
 from adapters.amqp.publisher import ConfirmingPublisher, Outgoing
 from adapters.amqp.topology import Topology
 from adapters.codec import MalformedMessage, decode_message, encode_message
-from chiffon.model import AgentMessage, Cancel, OutboxMessage, WorkRequest
+from chiffon.model import AgentMessage, Cancel, OutboxMessage, TaskAnnouncement, WorkRequest
 from ports.bus import AgentMessageHandler, BusUnavailable, PartiallyPublished, WorkBus
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,8 @@ class AmqpWorkBus(WorkBus):
 
     async def _outgoing(self, ch: AbstractChannel, message: OutboxMessage) -> Outgoing:
         payload = message.payload
+        if isinstance(payload, TaskAnnouncement):
+            raise TypeError("announcements go to the notifier, not the work bus")
         body = encode_message(payload, from_agent="orchestrator")
         if isinstance(payload, WorkRequest):
             await self._declare_work_queue(ch, payload.agent_type)

@@ -14,6 +14,7 @@ from chiffon.model import (
     Heartbeat,
     OutboxMessage,
     StatusUpdate,
+    TaskAnnouncement,
     WorkRequest,
     WorkResult,
 )
@@ -49,6 +50,8 @@ class InMemoryWorkBus(WorkBus):
     async def publish(self, messages: Sequence[OutboxMessage]) -> None:
         for message in messages:
             payload = message.payload
+            if isinstance(payload, TaskAnnouncement):
+                raise TypeError("announcements go to the notifier, not the work bus")
             body = encode_message(payload, from_agent="orchestrator")
             if isinstance(payload, WorkRequest):
                 queue = work_queue(payload.agent_type)

@@ -170,6 +170,7 @@ async def test_duplicate_late_and_stale_messages_change_nothing(stack: Stack) ->
 
 async def test_a_result_for_a_pending_task_implies_it_ran(stack: Stack) -> None:
     task = await stack.dispatch("echo")
+    await eventually(lambda: _depth(stack), lambda d: d == 1)  # announced and published
     agent_id = uuid4()
     await stack.wired.tracker.handle(
         WorkResult(task.task_id, task.request_id, agent_id, 1, ResultStatus.COMPLETED, result=7)
