@@ -1,0 +1,1 @@
+"""Baselines chiffon is compared with, each runnable on its own (see docs/performance.md)."""
