@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 from uuid import UUID, uuid4
@@ -146,15 +147,34 @@ def encode_event(event: Event) -> bytes:
     return json.dumps({"event": event.kind, "data": data}, separators=(",", ":")).encode()
 
 
-def decode_event(body: bytes) -> Event:
-    """Parse an encoded event; raises MalformedMessage for anything that is not one."""
+def encode_events(events: Sequence[Event]) -> bytes:
+    """Several events in one message: `{"events": [event, ...]}`, in order."""
+    parts = b",".join(encode_event(e) for e in events)
+    return b'{"events":[' + parts + b"]}"
+
+
+def decode_events(body: bytes) -> list[Event]:
+    """The events of `encode_events` (or of a single `encode_event`), in order."""
     try:
         envelope = json.loads(body)
-        kind, data = envelope["event"], envelope["data"]
-        if kind == "task.updated":
-            return TaskUpdated(converter.structure(data, Task))
-        if kind == "agent.updated":
-            return AgentUpdated(converter.structure(data, Agent))
-        raise ValueError(f"unknown event {kind!r}")
+        items = envelope.get("events", [envelope])
+        return [_event_from(item) for item in items]
     except (ValueError, KeyError, TypeError, cattrs.BaseValidationError) as exc:
-        raise MalformedMessage(f"not a chiffon event: {exc}") from exc
+        raise MalformedMessage(f"not chiffon events: {exc}") from exc
+
+
+def _event_from(item: dict[str, Any]) -> Event:
+    kind, data = item["event"], item["data"]
+    if kind == "task.updated":
+        return TaskUpdated(converter.structure(data, Task))
+    if kind == "agent.updated":
+        return AgentUpdated(converter.structure(data, Agent))
+    raise ValueError(f"unknown event {kind!r}")
+
+
+def decode_event(body: bytes) -> Event:
+    """Parse one encoded event; raises MalformedMessage for anything that is not one."""
+    events = decode_events(body)
+    if len(events) != 1:
+        raise MalformedMessage(f"expected one event, got {len(events)}")
+    return events[0]

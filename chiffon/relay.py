@@ -51,16 +51,13 @@ class OutboxRelay:
                 return sent
 
     async def _publish(self, batch: Sequence[OutboxMessage]) -> None:
-        """Announcements first (the notifier returns once the broker has them), then the bus
-        messages, so a change is always heard before anything it caused."""
+        """Announcements first (flushed: with the broker before anything else goes out), then
+        the bus messages, so a change is always heard before anything it caused."""
         told = [m for m in batch if isinstance(m.payload, TaskAnnouncement)]
-        await asyncio.gather(
-            *(
-                self._notifier.publish(TaskUpdated(m.payload.task))
-                for m in told
-                if isinstance(m.payload, TaskAnnouncement)
-            )
-        )
+        for m in told:
+            if isinstance(m.payload, TaskAnnouncement):
+                await self._notifier.publish(TaskUpdated(m.payload.task))
+        await self._notifier.flush()
         rest = [m for m in batch if not isinstance(m.payload, TaskAnnouncement)]
         try:
             await self._bus.publish(rest)

@@ -14,7 +14,13 @@ class Notifier(Protocol):
     """Publishes events about accepted changes to every listener, on every replica."""
 
     async def publish(self, event: Event) -> None:
-        """Never blocks on slow listeners."""
+        """Hand the event over for delivery, in publish order; never blocks on slow listeners
+        nor on the broker (events are not durable: the store is the truth)."""
+        ...
+
+    async def flush(self) -> None:
+        """Return once every event published so far has left this process (is with the broker,
+        or with the local listeners), so what is sent next is heard after it."""
         ...
 
 

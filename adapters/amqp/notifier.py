@@ -13,7 +13,7 @@ from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
 from adapters.amqp.connection import AmqpConnection
 from adapters.amqp.publisher import ConfirmingPublisher, Outgoing
 from adapters.amqp.topology import Topology
-from adapters.codec import MalformedMessage, decode_event, encode_event
+from adapters.codec import MalformedMessage, decode_events, encode_events
 from chiffon.events import Event
 from ports.notifier import EventSource, Listener, Notifier
 
@@ -24,8 +24,9 @@ CLOSE_FLUSH_S = 2.0
 
 
 class AmqpNotifier(Notifier, EventSource):
-    """`publish` sends to the notify fanout; this replica's exclusive queue hands every event
-    (its own included) to the local listeners, in the order the broker delivers them.
+    """`publish` sends to the notify fanout (batched: one AMQP message carries every event
+    queued meanwhile); this replica's exclusive queue hands every event (its own included) to
+    the local listeners, in the order the broker delivers them.
     Call `start()` once to begin listening (it survives reconnects)."""
 
     def __init__(self, connection: AmqpConnection, namespace: str = "chiffon") -> None:
@@ -34,7 +35,7 @@ class AmqpNotifier(Notifier, EventSource):
         self._publisher = ConfirmingPublisher(connection, self._topology.declare_base)
         self._listeners: list[Listener] = []
         self._channel: AbstractChannel | None = None
-        self._outbox: deque[tuple[Outgoing, asyncio.Future[None]]] = deque()
+        self._queued: deque[Event] = deque()
         self._pump: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -51,44 +52,40 @@ class AmqpNotifier(Notifier, EventSource):
         self._channel = ch
 
     async def publish(self, event: Event) -> None:
-        """Return once the broker has the event, so a change announced after it (here or on
-        another replica) is heard after it. Concurrent events share one batch of confirms.
-        The change is already stored: a broker outage is logged, never raised."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._outbox.append(
-            (
-                Outgoing(
-                    self._topology.notify_exchange,
-                    "",
-                    encode_event(event),
-                    mandatory=False,
-                    message_type=event.kind,
-                ),
-                done,
-            )
-        )
+        """Queue the event and return: a pump sends queued events in order, many per AMQP
+        message. The change is already stored: a broker outage is logged, never raised."""
+        self._queued.append(event)
         if self._pump is None or self._pump.done():
             self._pump = asyncio.create_task(self._drain())
-        await asyncio.shield(done)
+
+    async def flush(self) -> None:
+        """Return once every event published so far is with the broker (or was given up)."""
+        if self._pump is not None and not self._pump.done():
+            await asyncio.shield(self._pump)
 
     async def _drain(self) -> None:
-        while self._outbox:
-            batch = [self._outbox.popleft() for _ in range(min(len(self._outbox), BATCH))]
+        while self._queued:
+            batch = [self._queued.popleft() for _ in range(min(len(self._queued), BATCH))]
+            message = Outgoing(
+                self._topology.notify_exchange,
+                "",
+                encode_events(batch),
+                mandatory=False,
+                message_type="events",
+            )
             try:
-                await self._publisher.publish([outgoing for outgoing, _ in batch])
+                await self._publisher.publish([message])
             except Exception as exc:  # BusUnavailable, or a channel error aiormq raised
                 log.warning("%d events not announced to other replicas: %s", len(batch), exc)
-            for _, done in batch:
-                if not done.done():
-                    done.set_result(None)
 
     async def _on_delivery(self, delivery: DeliveredMessage) -> None:
         try:
-            event = decode_event(delivery.body)
+            events = decode_events(delivery.body)
         except MalformedMessage as exc:
             log.warning("dropped a malformed notify message: %s", exc)
             return
-        self.deliver(event)  # no await before: listeners see events in delivery order
+        for event in events:  # no await: listeners see events in delivery order
+            self.deliver(event)
 
     def deliver(self, event: Event) -> None:
         """Hand `event` to every local listener, in order; a failing listener harms no other."""
@@ -113,10 +110,6 @@ class AmqpNotifier(Notifier, EventSource):
                 async with asyncio.timeout(CLOSE_FLUSH_S):
                     await asyncio.shield(self._pump)
             self._pump.cancel()
-        while self._outbox:  # never leave a caller waiting on a closed notifier
-            _, done = self._outbox.popleft()
-            if not done.done():
-                done.set_result(None)
         self._connection.remove_on_connect(self._start)
         ch, self._channel = self._channel, None
         if ch is not None:

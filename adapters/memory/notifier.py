@@ -18,6 +18,9 @@ class InMemoryNotifier(Notifier, EventSource):
     async def publish(self, event: Event) -> None:
         self.deliver(event)
 
+    async def flush(self) -> None:
+        return None  # publish delivers at once
+
     def deliver(self, event: Event) -> None:
         """Hand `event` to every local listener, in order; a failing listener harms no other."""
         for listener in list(self._listeners):
