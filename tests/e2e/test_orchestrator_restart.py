@@ -65,7 +65,7 @@ async def test_orchestrator_restart_keeps_pending_work_and_the_outbox(cluster: C
     task_ids = queued + unsent
     rows = await cluster.tasks(task_ids)
     assert Counter(r["status"] for r in rows) == {"pending": 2 * BATCH}
-    assert await cluster.unsent_outbox() == BATCH
+    assert await cluster.unsent_outbox() == 2 * BATCH
     assert cluster.runlog() == []
 
     restarted = await cluster.start_orchestrator()
