@@ -147,10 +147,18 @@ def encode_event(event: Event) -> bytes:
     return json.dumps({"event": event.kind, "data": data}, separators=(",", ":")).encode()
 
 
-def encode_events(events: Sequence[Event]) -> bytes:
-    """Several events in one message: `{"events": [event, ...]}`, in order."""
+def encode_events(events: Sequence[Event], origin: str = "") -> bytes:
+    """Several events in one message: `{"origin": replica, "events": [event, ...]}`, in order."""
     parts = b",".join(encode_event(e) for e in events)
-    return b'{"events":[' + parts + b"]}"
+    return b'{"origin":' + json.dumps(origin).encode() + b',"events":[' + parts + b"]}"
+
+
+def events_origin(body: bytes) -> str:
+    """Who sent a message of `encode_events` ("" if unknown), read without decoding events."""
+    head = body[:64]
+    if not head.startswith(b'{"origin":"'):
+        return ""
+    return head[11:].split(b'"', 1)[0].decode(errors="replace")
 
 
 def decode_events(body: bytes) -> list[Event]:

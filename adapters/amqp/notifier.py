@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections import deque
 from collections.abc import Callable
 
@@ -13,7 +14,7 @@ from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
 from adapters.amqp.connection import AmqpConnection
 from adapters.amqp.publisher import ConfirmingPublisher, Outgoing
 from adapters.amqp.topology import Topology
-from adapters.codec import MalformedMessage, decode_events, encode_events
+from adapters.codec import MalformedMessage, decode_events, encode_events, events_origin
 from chiffon.events import Event
 from ports.notifier import EventSource, Listener, Notifier
 
@@ -24,9 +25,10 @@ CLOSE_FLUSH_S = 2.0
 
 
 class AmqpNotifier(Notifier, EventSource):
-    """`publish` sends to the notify fanout (batched: one AMQP message carries every event
-    queued meanwhile); this replica's exclusive queue hands every event (its own included) to
-    the local listeners, in the order the broker delivers them.
+    """`publish` hands an event to this replica's listeners at once and sends it to the notify
+    fanout (batched: one AMQP message carries every event queued meanwhile); this replica's
+    exclusive queue hands the other replicas' events to the local listeners, in the order the
+    broker delivers them.
     Call `start()` once to begin listening (it survives reconnects)."""
 
     def __init__(self, connection: AmqpConnection, namespace: str = "chiffon") -> None:
@@ -36,6 +38,7 @@ class AmqpNotifier(Notifier, EventSource):
         self._listeners: list[Listener] = []
         self._channel: AbstractChannel | None = None
         self._queued: deque[Event] = deque()
+        self._origin = uuid.uuid4().hex  # tells this replica's own events apart
         self._pump: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -52,8 +55,10 @@ class AmqpNotifier(Notifier, EventSource):
         self._channel = ch
 
     async def publish(self, event: Event) -> None:
-        """Queue the event and return: a pump sends queued events in order, many per AMQP
-        message. The change is already stored: a broker outage is logged, never raised."""
+        """Hand the event to this replica's listeners at once, and queue it for the others: a
+        pump sends queued events in order, many per AMQP message. The change is already
+        stored: a broker outage is logged, never raised."""
+        self.deliver(event)
         self._queued.append(event)
         if self._pump is None or self._pump.done():
             self._pump = asyncio.create_task(self._drain())
@@ -69,7 +74,7 @@ class AmqpNotifier(Notifier, EventSource):
             message = Outgoing(
                 self._topology.notify_exchange,
                 "",
-                encode_events(batch),
+                encode_events(batch, self._origin),
                 mandatory=False,
                 message_type="events",
             )
@@ -79,6 +84,8 @@ class AmqpNotifier(Notifier, EventSource):
                 log.warning("%d events not announced to other replicas: %s", len(batch), exc)
 
     async def _on_delivery(self, delivery: DeliveredMessage) -> None:
+        if events_origin(delivery.body) == self._origin:
+            return  # this replica's own events were delivered locally when published
         try:
             events = decode_events(delivery.body)
         except MalformedMessage as exc:
