@@ -85,10 +85,18 @@ class AgentMessageTracker:
         await self._apply(update.task_id, RUNNING, update.attempt, changes, "progress")
 
     async def on_result(self, result: WorkResult) -> None:
+        changes = self._result_changes(result)
+        task_id, attempt = result.task_id, result.attempt
+        if await self._apply(task_id, RUNNING, attempt, changes, "result", quiet=True):
+            return  # the common case: one conditional update
         task = await self._tasks.get(result.task_id)
         if task is not None and task.status is TaskStatus.PENDING:
             # The result implies the attempt ran, even if its `running` was never seen.
             await self._start(StatusUpdate(result.task_id, result.agent_id, result.attempt, True))
+            changes = self._result_changes(result)  # finished after it started
+        await self._apply(result.task_id, RUNNING, result.attempt, changes, "result")
+
+    def _result_changes(self, result: WorkResult) -> dict[str, Any]:
         now = self._clock.now()
         changes: dict[str, Any] = {
             "status": TaskStatus(result.status.value),
@@ -104,7 +112,7 @@ class AgentMessageTracker:
             changes["progress_percent"] = 100
         if result.status is ResultStatus.FAILED and not result.error_message:
             changes["error_message"] = "the handler failed without a message"
-        await self._apply(result.task_id, RUNNING, result.attempt, changes, "result")
+        return changes
 
     async def on_heartbeat(self, beat: Heartbeat) -> None:
         agent = Agent(
@@ -146,9 +154,12 @@ class AgentMessageTracker:
         attempt: int,
         changes: dict[str, Any],
         what: str,
+        quiet: bool = False,
     ) -> Task | None:
         moved = await self._tasks.transition(task_id, allowed, attempt, changes)
         if moved is None:
+            if quiet:
+                return None
             log.info(
                 "ignored %s of attempt %s: stale, duplicate or late",
                 what,
