@@ -175,13 +175,15 @@ def wire_orchestrator(c: punq.Container) -> Orchestrator:
     notifier, clock, ids = c.resolve(Notifier), c.resolve(Clock), c.resolve(IdFactory)
     config: OrchestratorConfig = c.resolve(OrchestratorConfig)
     bus: WorkBus = c.resolve(WorkBus)
-    relay = OutboxRelay(tasks, bus, notifier)
+    relay = OutboxRelay(tasks, bus, notifier, clock)
     outbox = OutboxFactory(clock, ids)
     order = KeyedLock()  # one per-task order for every writer, so events follow the store
-    leases = LeaseKeeper(tasks, notifier, clock, outbox, config, relay.wake, order)
-    service = OrchestratorService(tasks, agents, notifier, clock, ids, config, relay.wake, order)
-    tracker = AgentMessageTracker(tasks, agents, notifier, clock, outbox, leases, relay.wake, order)
-    sweeper = Sweeper(tasks, agents, notifier, clock, outbox, leases, config, relay.wake, order)
+    leases = LeaseKeeper(tasks, notifier, clock, outbox, config, relay.submit, order)
+    service = OrchestratorService(tasks, agents, notifier, clock, ids, config, relay.submit, order)
+    tracker = AgentMessageTracker(
+        tasks, agents, notifier, clock, outbox, leases, relay.submit, order
+    )
+    sweeper = Sweeper(tasks, agents, notifier, clock, outbox, leases, config, relay.submit, order)
     readiness = {"store": tasks.ping, "bus": _bus_check(bus)}
     app = create_app(
         service,

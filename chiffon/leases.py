@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -12,7 +11,7 @@ import attrs
 from chiffon.config import OrchestratorConfig
 from chiffon.events import AgentUpdated, TaskUpdated
 from chiffon.keyed_lock import KeyedLock
-from chiffon.messages import OutboxFactory
+from chiffon.messages import OutboxFactory, OutboxWritten
 from chiffon.model import Agent, LossPolicy, Task, TaskStatus
 from ports.clock import Clock
 from ports.notifier import Notifier
@@ -34,7 +33,7 @@ class LeaseKeeper:
         clock: Clock,
         outbox: OutboxFactory,
         config: OrchestratorConfig,
-        outbox_written: Callable[[], None],
+        outbox_written: OutboxWritten,
         order: KeyedLock | None = None,
     ) -> None:
         self._tasks = tasks
@@ -67,9 +66,9 @@ class LeaseKeeper:
                 "progress_message": None,
                 "updated_at": now,
             }
-            retried = attrs.evolve(task, **changes)
+            messages = self._outbox.work_announced(attrs.evolve(task, **changes))
             moved = await self._tasks.transition(
-                task.task_id, RUNNING, task.attempt, changes, self._outbox.work_announced(retried)
+                task.task_id, RUNNING, task.attempt, changes, messages
             )
         else:
             why = "max_attempts reached" if policy is LossPolicy.RETRY else "loss policy is fail"
@@ -92,6 +91,6 @@ class LeaseKeeper:
                 extra={"task_id": str(task.task_id), "trace_id": str(task.trace_id)},
             )
             if moved.status is TaskStatus.PENDING:
-                self._outbox_written()  # the relay announces it, then publishes the retry
+                self._outbox_written(messages)  # the relay announces it, then the retry
             else:
                 await self._notifier.publish(TaskUpdated(moved))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import timedelta
 from uuid import UUID
 
@@ -13,7 +12,7 @@ from chiffon.config import OrchestratorConfig
 from chiffon.errors import NotCancellable, TaskIdConflict, TaskNotFound, UnknownWorkType
 from chiffon.events import TaskUpdated
 from chiffon.keyed_lock import KeyedLock
-from chiffon.messages import OutboxFactory
+from chiffon.messages import OutboxFactory, OutboxWritten
 from chiffon.model import Agent, AgentStatus, Task, TaskStatus
 from ports.agent_registry import AgentRegistry
 from ports.clock import Clock, IdFactory
@@ -37,7 +36,7 @@ class OrchestratorService:
         clock: Clock,
         ids: IdFactory,
         config: OrchestratorConfig,
-        outbox_written: Callable[[], None] = lambda: None,
+        outbox_written: OutboxWritten = lambda _: None,
         order: KeyedLock | None = None,
     ) -> None:
         self._tasks = tasks
@@ -58,9 +57,10 @@ class OrchestratorService:
         task = self._new_task(cmd, agent_type)
         # The `pending` announcement travels through the outbox ahead of the work, so no
         # replica can hear `running` first.
-        stored, created = await self._tasks.create(task, self._outbox.work_announced(task))
+        messages = self._outbox.work_announced(task)
+        stored, created = await self._tasks.create(task, messages)
         if created:
-            self._outbox_written()
+            self._outbox_written(messages)
         if not created:
             if not cmd.matches(stored):
                 raise TaskIdConflict(
@@ -97,16 +97,13 @@ class OrchestratorService:
         while not lifecycle.is_terminal(task.status):
             now = self._clock.now()
             changes = {"status": TaskStatus.CANCELLED, "finished_at": now, "updated_at": now}
+            messages = [self._outbox.cancel(task, "cancelled by caller")]
             done = await self._tasks.transition(
-                task_id,
-                lifecycle.sources_of(TaskStatus.CANCELLED),
-                None,
-                changes,
-                [self._outbox.cancel(task, "cancelled by caller")],
+                task_id, lifecycle.sources_of(TaskStatus.CANCELLED), None, changes, messages
             )
             if done is not None:
                 await self._notifier.publish(TaskUpdated(done))
-                self._outbox_written()
+                self._outbox_written(messages)
                 return done
             task = await self.get_task(task_id)  # moved meanwhile: look again
         raise NotCancellable(

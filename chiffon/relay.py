@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Sequence
+from datetime import timedelta
 
 from chiffon.events import TaskUpdated
 from chiffon.model import OutboxMessage, TaskAnnouncement
 from ports.bus import PartiallyPublished, WorkBus
+from ports.clock import Clock
 from ports.notifier import Notifier
 from ports.task_repository import TaskRepository
 
@@ -17,38 +20,85 @@ log = logging.getLogger(__name__)
 
 
 class OutboxRelay:
-    """Sends unsent outbox messages through the bus and marks them sent. Woken at once after
-    a local write; also polls, so rows written by another replica or before a restart go out.
-    A failed publish leaves the rows unsent and is retried with capped exponential backoff."""
+    """Sends outbox messages through the bus and marks them sent.
+
+    Fast path: messages this process just committed are handed over (`submit`) and published
+    at once, then marked sent with one statement. Sweep: every `poll_s` it claims unsent rows
+    older than `stale_after_s` (written by a replica that died, or whose fast path failed,
+    e.g. while the broker was down) with FOR UPDATE SKIP LOCKED, so nothing committed is ever
+    left behind, with capped exponential backoff while publishing fails.
+    """
 
     def __init__(
         self,
         tasks: TaskRepository,
         bus: WorkBus,
         notifier: Notifier,
+        clock: Clock,
         batch: int = 200,
         poll_s: float = 1.0,
+        stale_after_s: float = 2.0,
         max_backoff_s: float = 5.0,
     ) -> None:
         self._tasks = tasks
         self._bus = bus
         self._notifier = notifier
+        self._clock = clock
         self._batch = batch
         self._poll_s = poll_s
+        self._stale_after = timedelta(seconds=stale_after_s)
         self._max_backoff_s = max_backoff_s
+        self._fresh: deque[OutboxMessage] = deque()
         self._wake = asyncio.Event()
 
-    def wake(self) -> None:
+    def submit(self, messages: Sequence[OutboxMessage]) -> None:
+        """Messages just committed by this process: publish them now."""
+        self._fresh.extend(messages)
         self._wake.set()
 
-    async def drain(self) -> int:
-        """Send everything pending now; returns how many messages went out."""
+    async def drain(self, stale_only: bool = True) -> int:
+        """Sweep: send unsent rows (only those older than the stale window unless told
+        otherwise); returns how many went out."""
+        before = self._clock.now() - self._stale_after if stale_only else None
         sent = 0
         while True:
-            n = await self._tasks.relay_outbox(self._publish, self._batch)
+            n = await self._tasks.relay_outbox(self._publish, self._batch, before)
             sent += n
             if n < self._batch:
                 return sent
+
+    async def run(self) -> None:
+        backoff = 0.05
+        next_sweep = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                await self._send_fresh()
+                if loop.time() >= next_sweep:
+                    await self.drain()
+                    next_sweep = loop.time() + self._poll_s
+                backoff = 0.05
+            except Exception as exc:
+                log.warning("outbox relay: publish failed (%s); retrying in %.2fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff_s)
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, next_sweep - loop.time())):
+                    await self._wake.wait()
+            self._wake.clear()
+
+    async def _send_fresh(self) -> None:
+        while self._fresh:
+            batch = [self._fresh.popleft() for _ in range(min(len(self._fresh), self._batch))]
+            if not self._bus.is_connected():
+                return  # the sweep sends them once the broker is back
+            try:
+                await self._publish(batch)
+            except PartiallyPublished as exc:
+                await self._tasks.mark_sent(sorted(exc.confirmed))
+                raise  # the rest is left to the sweep
+            await self._tasks.mark_sent([m.message_id for m in batch])
 
     async def _publish(self, batch: Sequence[OutboxMessage]) -> None:
         """Announcements first (flushed: with the broker before anything else goes out), then
@@ -64,19 +114,3 @@ class OutboxRelay:
         except PartiallyPublished as exc:
             sent = exc.confirmed | {m.message_id for m in told}
             raise PartiallyPublished(str(exc), frozenset(sent)) from exc
-
-    async def run(self) -> None:
-        backoff = 0.05
-        while True:
-            try:
-                await self.drain()
-                backoff = 0.05
-            except Exception as exc:
-                log.warning("outbox relay: publish failed (%s); retrying in %.2fs", exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self._max_backoff_s)
-                continue
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._poll_s):
-                    await self._wake.wait()
-            self._wake.clear()

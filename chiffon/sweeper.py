@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from datetime import timedelta
 
 from chiffon.config import OrchestratorConfig
 from chiffon.events import TaskUpdated
 from chiffon.keyed_lock import KeyedLock
 from chiffon.leases import LeaseKeeper
-from chiffon.messages import OutboxFactory
+from chiffon.messages import OutboxFactory, OutboxWritten
 from ports.agent_registry import AgentRegistry
 from ports.clock import Clock
 from ports.notifier import Notifier
@@ -34,7 +33,7 @@ class Sweeper:
         outbox: OutboxFactory,
         leases: LeaseKeeper,
         config: OrchestratorConfig,
-        outbox_written: Callable[[], None] = lambda: None,
+        outbox_written: OutboxWritten = lambda _: None,
         order: KeyedLock | None = None,
     ) -> None:
         self._tasks = tasks
@@ -57,7 +56,7 @@ class Sweeper:
         cancels = [self._outbox.cancel(t, "timed out") for t in expired if t.agent_id is not None]
         if cancels:
             await self._tasks.enqueue(cancels)
-            self._outbox_written()
+            self._outbox_written(cancels)
         for task in expired:
             log.warning("task timed out", extra={"task_id": str(task.task_id)})
             async with self._order.hold(task.task_id):  # after any change being announced

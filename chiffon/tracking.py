@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -11,7 +10,7 @@ from chiffon.config import MAX_OUTPUT_CHARS
 from chiffon.events import AgentUpdated, TaskUpdated
 from chiffon.keyed_lock import KeyedLock
 from chiffon.leases import LeaseKeeper
-from chiffon.messages import OutboxFactory
+from chiffon.messages import OutboxFactory, OutboxWritten
 from chiffon.model import (
     Agent,
     AgentMessage,
@@ -47,7 +46,7 @@ class AgentMessageTracker:
         clock: Clock,
         outbox: OutboxFactory,
         leases: LeaseKeeper,
-        outbox_written: Callable[[], None] = lambda: None,
+        outbox_written: OutboxWritten = lambda _: None,
         order: KeyedLock | None = None,
     ) -> None:
         self._tasks = tasks
@@ -144,8 +143,9 @@ class AgentMessageTracker:
         task = await self._tasks.get(update.task_id)
         if task is not None and task.status in STOPPED:
             # The agent started work that was cancelled or timed out: tell it again to stop.
-            await self._tasks.enqueue([self._outbox.cancel(task, f"task is {task.status.value}")])
-            self._outbox_written()
+            again = [self._outbox.cancel(task, f"task is {task.status.value}")]
+            await self._tasks.enqueue(again)
+            self._outbox_written(again)
 
     async def _apply(
         self,

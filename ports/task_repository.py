@@ -108,10 +108,18 @@ class TaskRepository(Protocol):
         """Store outbox messages on their own."""
         ...
 
-    async def relay_outbox(self, publish: Publish, limit: int) -> int:
-        """Claim up to `limit` unsent outbox messages, oldest first, skipping ones another relay
-        holds; call `publish` with them; mark them sent in the same unit of work. If `publish`
-        raises, none is marked and the error propagates. Returns how many were sent."""
+    async def relay_outbox(
+        self, publish: Publish, limit: int, created_before: datetime | None = None
+    ) -> int:
+        """Claim up to `limit` unsent outbox messages (only those created before
+        `created_before`, when given), oldest first, skipping ones another relay holds; call
+        `publish` with them; mark them sent in the same unit of work. If `publish` raises,
+        none is marked (but the `confirmed` ones of a PartiallyPublished) and the error
+        propagates. Returns how many were sent."""
+        ...
+
+    async def mark_sent(self, message_ids: Sequence[UUID]) -> None:
+        """Mark these outbox messages sent (the relay published them itself)."""
         ...
 
     async def ping(self) -> None:

@@ -107,8 +107,14 @@ class InMemoryTaskRepository(TaskRepository):
     async def enqueue(self, outbox: Sequence[OutboxMessage]) -> None:
         self._add_outbox(outbox)
 
-    async def relay_outbox(self, publish: Publish, limit: int) -> int:
-        batch = [m for i, m in self._outbox.items() if i not in self._claimed][:limit]
+    async def relay_outbox(
+        self, publish: Publish, limit: int, created_before: datetime | None = None
+    ) -> int:
+        batch = [
+            m
+            for i, m in self._outbox.items()
+            if i not in self._claimed and (created_before is None or m.created_at < created_before)
+        ][:limit]
         if not batch:
             return 0
         ids = [m.message_id for m in batch]
@@ -124,6 +130,10 @@ class InMemoryTaskRepository(TaskRepository):
         for message_id in ids:
             self._outbox.pop(message_id, None)
         return len(batch)
+
+    async def mark_sent(self, message_ids: Sequence[UUID]) -> None:
+        for message_id in message_ids:
+            self._outbox.pop(message_id, None)
 
     async def ping(self) -> None:
         return None

@@ -96,10 +96,12 @@ class PostgresTaskRepository(TaskRepository):
         async with self._transaction() as conn:
             await _insert_outbox(conn, outbox)
 
-    async def relay_outbox(self, publish: Publish, limit: int) -> int:
+    async def relay_outbox(
+        self, publish: Publish, limit: int, created_before: datetime | None = None
+    ) -> int:
         error: Exception | None = None
         try:
-            sent = await self._relay(publish, limit)
+            sent = await self._relay(publish, limit, created_before)
         except _PublishFailed as failed:
             error = failed.error
         if error is not None:
@@ -109,14 +111,20 @@ class PostgresTaskRepository(TaskRepository):
         return sent
 
     @translates_errors
+    async def mark_sent(self, message_ids: Sequence[UUID]) -> None:
+        if message_ids:
+            async with self._connection() as conn:
+                await conn.execute(sql.MARK_SENT, list(message_ids))
+
+    @translates_errors
     async def ping(self) -> None:
         async with self._connection() as conn:
             await conn.fetchval("SELECT 1")
 
     @translates_errors
-    async def _relay(self, publish: Publish, limit: int) -> int:
+    async def _relay(self, publish: Publish, limit: int, before: datetime | None) -> int:
         async with self._transaction() as conn:
-            rows = await conn.fetch(sql.CLAIM_OUTBOX, limit)
+            rows = await conn.fetch(sql.CLAIM_OUTBOX, limit, before)
             if not rows:
                 return 0
             batch = [outbox_from_row(r) for r in rows]

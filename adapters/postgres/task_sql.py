@@ -44,10 +44,13 @@ SELECT * FROM expired ORDER BY created_at, task_id
 
 CLAIM_OUTBOX: Final = """
 SELECT message_id, payload, created_at FROM outbox
-WHERE sent_at IS NULL ORDER BY created_at, message_id
+WHERE sent_at IS NULL AND ($2::timestamptz IS NULL OR created_at < $2)
+ORDER BY created_at, message_id
 LIMIT $1 FOR UPDATE SKIP LOCKED
 """
-MARK_SENT: Final = "UPDATE outbox SET sent_at = now() WHERE message_id = ANY($1::uuid[])"
+MARK_SENT: Final = (
+    "UPDATE outbox SET sent_at = now() WHERE message_id = ANY($1::uuid[]) AND sent_at IS NULL"
+)
 PRUNE_SENT: Final = "DELETE FROM outbox WHERE sent_at < now() - interval '1 hour'"
 
 

@@ -58,6 +58,7 @@ async def test_rows_committed_before_a_crash_are_sent_once_after_restart(
         return int(ctx.parameters["n"])
 
     second = wired_on(pg_pool)
+    second.clock.advance(5)  # the first life's rows are now stale: the sweep takes them
     await second.wired.bus.consume_agent_messages(second.wired.tracker.handle)
     relay = asyncio.create_task(second.wired.relay.run())
     try:

@@ -93,7 +93,7 @@ async def test_the_fail_loss_policy_fails_at_once(stack: Stack) -> None:
         stack.clock,
         wired.tracker._outbox,
         config,
-        wired.relay.wake,
+        wired.relay.submit,
     )
     _runtime, bus = await stack.add_agent()
     task = await stack.dispatch("sleep", parameters={"seconds": 30})

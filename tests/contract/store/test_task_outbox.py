@@ -10,7 +10,7 @@ import pytest
 from chiffon.model import OutboxMessage
 from ports.bus import PartiallyPublished
 from ports.task_repository import TaskRepository
-from tests.contract.store.builders import cancel_message, make_task, work_message
+from tests.contract.store.builders import at, cancel_message, make_task, work_message
 
 
 class Recorder:
@@ -98,3 +98,17 @@ async def test_a_partly_confirmed_batch_keeps_what_got_out(repo: TaskRepository)
     again = Recorder()
     assert await repo.relay_outbox(again, 10) == 2
     assert [m.message_id for m in again.sent] == [m.message_id for m in messages[3:]]
+
+
+async def test_the_sweep_takes_only_stale_rows_and_mark_sent_is_final(
+    repo: TaskRepository,
+) -> None:
+    messages = await enqueue_five(repo)  # created at 0..4 s
+    publish = Recorder()
+    assert await repo.relay_outbox(publish, 10, created_before=at(2)) == 2
+    assert [m.message_id for m in publish.sent] == [m.message_id for m in messages[:2]]
+    await repo.mark_sent([messages[2].message_id, messages[3].message_id])
+    await repo.mark_sent([messages[2].message_id])  # again: harmless
+    rest = Recorder()
+    assert await repo.relay_outbox(rest, 10) == 1
+    assert [m.message_id for m in rest.sent] == [messages[4].message_id]
