@@ -39,6 +39,7 @@ class OutboxRelay:
         poll_s: float = 1.0,
         stale_after_s: float = 2.0,
         max_backoff_s: float = 5.0,
+        max_fresh: int = 10_000,
     ) -> None:
         self._tasks = tasks
         self._bus = bus
@@ -48,24 +49,28 @@ class OutboxRelay:
         self._poll_s = poll_s
         self._stale_after = timedelta(seconds=stale_after_s)
         self._max_backoff_s = max_backoff_s
+        self._max_fresh = max_fresh
         self._fresh: deque[OutboxMessage] = deque()
         self._wake = asyncio.Event()
 
     def submit(self, messages: Sequence[OutboxMessage]) -> None:
-        """Messages just committed by this process: publish them now."""
-        self._fresh.extend(messages)
+        """Messages just committed by this process: publish them now. Past `max_fresh`
+        waiting, newer ones are left to the sweep (memory stays bounded under any load)."""
+        if len(self._fresh) + len(messages) <= self._max_fresh:  # all or none: keeps order
+            self._fresh.extend(messages)
         self._wake.set()
 
     async def drain(self, stale_only: bool = True) -> int:
         """Sweep: send unsent rows (only those older than the stale window unless told
-        otherwise); returns how many went out."""
-        before = self._clock.now() - self._stale_after if stale_only else None
+        otherwise); returns how many went out. Yields to the fast path between batches."""
         sent = 0
         while True:
+            before = self._clock.now() - self._stale_after if stale_only else None
             n = await self._tasks.relay_outbox(self._publish, self._batch, before)
             sent += n
             if n < self._batch:
                 return sent
+            await self._send_fresh()  # a backlog must not starve what was just committed
 
     async def run(self) -> None:
         backoff = 0.05
@@ -90,9 +95,16 @@ class OutboxRelay:
 
     async def _send_fresh(self) -> None:
         while self._fresh:
+            # What has waited past the stale window belongs to the sweep (which may be
+            # sending it right now): leave it, so it is not published twice.
+            fresh_after = self._clock.now() - self._stale_after
             batch = [self._fresh.popleft() for _ in range(min(len(self._fresh), self._batch))]
+            batch = [m for m in batch if m.created_at > fresh_after]
+            if not batch:
+                continue
             if not self._bus.is_connected():
-                return  # the sweep sends them once the broker is back
+                self._fresh.clear()  # the sweep sends them once the broker is back
+                return
             try:
                 await self._publish(batch)
             except PartiallyPublished as exc:
