@@ -16,6 +16,7 @@ from adapters.amqp.publisher import ConfirmingPublisher, Outgoing
 from adapters.amqp.topology import Topology
 from adapters.codec import MalformedMessage, decode_events, encode_events, events_origin
 from chiffon.events import Event
+from chiffon.listeners import Listeners
 from ports.notifier import EventSource, Listener, Notifier
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ class AmqpNotifier(Notifier, EventSource):
         self._connection = connection
         self._topology = Topology(namespace)
         self._publisher = ConfirmingPublisher(connection, self._topology.declare_base)
-        self._listeners: list[Listener] = []
+        self._listeners = Listeners()
         self._channel: AbstractChannel | None = None
         self._queued: deque[Event] = deque()
         self._origin = uuid.uuid4().hex  # tells this replica's own events apart
@@ -95,21 +96,11 @@ class AmqpNotifier(Notifier, EventSource):
             self.deliver(event)
 
     def deliver(self, event: Event) -> None:
-        """Hand `event` to every local listener, in order; a failing listener harms no other."""
-        for listener in list(self._listeners):
-            try:
-                listener(event)
-            except Exception:
-                log.exception("event listener failed")
+        """Hand `event` to every local listener, in order."""
+        self._listeners.deliver(event)
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
-        self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-        return unsubscribe
+        return self._listeners.subscribe(listener)
 
     async def close(self) -> None:
         if self._pump is not None:

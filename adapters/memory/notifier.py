@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 
 from chiffon.events import Event
+from chiffon.listeners import Listeners
 from ports.notifier import EventSource, Listener, Notifier
 
 log = logging.getLogger(__name__)
@@ -13,7 +14,7 @@ log = logging.getLogger(__name__)
 
 class InMemoryNotifier(Notifier, EventSource):
     def __init__(self) -> None:
-        self._listeners: list[Listener] = []
+        self._listeners = Listeners()
 
     async def publish(self, event: Event) -> None:
         self.deliver(event)
@@ -22,18 +23,8 @@ class InMemoryNotifier(Notifier, EventSource):
         return None  # publish delivers at once
 
     def deliver(self, event: Event) -> None:
-        """Hand `event` to every local listener, in order; a failing listener harms no other."""
-        for listener in list(self._listeners):
-            try:
-                listener(event)
-            except Exception:
-                log.exception("event listener failed")
+        """Hand `event` to every local listener, in order."""
+        self._listeners.deliver(event)
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
-        self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-        return unsubscribe
+        return self._listeners.subscribe(listener)
