@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 from chiffon.events import Event
 from chiffon.listeners import Listeners
 from ports.notifier import EventSource, Listener, Notifier
-
-log = logging.getLogger(__name__)
 
 
 class InMemoryNotifier(Notifier, EventSource):
