@@ -11,6 +11,7 @@ import secrets
 import socket
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
@@ -62,11 +63,12 @@ def _check_reachable(url: str) -> None:
         )
 
 
-@pytest.fixture(scope="session")
-def amqp_vhost() -> Iterator[str]:
-    """A fresh vhost for this test session, deleted (with everything in it) afterwards."""
+@contextmanager
+def fresh_vhost(prefix: str) -> Iterator[str]:
+    """A new vhost `<prefix>-<hex>` the test user may use; deleted (with its queues and
+    connections) on exit. RabbitMQ that does not answer FAILS the test."""
     _check_reachable(base_url())
-    vhost = f"chiffon-test-{secrets.token_hex(6)}"
+    vhost = f"{prefix}-{secrets.token_hex(6)}"
     user = urlsplit(base_url()).username or "guest"
     rabbitmqctl("add_vhost", vhost)
     try:
@@ -74,6 +76,13 @@ def amqp_vhost() -> Iterator[str]:
         yield vhost
     finally:
         rabbitmqctl("delete_vhost", vhost)
+
+
+@pytest.fixture(scope="session")
+def amqp_vhost() -> Iterator[str]:
+    """A fresh vhost for this test session, deleted (with everything in it) afterwards."""
+    with fresh_vhost("chiffon-test") as vhost:
+        yield vhost
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 
-from tests.amqp_fixtures import _check_reachable, base_url, rabbitmqctl
+from tests.amqp_fixtures import base_url, fresh_vhost
 from tests.e2e.harness import Cluster
 from tests.pg_fixtures import create_database, drop_database
 
@@ -46,15 +46,8 @@ def e2e_database() -> Iterator[str]:
 @pytest.fixture
 def e2e_vhost() -> Iterator[str]:
     """A RabbitMQ vhost of this test only, deleted (with its connections) afterwards."""
-    _check_reachable(base_url())
-    vhost = f"chiffon-e2e-{secrets.token_hex(5)}"
-    user = urlsplit(base_url()).username or "guest"
-    rabbitmqctl("add_vhost", vhost)
-    try:
-        rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
+    with fresh_vhost("chiffon-e2e") as vhost:
         yield vhost
-    finally:
-        rabbitmqctl("delete_vhost", vhost)
 
 
 @pytest.fixture
