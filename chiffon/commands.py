@@ -7,8 +7,9 @@ from uuid import UUID
 
 import attrs
 
-from chiffon.config import MAX_PARAMETERS_BYTES
+from chiffon.config import MAX_PARAMETERS_BYTES, MAX_TIMEOUT_S
 from chiffon.errors import InvalidRequest, PayloadTooLarge
+from chiffon.json_values import same_json
 from chiffon.model import PRIORITY_DEFAULT, PRIORITY_MAX, PRIORITY_MIN, JsonObject, Task
 
 
@@ -28,8 +29,8 @@ class DispatchCommand:
             problems["work_type"] = ["must not be empty"]
         if not PRIORITY_MIN <= self.priority <= PRIORITY_MAX:
             problems["priority"] = [f"must be between {PRIORITY_MIN} and {PRIORITY_MAX}"]
-        if self.timeout_s is not None and not self.timeout_s > 0:
-            problems["timeout_s"] = ["must be greater than 0"]
+        if self.timeout_s is not None and not 0 < self.timeout_s <= MAX_TIMEOUT_S:
+            problems["timeout_s"] = [f"must be greater than 0 and at most {MAX_TIMEOUT_S:g}"]
         if problems:
             raise InvalidRequest(f"invalid request: {', '.join(sorted(problems))}", problems)
         size = len(json.dumps(self.parameters, separators=(",", ":")))
@@ -43,7 +44,7 @@ class DispatchCommand:
         """True when `task` was stored from this same request (idempotent re-dispatch)."""
         return (
             task.work_type == self.work_type
-            and task.parameters == self.parameters
+            and same_json(task.parameters, self.parameters)
             and task.priority == self.priority
             and task.timeout_s == (None if self.timeout_s is None else float(self.timeout_s))
             and (self.trace_id is None or self.trace_id == task.trace_id)

@@ -11,6 +11,8 @@ from chiffon.routing import RoutingTable
 
 MAX_PARAMETERS_BYTES = 256 * 1024
 MAX_OUTPUT_CHARS = 64 * 1024
+MAX_TIMEOUT_S = 30 * 24 * 3600.0  # a task may be given at most 30 days
+MAX_WORK_TYPE_CHARS = 200
 
 
 @attrs.frozen

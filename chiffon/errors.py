@@ -34,6 +34,18 @@ class PayloadTooLarge(ChiffonError):
     error_code = 1004
 
 
+class UnsupportedMediaType(ChiffonError):
+    """A body that is not `application/json`, or is compressed."""
+
+    error_code = 1005
+
+
+class RequestTimeout(ChiffonError):
+    """The request (headers or body) did not arrive in time."""
+
+    error_code = 1006
+
+
 class TaskNotFound(ChiffonError):
     error_code = 2001
 
@@ -44,6 +56,18 @@ class NotCancellable(ChiffonError):
 
 class Unauthorized(ChiffonError):
     error_code = 4010
+
+
+class ForbiddenOrigin(ChiffonError):
+    """A browser page from another origin tried to open the WebSocket."""
+
+    error_code = 4030
+
+
+class TooManyConnections(ChiffonError):
+    """A client holds as many WebSocket connections as it may, or the server does."""
+
+    error_code = 4290
 
 
 class DependencyUnavailable(ChiffonError):

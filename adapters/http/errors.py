@@ -5,66 +5,116 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Final
 
 from aiohttp import web
 
-from chiffon.errors import ChiffonError
+from chiffon.errors import ChiffonError, Unauthorized
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-STATUS_BY_CODE = {
+STATUS_BY_CODE: Final = {
     1000: 400,
     1001: 400,
     1003: 409,
     1004: 413,
+    1005: 415,
+    1006: 408,
     2001: 404,
     2002: 400,
     4010: 401,
+    4030: 403,
+    4290: 429,
     5000: 500,
     5030: 503,
 }
-TRACE_KEY = "chiffon_trace_id"
+TRACE_KEY: Final = "chiffon_trace_id"
+TRACE_HEADERS: Final = ("X-Trace-Id", "X-Request-Id")
+CHALLENGE: Final = {"WWW-Authenticate": 'Bearer realm="chiffon"'}
 
 
-def trace_id_of(request: web.Request) -> str:
-    """The request's trace id: the caller's X-Trace-Id if given, else a fresh one."""
+def trace_id_of(request: web.BaseRequest) -> str:
+    """The request's trace id: the caller's X-Trace-Id (or X-Request-Id) when it is a UUID,
+    else a fresh one. Anything else a client sends is ignored, never echoed or logged."""
     if TRACE_KEY not in request:
-        request[TRACE_KEY] = request.headers.get("X-Trace-Id") or str(uuid.uuid4())
+        request[TRACE_KEY] = _given_uuid(request) or str(uuid.uuid4())
     return str(request[TRACE_KEY])
 
 
+def _given_uuid(request: web.BaseRequest) -> str | None:
+    for name in TRACE_HEADERS:
+        value = request.headers.get(name)
+        if value and len(value) <= 64:
+            try:
+                return str(uuid.UUID(value))
+            except ValueError:
+                continue
+    return None
+
+
+def error_body(code: int, message: str, trace_id: str | None, details: Any = None) -> bytes:
+    body = {"error_code": code, "error_message": message, "trace_id": trace_id, "details": details}
+    return json.dumps(body).encode()
+
+
 def error_response(
-    request: web.Request, code: int, message: str, details: Any = None, status: int | None = None
+    request: web.BaseRequest,
+    code: int,
+    message: str,
+    details: Any = None,
+    status: int | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> web.Response:
-    body = {
-        "error_code": code,
-        "error_message": message,
-        "trace_id": trace_id_of(request),
-        "details": details,
-    }
-    return web.json_response(body, status=status or STATUS_BY_CODE.get(code, 500))
+    return web.Response(
+        body=error_body(code, message, trace_id_of(request), details),
+        status=status or STATUS_BY_CODE.get(code, 500),
+        content_type="application/json",
+        headers=headers,
+    )
 
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await _answer(request, handler)
+    if isinstance(response, web.Response) and not request.content.is_eof():
+        # A body we did not read is not drained by aiohttp on our behalf (a compressed one
+        # would even be decoded to be thrown away): close the connection after answering.
+        response.force_close()
+    return response
+
+
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ChiffonError as exc:
-        return error_response(request, exc.error_code, exc.message, exc.details)
+        headers = CHALLENGE if isinstance(exc, Unauthorized) else None
+        return error_response(request, exc.error_code, exc.message, exc.details, headers=headers)
     except web.HTTPRequestEntityTooLarge as exc:
         return error_response(request, 1004, f"request body too large: {exc.text}")
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         code = 1000 if exc.status < 500 else 5000
-        return error_response(request, code, exc.reason, status=exc.status)
-    except json.JSONDecodeError as exc:
-        return error_response(request, 1000, f"body is not valid JSON: {exc}")
+        allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return error_response(request, code, exc.reason, status=exc.status, headers=allow)
+    except ConnectionError:
+        if not _client_gone(request):
+            return _internal_error(request)
+        # The client hung up mid-request: nobody to answer and nothing wrong on our side.
+        log.info("client went away during %s %s", request.method, request.path)
+        raise
     except Exception:
-        trace = trace_id_of(request)
-        log.exception("unhandled error on %s %s (trace_id=%s)", request.method, request.path, trace)
-        return error_response(request, 5000, f"internal error; see the log for trace_id {trace}")
+        return _internal_error(request)
+
+
+def _internal_error(request: web.Request) -> web.Response:
+    trace = trace_id_of(request)
+    log.exception("unhandled error on %s %s (trace_id=%s)", request.method, request.path, trace)
+    return error_response(request, 5000, f"internal error; see the log for trace_id {trace}")
+
+
+def _client_gone(request: web.Request) -> bool:
+    return request.transport is None or request.transport.is_closing()

@@ -1,26 +1,62 @@
-"""Turning request bodies, paths and queries into validated values (400/1000 on failure)."""
+"""Turning request bodies, paths and queries into validated values (4xx on failure)."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
+import asyncio
+from typing import Any, Final
 from uuid import UUID
 
 from aiohttp import web
 from marshmallow import Schema, ValidationError
 
-from chiffon.errors import InvalidRequest
+from adapters.codec import strict_json
+from chiffon.errors import InvalidRequest, RequestTimeout, UnsupportedMediaType
+
+BODY_TIMEOUT_S: Final = 30.0
+JSON_CHARSETS: Final = frozenset({"", "utf-8", "utf8"})
+
+
+def require_json(request: web.Request) -> None:
+    """A POST says it carries JSON. Besides strictness this stops cross-site forms: a page on
+    another site can POST text/plain or a form without asking, but not application/json."""
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType(
+            "send Content-Type: application/json",
+            {"Content-Type": [f"got {request.content_type!r}; must be application/json"]},
+        )
+    if (request.charset or "").lower() not in JSON_CHARSETS:
+        raise UnsupportedMediaType(
+            "JSON bodies are UTF-8", {"Content-Type": ["charset must be utf-8"]}
+        )
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        raise UnsupportedMediaType(
+            "compressed bodies are not accepted; send the JSON uncompressed",
+            {"Content-Encoding": [f"{encoding[:40]!r} is not supported"]},
+        )
+
+
+async def read_body(request: web.Request, timeout_s: float = BODY_TIMEOUT_S) -> bytes:
+    """The whole body, within `timeout_s` (a client that trickles it must not hold us)."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await request.read()
+    except TimeoutError:
+        raise RequestTimeout(
+            f"the request body did not arrive within {timeout_s:g}s", {"body": ["too slow"]}
+        ) from None
 
 
 async def json_body(request: web.Request, schema: Schema) -> dict[str, Any]:
-    # The body must be JSON whatever Content-Type says (curl -d sends form-urlencoded).
-    if request.content_type.startswith("multipart/"):
-        raise InvalidRequest("body must be JSON, not multipart", {"body": ["must be JSON"]})
-    raw = await request.read()
+    """The JSON object in the body, decoded strictly and loaded by `schema`."""
+    require_json(request)
+    raw = await read_body(request)
+    if not raw.strip():
+        raise InvalidRequest("the body is empty; send a JSON object", {"body": ["required"]})
     try:
-        data = json.loads(raw or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidRequest(f"body is not valid JSON: {exc}", {"body": [str(exc)]}) from exc
+        data = strict_json.loads(raw)
+    except strict_json.JsonRejected as exc:
+        raise InvalidRequest(f"body rejected: {exc}", {exc.field: [str(exc)]}) from None
     if not isinstance(data, dict):
         raise InvalidRequest("body must be a JSON object", {"body": ["must be a JSON object"]})
     return load(schema, data)
@@ -29,7 +65,9 @@ async def json_body(request: web.Request, schema: Schema) -> dict[str, Any]:
 def query(request: web.Request, schema: Schema) -> dict[str, Any]:
     repeated = [k for k in request.query if len(request.query.getall(k)) > 1]
     if repeated:
-        raise InvalidRequest("query parameters given twice", {k: ["given twice"] for k in repeated})
+        raise InvalidRequest(
+            "query parameters given twice", {k[:40]: ["given twice"] for k in repeated}
+        )
     return load(schema, dict(request.query))
 
 
@@ -45,7 +83,19 @@ def load(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
     try:
         loaded: dict[str, Any] = schema.load(data)
     except ValidationError as exc:
-        fields = sorted(exc.messages) if isinstance(exc.messages, dict) else []
+        messages = _safe_keys(exc.messages)
+        fields = sorted(messages) if isinstance(messages, dict) else []
         message = f"invalid field(s): {', '.join(fields)}" if fields else "invalid request"
-        raise InvalidRequest(message, exc.messages) from exc
+        raise InvalidRequest(message, messages) from exc
     return loaded
+
+
+def _safe_keys(messages: Any) -> Any:
+    """Unknown field names come from the client: shown quoted and short when they are odd."""
+    if not isinstance(messages, dict):
+        return messages
+    return {_safe_name(str(k)): v for k, v in messages.items()}
+
+
+def _safe_name(name: str) -> str:
+    return name if name.isprintable() and len(name) <= 64 else ascii(name[:40])

@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from chiffon.config import MAX_TIMEOUT_S, MAX_WORK_TYPE_CHARS
 from chiffon.model import PRIORITY_DEFAULT, PRIORITY_MAX, PRIORITY_MIN, AgentStatus, TaskStatus
 
 TASK_STATUSES = [s.value for s in TaskStatus]
@@ -22,6 +23,28 @@ class StrictNumber(fields.Float):
         return result
 
 
+class SafeString(fields.String):
+    """Text that every store can keep and every log can show: no NUL, no control characters,
+    no lone surrogates (a query string is not checked by the JSON decoder)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text: str = super()._deserialize(value, attr, data, **kwargs)
+        if not text.isprintable():
+            raise ValidationError("Must not contain control characters.")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError("Not valid UTF-8.") from None
+        return text
+
+
+def _name(description: str) -> SafeString:
+    return SafeString(
+        validate=validate.Length(min=1, max=MAX_WORK_TYPE_CHARS),
+        metadata={"description": description},
+    )
+
+
 class StrictSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -29,15 +52,18 @@ class StrictSchema(Schema):
 
 class DispatchRequestSchema(StrictSchema):
     task_id = fields.UUID(required=True, metadata={"description": "Caller-chosen id (UUID)."})
-    work_type = fields.String(
+    work_type = SafeString(
         required=True,
-        validate=validate.Length(min=1, max=200),
+        validate=validate.Length(min=1, max=MAX_WORK_TYPE_CHARS),
         metadata={"description": "What to do; routed to an agent type (e.g. echo, sleep)."},
     )
     parameters = fields.Dict(
         keys=fields.String(),
         load_default=dict,
-        metadata={"description": "JSON object handed to the handler (at most 256 KiB)."},
+        metadata={
+            "description": "JSON object handed to the handler (at most 256 KiB, nested at most "
+            "64 levels, integers within 64 bits, no NaN/Infinity, no NUL in strings)."
+        },
     )
     priority = fields.Integer(
         strict=True,
@@ -48,8 +74,11 @@ class DispatchRequestSchema(StrictSchema):
     timeout_s = StrictNumber(
         load_default=None,
         allow_none=True,
-        validate=validate.Range(min=0, min_inclusive=False),
-        metadata={"description": "Seconds from dispatch after which the task is timed_out."},
+        validate=validate.Range(min=0, min_inclusive=False, max=MAX_TIMEOUT_S),
+        metadata={
+            "description": "Seconds from dispatch after which the task is timed_out "
+            f"(at most {MAX_TIMEOUT_S:g}, 30 days)."
+        },
     )
     trace_id = fields.UUID(
         load_default=None,
@@ -99,11 +128,14 @@ class TaskPageSchema(Schema):
 
 class TaskQuerySchema(StrictSchema):
     status = fields.String(validate=validate.OneOf(TASK_STATUSES))
-    work_type = fields.String(validate=validate.Length(min=1))
-    agent_type = fields.String(validate=validate.Length(min=1))
+    work_type = _name("Only tasks of this work type.")
+    agent_type = _name("Only tasks routed to this agent type.")
     trace_id = fields.UUID()
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
-    cursor = fields.String(validate=validate.Length(min=1))
+    cursor = SafeString(
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "next_cursor of the previous page."},
+    )
 
 
 class AgentSchema(Schema):
@@ -118,7 +150,7 @@ class AgentSchema(Schema):
 
 
 class AgentQuerySchema(StrictSchema):
-    agent_type = fields.String(validate=validate.Length(min=1))
+    agent_type = _name("Only agents of this type.")
     status = fields.String(validate=validate.OneOf(AGENT_STATUSES))
 
 

@@ -6,8 +6,9 @@ from aiohttp import web
 from aiohttp_apispec import docs, json_schema, querystring_schema, response_schema
 
 from adapters.codec import task_to_json
+from adapters.http.cursor import decode_cursor, encode_cursor
 from adapters.http.keys import SERVICE
-from adapters.http.parsing import json_body, path_uuid, query
+from adapters.http.parsing import json_body, path_uuid, query, require_json
 from adapters.http.schemas import (
     CancelResponseSchema,
     DispatchRequestSchema,
@@ -18,7 +19,6 @@ from adapters.http.schemas import (
     TaskSchema,
 )
 from chiffon.commands import DispatchCommand
-from chiffon.cursor import decode_cursor, encode_cursor
 from chiffon.model import TaskStatus
 from ports.task_repository import TaskFilter
 
@@ -103,5 +103,6 @@ async def list_tasks(request: web.Request) -> web.Response:
 @response_schema(CancelResponseSchema, 200)
 @routes.post("/api/v1/cancel/{task_id}")
 async def cancel(request: web.Request) -> web.Response:
+    require_json(request)  # no body is needed, but the header keeps cross-site forms out
     task = await request.app[SERVICE].cancel(path_uuid(request, "task_id"))
     return web.json_response({"task_id": str(task.task_id), "status": task.status.value})

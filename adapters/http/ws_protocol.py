@@ -8,7 +8,7 @@ from uuid import UUID
 
 import attrs
 
-from adapters.codec import agent_to_json, task_to_json
+from adapters.codec import agent_to_json, strict_json, task_to_json
 from chiffon.events import AgentUpdated, Event
 from chiffon.model import Agent, Task
 
@@ -56,9 +56,9 @@ class ClientMessage:
 def parse_message(text: str) -> ClientMessage:
     """A client's text frame as a message; raises ProtocolError for anything else."""
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ProtocolError(f"message is not valid JSON: {exc}", {"message": [str(exc)]}) from exc
+        data = strict_json.loads(text)
+    except strict_json.JsonRejected as exc:
+        raise ProtocolError(f"message rejected: {exc}", {"message": [str(exc)]}) from None
     if not isinstance(data, dict):
         raise ProtocolError("message must be a JSON object", {"message": ["Not a JSON object."]})
     action = data.pop("action", None)

@@ -271,7 +271,7 @@ class Cluster:
             return list(await asyncio.gather(*(one(b) for b in bodies)))
 
     async def cancel(self, orchestrator: Proc, task_id: str) -> dict[str, Any]:
-        async with self.http.post(f"{orchestrator.url}/api/v1/cancel/{task_id}") as r:
+        async with self.http.post(f"{orchestrator.url}/api/v1/cancel/{task_id}", json={}) as r:
             answer: dict[str, Any] = await r.json()
             assert r.status == 200, f"cancel answered {r.status}: {answer}"
             return answer

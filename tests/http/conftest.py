@@ -7,8 +7,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.web_runner import BaseRunner
 
+from adapters.http.server import ChiffonAppRunner
 from adapters.postgres.agent_registry import PostgresAgentRegistry
 from adapters.postgres.task_repository import PostgresTaskRepository
 from composition_root import Orchestrator, Settings, build_container, wire_orchestrator
@@ -18,6 +21,17 @@ __all__ = ["pg_database", "pg_pool"]
 
 HEARTBEAT_S = 0.2
 Factory = Callable[..., Awaitable[tuple[TestClient, Orchestrator]]]
+
+
+class HardenedTestServer(TestServer):
+    """aiohttp's test server with the production runner (our protocol class), so the tests
+    see what `chiffon serve` answers to malformed requests."""
+
+    def __init__(self, app: web.Application) -> None:
+        super().__init__(app, host="127.0.0.1")
+
+    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
+        return ChiffonAppRunner(self.app, **kwargs)
 
 
 @pytest.fixture(params=["memory", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -30,7 +44,7 @@ def make_api(request: pytest.FixtureRequest, aiohttp_client: Any) -> Factory:
             instances.update(tasks=PostgresTaskRepository(pool), agents=PostgresAgentRegistry(pool))
         base: dict[str, Any] = {"heartbeat_interval_s": HEARTBEAT_S}
         wired = wire_orchestrator(build_container(Settings(**{**base, **settings}), **instances))
-        client = await aiohttp_client(wired.app)
+        client = await aiohttp_client(HardenedTestServer(wired.app))
         return client, wired
 
     return make

@@ -50,7 +50,7 @@ async def test_tasks_are_listed_newest_first_with_cursor_pages(api: TestClient) 
 async def test_tasks_filters(api: TestClient) -> None:
     a = await dispatch(api, work_type="ansible")
     b = await dispatch(api, work_type="research")
-    await api.post(f"/api/v1/cancel/{b}")
+    await api.post(f"/api/v1/cancel/{b}", json={})
     by_type = await get_json(api, "/api/v1/tasks?work_type=ansible")
     assert [t["task_id"] for t in by_type["items"]] == [a]
     by_agent = await get_json(api, "/api/v1/tasks?agent_type=research")
@@ -95,15 +95,15 @@ async def test_agents_lists_the_demo_agent_with_resources(api: TestClient) -> No
 
 async def test_cancel_pending_running_finished_and_missing(api: TestClient) -> None:
     pending = await dispatch(api, work_type="ansible")
-    resp = await api.post(f"/api/v1/cancel/{pending}")
+    resp = await api.post(f"/api/v1/cancel/{pending}", json={})
     assert resp.status == 200
     assert await resp.json() == {"task_id": pending, "status": "cancelled"}
-    again = await api.post(f"/api/v1/cancel/{pending}")
+    again = await api.post(f"/api/v1/cancel/{pending}", json={})
     assert again.status == 400 and (await again.json())["error_code"] == 2002
 
     running = await dispatch(api, work_type="sleep", parameters={"seconds": 30})
     await eventually(lambda: status_of(api, running), lambda t: t["status"] == "running")
-    assert (await api.post(f"/api/v1/cancel/{running}")).status == 200
+    assert (await api.post(f"/api/v1/cancel/{running}", json={})).status == 200
     agents = await eventually(
         lambda: get_json(api, "/api/v1/agents"),
         lambda a: a and a[0]["running_tasks"] == [],
@@ -115,11 +115,11 @@ async def test_cancel_pending_running_finished_and_missing(api: TestClient) -> N
 
     done = await dispatch(api)
     await eventually(lambda: status_of(api, done), lambda t: t["status"] == "completed")
-    resp = await api.post(f"/api/v1/cancel/{done}")
+    resp = await api.post(f"/api/v1/cancel/{done}", json={})
     assert resp.status == 400 and (await resp.json())["error_code"] == 2002
-    resp = await api.post(f"/api/v1/cancel/{uuid.uuid4()}")
+    resp = await api.post(f"/api/v1/cancel/{uuid.uuid4()}", json={})
     assert resp.status == 404 and (await resp.json())["error_code"] == 2001
-    resp = await api.post("/api/v1/cancel/123")
+    resp = await api.post("/api/v1/cancel/123", json={})
     assert resp.status == 400 and (await resp.json())["error_code"] == 1000
 
 

@@ -103,7 +103,7 @@ async def test_topic_tasks_sees_a_sleep_run_and_a_cancel_in_order(api: TestClien
         await subscribe(ws, topic="tasks")
         sleeper = await dispatch(api, work_type="sleep", parameters={"seconds": 0.3, "step_s": 0.1})
         other = await dispatch(api, work_type="research")
-        assert (await api.post(f"/api/v1/cancel/{other}")).status == 200
+        assert (await api.post(f"/api/v1/cancel/{other}", json={})).status == 200
 
         def finished(frames: list[dict[str, Any]]) -> bool:
             return any(t["status"] == "completed" for t in updates_of(frames, sleeper))
@@ -137,7 +137,7 @@ async def test_unsubscribe_stops_the_events(api: TestClient) -> None:
         await subscribe(ws, task_id=task_id)
         await ws.send_json({"action": "unsubscribe", "task_id": task_id})
         assert await frame(ws) == {"event": "unsubscribed", "subscription": {"task_id": task_id}}
-        assert (await api.post(f"/api/v1/cancel/{task_id}")).status == 200
+        assert (await api.post(f"/api/v1/cancel/{task_id}", json={})).status == 200
         await pong_next(ws)
 
 
@@ -147,7 +147,7 @@ async def test_a_change_matching_two_subscriptions_is_sent_once(api: TestClient)
         await subscribe(ws, task_id=task_id)
         await ws.send_json({"action": "subscribe", "topic": "tasks"})
         assert (await frame(ws))["event"] == "snapshot"
-        assert (await api.post(f"/api/v1/cancel/{task_id}")).status == 200
+        assert (await api.post(f"/api/v1/cancel/{task_id}", json={})).status == 200
         pushed = await frame(ws)
         assert (pushed["seq"], pushed["data"]["status"]) == (1, "cancelled")
         await pong_next(ws)

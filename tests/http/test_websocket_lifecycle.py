@@ -46,7 +46,7 @@ async def test_a_client_that_does_not_read_is_closed_with_1013(
             msg = await slow.receive(timeout=WAIT_S)
         assert (msg.type, msg.data) == (WSMsgType.CLOSE, 1013) and "slow" in msg.extra
         assert early <= 4
-        assert (await fast_api.post(f"/api/v1/cancel/{task_id}")).status == 200
+        assert (await fast_api.post(f"/api/v1/cancel/{task_id}", json={})).status == 200
         last = await frame(fast)
         assert (last["seq"], last["data"]["status"]) == (51, "cancelled")
 

@@ -70,7 +70,7 @@ async def test_the_readme_walkthrough_in_memory_then_ctrl_c() -> None:
                 3.0,
             )
             assert running["status"] == "running"
-            async with http.post(f"{base}/api/v1/cancel/{sleeper}") as resp:
+            async with http.post(f"{base}/api/v1/cancel/{sleeper}", json={}) as resp:
                 assert (await resp.json())["status"] == "cancelled"
             agents = await eventually(
                 lambda: _get(http, f"{base}/api/v1/agents"),

@@ -10,6 +10,7 @@ from uuid import UUID, uuid4
 
 import cattrs
 
+from adapters.codec import strict_json
 from chiffon.events import AgentUpdated, Event, TaskUpdated
 from chiffon.model import (
     Agent,
@@ -86,13 +87,13 @@ def encode_message(payload: Payload, from_agent: str | None = None) -> bytes:
 def decode_message(body: bytes) -> Payload:
     """Parse an envelope; raises MalformedMessage for anything that is not one."""
     try:
-        envelope = json.loads(body)
+        envelope = strict_json.loads(body)
         kind = MESSAGE_TYPES[envelope["type"]]
         if envelope.get("protocol_version") != PROTOCOL_VERSION:
             raise ValueError(f"unsupported protocol_version {envelope.get('protocol_version')!r}")
         payload: Payload = converter.structure(envelope["payload"], kind)
         return payload
-    except (ValueError, KeyError, TypeError, cattrs.BaseValidationError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, cattrs.BaseValidationError) as exc:
         raise MalformedMessage(f"not a chiffon message: {exc}") from exc
 
 
@@ -164,10 +165,10 @@ def events_origin(body: bytes) -> str:
 def decode_events(body: bytes) -> list[Event]:
     """The events of `encode_events` (or of a single `encode_event`), in order."""
     try:
-        envelope = json.loads(body)
+        envelope = strict_json.loads(body)
         items = envelope.get("events", [envelope])
         return [_event_from(item) for item in items]
-    except (ValueError, KeyError, TypeError, cattrs.BaseValidationError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, cattrs.BaseValidationError) as exc:
         raise MalformedMessage(f"not chiffon events: {exc}") from exc
 
 
