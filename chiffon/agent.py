@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from chiffon.handlers import HandlerContext, HandlerError, HandlerOutcome, HandlerRegistry
+from chiffon.json_values import clean_text
 from chiffon.model import (
     AgentStatus,
     Cancel,
@@ -21,6 +22,7 @@ from chiffon.model import (
     WorkResult,
 )
 from chiffon.reporting import Reporter
+from chiffon.result_limits import fit_to_send
 from ports.bus import AgentBus, WorkDelivery
 from ports.resources import ResourceProbe
 
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 CANCELLED_MEMORY = 10_000
 TIMEOUT_EXIT_CODE = 124
 CHANGE_DEBOUNCE_S = 0.2
+MAX_PROGRESS_CHARS = 1000
 
 
 class AgentRuntime:
@@ -179,7 +182,7 @@ class AgentRuntime:
             self._running.pop(req.task_id, None)
             self._slots.release()
             self._changed.set()
-        status, done, error = outcome
+        status, done, error = fit_to_send(*outcome)
         self._reporter.send(
             WorkResult(
                 task_id=req.task_id,
@@ -204,8 +207,11 @@ class AgentRuntime:
             return ResultStatus.FAILED, HandlerOutcome(exit_code=127), msg
 
         async def progress(percent: int | None, message: str | None) -> None:
+            text = None if message is None else clean_text(str(message))[:MAX_PROGRESS_CHARS]
             self._reporter.send(
-                StatusUpdate(req.task_id, self.agent_id, req.attempt, False, percent, message)
+                StatusUpdate(
+                    req.task_id, self.agent_id, req.attempt, False, _percent(percent), text
+                )
             )
 
         ctx = HandlerContext(
@@ -230,6 +236,14 @@ class AgentRuntime:
         task = asyncio.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+
+def _percent(value: object) -> int | None:
+    """A handler's progress as 0..100, whatever it passed (None when it is not a number)."""
+    try:
+        return None if value is None else max(0, min(100, int(value)))  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 def _log_given_back(req: WorkRequest) -> None:

@@ -9,7 +9,7 @@ import attrs
 
 from chiffon.config import MAX_PARAMETERS_BYTES, MAX_TIMEOUT_S
 from chiffon.errors import InvalidRequest, PayloadTooLarge
-from chiffon.json_values import same_json
+from chiffon.json_values import JsonRejected, check, same_json
 from chiffon.model import PRIORITY_DEFAULT, PRIORITY_MAX, PRIORITY_MIN, JsonObject, Task
 
 
@@ -31,6 +31,10 @@ class DispatchCommand:
             problems["priority"] = [f"must be between {PRIORITY_MIN} and {PRIORITY_MAX}"]
         if self.timeout_s is not None and not 0 < self.timeout_s <= MAX_TIMEOUT_S:
             problems["timeout_s"] = [f"must be greater than 0 and at most {MAX_TIMEOUT_S:g}"]
+        try:
+            check(self.parameters, path="parameters")
+        except JsonRejected as exc:
+            problems["parameters"] = [str(exc)]
         if problems:
             raise InvalidRequest(f"invalid request: {', '.join(sorted(problems))}", problems)
         size = len(json.dumps(self.parameters, separators=(",", ":")))

@@ -1,8 +1,107 @@
-"""Comparing JSON values as JSON sees them (Python's == says True == 1 and 1 == 1.0)."""
+"""JSON values as chiffon accepts them: the documented limits, checked by one walk, and
+equality as JSON sees it. Pure: the strict decoder (adapters.codec) and the agent runtime
+(handler results) both apply these rules."""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import math
+import re
+from typing import Any, Final
+
+MAX_DEPTH: Final = 64
+INT_MIN: Final = -(2**63)
+INT_MAX: Final = 2**63 - 1
+_MAX_PATH_CHARS: Final = 120
+_SIMPLE_KEY: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
+_UNSAFE_TEXT: Final = re.compile("[\x00\ud800-\udfff]")
+
+
+class JsonRejected(ValueError):
+    """A JSON value chiffon does not accept; `path` locates it ("" for the document)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        path = path if len(path) <= _MAX_PATH_CHARS else path[: _MAX_PATH_CHARS - 3] + "..."
+        super().__init__(f"{path}: {reason}" if path else reason)
+        self.path = path
+        self.reason = reason
+
+    @property
+    def field(self) -> str:
+        """The top-level member the problem is in ("body" when it is the document itself)."""
+        head = self.path.split(".", 1)[0].split("[", 1)[0]
+        return head or "body"
+
+
+class Refused:
+    """Stands in for a literal a decoder refused, so `check` can say where it was."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def check(value: Any, max_depth: int = MAX_DEPTH, path: str = "") -> None:
+    """Raise JsonRejected at the first part of `value` that breaks a limit: nesting deeper than
+    `max_depth`, NaN or Infinity, an integer outside 64 bits, NUL or a lone surrogate in a
+    string or key, or anything that is not a JSON value at all."""
+    stack: list[tuple[str, Any, int]] = [(path, value, 0)]
+    while stack:
+        where, item, depth = stack.pop()
+        if isinstance(item, str):
+            _check_text(where, item)
+        elif isinstance(item, dict | list):
+            if depth >= max_depth:
+                raise JsonRejected(where, f"nested more than {max_depth} levels")
+            stack.extend(_children(where, item, depth + 1))
+        elif isinstance(item, bool) or item is None:
+            continue
+        elif isinstance(item, int):
+            if not INT_MIN <= item <= INT_MAX:
+                raise JsonRejected(where, "integer out of range (64-bit signed integers only)")
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise JsonRejected(where, "number out of range")
+        elif isinstance(item, Refused):
+            raise JsonRejected(where, item.reason)
+        else:
+            raise JsonRejected(where, f"{type(item).__name__} is not a JSON value")
+
+
+def _children(where: str, item: dict[Any, Any] | list[Any], depth: int) -> list[Any]:
+    if isinstance(item, list):
+        return [(f"{where}[{i}]", v, depth) for i, v in enumerate(item)]
+    out = []
+    for key, v in item.items():
+        if not isinstance(key, str):
+            raise JsonRejected(where, f"object keys must be strings, not {type(key).__name__}")
+        name = _join(where, key)
+        _check_text(name, key)
+        out.append((name, v, depth))
+    return out
+
+
+def _check_text(where: str, text: str) -> None:
+    if "\x00" in text:
+        raise JsonRejected(where, "strings must not contain NUL (\\u0000)")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise JsonRejected(where, "strings must not contain lone surrogates") from None
+
+
+def _join(where: str, key: str) -> str:
+    """A path step that is safe to show and log: odd keys are JSON-quoted (ASCII only)."""
+    if _SIMPLE_KEY.fullmatch(key):
+        return f"{where}.{key}" if where else key
+    return f"{where}[{json.dumps(key[:40])}]"
+
+
+def clean_text(text: str) -> str:
+    """`text` with NUL and lone surrogates replaced by U+FFFD: output a handler wrote is kept
+    as well as it can be, rather than refused."""
+    return _UNSAFE_TEXT.sub("\ufffd", text) if _UNSAFE_TEXT.search(text) else text
 
 
 def same_json(a: Any, b: Any) -> bool:

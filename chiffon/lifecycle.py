@@ -9,9 +9,12 @@ TERMINAL: frozenset[TaskStatus] = frozenset(
 )
 ACTIVE: frozenset[TaskStatus] = frozenset({TaskStatus.PENDING, TaskStatus.RUNNING})
 
-# running -> pending exists only for the loss policy's retry (with a new attempt number).
+# running -> pending exists only for the loss policy's retry (with a new attempt number);
+# pending -> failed only for work that can never be sent to an agent.
 ALLOWED: dict[TaskStatus, frozenset[TaskStatus]] = {
-    TaskStatus.PENDING: frozenset({TaskStatus.RUNNING, TaskStatus.CANCELLED, TaskStatus.TIMED_OUT}),
+    TaskStatus.PENDING: frozenset(
+        {TaskStatus.RUNNING, TaskStatus.CANCELLED, TaskStatus.TIMED_OUT, TaskStatus.FAILED}
+    ),
     TaskStatus.RUNNING: frozenset(
         {
             TaskStatus.COMPLETED,

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from chiffon.events import TaskUpdated
-from chiffon.model import OutboxMessage, TaskAnnouncement
-from ports.bus import PartiallyPublished, WorkBus
+from chiffon.model import OutboxMessage, TaskAnnouncement, TaskStatus, WorkRequest
+from ports.bus import PartiallyPublished, Rejected, WorkBus
 from ports.clock import Clock
 from ports.notifier import Notifier
 from ports.task_repository import TaskRepository
@@ -122,7 +122,41 @@ class OutboxRelay:
         await self._notifier.flush()
         rest = [m for m in batch if not isinstance(m.payload, TaskAnnouncement)]
         try:
-            await self._bus.publish(rest)
+            rejected = await self._bus.publish(rest)
         except PartiallyPublished as exc:
+            await self._give_up(rest, exc.rejected)
             sent = exc.confirmed | {m.message_id for m in told}
-            raise PartiallyPublished(str(exc), frozenset(sent)) from exc
+            raise PartiallyPublished(str(exc), frozenset(sent), exc.rejected) from exc
+        await self._give_up(rest, rejected)
+
+    async def _give_up(self, batch: Sequence[OutboxMessage], rejected: Rejected) -> None:
+        """A message the bus can never send is not retried (it would hold its batch forever):
+        it counts as done, and the task whose work it was fails, saying why."""
+        for message in batch:
+            why = rejected.get(message.message_id)
+            if why is None:
+                continue
+            payload = message.payload
+            task_id = getattr(payload, "task_id", None)
+            log.error(
+                "outbox message %s can never be sent: %s",
+                message.message_id,
+                why,
+                extra={"task_id": str(task_id)},
+            )
+            if isinstance(payload, WorkRequest):
+                await self._fail(payload, why)
+
+    async def _fail(self, work: WorkRequest, why: str) -> None:
+        now = self._clock.now()
+        changes = {
+            "status": TaskStatus.FAILED,
+            "error_message": f"could not be sent to an agent: {why}"[:500],
+            "finished_at": now,
+            "updated_at": now,
+        }
+        failed = await self._tasks.transition(
+            work.task_id, frozenset({TaskStatus.PENDING}), work.attempt, changes
+        )
+        if failed is not None:
+            await self._notifier.publish(TaskUpdated(failed))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 from uuid import UUID
 
@@ -17,6 +17,8 @@ from chiffon.model import (
 )
 
 AgentMessageHandler = Callable[[AgentMessage], Awaitable[None]]
+# Messages a bus can never publish (they cannot be encoded): message_id -> why.
+Rejected = Mapping[UUID, str]
 
 
 class BusUnavailable(Exception):
@@ -25,20 +27,26 @@ class BusUnavailable(Exception):
 
 class PartiallyPublished(BusUnavailable):
     """Part of a batch was confirmed by the broker, the rest not; `confirmed` holds the
-    message_ids that got out, so the outbox marks only those sent (no needless resend)."""
+    message_ids that are done with (they got out, or are `rejected`: they never can), so the
+    outbox marks only those sent (no needless resend)."""
 
-    def __init__(self, message: str, confirmed: frozenset[UUID]) -> None:
+    def __init__(
+        self, message: str, confirmed: frozenset[UUID], rejected: Rejected | None = None
+    ) -> None:
         super().__init__(message)
         self.confirmed = confirmed
+        self.rejected: Rejected = rejected or {}
 
 
 class WorkBus(Protocol):
     """The orchestrator's side of the bus."""
 
-    async def publish(self, messages: Sequence[OutboxMessage]) -> None:
+    async def publish(self, messages: Sequence[OutboxMessage]) -> Rejected:
         """Publish work requests (to their agent type's queue, by priority) and cancels (to
-        every agent). Returns once the broker has confirmed all of them; raises BusUnavailable
-        if any was not confirmed or could not be routed (PartiallyPublished when some were)."""
+        every agent). Returns once the broker has confirmed all of them but those it returns
+        as rejected (they cannot be encoded: one bad message never holds up the others);
+        raises BusUnavailable if any was not confirmed or could not be routed
+        (PartiallyPublished when some were)."""
         ...
 
     async def consume_agent_messages(self, handler: AgentMessageHandler) -> None:

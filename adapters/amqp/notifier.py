@@ -14,7 +14,14 @@ from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
 from adapters.amqp.connection import AmqpConnection
 from adapters.amqp.publisher import ConfirmingPublisher, Outgoing
 from adapters.amqp.topology import Topology
-from adapters.codec import MalformedMessage, decode_events, encode_events, events_origin
+from adapters.codec import (
+    MalformedMessage,
+    Unencodable,
+    decode_events,
+    encode_event,
+    encode_events,
+    events_origin,
+)
 from chiffon.events import Event
 from chiffon.listeners import Listeners
 from ports.notifier import EventSource, Listener, Notifier
@@ -75,7 +82,7 @@ class AmqpNotifier(Notifier, EventSource):
             message = Outgoing(
                 self._topology.notify_exchange,
                 "",
-                encode_events(batch, self._origin),
+                _encode(batch, self._origin),
                 mandatory=False,
                 message_type="events",
             )
@@ -113,3 +120,24 @@ class AmqpNotifier(Notifier, EventSource):
         if ch is not None:
             await self._connection.release(ch)
         await self._publisher.close()
+
+
+def _encode(batch: list[Event], origin: str) -> bytes:
+    """The batch as one message. An event that cannot be written as JSON is logged and left
+    out, so it never takes the rest of its batch (or the pump) down with it."""
+    try:
+        return encode_events(batch, origin)
+    except Unencodable:
+        return encode_events(_encodable(batch), origin)
+
+
+def _encodable(batch: list[Event]) -> list[Event]:
+    kept = []
+    for event in batch:
+        try:
+            encode_event(event)
+        except Unencodable as exc:
+            log.error("an event cannot be announced to other replicas: %s", exc)
+            continue
+        kept.append(event)
+    return kept

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from uuid import UUID
 
 import aiormq
 from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
@@ -13,15 +14,21 @@ from adapters.amqp.connection import AmqpConnection
 from adapters.amqp.delivery import Spawner, settle
 from adapters.amqp.publisher import ConfirmingPublisher, Outgoing
 from adapters.amqp.topology import Topology
-from adapters.codec import MalformedMessage, decode_message, encode_message
+from adapters.codec import MalformedMessage, Unencodable, decode_message, encode_message
 from chiffon.model import AgentMessage, Cancel, OutboxMessage, TaskAnnouncement, WorkRequest
-from ports.bus import AgentMessageHandler, BusUnavailable, PartiallyPublished, WorkBus
+from ports.bus import AgentMessageHandler, BusUnavailable, PartiallyPublished, Rejected, WorkBus
 
 log = logging.getLogger(__name__)
 
 EVENTS_PREFETCH = 64
 RETRY_DELAY_S = 0.2
 CLOSE_GRACE_S = 5.0
+
+
+def _payload(message: OutboxMessage) -> WorkRequest | Cancel:
+    if isinstance(message.payload, TaskAnnouncement):
+        raise TypeError("announcements go to the notifier, not the work bus")
+    return message.payload
 
 
 class AmqpWorkBus(WorkBus):
@@ -45,27 +52,35 @@ class AmqpWorkBus(WorkBus):
         self._channel: AbstractChannel | None = None
         self._spawner = Spawner()
 
-    async def publish(self, messages: Sequence[OutboxMessage]) -> None:
+    async def publish(self, messages: Sequence[OutboxMessage]) -> Rejected:
         ch = await self._publisher.channel()
-        outgoing = [await self._outgoing(ch, message) for message in messages]
+        rejected: dict[UUID, str] = {}
+        sendable: list[OutboxMessage] = []
+        outgoing: list[Outgoing] = []
+        for message in messages:
+            try:
+                body = encode_message(_payload(message), from_agent="orchestrator")
+            except Unencodable as exc:  # never sendable: not a reason to hold the others
+                rejected[message.message_id] = str(exc)
+                continue
+            sendable.append(message)
+            outgoing.append(await self._outgoing(ch, message, body))
         outcomes = await self._publisher.publish_each(outgoing, ch)
         failures = [o for o in outcomes if o is not None]
         if not failures:
-            return
+            return rejected
         self._declared = set()  # a returned publish may mean a deleted queue: declare again
-        confirmed = frozenset(
-            m.message_id for m, o in zip(messages, outcomes, strict=True) if o is None
+        done = frozenset(
+            [m.message_id for m, o in zip(sendable, outcomes, strict=True) if o is None]
+            + list(rejected)
         )
         why = f"{len(failures)} of {len(messages)} publishes not confirmed: {failures[0]!r}"
-        if confirmed:
-            raise PartiallyPublished(why, confirmed) from failures[0]
+        if done:
+            raise PartiallyPublished(why, done, rejected) from failures[0]
         raise BusUnavailable(why) from failures[0]
 
-    async def _outgoing(self, ch: AbstractChannel, message: OutboxMessage) -> Outgoing:
+    async def _outgoing(self, ch: AbstractChannel, message: OutboxMessage, body: bytes) -> Outgoing:
         payload = message.payload
-        if isinstance(payload, TaskAnnouncement):
-            raise TypeError("announcements go to the notifier, not the work bus")
-        body = encode_message(payload, from_agent="orchestrator")
         if isinstance(payload, WorkRequest):
             await self._declare_work_queue(ch, payload.agent_type)
             return Outgoing(

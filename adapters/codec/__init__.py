@@ -12,6 +12,7 @@ import cattrs
 
 from adapters.codec import strict_json
 from chiffon.events import AgentUpdated, Event, TaskUpdated
+from chiffon.message_limits import check_agent_message
 from chiffon.model import (
     Agent,
     Cancel,
@@ -25,6 +26,7 @@ from chiffon.model import (
 )
 
 PROTOCOL_VERSION: Final = "1.0"
+MAX_MESSAGE_BYTES: Final = 4 * 1024 * 1024
 
 converter = cattrs.Converter()
 converter.register_unstructure_hook(UUID, str)
@@ -62,12 +64,24 @@ class MalformedMessage(ValueError):
     """Bytes that are not a valid chiffon envelope (goes to the dead-letter queue)."""
 
 
+class Unencodable(ValueError):
+    """A value that cannot be written as strict JSON (NaN, too deep, not JSON at all)."""
+
+
+def dumps(value: Any) -> str:
+    """Strict JSON text: NaN and Infinity are refused, as the decoder refuses them."""
+    try:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise Unencodable(f"cannot be written as JSON: {exc}") from None
+
+
 def message_type(payload: Payload) -> str:
     return TYPE_NAMES[type(payload)]
 
 
 def encode_message(payload: Payload, from_agent: str | None = None) -> bytes:
-    """The wire envelope of one bus message, as UTF-8 JSON."""
+    """The wire envelope of one bus message, as UTF-8 JSON; raises Unencodable."""
     envelope = {
         "protocol_version": PROTOCOL_VERSION,
         "message_id": str(uuid4()),
@@ -78,20 +92,32 @@ def encode_message(payload: Payload, from_agent: str | None = None) -> bytes:
         "trace_id": _opt_str(getattr(payload, "trace_id", None)),
         "request_id": _opt_str(getattr(payload, "request_id", None)),
         "priority": getattr(payload, "priority", None),
-        "payload": converter.unstructure(payload),
+        "payload": _unstructure(payload),
         "x_custom_fields": {},
     }
-    return json.dumps(envelope, separators=(",", ":")).encode()
+    return dumps(envelope).encode()
+
+
+def _unstructure(value: Any) -> Any:
+    try:
+        return converter.unstructure(value)
+    except RecursionError:
+        raise Unencodable("nested too deeply to be written as JSON") from None
 
 
 def decode_message(body: bytes) -> Payload:
-    """Parse an envelope; raises MalformedMessage for anything that is not one."""
+    """Parse an envelope; raises MalformedMessage for anything that is not one, or is out of
+    bounds (chiffon.message_limits)."""
+    if len(body) > MAX_MESSAGE_BYTES:
+        raise MalformedMessage(f"message of {len(body)} bytes; the limit is {MAX_MESSAGE_BYTES}")
     try:
         envelope = strict_json.loads(body)
         kind = MESSAGE_TYPES[envelope["type"]]
         if envelope.get("protocol_version") != PROTOCOL_VERSION:
             raise ValueError(f"unsupported protocol_version {envelope.get('protocol_version')!r}")
         payload: Payload = converter.structure(envelope["payload"], kind)
+        if isinstance(payload, StatusUpdate | WorkResult | Heartbeat):
+            check_agent_message(payload)
         return payload
     except (ValueError, KeyError, TypeError, AttributeError, cattrs.BaseValidationError) as exc:
         raise MalformedMessage(f"not a chiffon message: {exc}") from exc
@@ -145,7 +171,7 @@ def encode_event(event: Event) -> bytes:
     data = (
         task_to_json(event.task) if isinstance(event, TaskUpdated) else agent_to_json(event.agent)
     )
-    return json.dumps({"event": event.kind, "data": data}, separators=(",", ":")).encode()
+    return dumps({"event": event.kind, "data": data}).encode()
 
 
 def encode_events(events: Sequence[Event], origin: str = "") -> bytes:

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Sequence
 from uuid import UUID
 
-from adapters.codec import MalformedMessage, decode_message, encode_message
+from adapters.codec import MalformedMessage, Unencodable, decode_message, encode_message
 from adapters.memory.broker import Consumer, Delivery, InMemoryBroker
 from chiffon.model import (
     Cancel,
@@ -23,6 +23,7 @@ from ports.bus import (
     AgentMessageHandler,
     BusUnavailable,
     CancelHandler,
+    Rejected,
     WorkBus,
     WorkHandler,
 )
@@ -47,18 +48,24 @@ class InMemoryWorkBus(WorkBus):
         broker.declare(RESULTS)
         broker.declare(HEARTBEATS)
 
-    async def publish(self, messages: Sequence[OutboxMessage]) -> None:
+    async def publish(self, messages: Sequence[OutboxMessage]) -> Rejected:
+        rejected: dict[UUID, str] = {}
         for message in messages:
             payload = message.payload
             if isinstance(payload, TaskAnnouncement):
                 raise TypeError("announcements go to the notifier, not the work bus")
-            body = encode_message(payload, from_agent="orchestrator")
+            try:
+                body = encode_message(payload, from_agent="orchestrator")
+            except Unencodable as exc:
+                rejected[message.message_id] = str(exc)
+                continue
             if isinstance(payload, WorkRequest):
                 queue = work_queue(payload.agent_type)
                 self._broker.declare(queue, max_priority=5)
                 self._broker.publish(queue, body, payload.priority)
             else:
                 self._broker.fanout(CONTROL, body)
+        return rejected
 
     async def consume_agent_messages(self, handler: AgentMessageHandler) -> None:
         async def deliver(delivery: Delivery) -> None:

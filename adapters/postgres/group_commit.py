@@ -13,6 +13,7 @@ import asyncpg
 from adapters.codec import outbox_payload_to_json
 from adapters.postgres.errors import database_errors
 from adapters.postgres.rows import TASK_COLUMNS, task_from_row, task_params
+from chiffon.errors import DependencyUnavailable, InvalidRequest
 from chiffon.model import OutboxMessage, Task
 
 Pending = tuple[Task, Sequence[OutboxMessage], "asyncio.Future[tuple[Task, bool]]"]
@@ -69,7 +70,8 @@ SELECT_MANY: Final = "SELECT * FROM tasks WHERE task_id = ANY($1::uuid[])"
 class GroupCommitter:
     """While one batch is being committed, new dispatches queue; the next commit takes them
     all at once. A lone dispatch is committed at once, so latency does not grow at low load,
-    and each caller is answered only after its own rows are committed."""
+    and each caller is answered only after its own rows are committed. A batch that fails for
+    anything but an outage is committed again item by item, so one bad task fails alone."""
 
     def __init__(self, transaction: Transaction, max_batch: int = 500) -> None:
         self._transaction = transaction
@@ -88,16 +90,35 @@ class GroupCommitter:
         while self._queue:
             batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
             try:
-                with database_errors():
-                    results = await self._commit(batch)
+                results = await self._commit_translated(batch)
+            except DependencyUnavailable as exc:  # every item would fail the same way
+                _answer(batch, exc)
             except Exception as exc:
-                for *_, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (*_, future), result in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
+                if len(batch) == 1:
+                    _answer(batch, exc)
+                else:
+                    await self._commit_one_by_one(batch)
+            else:
+                _answer(batch, results)
+
+    async def _commit_one_by_one(self, batch: list[Pending]) -> None:
+        for item in batch:
+            try:
+                results = await self._commit_translated([item])
+            except Exception as exc:
+                _answer([item], exc)
+            else:
+                _answer([item], results)
+
+    async def _commit_translated(self, batch: list[Pending]) -> list[tuple[Task, bool]]:
+        try:
+            with database_errors():
+                return await self._commit(batch)
+        except asyncpg.DataError as exc:  # a value PostgreSQL refuses (the edge should not let
+            # one through; if it does, it is the caller's value, not our failure)
+            raise InvalidRequest(
+                f"the store refused a value of this task: {exc}", {"body": [str(exc)[:200]]}
+            ) from exc
 
     async def _commit(self, batch: list[Pending]) -> list[tuple[Task, bool]]:
         first: dict[Any, Pending] = {}
@@ -121,6 +142,16 @@ class GroupCommitter:
             for item in batch
             for t in [item[0]]
         ]
+
+
+def _answer(batch: list[Pending], outcome: Exception | list[tuple[Task, bool]]) -> None:
+    for index, (*_, future) in enumerate(batch):
+        if future.done():
+            continue
+        if isinstance(outcome, Exception):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome[index])
 
 
 def _task_arrays(tasks: list[Task]) -> list[list[Any]]:

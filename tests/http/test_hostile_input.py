@@ -190,3 +190,13 @@ async def test_auth_survives_any_bytes_and_says_bearer(make_api: Factory) -> Non
     for scheme in ("bearer", "BEARER", "Bearer"):
         ok = await client.get("/api/v1/tasks", headers={"Authorization": f"{scheme} s3cret"})
         assert ok.status == 200, scheme
+
+
+async def test_one_poison_dispatch_among_200_concurrent_good_ones(api: TestClient) -> None:
+    good = [body(f'{{"n": {i}}}') for i in range(200)]
+    poison = body('{"jsonb refuses": "\\u0000"}')
+    answers = await asyncio.gather(*(post(api, b) for b in [*good[:100], poison, *good[100:]]))
+    assert [s for s, _ in answers].count(200) == 200
+    assert answers[100][0] == 400 and answers[100][1]["details"].keys() == {"parameters"}
+    listed = await (await api.get("/api/v1/tasks?limit=500")).json()
+    assert len(listed["items"]) == 200

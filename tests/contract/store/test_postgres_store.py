@@ -13,7 +13,7 @@ from adapters.postgres.agent_registry import PostgresAgentRegistry
 from adapters.postgres.migrations import available_migrations, migrate, pending_migrations
 from adapters.postgres.pool import SchemaNotMigrated, check_schema, create_pool
 from adapters.postgres.task_repository import PostgresTaskRepository
-from chiffon.errors import DependencyUnavailable
+from chiffon.errors import DependencyUnavailable, InvalidRequest
 from chiffon.model import TaskStatus
 from tests.contract.store.builders import make_task
 from tests.pg_fixtures import admin_connect
@@ -151,3 +151,18 @@ async def test_terminated_connections_never_leak_driver_errors(
         except DependencyUnavailable:
             outcomes.append(None)
     assert outcomes[-1] == task  # and the pool reconnects
+
+
+async def test_one_poison_task_among_200_concurrent_fails_alone(pg_pool: asyncpg.Pool) -> None:
+    """Group commit: the batch fails, is committed again item by item, only the bad one fails."""
+    repo = PostgresTaskRepository(pg_pool)
+    good = [make_task(created_s=i) for i in range(200)]
+    poison = make_task(parameters={"text": "jsonb refuses \x00"})
+    tasks = [*good[:100], poison, *good[100:]]
+    outcomes = await asyncio.gather(*(repo.create(t, []) for t in tasks), return_exceptions=True)
+    failed = [t for t, o in zip(tasks, outcomes, strict=True) if isinstance(o, BaseException)]
+    assert failed == [poison]
+    error = outcomes[100]
+    assert isinstance(error, InvalidRequest) and error.error_code == 1000
+    assert await pg_pool.fetchval("SELECT count(*) FROM tasks") == 200
+    assert [await repo.get(t.task_id) for t in good] == good
