@@ -124,13 +124,13 @@ def decode_message(body: bytes) -> Payload:
 
 
 def task_to_json(task: Task) -> dict[str, Any]:
-    """A task as the API shows it."""
-    data: dict[str, Any] = converter.unstructure(task)
+    """A task as the API shows it; raises Unencodable if its values nest too deeply."""
+    data: dict[str, Any] = _unstructure(task)
     return data
 
 
 def agent_to_json(agent: Agent) -> dict[str, Any]:
-    data: dict[str, Any] = converter.unstructure(agent)
+    data: dict[str, Any] = _unstructure(agent)
     return data
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp_apispec import docs, json_schema, querystring_schema, response_schema
 
-from adapters.codec import task_to_json
 from adapters.http.cursor import decode_cursor, encode_cursor
 from adapters.http.keys import SERVICE
 from adapters.http.parsing import json_body, path_uuid, query, require_json
+from adapters.http.rendering import page_response, task_response
 from adapters.http.schemas import (
     CancelResponseSchema,
     DispatchRequestSchema,
@@ -63,7 +63,7 @@ async def dispatch(request: web.Request) -> web.Response:
 @routes.get("/api/v1/status/{task_id}")
 async def status(request: web.Request) -> web.Response:
     task = await request.app[SERVICE].get_task(path_uuid(request, "task_id"))
-    return web.json_response(task_to_json(task))
+    return task_response(task)
 
 
 @docs(
@@ -85,12 +85,8 @@ async def list_tasks(request: web.Request) -> web.Response:
     )
     after = decode_cursor(q["cursor"]) if "cursor" in q else None
     page = await request.app[SERVICE].list_tasks(flt, q["limit"], after)
-    return web.json_response(
-        {
-            "items": [task_to_json(t) for t in page.items],
-            "next_cursor": None if page.next_cursor is None else encode_cursor(page.next_cursor),
-        }
-    )
+    cursor = None if page.next_cursor is None else encode_cursor(page.next_cursor)
+    return page_response(page.items, cursor)
 
 
 @docs(

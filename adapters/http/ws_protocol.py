@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Final
 from uuid import UUID
 
 import attrs
 
-from adapters.codec import agent_to_json, strict_json, task_to_json
+from adapters.codec import Unencodable, agent_to_json, strict_json, task_to_json
+from adapters.codec import dumps as strict_dumps
+from adapters.http.rendering import shown_task
 from chiffon.events import AgentUpdated, Event
 from chiffon.model import Agent, Task
 
@@ -98,11 +99,16 @@ def _unknown(fields: dict[str, Any]) -> dict[str, list[str]]:
 
 
 def dumps(data: Any) -> str:
-    return json.dumps(data, separators=(",", ":"))
+    return strict_dumps(data)
 
 
-def item_to_json(item: Task | Agent) -> dict[str, Any]:
-    return task_to_json(item) if isinstance(item, Task) else agent_to_json(item)
+def item_text(item: Task | Agent) -> str:
+    """One task or agent as JSON text (a task that cannot be shown as stored is shown with a
+    placeholder, see rendering.shown_task)."""
+    try:
+        return dumps(task_to_json(item) if isinstance(item, Task) else agent_to_json(item))
+    except Unencodable:
+        return dumps(shown_task(item) if isinstance(item, Task) else {})
 
 
 def error_frame(
@@ -115,9 +121,9 @@ def error_frame(
 
 
 def snapshot_frame(sub: Subscription, items: list[Task | Agent], truncated: bool) -> str:
-    data = [item_to_json(i) for i in items]
-    body = {"event": "snapshot", "subscription": sub.to_json(), "data": data}
-    return dumps({**body, "truncated": truncated})
+    data = ",".join(item_text(i) for i in items)
+    head = dumps({"event": "snapshot", "subscription": sub.to_json()})[:-1]
+    return f'{head},"data":[{data}],"truncated":{dumps(truncated)}}}'
 
 
 def unsubscribed_frame(sub: Subscription) -> str:
@@ -139,5 +145,5 @@ class OutEvent:
 
     def frame(self, seq: int) -> str:
         if self._data is None:
-            self._data = dumps(item_to_json(self.item))
+            self._data = item_text(self.item)
         return f'{{"event":"{self.event.kind}","data":{self._data},"seq":{seq}}}'
