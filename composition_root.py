@@ -25,6 +25,7 @@ from adapters.amqp.connection import AmqpConnection
 from adapters.amqp.notifier import AmqpNotifier
 from adapters.amqp.work_bus import AmqpWorkBus
 from adapters.http.app import create_app
+from adapters.http.ws_limits import WsLimits
 from adapters.memory.agent_registry import InMemoryAgentRegistry
 from adapters.memory.broker import InMemoryBroker
 from adapters.memory.bus import InMemoryAgentBus, InMemoryWorkBus
@@ -83,6 +84,11 @@ class Settings:
     auto_migrate: bool = True
     shutdown_grace_s: float = 30.0
     ws_queue_size: int = 1000
+    ws_queue_bytes: int = 4 * 1024 * 1024
+    ws_total_bytes: int = 64 * 1024 * 1024
+    ws_max_connections: int = 1000
+    ws_max_per_client: int = 100
+    allowed_origins: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
@@ -190,7 +196,14 @@ def wire_orchestrator(c: punq.Container) -> Orchestrator:
         readiness,
         settings.api_token,
         events=c.resolve(EventSource),
-        ws_queue_size=settings.ws_queue_size,
+        ws_limits=WsLimits(
+            queue_frames=settings.ws_queue_size,
+            queue_bytes=settings.ws_queue_bytes,
+            total_bytes=settings.ws_total_bytes,
+            max_connections=settings.ws_max_connections,
+            max_per_client=settings.ws_max_per_client,
+        ),
+        allowed_origins=frozenset(filter(None, settings.allowed_origins.split(","))),
     )
     broker = c.resolve(InMemoryBroker) if settings.in_memory_bus else None
     demo_agent = None

@@ -79,8 +79,11 @@ class OrchestratorService:
             raise TaskNotFound(f"task {task_id} not found", {"task_id": str(task_id)})
         return task
 
-    async def list_tasks(self, flt: TaskFilter, limit: int, after: PageCursor | None) -> TaskPage:
-        return await self._tasks.page(flt, max(1, min(limit, MAX_PAGE)), after)
+    async def list_tasks(
+        self, flt: TaskFilter, limit: int, after: PageCursor | None, *, light: bool = False
+    ) -> TaskPage:
+        """A page of tasks, newest first; `light` leaves parameters, result and output out."""
+        return await self._tasks.page(flt, max(1, min(limit, MAX_PAGE)), after, light=light)
 
     async def list_agents(
         self, agent_type: str | None = None, status: AgentStatus | None = None

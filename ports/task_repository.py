@@ -74,10 +74,14 @@ class TaskRepository(Protocol):
         """The task, or None."""
         ...
 
-    async def page(self, flt: TaskFilter, limit: int, after: PageCursor | None) -> TaskPage:
+    async def page(
+        self, flt: TaskFilter, limit: int, after: PageCursor | None, *, light: bool = False
+    ) -> TaskPage:
         """Tasks matching `flt`, newest first by (created_at, task_id), starting after `after`.
 
         `next_cursor` is set when more tasks may follow. Stable under concurrent inserts.
+        With `light`, the bulky values are not read: `parameters` is `{}`, `result` and
+        `output` are None (for summaries, whose memory must not grow with payload sizes).
         """
         ...
 

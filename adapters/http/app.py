@@ -11,7 +11,8 @@ from adapters.http import agent_routes, task_routes, ws_routes
 from adapters.http.auth import bearer_auth
 from adapters.http.errors import error_middleware
 from adapters.http.keys import READINESS, SERVICE, ReadinessCheck
-from adapters.http.websocket_hub import DEFAULT_QUEUE_SIZE, WebSocketHub
+from adapters.http.websocket_hub import WebSocketHub
+from adapters.http.ws_limits import WsLimits
 from chiffon.orchestrator import OrchestratorService
 from ports.notifier import EventSource
 
@@ -24,7 +25,8 @@ def create_app(
     api_token: str | None = None,
     version: str = "0.1.0",
     events: EventSource | None = None,
-    ws_queue_size: int = DEFAULT_QUEUE_SIZE,
+    ws_limits: WsLimits | None = None,
+    allowed_origins: frozenset[str] = frozenset(),
 ) -> web.Application:
     middlewares = [error_middleware] + ([bearer_auth(api_token)] if api_token else [])
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
@@ -33,7 +35,7 @@ def create_app(
     app.add_routes(task_routes.routes)
     app.add_routes(agent_routes.routes)
     if events is not None:  # live push needs somewhere to listen
-        ws_routes.install(app, WebSocketHub(events, ws_queue_size))
+        ws_routes.install(app, WebSocketHub(events, ws_limits), allowed_origins)
     setup_aiohttp_apispec(
         app,
         title="chiffon",

@@ -10,32 +10,36 @@ from typing import Final
 from aiohttp import WSCloseCode, web
 
 from adapters.http.ws_connection import Connection, FrameSink
+from adapters.http.ws_limits import ByteBudget, WsLimits
 from adapters.http.ws_protocol import OutEvent
+from chiffon.errors import TooManyConnections
 from chiffon.events import Event
 from ports.notifier import EventSource
 
 log = logging.getLogger(__name__)
 
-DEFAULT_QUEUE_SIZE: Final = 1000
 DEFAULT_HEARTBEAT_S: Final = 20.0
 
 
 class WebSocketHub:
     """Listens once to `events` (in-process or AMQP, both call listeners in publish order on
-    the event loop) and offers each event to every connection, without ever awaiting."""
+    the event loop) and offers each event to every connection, without ever awaiting. It
+    also holds what all connections share: the byte budget, the count of connections per
+    client address, and the gate that lets only a few snapshots be read at once."""
 
     def __init__(
         self,
         events: EventSource,
-        queue_size: int = DEFAULT_QUEUE_SIZE,
+        limits: WsLimits | None = None,
         heartbeat_s: float = DEFAULT_HEARTBEAT_S,
     ) -> None:
-        if queue_size < 1:
-            raise ValueError("the WebSocket queue size must be at least 1")
-        self.queue_size = queue_size
+        self.limits = limits or WsLimits()
         self.heartbeat_s = heartbeat_s
+        self.snapshots = asyncio.Semaphore(self.limits.snapshots_at_once)
         self._events = events
-        self._connections: dict[Connection, None] = {}
+        self._budget = ByteBudget(self.limits.total_bytes)
+        self._connections: dict[Connection, str] = {}
+        self._per_client: dict[str, int] = {}
         self._unsubscribe: Callable[[], None] | None = None
 
     @property
@@ -51,15 +55,41 @@ class WebSocketHub:
             self._unsubscribe()
             self._unsubscribe = None
 
-    def connect(self, sink: FrameSink) -> Connection:
-        conn = Connection(sink, self.queue_size)
+    def admit(self, client: str) -> None:
+        """Raise TooManyConnections when `client` (an address) or the server is at its limit;
+        call before the upgrade, so a refusal is a plain HTTP 429."""
+        if len(self._connections) >= self.limits.max_connections:
+            raise TooManyConnections(
+                "the server holds as many WebSocket connections as it may; try again later",
+                {"limit": self.limits.max_connections},
+            )
+        if self._per_client.get(client, 0) >= self.limits.max_per_client:
+            raise TooManyConnections(
+                "too many WebSocket connections from this address; close some first",
+                {"limit": self.limits.max_per_client},
+            )
+
+    def connect(
+        self, sink: FrameSink, client: str = "", abort: Callable[[], None] | None = None
+    ) -> Connection:
+        conn = Connection(sink, self.limits, self._budget, abort)
         conn.start()
-        self._connections[conn] = None
+        self._connections[conn] = client
+        self._per_client[client] = self._per_client.get(client, 0) + 1
         return conn
 
     async def disconnect(self, conn: Connection) -> None:
-        self._connections.pop(conn, None)
+        client = self._connections.pop(conn, None)
+        if client is not None:
+            left = self._per_client.pop(client, 1) - 1
+            if left > 0:
+                self._per_client[client] = left
         await conn.stop()
+
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes waiting to be written to all clients together."""
+        return self._budget.used
 
     async def close_all(self, code: int = WSCloseCode.GOING_AWAY, reason: str = "") -> None:
         closing = [c.close(code, reason or "server shutting down") for c in self.connections]

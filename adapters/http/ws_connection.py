@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+from collections import deque
+from collections.abc import Callable
 from typing import Final, Protocol
 
 from aiohttp import WSCloseCode
 
+from adapters.http.ws_limits import ByteBudget, WsLimits
 from adapters.http.ws_protocol import OutEvent, ProtocolError, Subscription, snapshot_frame
 from adapters.http.ws_snapshot import Item, Key, Snapshot, is_covered, key, newest
 
 log = logging.getLogger(__name__)
 
-MAX_SUBSCRIPTIONS: Final = 100
 CLOSE_TIMEOUT_S: Final = 5.0
 
 
@@ -28,11 +29,24 @@ class FrameSink(Protocol):
 
 class Connection:
     """Frames go out in the order they are queued. `offer` is called synchronously for every
-    event and never blocks: when the queue is full the client is closed with 1013."""
+    event and never blocks. What waits to be written is bounded in frames and in bytes, for
+    this client and (through `budget`) for all clients together: past a bound the client is
+    closed with 1013 and what it had queued is freed at once."""
 
-    def __init__(self, sink: FrameSink, queue_size: int) -> None:
+    def __init__(
+        self,
+        sink: FrameSink,
+        limits: WsLimits,
+        budget: ByteBudget | None = None,
+        abort: Callable[[], None] | None = None,
+    ) -> None:
         self._sink = sink
-        self._queue: asyncio.Queue[str] = asyncio.Queue(queue_size)
+        self._limits = limits
+        self._budget = budget or ByteBudget(limits.total_bytes)
+        self._abort = abort
+        self._queue: deque[str] = deque()
+        self._ready = asyncio.Event()
+        self.queued_bytes = 0
         self._active: dict[Subscription, None] = {}
         self._pending: Subscription | None = None
         self._buffer: list[tuple[OutEvent, bool]] = []  # (event, already pushed)
@@ -46,6 +60,7 @@ class Connection:
         return list(self._active)
 
     def start(self) -> None:
+        self._budget.members[self] = None
         self._writer = asyncio.create_task(self._write(), name="ws-writer")
 
     def offer(self, out: OutEvent) -> None:
@@ -57,17 +72,16 @@ class Connection:
         if pushed:
             self._push(out)
         if self._pending is not None and self._pending.matches(out.event):
-            if len(self._buffer) >= self._queue.maxsize:
+            if len(self._buffer) >= self._limits.queue_frames:
                 self.evict("too many changes while the snapshot was read")
             else:
                 self._buffer.append((out, pushed))
 
     def begin(self, sub: Subscription) -> None:
         """Start remembering `sub`'s events; call before reading its snapshot."""
-        if sub not in self._active and len(self._active) >= MAX_SUBSCRIPTIONS:
-            raise ProtocolError(
-                "too many subscriptions", {"subscription": [f"At most {MAX_SUBSCRIPTIONS}."]}
-            )
+        limit = self._limits.max_subscriptions
+        if sub not in self._active and len(self._active) >= limit:
+            raise ProtocolError("too many subscriptions", {"subscription": [f"At most {limit}."]})
         self._pending, self._buffer = sub, []
 
     def abort(self) -> None:
@@ -84,7 +98,8 @@ class Connection:
         for out, pushed in buffered:
             if pushed:  # the client saw it already: the snapshot must not be older
                 copies[key(out.item)] = newest(copies.get(key(out.item)), out.item)
-        self.send(snapshot_frame(sub, list(copies.values()), snapshot.truncated))
+        frame = snapshot_frame(sub, list(copies.values()), snapshot.truncated, snapshot.summary)
+        self.send(frame)
         for out, pushed in buffered:
             if not pushed and not is_covered(out.item, copies.get(key(out.item))):
                 self._push(out)
@@ -96,19 +111,28 @@ class Connection:
     def send(self, frame: str) -> None:
         if self.closing:
             return
-        try:
-            self._queue.put_nowait(frame)
-        except asyncio.QueueFull:
-            self.evict(f"client too slow: {self._queue.maxsize} frames waiting")
+        size = len(frame)
+        if len(self._queue) >= self._limits.queue_frames:
+            self.evict(f"client too slow: {len(self._queue)} frames waiting")
+        elif self.queued_bytes + size > self._limits.queue_bytes:
+            self.evict(f"client too slow: {self.queued_bytes + size} bytes waiting")
+        elif not self._budget.take(size, self):
+            self.evict("server WebSocket memory budget exhausted")
+        else:
+            self.queued_bytes += size
+            self._queue.append(frame)
+            self._ready.set()
 
     def _push(self, out: OutEvent) -> None:
         self._seq += 1
         self.send(out.frame(self._seq))
 
     def evict(self, reason: str, code: int = WSCloseCode.TRY_AGAIN_LATER) -> None:
-        """Close the connection in the background; nothing more is queued."""
+        """Close the connection in the background; nothing more is queued and what waited is
+        freed now."""
         if self._closer is None:
             self.closing = True
+            self._drop_queue()
             level = logging.WARNING if code == WSCloseCode.TRY_AGAIN_LATER else logging.INFO
             log.log(level, "closing a WebSocket client (%d): %s", code, reason)
             self._closer = asyncio.create_task(self._close(code, reason), name="ws-close")
@@ -119,27 +143,46 @@ class Connection:
         await asyncio.shield(self._closer)
 
     async def stop(self) -> None:
-        """The client is gone: finish a close in progress, stop the writer."""
+        """The client is gone: finish a close in progress, stop the writer, free its queue."""
         self.closing = True
         if self._closer is not None:
             await asyncio.shield(self._closer)
         await self._stop_writer()
+        self._drop_queue()
+        self._budget.members.pop(self, None)
 
     async def _close(self, code: int, reason: str) -> None:
         await self._stop_writer()
-        with contextlib.suppress(Exception):  # a peer that is gone cannot hear it anyway
+        try:
             async with asyncio.timeout(CLOSE_TIMEOUT_S):
                 await self._sink.close(code=code, message=reason.encode()[:123])
+        except Exception:  # a peer that does not read cannot hear it: cut the connection
+            if self._abort is not None:
+                self._abort()
 
     async def _stop_writer(self) -> None:
         if self._writer is not None:
             self._writer.cancel()
             await asyncio.gather(self._writer, return_exceptions=True)
 
+    def _drop_queue(self) -> None:
+        self._budget.give_back(self.queued_bytes)
+        self.queued_bytes = 0
+        self._queue.clear()
+
     async def _write(self) -> None:
         try:
             while True:
-                await self._sink.send_str(await self._queue.get())
+                while not self._queue:
+                    self._ready.clear()
+                    await self._ready.wait()
+                frame = self._queue[0]  # still counted while it is being written
+                await self._sink.send_str(frame)
+                if self.closing:  # evicted meanwhile: its queue was freed already
+                    return
+                self._queue.popleft()
+                self.queued_bytes -= len(frame)
+                self._budget.give_back(len(frame))
         except Exception as exc:  # the peer went away; the reader side ends the connection
             log.info("WebSocket write failed: %s", exc or type(exc).__name__)
             self.closing = True

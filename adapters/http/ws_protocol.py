@@ -120,10 +120,26 @@ def error_frame(
     return dumps(frame)
 
 
-def snapshot_frame(sub: Subscription, items: list[Task | Agent], truncated: bool) -> str:
-    data = ",".join(item_text(i) for i in items)
+SUMMARY_LEAVES_OUT: Final = ("parameters", "result", "output")
+
+
+def snapshot_frame(
+    sub: Subscription, items: list[Task | Agent], truncated: bool, summary: bool = False
+) -> str:
+    """A snapshot; with `summary`, tasks leave out parameters, result and output (a client
+    reads them with GET /api/v1/status/{id}), so its size does not grow with payloads."""
+    data = ",".join(_summary_text(i) if summary else item_text(i) for i in items)
     head = dumps({"event": "snapshot", "subscription": sub.to_json()})[:-1]
-    return f'{head},"data":[{data}],"truncated":{dumps(truncated)}}}'
+    tail = ',"summary":true' if summary else ""
+    return f'{head},"data":[{data}],"truncated":{dumps(truncated)}{tail}}}'
+
+
+def _summary_text(item: Task | Agent) -> str:
+    if not isinstance(item, Task):
+        return item_text(item)
+    light = attrs.evolve(item, parameters={}, result=None, output=None)
+    data = {k: v for k, v in task_to_json(light).items() if k not in SUMMARY_LEAVES_OUT}
+    return dumps(data)
 
 
 def unsubscribed_frame(sub: Subscription) -> str:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Final
 
 from aiohttp import WSMsgType, web
 from aiohttp_apispec import docs
 
 from adapters.http.keys import SERVICE
+from adapters.http.origin import check_origin
 from adapters.http.schemas import ErrorSchema
 from adapters.http.websocket_hub import WebSocketHub
 from adapters.http.ws_connection import Connection
@@ -41,9 +43,13 @@ stays open; an unknown task_id gets 2001. A client that lets its queue fill is c
 The server pings; a peer that does not answer is dropped. See docs/websocket.md."""
 
 
-def install(app: web.Application, hub: WebSocketHub) -> None:
+WS_ORIGINS: web.AppKey[frozenset[str]] = web.AppKey("ws_origins")
+
+
+def install(app: web.Application, hub: WebSocketHub, origins: frozenset[str] = frozenset()) -> None:
     """Add the route, and tie the hub to the app's startup, shutdown and cleanup."""
     app[WS_HUB] = hub
+    app[WS_ORIGINS] = origins
     app.cleanup_ctx.append(hub.lifecycle)
     app.on_shutdown.append(hub.on_shutdown)
     app.router.add_get(PATH, websocket, allow_head=False)
@@ -61,19 +67,39 @@ def install(app: web.Application, hub: WebSocketHub) -> None:
 )
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     hub = request.app[WS_HUB]
+    origins: frozenset[str] = request.app[WS_ORIGINS]
+    check_origin(request, origins)
+    client = request.remote or ""
+    hub.admit(client)
     ws = web.WebSocketResponse(heartbeat=hub.heartbeat_s, max_msg_size=MAX_MESSAGE_BYTES)
     await ws.prepare(request)
-    conn = hub.connect(ws)
+    conn = hub.connect(ws, client, abort=_aborter(request))
     try:
         async for msg in ws:
-            await _handle(request.app[SERVICE], conn, msg.type, msg.data)
+            if conn.closing:
+                break  # evicted: read nothing more, build nothing more for it
+            await _handle(request.app[SERVICE], hub, conn, msg.type, msg.data)
     finally:
         await hub.disconnect(conn)
     return ws
 
 
+def _aborter(request: web.Request) -> Callable[[], None]:
+    """Cuts the TCP connection: for a peer that will not even take a close frame."""
+
+    def abort() -> None:
+        if request.transport is not None:
+            request.transport.abort()
+
+    return abort
+
+
 async def _handle(
-    service: OrchestratorService, conn: Connection, kind: WSMsgType, data: object
+    service: OrchestratorService,
+    hub: WebSocketHub,
+    conn: Connection,
+    kind: WSMsgType,
+    data: object,
 ) -> None:
     if kind is WSMsgType.ERROR:
         return
@@ -90,16 +116,23 @@ async def _handle(
             conn.send(unsubscribed_frame(message.subscription))
         else:
             assert message.subscription is not None
-            await _subscribe(service, conn, message.subscription)
+            await _subscribe(service, hub, conn, message.subscription)
     except ProtocolError as exc:
         conn.send(error_frame(1000, exc.message, exc.details))
 
 
-async def _subscribe(service: OrchestratorService, conn: Connection, sub: Subscription) -> None:
-    """Remember events from now on, read the snapshot, then send both (see Connection)."""
+async def _subscribe(
+    service: OrchestratorService, hub: WebSocketHub, conn: Connection, sub: Subscription
+) -> None:
+    """Remember events from now on, read the snapshot, then send both (see Connection).
+    Only a few snapshots are read at once server-wide (hub.snapshots)."""
     conn.begin(sub)
     try:
-        snapshot = await load_snapshot(service, sub)
+        async with hub.snapshots:
+            if conn.closing:
+                conn.abort()
+                return
+            snapshot = await load_snapshot(service, sub, hub.limits.snapshot_tasks)
     except ChiffonError as exc:
         conn.abort()
         conn.send(error_frame(exc.error_code, exc.message, exc.details, sub))

@@ -9,14 +9,15 @@ import attrs
 
 from adapters.http.ws_protocol import Subscription
 from chiffon.model import Agent, Task, TaskStatus
-from chiffon.orchestrator import MAX_PAGE, OrchestratorService
+from chiffon.orchestrator import OrchestratorService
 from ports.task_repository import TaskFilter
 
 Item = Task | Agent
 Key = tuple[str, UUID]
 
 RECENT_TASKS: Final = 100
-MAX_SNAPSHOT_TASKS: Final = 5000  # per status or trace; more is marked truncated
+MAX_SNAPSHOT_TASKS: Final = 2000  # per status or trace; more is marked truncated
+SNAPSHOT_PAGE: Final = 200  # small pages: the event loop turns between them
 _RANK: Final = {TaskStatus.PENDING: 0, TaskStatus.RUNNING: 1}
 
 
@@ -24,45 +25,54 @@ _RANK: Final = {TaskStatus.PENDING: 0, TaskStatus.RUNNING: 1}
 class Snapshot:
     items: tuple[Item, ...]
     truncated: bool = False
+    summary: bool = False  # tasks without parameters, result and output
 
 
-async def load_snapshot(service: OrchestratorService, sub: Subscription) -> Snapshot:
-    """The current state a subscription starts from; raises TaskNotFound for a task_id."""
+async def load_snapshot(
+    service: OrchestratorService, sub: Subscription, max_tasks: int = MAX_SNAPSHOT_TASKS
+) -> Snapshot:
+    """The current state a subscription starts from; raises TaskNotFound for a task_id.
+    Trace and topic snapshots are summaries, read in light pages: their memory does not grow
+    with the size of the tasks' payloads."""
     if sub.key == "task_id":
         assert isinstance(sub.value, UUID)
         return Snapshot((await service.get_task(sub.value),))
     if sub.key == "trace_id":
         assert isinstance(sub.value, UUID)
-        tasks, truncated = await _tasks(service, TaskFilter(trace_id=sub.value))
-        return Snapshot(tuple(tasks), truncated)
+        tasks, truncated = await _tasks(service, TaskFilter(trace_id=sub.value), max_tasks)
+        return Snapshot(tuple(tasks), truncated, summary=True)
     if sub.value == "agents":
         return Snapshot(tuple(await service.list_agents()))
-    return await _active_and_recent(service)
+    return await _active_and_recent(service, max_tasks)
 
 
-async def _active_and_recent(service: OrchestratorService) -> Snapshot:
-    """Every pending and running task plus the most recent ones, newest first."""
+async def _active_and_recent(service: OrchestratorService, max_tasks: int) -> Snapshot:
+    """Every pending and running task (up to `max_tasks` of each) plus the most recent ones,
+    newest first."""
     # pending before running: a task moving on between the two reads is still seen once.
-    pending, cut1 = await _tasks(service, TaskFilter(status=TaskStatus.PENDING))
-    running, cut2 = await _tasks(service, TaskFilter(status=TaskStatus.RUNNING))
-    recent = (await service.list_tasks(TaskFilter(), RECENT_TASKS, None)).items
+    pending, cut1 = await _tasks(service, TaskFilter(status=TaskStatus.PENDING), max_tasks)
+    running, cut2 = await _tasks(service, TaskFilter(status=TaskStatus.RUNNING), max_tasks)
+    recent = (await service.list_tasks(TaskFilter(), RECENT_TASKS, None, light=True)).items
     merged: dict[Key, Item] = {}
     for task in (*pending, *running, *recent):
         merged[key(task)] = newest(merged.get(key(task)), task)
     ordered = sorted(merged.values(), key=_created, reverse=True)
-    return Snapshot(tuple(ordered), cut1 or cut2)
+    return Snapshot(tuple(ordered), cut1 or cut2, summary=True)
 
 
-async def _tasks(service: OrchestratorService, flt: TaskFilter) -> tuple[list[Task], bool]:
-    """All tasks matching `flt`, newest first, page by page, up to MAX_SNAPSHOT_TASKS."""
+async def _tasks(
+    service: OrchestratorService, flt: TaskFilter, max_tasks: int
+) -> tuple[list[Task], bool]:
+    """Tasks matching `flt`, newest first, in light pages, up to `max_tasks`."""
     items: list[Task] = []
     after = None
     while True:
-        page = await service.list_tasks(flt, min(MAX_PAGE, MAX_SNAPSHOT_TASKS - len(items)), after)
+        size = min(SNAPSHOT_PAGE, max_tasks - len(items))
+        page = await service.list_tasks(flt, size, after, light=True)
         items.extend(page.items)
         if page.next_cursor is None:
             return items, False
-        if len(items) >= MAX_SNAPSHOT_TASKS:
+        if len(items) >= max_tasks:
             return items, True
         after = page.next_cursor
 

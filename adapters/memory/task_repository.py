@@ -48,7 +48,9 @@ class InMemoryTaskRepository(TaskRepository):
         task = self._tasks.get(task_id)
         return None if task is None else _copy(task)
 
-    async def page(self, flt: TaskFilter, limit: int, after: PageCursor | None) -> TaskPage:
+    async def page(
+        self, flt: TaskFilter, limit: int, after: PageCursor | None, *, light: bool = False
+    ) -> TaskPage:
         if limit < 1:
             raise ValueError("limit must be at least 1")
         end = len(self._order)
@@ -61,7 +63,7 @@ class InMemoryTaskRepository(TaskRepository):
                 if len(items) == limit:
                     last = items[-1]
                     return TaskPage(tuple(items), PageCursor(last.created_at, last.task_id))
-                items.append(_copy(task))
+                items.append(_light(task) if light else _copy(task))
         return TaskPage(tuple(items), None)
 
     async def transition(
@@ -169,6 +171,10 @@ def _copy(task: Task) -> Task:
     """A copy that shares nothing mutable with the stored task (cheaper than deepcopy: the
     task is frozen, only its JSON values can change)."""
     return attrs.evolve(task, parameters=_clone(task.parameters), result=_clone(task.result))
+
+
+def _light(task: Task) -> Task:
+    return attrs.evolve(task, parameters={}, result=None, output=None)
 
 
 def _clone(value: Any) -> Any:

@@ -52,8 +52,10 @@ class PostgresTaskRepository(TaskRepository):
         return None if row is None else task_from_row(row)
 
     @translates_errors
-    async def page(self, flt: TaskFilter, limit: int, after: PageCursor | None) -> TaskPage:
-        query, args = sql.page_query(flt, limit, after)
+    async def page(
+        self, flt: TaskFilter, limit: int, after: PageCursor | None, *, light: bool = False
+    ) -> TaskPage:
+        query, args = sql.page_query(flt, limit, after, light)
         async with self._connection() as conn:
             rows = await conn.fetch(query, *args)
         items = tuple(task_from_row(r) for r in rows[:limit])

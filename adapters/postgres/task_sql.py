@@ -54,7 +54,16 @@ MARK_SENT: Final = (
 PRUNE_SENT: Final = "DELETE FROM outbox WHERE sent_at < now() - interval '1 hour'"
 
 
-def page_query(flt: TaskFilter, limit: int, after: PageCursor | None) -> tuple[str, list[Any]]:
+# Every column, but the bulky ones left unread (a light page: see TaskRepository.page).
+_LEFT_OUT: Final = {"parameters": "'{}'::jsonb", "result": "NULL::jsonb", "output": "NULL::text"}
+LIGHT_COLUMNS: Final = ", ".join(
+    f"{_LEFT_OUT[c]} AS {c}" if c in _LEFT_OUT else c for c in TASK_COLUMNS
+)
+
+
+def page_query(
+    flt: TaskFilter, limit: int, after: PageCursor | None, light: bool = False
+) -> tuple[str, list[Any]]:
     """One keyset page plus one row (limit + 1) that tells whether another page follows."""
     filters: list[tuple[str, Any]] = [
         ("status", None if flt.status is None else flt.status.value),
@@ -73,7 +82,11 @@ def page_query(flt: TaskFilter, limit: int, after: PageCursor | None) -> tuple[s
         where.append(f"(created_at, task_id) < (${len(args) - 1}, ${len(args)})")
     args.append(limit + 1)
     clause = f"WHERE {' AND '.join(where)} " if where else ""
-    sql = f"SELECT * FROM tasks {clause}ORDER BY created_at DESC, task_id DESC LIMIT ${len(args)}"
+    columns = LIGHT_COLUMNS if light else "*"
+    sql = (
+        f"SELECT {columns} FROM tasks {clause}"
+        f"ORDER BY created_at DESC, task_id DESC LIMIT ${len(args)}"
+    )
     return sql, args
 
 

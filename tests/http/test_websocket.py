@@ -123,11 +123,15 @@ async def test_topic_tasks_sees_a_sleep_run_and_a_cancel_in_order(api: TestClien
 async def test_subscribing_after_completion_gives_the_final_state(api: TestClient) -> None:
     task_id = await dispatch(api, work_type="sleep", parameters={"seconds": 0.05, "step_s": 0.05})
     done = await eventually(lambda: status_of(api, task_id), lambda t: t["status"] == "completed")
+    summary = {k: v for k, v in done.items() if k not in ("parameters", "result", "output")}
     async with api.ws_connect(PATH) as ws:
         snap = await subscribe(ws, trace_id=done["trace_id"])
-        assert snap["data"] == [done] and done["result"] == {"slept_s": 0.05}
+        assert snap["summary"] is True  # bulky values stay out of trace and topic snapshots
+        assert snap["data"] == [summary] and done["result"] == {"slept_s": 0.05}
         topic = await subscribe(ws, topic="tasks")
-        assert done in topic["data"]
+        assert summary in topic["data"] and topic["summary"] is True
+        one = await subscribe(ws, task_id=task_id)
+        assert one["data"] == [done] and "summary" not in one  # a task's own is complete
         await pong_next(ws)
 
 

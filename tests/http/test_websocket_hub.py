@@ -7,12 +7,15 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import attrs
+import pytest
 
 from adapters.http.websocket_hub import WebSocketHub
 from adapters.http.ws_connection import Connection
+from adapters.http.ws_limits import WsLimits
 from adapters.http.ws_protocol import OutEvent, Subscription
 from adapters.http.ws_snapshot import Snapshot, is_covered
 from adapters.memory.notifier import InMemoryNotifier
+from chiffon.errors import TooManyConnections
 from chiffon.events import AgentUpdated, TaskUpdated
 from chiffon.model import Agent, AgentStatus, Task, TaskStatus
 
@@ -81,7 +84,7 @@ def summary(frames: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
 async def test_events_met_while_reading_the_snapshot_follow_it_unless_it_covers_them() -> None:
     a, b = uuid4(), uuid4()
     sink = Sink()
-    conn = Connection(sink, 10)
+    conn = Connection(sink, WsLimits(queue_frames=10))
     conn.start()
     conn.begin(TASKS)
     conn.offer(out(task(a, TaskStatus.PENDING, 1)))  # older than the snapshot copy: skipped
@@ -120,7 +123,7 @@ async def test_agents_are_covered_only_by_an_identical_or_newer_copy() -> None:
 async def test_a_snapshot_is_never_older_than_an_event_already_pushed() -> None:
     a = uuid4()
     sink = Sink()
-    conn = Connection(sink, 10)
+    conn = Connection(sink, WsLimits(queue_frames=10))
     conn.start()
     conn.begin(TASKS)
     conn.complete(Snapshot(()))
@@ -140,7 +143,7 @@ async def test_a_snapshot_is_never_older_than_an_event_already_pushed() -> None:
 
 async def test_a_failed_snapshot_forgets_what_was_buffered() -> None:
     sink = Sink()
-    conn = Connection(sink, 10)
+    conn = Connection(sink, WsLimits(queue_frames=10))
     conn.start()
     conn.begin(Subscription("task_id", uuid4()))
     conn.offer(out(task(uuid4(), TaskStatus.PENDING, 1)))
@@ -154,7 +157,7 @@ async def test_a_failed_snapshot_forgets_what_was_buffered() -> None:
 
 async def test_a_full_queue_closes_that_client_with_1013_and_no_other() -> None:
     notifier = InMemoryNotifier()
-    hub = WebSocketHub(notifier, queue_size=3)
+    hub = WebSocketHub(notifier, WsLimits(queue_frames=3))
     hub.start()
     hub.start()  # idempotent: the hub listens once
     slow, fast = Sink(blocked=True), Sink()
@@ -199,3 +202,55 @@ async def test_the_hub_subscribes_once_and_unsubscribes_on_stop() -> None:
     await asyncio.sleep(0.01)
     assert [f["event"] for f in frames] == ["snapshot", "agent.updated"]
     await hub.disconnect(conn)
+
+
+async def test_a_client_is_bounded_in_bytes_not_only_in_frames() -> None:
+    limits = WsLimits(queue_frames=1000, queue_bytes=10_000, total_bytes=1_000_000)
+    sink = Sink(blocked=True)
+    conn = Connection(sink, limits)
+    conn.start()
+    big = "x" * 3000
+    for _ in range(3):
+        conn.send(f'{{"pad": "{big}"}}')
+    assert not conn.closing and conn.queued_bytes > 9000
+    conn.send(f'{{"pad": "{big}"}}')  # a fourth would pass 10,000 bytes
+    assert conn.closing and conn.queued_bytes == 0  # freed at once, not when the peer reads
+    await asyncio.sleep(0.01)
+    assert sink.closed is not None and sink.closed[0] == 1013
+    await conn.stop()
+
+
+async def test_the_shared_budget_closes_the_slowest_reader_first() -> None:
+    hub = WebSocketHub(InMemoryNotifier(), WsLimits(queue_bytes=50_000, total_bytes=60_000))
+    stuck, lagging, fine = Sink(blocked=True), Sink(blocked=True), Sink()
+    a, b, c = hub.connect(stuck, "10.0.0.1"), hub.connect(lagging, "10.0.0.2"), hub.connect(fine)
+    for _ in range(8):
+        a.send('{"pad": "' + "a" * 5000 + '"}')  # ~40 KB waiting
+    b.send('{"pad": "' + "b" * 5000 + '"}')  # ~5 KB waiting
+    for _ in range(5):
+        c.send('{"pad": "' + "c" * 5000 + '"}')  # read at once: never counts for long
+        await asyncio.sleep(0)
+    b.send('{"pad": "' + "b" * 15_000 + '"}')  # the total would pass 60 KB: `a` is closed
+    assert a.closing and not b.closing and not c.closing
+    assert hub.queued_bytes == b.queued_bytes < 60_000
+    assert len(await drained(fine, 5)) == 5
+    for conn in hub.connections:
+        await hub.disconnect(conn)
+    assert hub.queued_bytes == 0
+
+
+async def test_connections_per_client_and_per_server_are_limited() -> None:
+    hub = WebSocketHub(InMemoryNotifier(), WsLimits(max_connections=3, max_per_client=2))
+    for _ in range(2):
+        hub.admit("10.0.0.1")
+        hub.connect(Sink(), "10.0.0.1")
+    with pytest.raises(TooManyConnections, match="this address"):
+        hub.admit("10.0.0.1")
+    hub.admit("10.0.0.2")
+    hub.connect(Sink(), "10.0.0.2")
+    with pytest.raises(TooManyConnections, match="the server holds"):
+        hub.admit("10.0.0.3")
+    await hub.disconnect(hub.connections[0])
+    hub.admit("10.0.0.1")  # a place is free again, for that address too
+    for conn in hub.connections:
+        await hub.disconnect(conn)

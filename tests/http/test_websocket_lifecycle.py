@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 from adapters.http import ws_routes
 from adapters.http.app import create_app
 from adapters.http.websocket_hub import WebSocketHub
+from adapters.http.ws_limits import WsLimits
 from adapters.memory.notifier import InMemoryNotifier
 from chiffon.events import TaskUpdated
 from tests.helpers import eventually
@@ -26,7 +27,7 @@ async def test_a_client_that_does_not_read_is_closed_with_1013(
 ) -> None:
     fast_api, wired = await make_api()
     slow_api = await aiohttp_client(
-        create_app(wired.service, {}, events=wired.events, ws_queue_size=4)
+        create_app(wired.service, {}, events=wired.events, ws_limits=WsLimits(queue_frames=4))
     )
     task_id = await dispatch(fast_api, work_type="research")
     task = await wired.service.get_task(uuid.UUID(task_id))
@@ -95,3 +96,35 @@ async def test_shutdown_closes_every_websocket(make_api: Factory) -> None:
 async def test_the_route_is_in_the_openapi_document(api: TestClient) -> None:
     spec = await get_json(api, "/api/docs/swagger.json")
     assert spec["paths"][PATH]["get"]["tags"] == ["push"]
+
+
+async def test_the_origin_is_checked_before_the_upgrade(make_api: Factory) -> None:
+    api, _ = await make_api(allowed_origins="https://ops.example.com,http://localhost:3000")
+    same = f"http://127.0.0.1:{api.port}"
+    for origin in (None, same, "https://ops.example.com", "http://localhost:3000"):
+        async with api.ws_connect(PATH, origin=origin) as ws:
+            await pong_next(ws)
+    for origin in ("https://evil.example", "null", f"http://127.0.0.1:{api.port}.evil", "x"):
+        with pytest.raises(WSServerHandshakeError) as refused:
+            await api.ws_connect(PATH, origin=origin)
+        assert refused.value.status == 403, origin
+    answer = await api.get(PATH, headers={"Origin": "https://evil.example"})
+    assert (answer.status, (await answer.json())["error_code"]) == (403, 4030)
+
+
+async def test_connections_from_one_address_are_limited(make_api: Factory) -> None:
+    api, _ = await make_api(ws_max_per_client=2)
+    async with api.ws_connect(PATH) as one, api.ws_connect(PATH) as two:
+        with pytest.raises(WSServerHandshakeError) as refused:
+            await api.ws_connect(PATH)
+        assert refused.value.status == 429
+        answer = await api.get(PATH)
+        assert (answer.status, (await answer.json())["error_code"]) == (429, 4290)
+        await pong_next(one)
+        await pong_next(two)
+
+    async def places_free() -> int:  # the server frees a place once its handler has ended
+        answer = await api.get(PATH)
+        return answer.status
+
+    assert await eventually(places_free, lambda status: status == 400) == 400  # not an upgrade

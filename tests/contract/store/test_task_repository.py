@@ -78,6 +78,16 @@ async def test_page_is_newest_first_with_ties_broken_by_task_id(repo: TaskReposi
     assert page.next_cursor is None
 
 
+async def test_a_light_page_leaves_the_bulky_values_out(repo: TaskRepository) -> None:
+    task = make_task(
+        1, parameters={"big": "x" * 1000}, result={"r": 1}, output="out", progress_percent=40
+    )
+    await repo.create(task, [])
+    light = (await repo.page(TaskFilter(), 10, None, light=True)).items
+    assert light == (attrs.evolve(task, parameters={}, result=None, output=None),)
+    assert (await repo.page(TaskFilter(), 10, None)).items == (task,)
+
+
 async def test_page_filters(repo: TaskRepository) -> None:
     trace = uuid4()
     a = make_task(1, work_type="metrics", agent_type="desktop", trace_id=trace)
