@@ -22,7 +22,7 @@ class WsLimits:
     max_per_client: int = 100  # connections from one address
     max_subscriptions: int = 100  # per connection
     snapshot_tasks: int = 2000  # tasks in one trace/topic snapshot (then "truncated")
-    snapshots_at_once: int = 2  # snapshots being read from the store, server-wide
+    snapshots_at_once: int = 1  # snapshots being read from the store, server-wide
 
     def __attrs_post_init__(self) -> None:
         for field in attrs.fields(WsLimits):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Final
@@ -125,21 +126,26 @@ async def _subscribe(
     service: OrchestratorService, hub: WebSocketHub, conn: Connection, sub: Subscription
 ) -> None:
     """Remember events from now on, read the snapshot, then send both (see Connection).
-    Only a few snapshots are read at once server-wide (hub.snapshots)."""
-    conn.begin(sub)
-    try:
-        async with hub.snapshots:
-            if conn.closing:
-                conn.abort()
-                return
+    The whole of it, reading and encoding, passes a server-wide gate (hub.snapshots): however
+    many clients ask at once, only a few snapshots are being made, and the event loop stays
+    free for everyone else (/health included)."""
+    async with hub.snapshots:
+        # Yield once holding the gate: an in-memory store answers without ever suspending,
+        # and without this every waiting client would build its snapshot in the same turn
+        # of the loop, each holding the gate only while nobody else could ask for it.
+        await asyncio.sleep(0)
+        if conn.closing:
+            return
+        conn.begin(sub)
+        try:
             snapshot = await load_snapshot(service, sub, hub.limits.snapshot_tasks)
-    except ChiffonError as exc:
-        conn.abort()
-        conn.send(error_frame(exc.error_code, exc.message, exc.details, sub))
-        return
-    except Exception:
-        conn.abort()
-        log.exception("WebSocket snapshot failed for %s", sub.to_json())
-        conn.send(error_frame(5000, "internal error; see the log", None, sub))
-        return
-    conn.complete(snapshot)
+        except ChiffonError as exc:
+            conn.abort()
+            conn.send(error_frame(exc.error_code, exc.message, exc.details, sub))
+            return
+        except Exception:
+            conn.abort()
+            log.exception("WebSocket snapshot failed for %s", sub.to_json())
+            conn.send(error_frame(5000, "internal error; see the log", None, sub))
+            return
+        conn.complete(snapshot)
