@@ -28,6 +28,17 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="listen port (CHIFFON_PORT, default 8080)")
     serve.add_argument("--routes", help="extra routes work_type=agent_type,... (CHIFFON_ROUTES)")
     serve.add_argument(
+        "--handlers",
+        help="memory mode: the in-process agent's handlers, module[:object] of a "
+        "HandlerRegistry, comma-separated; `demo` for the built-in ones (CHIFFON_HANDLERS)",
+    )
+    serve.add_argument(
+        "--insecure",
+        action="store_true",
+        default=None,
+        help="allow listening beyond this machine without CHIFFON_API_TOKEN (CHIFFON_INSECURE)",
+    )
+    serve.add_argument(
         "--no-demo-agent",
         dest="demo_agent",
         action="store_false",

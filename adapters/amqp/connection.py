@@ -20,6 +20,23 @@ OnConnect = Callable[[AbstractConnection], Awaitable[None]]
 SETUP_TIMEOUT_S = 30.0
 
 
+class BrokerRefused(BusUnavailable):
+    """RabbitMQ answered but refused us (credentials, vhost, permissions): waiting will not
+    help, so the first connection attempt gives up with this instead of retrying forever."""
+
+
+def _refusal(exc: BaseException) -> str | None:
+    """Why the broker refused the connection, or None when it may just be down."""
+    if isinstance(exc, aiormq.exceptions.ProbableAuthenticationError):
+        return "RabbitMQ refused the user name or password (ACCESS_REFUSED)"
+    if isinstance(exc, aiormq.exceptions.InvalidFrameError) and "Connection.Close" in str(exc):
+        return (
+            "RabbitMQ closed the connection while opening it "
+            "(does the vhost exist, and may the user use it?)"
+        )
+    return None
+
+
 class AmqpConnection:
     """Connects with capped, jittered exponential backoff; after every (re)connect it runs
     the `on_connect` callbacks (declare topology, start consumers) in order, and only then
@@ -44,6 +61,8 @@ class AmqpConnection:
         self._task: asyncio.Task[None] | None = None
         self._released: weakref.WeakSet[AbstractChannel] = weakref.WeakSet()
         self._restarts: set[asyncio.Task[None]] = set()
+        self._refused: BrokerRefused | None = None
+        self._gave_up = asyncio.Event()
 
     async def start(self, timeout_s: float | None = None) -> None:
         """Start the supervisor; with `timeout_s`, wait that long for the first connection
@@ -54,10 +73,18 @@ class AmqpConnection:
             await self.wait_connected(timeout_s)
 
     async def wait_connected(self, timeout_s: float) -> None:
+        """Return once connected; raises BrokerRefused if the broker refused the first
+        attempt, BusUnavailable if nothing came within `timeout_s`."""
+        waits = [asyncio.ensure_future(e.wait()) for e in (self._ready, self._gave_up)]
         try:
-            await asyncio.wait_for(self._ready.wait(), timeout_s)
-        except TimeoutError:
-            raise BusUnavailable(f"no connection to RabbitMQ within {timeout_s}s") from None
+            await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+        if self._refused is not None:
+            raise self._refused
+        if not self._ready.is_set():
+            raise BusUnavailable(f"no connection to RabbitMQ within {timeout_s}s")
 
     def is_connected(self) -> bool:
         return self._ready.is_set() and self._conn is not None and not self._conn.is_closed
@@ -145,7 +172,17 @@ class AmqpConnection:
             try:
                 conn = await self._connect_and_setup()
             except Exception as exc:
-                log.warning("RabbitMQ %s not connected (%r); retry in %.2fs", self.name, exc, delay)
+                why = _refusal(exc)
+                if why is not None and self.connects == 0:  # never worked: a setting is wrong
+                    self._refused = BrokerRefused(why)
+                    self._gave_up.set()
+                    return
+                log.warning(
+                    "RabbitMQ %s not connected (%s); retry in %.2fs",
+                    self.name,
+                    why or f"{type(exc).__name__}: {exc}"[:200],
+                    delay,
+                )
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))
                 delay = min(delay * 2, self._max)
                 continue

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import asyncpg
 
@@ -12,6 +14,28 @@ from adapters.postgres.migrations import pending_migrations
 
 class SchemaNotMigrated(Exception):
     """The database lacks migrations this version of chiffon needs."""
+
+
+class DatabaseRefused(Exception):
+    """PostgreSQL answered but will not let us in (no such database or role, wrong
+    password): waiting will not help, the setting must change."""
+
+
+REFUSALS: tuple[type[BaseException], ...] = (
+    asyncpg.InvalidCatalogNameError,
+    asyncpg.InvalidAuthorizationSpecificationError,
+    asyncpg.InvalidPasswordError,
+    asyncpg.InsufficientPrivilegeError,
+    asyncpg.ClientConfigurationError,
+)
+
+
+@contextmanager
+def refusals_explained() -> Iterator[None]:
+    try:
+        yield
+    except REFUSALS as exc:
+        raise DatabaseRefused(str(exc).splitlines()[0][:300]) from None
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -29,7 +53,7 @@ async def create_pool(
 ) -> asyncpg.Pool:
     """A pool whose connections read and write jsonb as Python JSON values. A database that
     cannot be reached raises DependencyUnavailable (after `connect_timeout`, not forever)."""
-    with database_errors():
+    with refusals_explained(), database_errors():
         pool: asyncpg.Pool = await asyncpg.create_pool(
             dsn,
             min_size=min_size,
@@ -55,6 +79,6 @@ async def check_schema(pool: asyncpg.Pool, acquire_timeout: float = 5.0) -> None
 
 async def asyncpg_connect(dsn: str, connect_timeout_s: float = 5.0) -> asyncpg.Connection:
     """One plain connection (for migrations); unreachable raises DependencyUnavailable."""
-    with database_errors():
+    with refusals_explained(), database_errors():
         conn: asyncpg.Connection = await asyncpg.connect(dsn, timeout=connect_timeout_s)
     return conn

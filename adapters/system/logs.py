@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from datetime import UTC, datetime
 
 EXTRA_FIELDS = ("task_id", "trace_id", "agent_id")
@@ -26,7 +27,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(fmt: str, level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler()
+    handler = logging.StreamHandler(sys.stdout)  # stderr is kept for one-line refusals
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:

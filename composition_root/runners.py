@@ -1,0 +1,141 @@
+"""The long-running commands: `serve` (the orchestrator), `agent` and `migrate`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import uuid
+
+from aiohttp import web
+
+from adapters.amqp.agent_bus import AmqpAgentBus
+from adapters.amqp.connection import AmqpConnection
+from adapters.http.server import ChiffonAppRunner
+from adapters.system.resources import PsutilResourceProbe
+from chiffon.agent import AgentRuntime
+from chiffon.handlers import HandlerRegistry
+from composition_root.handlers import HandlersNotFound, load_handlers
+from composition_root.settings import Settings
+from composition_root.startup import (
+    StartupError,
+    listen_error,
+    migrate_database,
+    open_bus,
+    open_store,
+    wait_for_broker,
+)
+from composition_root.wiring import build_container, wire_orchestrator
+
+log = logging.getLogger("chiffon")
+
+SHUTDOWN_TIMEOUT_S = 10.0  # open requests get this long once a stop was asked for
+
+
+async def run_server(settings: Settings, ready: asyncio.Event | None = None) -> None:
+    """Serve until SIGINT/SIGTERM, then shut down cleanly."""
+    refuse_unsafe_exposure(settings)
+    handlers = _handlers(settings) if settings.in_memory_bus else None
+    sock = _bind(settings)  # first: a port in use is said before anything else starts
+    async with contextlib.AsyncExitStack() as stack:
+        stack.callback(sock.close)
+        instances = await open_store(settings, stack)
+        instances.update(await open_bus(settings, stack))
+        wired = wire_orchestrator(build_container(settings, **instances), handlers)
+        runner = ChiffonAppRunner(
+            wired.app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S
+        )
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        await web.SockSite(runner, sock).start()
+        store = "PostgreSQL" if settings.database_url else "memory"
+        bus = "RabbitMQ" if settings.amqp_url else "memory, an agent in process"
+        log.info(
+            "chiffon serving on http://%s:%s (store: %s; bus: %s); API docs at /api/docs; "
+            "Ctrl-C stops",
+            settings.host,
+            settings.port,
+            store,
+            bus,
+        )
+        await _until_signalled(ready)
+
+
+def _bind(settings: Settings) -> socket.socket:
+    try:
+        family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+        return socket.create_server((settings.host.strip("[]"), settings.port), family=family)
+    except OSError as exc:
+        raise listen_error(settings, exc) from None
+
+
+def refuse_unsafe_exposure(settings: Settings) -> None:
+    """Listening beyond this machine without a token lets anyone who can reach it run work."""
+    if settings.loopback_only or settings.api_token or settings.insecure:
+        return
+    raise StartupError(
+        f"refusing to listen on {settings.host} without CHIFFON_API_TOKEN: anyone who can reach "
+        "it could dispatch and cancel work; set a token, or pass --insecure "
+        "(CHIFFON_INSECURE=true) if something else guards it"
+    )
+
+
+def _handlers(settings: Settings) -> HandlerRegistry:
+    try:
+        return load_handlers(settings.handlers)
+    except HandlersNotFound as exc:
+        raise StartupError(str(exc)) from None
+
+
+async def _until_signalled(ready: asyncio.Event | None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready.set()
+    await stop.wait()
+    log.info("chiffon: shutting down")
+
+
+async def run_migrate(settings: Settings) -> None:
+    applied = await migrate_database(settings)
+    print(f"applied: {', '.join(applied)}" if applied else "the schema is up to date", flush=True)
+
+
+async def run_agent(settings: Settings) -> None:
+    """One agent process on RabbitMQ, until SIGINT/SIGTERM (then a clean goodbye)."""
+    if not settings.amqp_url:
+        raise StartupError(
+            "`chiffon agent` needs CHIFFON_AMQP_URL (or --amqp-url); in memory "
+            "mode the agent runs inside `chiffon serve` (give it --handlers there)"
+        )
+    handlers = _handlers(settings)
+    agent_id = uuid.UUID(settings.agent_id) if settings.agent_id else uuid.uuid4()
+    async with contextlib.AsyncExitStack() as stack:
+        conn = AmqpConnection(settings.amqp_url, name=f"agent-{agent_id}")
+        stack.push_async_callback(conn.close)
+        await conn.start()
+        await wait_for_broker(conn, settings, keep_waiting=True)
+        bus = AmqpAgentBus(conn, agent_id, settings.amqp_namespace, settings.agent_type)
+        runtime = AgentRuntime(
+            bus,
+            handlers,
+            agent_id,
+            settings.agent_type,
+            PsutilResourceProbe(),
+            settings.concurrency,
+            settings.heartbeat_interval_s,
+        )
+        await runtime.start()
+        log.info(
+            "chiffon agent %s (%s: %s) taking work, concurrency %d; Ctrl-C stops",
+            agent_id,
+            settings.agent_type,
+            ", ".join(sorted(handlers)),
+            settings.concurrency,
+        )
+        await _until_signalled(None)
+        await runtime.stop(grace_s=settings.shutdown_grace_s)

@@ -1,0 +1,190 @@
+"""Wiring: settings -> punq container -> the orchestrator's objects, each resolved once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import attrs
+import punq
+from aiohttp import web
+
+from adapters.http.app import create_app
+from adapters.http.ws_limits import WsLimits
+from adapters.memory.agent_registry import InMemoryAgentRegistry
+from adapters.memory.broker import InMemoryBroker
+from adapters.memory.bus import InMemoryAgentBus, InMemoryWorkBus
+from adapters.memory.notifier import InMemoryNotifier
+from adapters.memory.task_repository import InMemoryTaskRepository
+from adapters.system.clock import RandomIds, SystemClock
+from adapters.system.resources import PsutilResourceProbe
+from chiffon.agent import AgentRuntime
+from chiffon.config import OrchestratorConfig
+from chiffon.handlers import HandlerRegistry
+from chiffon.keyed_lock import KeyedLock
+from chiffon.leases import LeaseKeeper
+from chiffon.messages import OutboxFactory
+from chiffon.orchestrator import OrchestratorService
+from chiffon.relay import OutboxRelay
+from chiffon.routing import RoutingTable
+from chiffon.sweeper import Sweeper
+from chiffon.tracking import AgentMessageTracker
+from composition_root.handlers import load_handlers
+from composition_root.settings import Settings
+from ports.agent_registry import AgentRegistry
+from ports.bus import WorkBus
+from ports.clock import Clock, IdFactory
+from ports.notifier import EventSource, Notifier
+from ports.task_repository import TaskRepository
+
+IN_PROCESS_AGENT_CONCURRENCY = 4
+
+
+@attrs.define
+class Orchestrator:
+    """The wired orchestrator: the HTTP app plus what runs beside it."""
+
+    app: web.Application
+    service: OrchestratorService
+    tasks: TaskRepository
+    agents: AgentRegistry
+    relay: OutboxRelay
+    sweeper: Sweeper
+    tracker: AgentMessageTracker
+    bus: WorkBus
+    events: EventSource
+    broker: InMemoryBroker | None = None
+    demo_agent: AgentRuntime | None = None
+
+
+def build_container(settings: Settings, **instances: Any) -> punq.Container:
+    """Register every port's adapter; `instances` (keyed by port name) replace defaults."""
+    c = punq.Container()
+    single = punq.Scope.singleton
+
+    def put(port: Any, name: str, factory: Callable[[], Any]) -> None:
+        if name in instances:
+            c.register(port, instance=instances[name])
+        else:
+            c.register(port, factory=factory, scope=single)
+
+    c.register(Settings, instance=settings)
+    put(Clock, "clock", SystemClock)
+    put(IdFactory, "ids", RandomIds)
+    put(TaskRepository, "tasks", InMemoryTaskRepository)
+    put(AgentRegistry, "agents", InMemoryAgentRegistry)
+    notifier = instances.get("notifier") or InMemoryNotifier()
+    c.register(Notifier, instance=notifier)
+    c.register(EventSource, instance=instances.get("events", notifier))
+    put(InMemoryBroker, "broker", InMemoryBroker)
+    put(WorkBus, "bus", lambda: InMemoryWorkBus(c.resolve(InMemoryBroker)))
+    c.register(
+        OrchestratorConfig,
+        instance=OrchestratorConfig(
+            routing=RoutingTable.parse(settings.routes),
+            heartbeat_interval_s=settings.heartbeat_interval_s,
+        ),
+    )
+    return c
+
+
+def wire_orchestrator(c: punq.Container, handlers: HandlerRegistry | None = None) -> Orchestrator:
+    """Resolve each top-level object once and hand them to the app and the runners. In memory
+    mode an agent runs in this process, with `handlers` (default: from the settings)."""
+    settings: Settings = c.resolve(Settings)
+    tasks, agents = c.resolve(TaskRepository), c.resolve(AgentRegistry)
+    notifier, clock, ids = c.resolve(Notifier), c.resolve(Clock), c.resolve(IdFactory)
+    config: OrchestratorConfig = c.resolve(OrchestratorConfig)
+    bus: WorkBus = c.resolve(WorkBus)
+    relay = OutboxRelay(tasks, bus, notifier, clock)
+    outbox = OutboxFactory(clock, ids)
+    order = KeyedLock()  # one per-task order for every writer, so events follow the store
+    leases = LeaseKeeper(tasks, notifier, clock, outbox, config, relay.submit, order)
+    service = OrchestratorService(tasks, agents, notifier, clock, ids, config, relay.submit, order)
+    tracker = AgentMessageTracker(
+        tasks, agents, notifier, clock, outbox, leases, relay.submit, order
+    )
+    sweeper = Sweeper(tasks, agents, notifier, clock, outbox, leases, config, relay.submit, order)
+    readiness = {"store": tasks.ping, "bus": _bus_check(bus)}
+    events: EventSource = c.resolve(EventSource)
+    app = create_app(
+        service,
+        readiness,
+        settings.api_token,
+        events=events,
+        ws_limits=_ws_limits(settings),
+        allowed_origins=settings.origins,
+    )
+    broker = c.resolve(InMemoryBroker) if settings.in_memory_bus else None
+    agent = None
+    if broker is not None and settings.demo_agent:
+        agent = _in_process_agent(settings, broker, ids, handlers)
+    wired = Orchestrator(
+        app, service, tasks, agents, relay, sweeper, tracker, bus, events, broker, agent
+    )
+    app.cleanup_ctx.append(_background(wired, config))
+    return wired
+
+
+def _ws_limits(settings: Settings) -> WsLimits:
+    return WsLimits(
+        queue_frames=settings.ws_queue_size,
+        queue_bytes=settings.ws_queue_bytes,
+        total_bytes=settings.ws_total_bytes,
+        max_connections=settings.ws_max_connections,
+        max_per_client=settings.ws_max_per_client,
+    )
+
+
+def _in_process_agent(
+    settings: Settings,
+    broker: InMemoryBroker,
+    ids: IdFactory,
+    handlers: HandlerRegistry | None,
+) -> AgentRuntime:
+    """Memory mode's agent: the demo handlers, or those of CHIFFON_HANDLERS / --handlers."""
+    agent_id = ids.new_id()
+    return AgentRuntime(
+        InMemoryAgentBus(broker, agent_id),
+        handlers if handlers is not None else load_handlers(settings.handlers),
+        agent_id,
+        settings.agent_type,
+        PsutilResourceProbe(),
+        concurrency=max(settings.concurrency, IN_PROCESS_AGENT_CONCURRENCY),
+        heartbeat_interval_s=settings.heartbeat_interval_s,
+    )
+
+
+def _bus_check(bus: WorkBus) -> Callable[[], Awaitable[None]]:
+    async def check() -> None:
+        if not bus.is_connected():
+            raise ConnectionError("message bus disconnected")
+
+    return check
+
+
+def _background(
+    wired: Orchestrator, config: OrchestratorConfig
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def run(_: web.Application) -> AsyncIterator[None]:
+        await wired.bus.consume_agent_messages(wired.tracker.handle)
+        loops = [
+            asyncio.create_task(wired.relay.run(), name="outbox-relay"),
+            asyncio.create_task(
+                wired.sweeper.run(min(1.0, config.heartbeat_interval_s)), name="sweeper"
+            ),
+        ]
+        if wired.demo_agent is not None:
+            await wired.demo_agent.start()
+        yield
+        if wired.demo_agent is not None:
+            await wired.demo_agent.stop(grace_s=2.0)
+        for loop in loops:
+            loop.cancel()
+        await asyncio.gather(*loops, return_exceptions=True)
+        await wired.bus.close()
+        if wired.broker is not None:
+            await wired.broker.close()
+
+    return run
