@@ -9,8 +9,9 @@ from aiohttp_apispec import docs, querystring_schema, response_schema
 
 from adapters.codec import agent_to_json
 from adapters.http.keys import READINESS, SERVICE
+from adapters.http.openapi import UNAUTHORIZED, error, responses
 from adapters.http.parsing import query
-from adapters.http.schemas import AgentQuerySchema, AgentSchema, ErrorSchema, HealthSchema
+from adapters.http.schemas import AgentQuerySchema, AgentSchema, HealthSchema
 from chiffon.model import AgentStatus
 
 routes = web.RouteTableDef()
@@ -21,7 +22,7 @@ READY_TIMEOUT_S = 2.0
 @docs(
     tags=["agents"],
     summary="Agents known from their heartbeats",
-    responses={400: {"schema": ErrorSchema, "description": "Bad filter (1000)"}},
+    responses=responses((400, error("Bad filter (1000)"))),
 )
 @querystring_schema(AgentQuerySchema)
 @response_schema(AgentSchema(many=True), 200)
@@ -33,7 +34,7 @@ async def list_agents(request: web.Request) -> web.Response:
     return web.json_response([agent_to_json(a) for a in agents])
 
 
-@docs(tags=["health"], summary="Liveness: the process answers")
+@docs(tags=["health"], summary="Liveness: the process answers (never needs a token)", security=[])
 @response_schema(HealthSchema, 200)
 @routes.get("/health")
 async def health(request: web.Request) -> web.Response:
@@ -43,7 +44,10 @@ async def health(request: web.Request) -> web.Response:
 @docs(
     tags=["health"],
     summary="Readiness: the store and the bus answer",
-    responses={503: {"schema": HealthSchema, "description": "A dependency is down"}},
+    responses={
+        401: UNAUTHORIZED,
+        503: {"schema": HealthSchema, "description": "A dependency is down"},
+    },
 )
 @response_schema(HealthSchema, 200)
 @routes.get("/ready")

@@ -11,6 +11,7 @@ from adapters.http import agent_routes, task_routes, ws_routes
 from adapters.http.auth import bearer_auth
 from adapters.http.errors import error_middleware
 from adapters.http.keys import READINESS, SERVICE, ReadinessCheck
+from adapters.http.openapi import SECURITY_DEFINITIONS
 from adapters.http.websocket_hub import WebSocketHub
 from adapters.http.ws_limits import WsLimits
 from chiffon.orchestrator import OrchestratorService
@@ -41,6 +42,8 @@ def create_app(
         title="chiffon",
         version=version,
         info={"description": "Dispatch units of work to typed agents and track them to the end."},
+        securityDefinitions=SECURITY_DEFINITIONS,
+        security=[{"bearer": []}] if api_token else [],
         url="/api/docs/swagger.json",
         swagger_path="/api/docs",
         in_place=True,

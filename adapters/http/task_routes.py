@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 from aiohttp import web
-from aiohttp_apispec import docs, json_schema, querystring_schema, response_schema
+from aiohttp_apispec import (
+    docs,
+    json_schema,
+    match_info_schema,
+    querystring_schema,
+    response_schema,
+)
 
 from adapters.http.cursor import decode_cursor, encode_cursor
 from adapters.http.keys import SERVICE
+from adapters.http.openapi import (
+    BAD_REQUEST,
+    NOT_FOUND,
+    error,
+    post_responses,
+    responses,
+)
 from adapters.http.parsing import json_body, path_uuid, query, require_json
 from adapters.http.rendering import page_response, task_response
 from adapters.http.schemas import (
     CancelResponseSchema,
     DispatchRequestSchema,
     DispatchResponseSchema,
-    ErrorSchema,
+    TaskIdPathSchema,
     TaskPageSchema,
     TaskQuerySchema,
     TaskSchema,
@@ -25,13 +38,6 @@ from ports.task_repository import TaskFilter
 routes = web.RouteTableDef()
 _dispatch_schema = DispatchRequestSchema()
 _query_schema = TaskQuerySchema()
-ERRORS = {
-    400: {"schema": ErrorSchema, "description": "Invalid request (error_code 1000, 1001, 2002)"},
-    404: {"schema": ErrorSchema, "description": "Task not found (error_code 2001)"},
-    409: {"schema": ErrorSchema, "description": "task_id reused by another request (1003)"},
-    413: {"schema": ErrorSchema, "description": "Body or parameters too large (1004)"},
-    503: {"schema": ErrorSchema, "description": "Store or bus unavailable (5030)"},
-}
 
 
 @docs(
@@ -40,9 +46,14 @@ ERRORS = {
     description="Stores the task and its work message in one step, then returns; an agent of "
     "the routed type runs it. Idempotent on task_id: the same request again returns the first "
     "answer, a different request with a used task_id is 409/1003. Priority 5 is delivered first.",
-    responses={k: v for k, v in ERRORS.items() if k != 404},
+    consumes=["application/json"],
+    responses=post_responses(
+        (400, error("Invalid body (1000) or unknown work_type (1001)")),
+        (409, error("task_id reused by another request (1003)")),
+        (413, error("Body or parameters too large (1004)")),
+    ),
 )
-@json_schema(DispatchRequestSchema)
+@json_schema(DispatchRequestSchema, required=True)
 @response_schema(DispatchResponseSchema, 200)
 @routes.post("/api/v1/dispatch")
 async def dispatch(request: web.Request) -> web.Response:
@@ -58,7 +69,12 @@ async def dispatch(request: web.Request) -> web.Response:
     )
 
 
-@docs(tags=["tasks"], summary="One task's current state", responses=ERRORS)
+@docs(
+    tags=["tasks"],
+    summary="One task's current state",
+    responses=responses((400, BAD_REQUEST), (404, NOT_FOUND)),
+)
+@match_info_schema(TaskIdPathSchema)
 @response_schema(TaskSchema, 200)
 @routes.get("/api/v1/status/{task_id}")
 async def status(request: web.Request) -> web.Response:
@@ -70,7 +86,7 @@ async def status(request: web.Request) -> web.Response:
     tags=["tasks"],
     summary="List tasks, newest first",
     description="Keyset pagination: pass next_cursor back as cursor for the next page.",
-    responses={400: ERRORS[400], 503: ERRORS[503]},
+    responses=responses((400, BAD_REQUEST)),
 )
 @querystring_schema(TaskQuerySchema)
 @response_schema(TaskPageSchema, 200)
@@ -93,9 +109,15 @@ async def list_tasks(request: web.Request) -> web.Response:
     tags=["tasks"],
     summary="Cancel a pending or running task",
     description="A running task's agent is told to stop its handler at once; a pending task "
-    "is never run. A finished task is 400/2002.",
-    responses=ERRORS,
+    "is never run. A finished task is 400/2002. Send Content-Type: application/json (no body "
+    "is needed): it keeps cross-site forms out.",
+    consumes=["application/json"],
+    responses=post_responses(
+        (400, error("Bad task id (1000) or not cancellable: already finished (2002)")),
+        (404, NOT_FOUND),
+    ),
 )
+@match_info_schema(TaskIdPathSchema)
 @response_schema(CancelResponseSchema, 200)
 @routes.post("/api/v1/cancel/{task_id}")
 async def cancel(request: web.Request) -> web.Response:

@@ -64,6 +64,8 @@ def install(app: web.Application, hub: WebSocketHub, origins: frozenset[str] = f
         101: {"description": "Switching Protocols: the WebSocket is open"},
         400: {"schema": ErrorSchema, "description": "Not a WebSocket upgrade request (1000)"},
         401: {"schema": ErrorSchema, "description": "Missing or wrong bearer token (4010)"},
+        403: {"schema": ErrorSchema, "description": "A browser page of another origin (4030)"},
+        429: {"schema": ErrorSchema, "description": "Too many connections (4290)"},
     },
 )
 async def websocket(request: web.Request) -> web.WebSocketResponse:
