@@ -23,14 +23,23 @@ class StrictNumber(fields.Float):
         return result
 
 
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f-\x9f]*$"
+
+
 class SafeString(fields.String):
-    """Text that every store can keep and every log can show: no NUL, no control characters,
-    no lone surrogates (a query string is not checked by the JSON decoder)."""
+    """Text that every store can keep and every log can show: no NUL or other control
+    characters, no lone surrogates (a query string is not checked by the JSON decoder). The
+    OpenAPI document carries the same rule as a pattern."""
+
+    def __init__(self, *, max_length: int = MAX_WORK_TYPE_CHARS, **kwargs: Any) -> None:
+        checks = [
+            validate.Length(min=1, max=max_length),
+            validate.Regexp(NO_CONTROL_CHARACTERS, error="Must not contain control characters."),
+        ]
+        super().__init__(validate=checks, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text: str = super()._deserialize(value, attr, data, **kwargs)
-        if not text.isprintable():
-            raise ValidationError("Must not contain control characters.")
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
@@ -39,10 +48,7 @@ class SafeString(fields.String):
 
 
 def _name(description: str) -> SafeString:
-    return SafeString(
-        validate=validate.Length(min=1, max=MAX_WORK_TYPE_CHARS),
-        metadata={"description": description},
-    )
+    return SafeString(metadata={"description": description})
 
 
 class StrictSchema(Schema):
@@ -54,7 +60,6 @@ class DispatchRequestSchema(StrictSchema):
     task_id = fields.UUID(required=True, metadata={"description": "Caller-chosen id (UUID)."})
     work_type = SafeString(
         required=True,
-        validate=validate.Length(min=1, max=MAX_WORK_TYPE_CHARS),
         metadata={"description": "What to do; routed to an agent type (e.g. echo, sleep)."},
     )
     parameters = fields.Dict(
@@ -77,7 +82,8 @@ class DispatchRequestSchema(StrictSchema):
         validate=validate.Range(min=0, min_inclusive=False, max=MAX_TIMEOUT_S),
         metadata={
             "description": "Seconds from dispatch after which the task is timed_out "
-            f"(at most {MAX_TIMEOUT_S:g}, 30 days)."
+            f"(more than 0, at most {MAX_TIMEOUT_S:.0f}: 30 days).",
+            "exclusiveMinimum": True,
         },
     )
     trace_id = fields.UUID(
@@ -132,10 +138,7 @@ class TaskQuerySchema(StrictSchema):
     agent_type = _name("Only tasks routed to this agent type.")
     trace_id = fields.UUID()
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
-    cursor = SafeString(
-        validate=validate.Length(min=1, max=200),
-        metadata={"description": "next_cursor of the previous page."},
-    )
+    cursor = SafeString(max_length=200, metadata={"description": "next_cursor of a page."})
 
 
 class AgentSchema(Schema):
