@@ -103,16 +103,19 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     except ConnectionError:
         if not _client_gone(request):
             return _internal_error(request)
-        # The client hung up mid-request: nobody to answer and nothing wrong on our side.
-        log.info("client went away during %s %s", request.method, request.path)
-        raise
+        # The client hung up mid-request: nothing wrong on our side. The answer goes nowhere
+        # (aiohttp drops it quietly); raising would have aiohttp log a 500 with a traceback.
+        log.info("client went away during %s %.200r", request.method, request.raw_path)
+        return error_response(request, 1000, "the client went away", status=400)
     except Exception:
         return _internal_error(request)
 
 
 def _internal_error(request: web.Request) -> web.Response:
     trace = trace_id_of(request)
-    log.exception("unhandled error on %s %s (trace_id=%s)", request.method, request.path, trace)
+    log.exception(
+        "unhandled error on %s %.200r (trace_id=%s)", request.method, request.raw_path, trace
+    )
     return error_response(request, 5000, f"internal error; see the log for trace_id {trace}")
 
 

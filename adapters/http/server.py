@@ -32,11 +32,11 @@ MAX_MESSAGE_CHARS: Final = 200
 class ChiffonRequestHandler(RequestHandler):
     """One HTTP connection (aiohttp's protocol) with the two changes above."""
 
-    __slots__ = ("_header_count", "_header_timer")
-    header_timeout_s: float = HEADER_TIMEOUT_S
+    __slots__ = ("_header_count", "_header_timer", "header_timeout_s")
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._header_timer: asyncio.TimerHandle | None = None
+        self.header_timeout_s = getattr(self._manager, "header_timeout_s", HEADER_TIMEOUT_S)
         self._header_count = 0
         super().connection_made(transport)
         self._arm()  # the first request's headers are due from the moment of connecting
@@ -112,6 +112,8 @@ def _safe(message: str) -> str:
 class ChiffonServer(Server):
     """Makes ChiffonRequestHandler protocols instead of aiohttp's own."""
 
+    header_timeout_s: float = HEADER_TIMEOUT_S
+
     def __call__(self) -> RequestHandler:
         return ChiffonRequestHandler(self, loop=self._loop, **self._kwargs)
 
@@ -119,11 +121,16 @@ class ChiffonServer(Server):
 class ChiffonAppRunner(web.AppRunner):
     """An AppRunner whose server uses ChiffonRequestHandler."""
 
-    def __init__(self, app: web.Application, **kwargs: Any) -> None:
+    def __init__(
+        self, app: web.Application, header_timeout_s: float = HEADER_TIMEOUT_S, **kwargs: Any
+    ) -> None:
         kwargs.setdefault("keepalive_timeout", KEEPALIVE_TIMEOUT_S)
         super().__init__(app, **kwargs)
+        self._header_timeout_s = header_timeout_s
 
     async def _make_server(self) -> Server:
         server = await super()._make_server()
         server.__class__ = ChiffonServer  # same class otherwise; only __call__ differs
+        assert isinstance(server, ChiffonServer)
+        server.header_timeout_s = self._header_timeout_s
         return server
