@@ -25,6 +25,7 @@ from adapters.amqp.connection import AmqpConnection
 from adapters.amqp.notifier import AmqpNotifier
 from adapters.amqp.work_bus import AmqpWorkBus
 from adapters.http.app import create_app
+from adapters.http.client import cli as client_cli
 from adapters.memory.agent_registry import InMemoryAgentRegistry
 from adapters.memory.broker import InMemoryBroker
 from adapters.memory.bus import InMemoryAgentBus, InMemoryWorkBus
@@ -414,7 +415,9 @@ def _redact(url: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    command = cli.parse(sys.argv[1:] if argv is None else argv)
+    command = cli.parse(sys.argv[1:] if argv is None else argv, client_cli.add_verbs)
+    if command.verb in client_cli.VERBS:  # they need only CHIFFON_URL and CHIFFON_API_TOKEN
+        return client_cli.run(command.verb, command.overrides, os.environ)
     try:
         settings = Settings.from_env(os.environ, **command.overrides)
     except ValueError as exc:
