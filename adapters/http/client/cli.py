@@ -35,28 +35,38 @@ def add_verbs(top: argparse.ArgumentParser, verbs: Subparsers) -> None:
     p = _verb(verbs, "dispatch", "dispatch a unit of work (prints its task id)")
     p.add_argument("work_type", help="what to do, e.g. echo, sleep, fail")
     p.add_argument("pairs", nargs="*", metavar="key=value", help="a parameter (JSON if it parses)")
-    p.add_argument("--params", help="parameters as a JSON object, or @file.json")
-    p.add_argument("--priority", type=int, help="1 (background) .. 5 (critical), default 3")
-    p.add_argument("--timeout", dest="timeout_s", type=float, help="seconds until timed_out")
-    p.add_argument("--trace", dest="trace_id", help="correlation id (UUID) to reuse")
-    p.add_argument("--id", dest="task_id", help="the task id (UUID; default: a new one)")
+    p.add_argument("--params", metavar="JSON", help="parameters as a JSON object, or @file.json")
+    p.add_argument(
+        "--priority", type=int, metavar="N", help="1 (background) .. 5 (critical), default 3"
+    )
+    p.add_argument(
+        "--timeout", dest="timeout_s", type=float, metavar="S", help="seconds until timed_out"
+    )
+    p.add_argument("--trace", dest="trace_id", metavar="ID", help="correlation id (UUID) to reuse")
+    p.add_argument(
+        "--id", dest="task_id", metavar="UUID", help="the task id (UUID; default: a new one)"
+    )
     p.add_argument("--wait", action="store_true", help="follow it live, print its result")
     _gather_pairs(p)
     _verb(verbs, "status", "one task's state").add_argument("task_id", metavar="ID")
     p = _verb(verbs, "tasks", "list tasks, newest first")
-    p.add_argument("--status", help="pending, running, completed, failed, cancelled, timed_out")
-    p.add_argument("--work-type", dest="work_type")
-    p.add_argument("--agent-type", dest="agent_type")
-    p.add_argument("--trace", dest="trace_id", help="only the tasks of this trace")
-    p.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    p.add_argument(
+        "--status", metavar="S", help="pending, running, completed, failed, cancelled, timed_out"
+    )
+    p.add_argument("--work-type", dest="work_type", metavar="W")
+    p.add_argument("--agent-type", dest="agent_type", metavar="T")
+    p.add_argument("--trace", dest="trace_id", metavar="ID", help="only the tasks of this trace")
+    p.add_argument(
+        "--limit", type=int, default=50, metavar="N", help="at most this many (default 50)"
+    )
     p = _verb(verbs, "agents", "the agents, their load and resources")
-    p.add_argument("--type", dest="agent_type")
-    p.add_argument("--status", help="online, busy or offline")
+    p.add_argument("--type", dest="agent_type", metavar="T", help="only agents of this type")
+    p.add_argument("--status", metavar="S", help="online, busy or offline")
     _verb(verbs, "cancel", "cancel a pending or running task").add_argument("task_id", metavar="ID")
     p = _verb(verbs, "watch", "print every change live, until Ctrl-C (default: all tasks)")
     one = p.add_mutually_exclusive_group()
-    one.add_argument("--task", dest="task_id", help="only this task")
-    one.add_argument("--trace", dest="trace_id", help="only the tasks of this trace")
+    one.add_argument("--task", dest="task_id", metavar="ID", help="only this task")
+    one.add_argument("--trace", dest="trace_id", metavar="ID", help="only the tasks of this trace")
 
 
 def _gather_pairs(p: argparse.ArgumentParser) -> None:
