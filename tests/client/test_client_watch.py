@@ -137,3 +137,14 @@ def test_seen_orders_by_revision_when_both_have_one_else_by_updated_at() -> None
     assert not seen.fresh({**base, "updated_at": at.format(3), "revision": 5})
     assert seen.fresh({**base, "updated_at": at.format(0), "revision": 6})
     assert seen.fresh({**base, "task_id": "u", "updated_at": at.format(0)})
+
+
+def test_seen_forgets_the_least_recently_changed_task_beyond_its_capacity() -> None:
+    seen = Seen(capacity=2)
+    state = {"updated_at": "2026-01-01T00:00:00+00:00", "status": "pending"}
+    running = {**state, "status": "running"}
+    for task in ({**state, "task_id": "a"}, {**state, "task_id": "b"}, {**running, "task_id": "a"}):
+        assert seen.fresh(task)
+    assert seen.fresh({**state, "task_id": "c"})  # b, the least recently changed, is forgotten
+    assert not seen.fresh({**running, "task_id": "a"}) and not seen.fresh({**state, "task_id": "c"})
+    assert seen.fresh({**state, "task_id": "b"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
@@ -40,8 +41,11 @@ class Seen:
     Copies are ordered by `revision` when both have one, else like the server orders them:
     by updated_at, then attempt, status (pending < running < final) and progress."""
 
-    def __init__(self) -> None:
-        self._last: dict[str, tuple[int | None, tuple[Any, ...]]] = {}
+    def __init__(self, capacity: int = 100_000) -> None:
+        # Bounded for a long `watch` of every task: the least recently changed are forgotten
+        # first (a snapshot holds only active and recent tasks, so they do not come back).
+        self._last: OrderedDict[str, tuple[int | None, tuple[Any, ...]]] = OrderedDict()
+        self._capacity = capacity
 
     def fresh(self, task: TaskJson) -> bool:
         """Whether `task` is newer than what was yielded for it; if so it is now the newest."""
@@ -57,6 +61,9 @@ class Seen:
             elif version <= old_version:
                 return False
         self._last[key] = (revision, version)
+        self._last.move_to_end(key)
+        if len(self._last) > self._capacity:
+            self._last.popitem(last=False)
         return True
 
 
