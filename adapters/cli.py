@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
+
+# Adds more verbs (the client's) to the parser: called with the top parser and its subparsers.
+Extension = Callable[[argparse.ArgumentParser, Any], None]
 
 
 @attrs.frozen
@@ -15,7 +18,7 @@ class Command:
     overrides: dict[str, Any]
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(extend: Extension | None = None) -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="chiffon",
         description="Dispatch units of work to typed agents and track them to the end. "
@@ -64,6 +67,8 @@ def parser() -> argparse.ArgumentParser:
     agent.add_argument("--agent-id", help="stable agent id (CHIFFON_AGENT_ID, default: random)")
     migrate = verbs.add_parser("migrate", help="apply pending PostgreSQL migrations")
     _common(migrate)
+    if extend is not None:
+        extend(top, verbs)
     return top
 
 
@@ -79,7 +84,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-format", choices=["text", "json"], help="CHIFFON_LOG_FORMAT")
 
 
-def parse(argv: Sequence[str]) -> Command:
-    args = vars(parser().parse_args(list(argv)))
+def parse(argv: Sequence[str], extend: Extension | None = None) -> Command:
+    args = vars(parser(extend).parse_args(list(argv)))
     verb = args.pop("verb")
     return Command(verb, {k: v for k, v in args.items() if v is not None})

@@ -10,6 +10,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from adapters import cli
+from adapters.http.client import cli as client_cli
 from adapters.system import logs
 from composition_root.runners import run_agent, run_migrate, run_server
 from composition_root.settings import SettingError, Settings, unknown_names
@@ -23,7 +24,9 @@ RUNS: dict[str, Callable[[Settings], Coroutine[Any, Any, None]]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    command = cli.parse(sys.argv[1:] if argv is None else argv)
+    command = cli.parse(sys.argv[1:] if argv is None else argv, client_cli.add_verbs)
+    if command.verb in client_cli.VERBS:  # they need only CHIFFON_URL and CHIFFON_API_TOKEN
+        return client_cli.run(command.verb, command.overrides, os.environ)
     for warning in unknown_names(os.environ):
         print(f"chiffon: warning: {warning}", file=sys.stderr)
     try:

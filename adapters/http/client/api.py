@@ -1,0 +1,223 @@
+"""The typed async Python client of the chiffon HTTP API (REST calls and live watch)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
+from typing import Any, Final
+from urllib.parse import quote
+from uuid import UUID, uuid4
+
+import aiohttp
+import attrs
+
+from adapters.http.client.errors import ApiError, ServerUnreachable
+from adapters.http.client.watch import TaskJson, follow, subscription
+from chiffon.model import AgentStatus, TaskStatus
+
+DEFAULT_URL: Final = "http://127.0.0.1:8080"
+FINAL: Final = frozenset(
+    {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.TIMED_OUT}
+)
+JSON_HEADERS: Final = {"Content-Type": "application/json"}
+
+__all__ = ["DEFAULT_URL", "FINAL", "Accepted", "Client", "TaskJson"]
+
+
+@attrs.frozen
+class Accepted:
+    """The answer to a dispatch: the task is stored and will be run."""
+
+    task_id: UUID
+    trace_id: UUID
+    request_id: UUID
+    status: str
+    raw: dict[str, Any] = attrs.field(eq=False, repr=False, factory=dict)
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Accepted:
+        return cls(
+            UUID(body["task_id"]),
+            UUID(body["trace_id"]),
+            UUID(body["request_id"]),
+            str(body["status"]),
+            body,
+        )
+
+
+class Client:
+    """`async with Client(url, token) as chiffon:` then `await chiffon.dispatch("echo", {...})`.
+
+    Every API error raises ApiError; a server that does not answer raises ServerUnreachable.
+    Tasks and agents are the API's JSON objects (dicts), as docs/api.md shows them."""
+
+    def __init__(
+        self, url: str = DEFAULT_URL, token: str | None = None, *, request_timeout_s: float = 30.0
+    ) -> None:
+        self.url = url.rstrip("/")
+        self._headers = {"Accept": "application/json"}
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
+        self._timeout = aiohttp.ClientTimeout(total=request_timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Client:
+        # No session-wide total timeout: it would also bound the life of a WebSocket.
+        self._session = aiohttp.ClientSession(headers=self._headers)
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def dispatch(
+        self,
+        work_type: str,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        priority: int | None = None,
+        timeout_s: float | None = None,
+        trace_id: UUID | str | None = None,
+        task_id: UUID | str | None = None,
+    ) -> Accepted:
+        """Dispatch one unit of work (idempotent on task_id, generated when not given)."""
+        body: dict[str, Any] = {
+            "task_id": str(task_id or uuid4()),
+            "work_type": work_type,
+            "parameters": dict(parameters or {}),
+        }
+        optional = {"priority": priority, "timeout_s": timeout_s, "trace_id": trace_id}
+        body.update(
+            {k: str(v) if k == "trace_id" else v for k, v in optional.items() if v is not None}
+        )
+        headers = {"X-Trace-Id": str(trace_id)} if trace_id else {}
+        return Accepted.from_json(await self._call("POST", "/api/v1/dispatch", body, headers))
+
+    async def status(self, task_id: UUID | str) -> TaskJson:
+        """The task's current state."""
+        task: TaskJson = await self._call("GET", f"/api/v1/status/{_segment(task_id)}")
+        return task
+
+    async def tasks(
+        self,
+        *,
+        status: TaskStatus | str | None = None,
+        work_type: str | None = None,
+        agent_type: str | None = None,
+        trace_id: UUID | str | None = None,
+        limit: int | None = None,
+        page_size: int = 100,
+    ) -> AsyncGenerator[TaskJson, None]:
+        """Every matching task, newest first, page after page (at most `limit` if given)."""
+        filters = {"status": status, "work_type": work_type, "agent_type": agent_type}
+        query = {k: str(v) for k, v in {**filters, "trace_id": trace_id}.items() if v is not None}
+        left, cursor = limit, None
+        while left is None or left > 0:
+            size = page_size if left is None else min(page_size, left)
+            page_query = {**query, "limit": str(size)} | ({"cursor": cursor} if cursor else {})
+            page = await self._call("GET", "/api/v1/tasks", query=page_query)
+            for task in page["items"]:
+                yield task
+            left = None if left is None else left - len(page["items"])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+
+    async def agents(
+        self, agent_type: str | None = None, status: AgentStatus | str | None = None
+    ) -> list[dict[str, Any]]:
+        """The agents known from their heartbeats."""
+        query = {k: str(v) for k, v in {"agent_type": agent_type, "status": status}.items() if v}
+        agents: list[dict[str, Any]] = await self._call("GET", "/api/v1/agents", query=query)
+        return agents
+
+    async def cancel(self, task_id: UUID | str) -> dict[str, Any]:
+        """Cancel a pending or running task: `{task_id, status: "cancelled"}`."""
+        answer: dict[str, Any] = await self._call("POST", f"/api/v1/cancel/{_segment(task_id)}")
+        return answer
+
+    def watch(
+        self, *, task_id: UUID | str | None = None, trace_id: UUID | str | None = None
+    ) -> AsyncGenerator[TaskJson, None]:
+        """Task states live from /api/v1/ws: one task, one trace or (neither) every task.
+
+        Yields the snapshot's tasks, then every change; survives dropped connections (see
+        watch.follow). Close it (`contextlib.aclosing`) when done to close the WebSocket."""
+        return follow(self._connect, subscription(task_id, trace_id), self.url, self._explain)
+
+    async def wait(self, task_id: UUID | str, timeout: float | None = None) -> TaskJson:  # noqa: ASYNC109
+        """The task once it is final (completed, failed, cancelled, timed_out).
+
+        Raises TimeoutError after `timeout` seconds (the task goes on)."""
+        async with asyncio.timeout(timeout):
+            async with contextlib.aclosing(self.watch(task_id=task_id)) as states:
+                async for task in states:
+                    if task.get("status") in FINAL:
+                        return task
+        raise AssertionError("watch ended")  # follow() never ends on its own
+
+    def _connect(self) -> AbstractAsyncContextManager[aiohttp.ClientWebSocketResponse]:
+        return self._http.ws_connect(f"{self.url}/api/v1/ws", heartbeat=15.0)
+
+    async def _explain(self, exc: aiohttp.WSServerHandshakeError) -> Exception:
+        """The API error behind a refused upgrade: the same GET without upgrade carries it."""
+        try:
+            await self._call("GET", "/api/v1/ws")
+        except ApiError as error:
+            return error
+        return ApiError(exc.status, None, f"WebSocket upgrade refused: {exc.status} {exc.message}")
+
+    @property
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("use the client as `async with Client(...) as client:`")
+        return self._session
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        query: Mapping[str, str] | None = None,
+    ) -> Any:
+        headers = {**(JSON_HEADERS if method == "POST" else {}), **(headers or {})}
+        data = None if body is None else json.dumps(body).encode()
+        try:
+            async with self._http.request(
+                method,
+                self.url + path,
+                data=data,
+                headers=headers,
+                params=query,
+                timeout=self._timeout,
+            ) as resp:
+                text = await resp.text()
+                answer = _json_or_none(text)
+                if resp.status >= 400 or answer is None:
+                    raise ApiError.from_body(resp.status, answer, resp.reason or "")
+                return answer
+        except aiohttp.ClientConnectionError as exc:
+            raise ServerUnreachable(self.url, str(exc)) from exc
+
+
+def _segment(task_id: UUID | str) -> str:
+    """An id as one path segment, whatever it holds (`../agents` stays a bad id: 400)."""
+    return quote(str(task_id), safe="")
+
+
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None

@@ -1,0 +1,174 @@
+"""Driving adapter: the `chiffon` client verbs (dispatch, status, tasks, agents, cancel, watch).
+
+composition_root adds them to the `chiffon` command (`add_verbs`) and runs them (`run`); they
+need only the server's URL and token, never the server's settings."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.metadata
+import os
+import signal
+import sys
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import aiohttp
+
+from adapters.http.client.api import DEFAULT_URL, Client
+from adapters.http.client.errors import ApiError, ServerUnreachable
+from adapters.http.client.verbs import RUNNERS, Options, Output, UsageError, Verb
+
+if TYPE_CHECKING:
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+VERBS: Final = frozenset(RUNNERS)
+EXIT_INTERRUPTED: Final = 130
+
+
+def add_verbs(top: argparse.ArgumentParser, verbs: Subparsers) -> None:
+    """Add `--version` and the client verbs to the `chiffon` command's parser."""
+    top.add_argument("--version", action="version", version=f"chiffon {package_version()}")
+    p = _verb(verbs, "dispatch", "dispatch a unit of work (prints its task id)")
+    p.add_argument("work_type", help="what to do, e.g. echo, sleep, fail")
+    p.add_argument("pairs", nargs="*", metavar="key=value", help="a parameter (JSON if it parses)")
+    p.add_argument("--params", metavar="JSON", help="parameters as a JSON object, or @file.json")
+    p.add_argument(
+        "--priority", type=int, metavar="N", help="1 (background) .. 5 (critical), default 3"
+    )
+    p.add_argument(
+        "--timeout", dest="timeout_s", type=float, metavar="S", help="seconds until timed_out"
+    )
+    p.add_argument("--trace", dest="trace_id", metavar="ID", help="correlation id (UUID) to reuse")
+    p.add_argument(
+        "--id", dest="task_id", metavar="UUID", help="the task id (UUID; default: a new one)"
+    )
+    p.add_argument("--wait", action="store_true", help="follow it live, print its result")
+    _gather_pairs(p)
+    _verb(verbs, "status", "one task's state").add_argument("task_id", metavar="ID")
+    p = _verb(verbs, "tasks", "list tasks, newest first")
+    p.add_argument(
+        "--status", metavar="S", help="pending, running, completed, failed, cancelled, timed_out"
+    )
+    p.add_argument("--work-type", dest="work_type", metavar="W")
+    p.add_argument("--agent-type", dest="agent_type", metavar="T")
+    p.add_argument("--trace", dest="trace_id", metavar="ID", help="only the tasks of this trace")
+    p.add_argument(
+        "--limit", type=int, default=50, metavar="N", help="at most this many (default 50)"
+    )
+    p = _verb(verbs, "agents", "the agents, their load and resources")
+    p.add_argument("--type", dest="agent_type", metavar="T", help="only agents of this type")
+    p.add_argument("--status", metavar="S", help="online, busy or offline")
+    _verb(verbs, "cancel", "cancel a pending or running task").add_argument("task_id", metavar="ID")
+    p = _verb(verbs, "watch", "print every change live, until Ctrl-C (default: all tasks)")
+    one = p.add_mutually_exclusive_group()
+    one.add_argument("--task", dest="task_id", metavar="ID", help="only this task")
+    one.add_argument("--trace", dest="trace_id", metavar="ID", help="only the tasks of this trace")
+
+
+def _gather_pairs(p: argparse.ArgumentParser) -> None:
+    """argparse takes positionals in one run, so a key=value after an option (`dispatch sleep
+    --wait seconds=5`) would be "unrecognized": gather those into `pairs` too."""
+    parse = p.parse_known_args
+
+    def parse_known_args(
+        args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        ns, extras = parse(args, namespace)
+        ns.pairs = [*ns.pairs, *(a for a in extras if not a.startswith("-"))]
+        return ns, [a for a in extras if a.startswith("-")]
+
+    p.parse_known_args = parse_known_args  # type: ignore[method-assign,assignment]
+
+
+def _verb(verbs: Subparsers, name: str, help: str) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = verbs.add_parser(name, help=help, description=help)
+    p.add_argument("--json", action="store_true", help="print the API's JSON (for scripts)")
+    p.add_argument("--url", help=f"the chiffon server (CHIFFON_URL, default {DEFAULT_URL})")
+    p.add_argument("--token", help="API bearer token (CHIFFON_API_TOKEN)")
+    return p
+
+
+def run(verb: str, options: Options, env: Mapping[str, str]) -> int:
+    """Run one client verb; every failure is one line on stderr and an exit code:
+    1 the task did not complete, 2 bad usage or 4xx, 3 no server, 4 5xx, 130 Ctrl-C."""
+    url = options.get("url") or env.get("CHIFFON_URL") or DEFAULT_URL
+    token = options.get("token") or env.get("CHIFFON_API_TOKEN") or None
+    out = Output(json=bool(options.get("json")))
+    try:
+        return asyncio.run(_interruptible(RUNNERS[verb], url, token, options, out))
+    except Interrupted:
+        if out.on_interrupt:
+            out.say(out.on_interrupt)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except UsageError as exc:
+        out.say(str(exc))
+        return 2
+    except ApiError as exc:
+        code = (
+            f"error_code {exc.error_code}" if exc.error_code is not None else f"HTTP {exc.status}"
+        )
+        out.say(f"{exc.error_message} ({code})")
+        return 2 if 400 <= exc.status < 500 else 4
+    except ServerUnreachable:
+        out.say(f"no chiffon at {url} (is `chiffon serve` running?)")
+        return 3
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        out.say(f"talking to {url} failed: {exc or type(exc).__name__}")
+        return 3
+    except BrokenPipeError:  # `chiffon watch | head`: the reader is gone, so are we
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as exc:  # never a traceback: one line, with what failed
+        out.say(f"unexpected error: {type(exc).__name__}: {exc}")
+        return 4
+
+
+class Interrupted(Exception):
+    """Ctrl-C (SIGINT) stopped the verb."""
+
+
+async def _interruptible(
+    verb: Verb, url: str, token: str | None, options: Options, out: Output
+) -> int:
+    """Run `verb`; SIGINT cancels it (its client closes cleanly) and raises Interrupted."""
+
+    async def work() -> int:
+        async with Client(url, token) as client:
+            return await verb(client, options, out)
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.create_task(work())
+    stopped = False
+
+    def stop() -> None:
+        nonlocal stopped
+        stopped = True
+        task.cancel()
+
+    loop.add_signal_handler(signal.SIGINT, stop)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if stopped:
+            raise Interrupted from None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+
+
+def package_version() -> str:
+    """The installed package's version, else the one in pyproject.toml (a source checkout)."""
+    try:
+        return importlib.metadata.version("chiffon")
+    except importlib.metadata.PackageNotFoundError:
+        pyproject = Path(__file__).resolve().parents[3] / "pyproject.toml"
+        try:
+            return str(tomllib.loads(pyproject.read_text())["project"]["version"])
+        except (OSError, KeyError, tomllib.TOMLDecodeError):
+            return "unknown"

@@ -1,0 +1,145 @@
+"""What the CLI client verbs print for people: rich tables, one-line changes, ages."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from adapters.http.client.watch import TaskJson
+
+TASK_COLUMNS = ("id", "status", "work type", "agent", "attempt", "priority", "progress", "age")
+AGENT_COLUMNS = ("id", "type", "status", "cpu", "memory", "running/max", "heartbeat age")
+
+
+def console(stderr: bool = False) -> Console:
+    """A console for stdout (or stderr); piped, it prints plain text at its natural width."""
+    probe = Console(stderr=stderr)
+    return Console(stderr=stderr, width=None if probe.is_terminal else 1000, soft_wrap=False)
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+def tasks_table(
+    tasks: Iterable[TaskJson], *, plain: bool = False, now: datetime | None = None
+) -> Table:
+    table = _table(TASK_COLUMNS, plain)
+    for t in tasks:
+        table.add_row(
+            str(t.get("task_id")),
+            str(t.get("status")),
+            str(t.get("work_type")),
+            _agent(t),
+            str(t.get("attempt", "")),
+            str(t.get("priority", "")),
+            _percent(t.get("progress_percent")),
+            age(t.get("created_at"), now),
+        )
+    return table
+
+
+def agents_table(
+    agents: Iterable[dict[str, Any]], *, plain: bool = False, now: datetime | None = None
+) -> Table:
+    table = _table(AGENT_COLUMNS, plain)
+    for a in agents:
+        res = a.get("resources") or {}
+        running = len(a.get("running_tasks") or [])
+        table.add_row(
+            str(a.get("agent_id")),
+            str(a.get("agent_type")),
+            str(a.get("status")),
+            _percent(res.get("cpu_percent")),
+            _percent(res.get("memory_percent")),
+            f"{running}/{a.get('max_concurrency', '?')}",
+            age(a.get("last_heartbeat_at"), now),
+        )
+    return table
+
+
+def task_view(task: TaskJson, now: datetime | None = None) -> Table:
+    """One task as field/value lines; the result and parameters as JSON."""
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    progress = _percent(task.get("progress_percent"))
+    if task.get("progress_message"):
+        progress += f"  {task['progress_message']}"
+    rows = {
+        "task": task.get("task_id"),
+        "status": task.get("status"),
+        "work type": task.get("work_type"),
+        "agent": _agent(task),
+        "attempt": f"{task.get('attempt')} of {task.get('max_attempts')}",
+        "priority": task.get("priority"),
+        "progress": progress,
+        "age": age(task.get("created_at"), now),
+        "trace": task.get("trace_id"),
+        "parameters": json.dumps(task.get("parameters")),
+        "error": task.get("error_message"),
+        "exit code": task.get("exit_code"),
+        "output": task.get("output"),
+        "result": None if task.get("result") is None else json.dumps(task["result"]),
+    }
+    for name, value in rows.items():
+        if value is not None and value != "":
+            table.add_row(name, str(value))
+    return table
+
+
+def change_line(task: TaskJson) -> str:
+    """One line for one change of a task (chiffon watch)."""
+    when = _parse(task.get("updated_at"))
+    stamp = when.astimezone().strftime("%H:%M:%S") if when else "--:--:--"
+    parts = [stamp, str(task.get("task_id")), str(task.get("work_type")), str(task.get("status"))]
+    if task.get("progress_percent") is not None:
+        parts.append(_percent(task["progress_percent"]))
+    for key in ("progress_message", "error_message"):
+        if task.get(key):
+            parts.append(str(task[key]))
+    return "  ".join(parts)
+
+
+def age(timestamp: Any, now: datetime | None = None) -> str:
+    """How long ago `timestamp` (ISO 8601) was: 4s, 12m, 3h, 2d."""
+    then = _parse(timestamp)
+    if then is None:
+        return "-"
+    seconds = max(0, int(((now or datetime.now(UTC)) - then).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _table(columns: Iterable[str], plain: bool) -> Table:
+    """Columns under a header; `plain` (not a terminal): no rule, easy to cut and awk."""
+    table = Table(box=None if plain else box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    for name in columns:
+        table.add_column(name, no_wrap=name == "id")
+    return table
+
+
+def _agent(task: TaskJson) -> str:
+    agent_type, agent_id = task.get("agent_type") or "-", task.get("agent_id")
+    return f"{agent_type}/{str(agent_id)[:8]}" if agent_id else str(agent_type)
+
+
+def _percent(value: Any) -> str:
+    if isinstance(value, int):
+        return f"{value}%"
+    return f"{value:.1f}%" if isinstance(value, float) else "-"
+
+
+def _parse(timestamp: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(timestamp))
+    except ValueError:
+        return None

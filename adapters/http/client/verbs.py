@@ -1,0 +1,203 @@
+"""The CLI client verbs' work: each takes a Client and the parsed options, prints, exits."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn
+
+from adapters.http.client import render
+from adapters.http.client.api import FINAL, Client, TaskJson
+from chiffon.model import TaskStatus
+
+Options = Mapping[str, Any]
+
+
+class UsageError(Exception):
+    """A command line the client cannot act on (said in one line, exit 2)."""
+
+
+@attrs.define
+class Output:
+    """Where a verb prints, and what to say if Ctrl-C stops it."""
+
+    json: bool
+    console: Console = attrs.field(factory=render.console)
+    animate: bool = attrs.field(factory=lambda: sys.stdout.isatty() and sys.stderr.isatty())
+    on_interrupt: str = ""
+
+    def data(self, value: Any) -> None:
+        print(render.dumps(value), flush=True)
+
+    def say(self, line: str) -> None:
+        print(f"chiffon: {line}", file=sys.stderr, flush=True)
+
+
+def parameters(pairs: list[str], params: str | None) -> dict[str, Any]:
+    """--params JSON (or @file.json) merged with key=value pairs (values parsed as JSON when
+    they parse, else kept as strings); the pairs win."""
+    merged = _params_option(params) if params else {}
+    for pair in pairs:
+        key, eq, text = pair.partition("=")
+        if not eq or not key:
+            raise UsageError(f"bad parameter {pair!r}: expected key=value")
+        try:
+            merged[key] = json.loads(text)
+        except ValueError:
+            merged[key] = text
+    return merged
+
+
+def _params_option(params: str) -> dict[str, Any]:
+    text, where = params, "--params"
+    if params.startswith("@"):
+        where = params[1:]
+        try:
+            text = Path(where).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read {where}: {exc.strerror or exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"{where} is not UTF-8 text: {exc}") from exc
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"{where} is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise UsageError(f"{where} must be a JSON object")
+    return value
+
+
+async def dispatch(client: Client, opts: Options, out: Output) -> int:
+    params = parameters(opts.get("pairs", []), opts.get("params"))
+    accepted = await client.dispatch(
+        opts["work_type"],
+        params,
+        priority=opts.get("priority"),
+        timeout_s=opts.get("timeout_s"),
+        trace_id=opts.get("trace_id"),
+        task_id=opts.get("task_id"),
+    )
+    task_id = accepted.task_id
+    if not opts.get("wait"):
+        if out.json:
+            out.data(accepted.raw)
+        else:
+            print(task_id, flush=True)
+        return 0
+    out.on_interrupt = (
+        f"stopped waiting; task {task_id} goes on (cancel it with `chiffon cancel {task_id}`)"
+    )
+    final = await _follow(client, str(task_id), opts["work_type"], out)
+    completed = final.get("status") == TaskStatus.COMPLETED
+    if out.json or completed:
+        out.data(final if out.json else final.get("result"))
+    if not completed:
+        reason = final.get("error_message") or "no error message"
+        code = "" if final.get("exit_code") is None else f" (exit code {final['exit_code']})"
+        out.say(f"task {task_id} {final.get('status')}: {reason}{code}")
+    return 0 if completed else 1
+
+
+async def _follow(client: Client, task_id: str, work_type: str, out: Output) -> TaskJson:
+    """The task's final state, with a live progress bar (on stderr) when on a terminal."""
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn())
+    text = (TaskProgressColumn(), TextColumn("{task.fields[message]}"))
+    bar = Progress(
+        *columns,
+        *text,
+        console=render.console(stderr=True),
+        transient=True,
+        disable=not out.animate,
+    )
+    with bar:
+        row = bar.add_task(f"{work_type} pending", total=100, message="")
+        async with contextlib.aclosing(client.watch(task_id=task_id)) as states:
+            async for task in states:
+                bar.update(
+                    row,
+                    completed=task.get("progress_percent") or 0,
+                    description=f"{work_type} {task.get('status')}",
+                    message=task.get("progress_message") or "",
+                )
+                if task.get("status") in FINAL:
+                    return task
+    raise AssertionError("watch ended")  # it never does on its own
+
+
+async def status(client: Client, opts: Options, out: Output) -> int:
+    task = await client.status(opts["task_id"])
+    if out.json:
+        out.data(task)
+    else:
+        out.console.print(render.task_view(task))
+    return 0
+
+
+async def tasks(client: Client, opts: Options, out: Output) -> int:
+    if opts.get("limit", 1) < 1:
+        raise UsageError("--limit must be at least 1")
+    found = [
+        task
+        async for task in client.tasks(
+            status=opts.get("status"),
+            work_type=opts.get("work_type"),
+            agent_type=opts.get("agent_type"),
+            trace_id=opts.get("trace_id"),
+            limit=opts.get("limit"),
+        )
+    ]
+    if out.json:
+        out.data(found)
+    else:
+        out.console.print(
+            render.tasks_table(found, plain=not out.console.is_terminal) if found else "no tasks"
+        )
+    return 0
+
+
+async def agents(client: Client, opts: Options, out: Output) -> int:
+    found = await client.agents(opts.get("agent_type"), opts.get("status"))
+    if out.json:
+        out.data(found)
+    else:
+        out.console.print(
+            render.agents_table(found, plain=not out.console.is_terminal) if found else "no agents"
+        )
+    return 0
+
+
+async def cancel(client: Client, opts: Options, out: Output) -> int:
+    answer = await client.cancel(opts["task_id"])
+    if out.json:
+        out.data(answer)
+    else:
+        print(f"{answer['status']} {answer['task_id']}", flush=True)
+    return 0
+
+
+async def watch(client: Client, opts: Options, out: Output) -> int:
+    """One line (or one JSON document) per change, until Ctrl-C."""
+    states = client.watch(task_id=opts.get("task_id"), trace_id=opts.get("trace_id"))
+    async with contextlib.aclosing(states):
+        async for task in states:
+            line = json.dumps(task, ensure_ascii=False) if out.json else render.change_line(task)
+            print(line, flush=True)
+    return 0
+
+
+Verb = Callable[[Client, Options, Output], Awaitable[int]]
+RUNNERS: dict[str, Verb] = {
+    "dispatch": dispatch,
+    "status": status,
+    "tasks": tasks,
+    "agents": agents,
+    "cancel": cancel,
+    "watch": watch,
+}

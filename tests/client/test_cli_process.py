@@ -1,0 +1,271 @@
+"""The client verbs of `python -m chiffon` against a real `chiffon serve` process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from tests.client.test_client_api import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+CHIFFON = [sys.executable, "-m", "chiffon"]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHIFFON_")}
+    return {**env, **extra}
+
+
+def start_server(**env: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    server_env = clean_env(CHIFFON_HEARTBEAT_INTERVAL_S="0.5", **env)
+    proc = subprocess.Popen(
+        [*CHIFFON, "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=server_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=1):
+                return proc, url
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise
+            time.sleep(0.1)
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="module")
+def url() -> Iterator[str]:
+    proc, url = start_server()
+    yield url
+    stop_server(proc)
+
+
+class Run:
+    def __init__(self, proc: subprocess.CompletedProcess[str]) -> None:
+        self.code, self.out, self.err = proc.returncode, proc.stdout, proc.stderr
+        assert "Traceback" not in self.out + self.err, self.out + self.err
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+def chiffon(*args: str, url: str | None = None, env: dict[str, str] | None = None) -> Run:
+    extra = {"CHIFFON_URL": url} if url else {}
+    proc = subprocess.run(
+        [*CHIFFON, *args],
+        cwd=ROOT,
+        env=clean_env(**extra, **(env or {})),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    return Run(proc)
+
+
+def one_error_line(run: Run, code: int, says: str) -> None:
+    assert run.code == code, (run.out, run.err)
+    assert run.err.startswith("chiffon: ") and run.err.count("\n") == 1, run.err
+    assert says in run.err, run.err
+
+
+def test_version_comes_from_the_package() -> None:
+    run = chiffon("--version")
+    assert (run.code, run.out.strip()) == (0, "chiffon 0.1.0")
+
+
+def test_dispatch_wait_prints_the_result_and_exits_0(url: str) -> None:
+    run = chiffon("dispatch", "echo", "hello=world", "n=3", "ok=true", "--wait", url=url)
+    assert run.code == 0, run.err
+    assert run.json() == {"hello": "world", "n": 3, "ok": True}
+
+
+def test_dispatch_merges_params_from_a_file_with_pairs(url: str, tmp_path: Path) -> None:
+    params = tmp_path / "params.json"
+    params.write_text('{"a": 1, "n": 2}')
+    run = chiffon("dispatch", "echo", "--params", f"@{params}", "--wait", "n=5", "--json", url=url)
+    assert run.code == 0, run.err
+    task = run.json()
+    assert (task["status"], task["result"]) == ("completed", {"a": 1, "n": 5})
+
+
+def test_dispatch_wait_on_a_failing_task_exits_1(url: str) -> None:
+    run = chiffon("dispatch", "fail", "message=boom", "--wait", url=url)
+    one_error_line(run, 1, "failed: boom (exit code 1)")
+
+
+def test_ctrl_c_stops_waiting_says_how_to_cancel_and_exits_130(url: str) -> None:
+    task_id = str(uuid.uuid4())
+    args = [*CHIFFON, "dispatch", "sleep", "seconds=5", "--id", task_id, "--wait"]
+    proc = subprocess.Popen(
+        args,
+        cwd=ROOT,
+        env=clean_env(CHIFFON_URL=url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while chiffon("status", task_id, "--json", url=url).out.find('"running"') < 0:
+            assert time.monotonic() < deadline, "the sleep never ran"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, (out, err)
+    assert f"chiffon cancel {task_id}" in err and "Traceback" not in out + err
+    assert chiffon("status", task_id, "--json", url=url).json()["status"] == "running"
+    cancelled = chiffon("cancel", task_id, url=url)
+    assert (cancelled.code, cancelled.out.strip()) == (0, f"cancelled {task_id}")
+    again = chiffon("cancel", task_id, url=url)
+    one_error_line(again, 2, "(error_code 2002)")
+
+
+def test_dispatch_prints_the_id_and_status_tasks_agents_show_it(url: str) -> None:
+    dispatched = chiffon("dispatch", "echo", "x=1", "--priority", "4", url=url)
+    task_id = dispatched.out.strip()
+    assert dispatched.code == 0 and uuid.UUID(task_id)
+    accepted = chiffon("dispatch", "echo", "--json", url=url).json()
+    assert accepted["status"] == "pending" and uuid.UUID(accepted["task_id"])
+    status = chiffon("status", task_id, url=url)
+    assert status.code == 0 and task_id in status.out and "work type" in status.out
+    table = chiffon("tasks", "--work-type", "echo", "--limit", "5", url=url)
+    assert table.code == 0
+    header, *rows = table.out.splitlines()
+    assert header.split()[:3] == ["id", "status", "work"] and "priority" in header
+    assert len(rows) <= 5 and any(row.startswith(accepted["task_id"]) for row in rows)
+    listed = chiffon("tasks", "--json", "--limit", "2", url=url).json()
+    assert isinstance(listed, list) and len(listed) == 2 and "task_id" in listed[0]
+    agents = chiffon("agents", url=url)
+    assert agents.code == 0 and "cpu" in agents.out and "running/max" in agents.out
+    assert " demo " in agents.out and "/4" in agents.out
+    (agent,) = chiffon("agents", "--json", url=url).json()
+    assert agent["agent_type"] == "demo"
+
+
+def watching(url: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*CHIFFON, "watch", *args],
+        cwd=ROOT,
+        env=clean_env(CHIFFON_URL=url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def interrupt(proc: subprocess.Popen[str]) -> str:
+    """Ctrl-C, then what it printed on stderr (it must exit 130 without a traceback)."""
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    return err
+
+
+def test_watch_prints_one_line_per_change_until_ctrl_c(url: str) -> None:
+    task_id = chiffon("dispatch", "sleep", "seconds=0.6", "step_s=0.2", url=url).out.strip()
+    proc = watching(url, "--task", task_id, "--json")
+    try:
+        assert proc.stdout is not None
+        states = []
+        while not states or states[-1]["status"] != "completed":
+            states.append(json.loads(proc.stdout.readline()))
+        interrupt(proc)
+    finally:
+        proc.kill()
+    assert {s["task_id"] for s in states} == {task_id}
+    assert [s["progress_percent"] for s in states][-1] == 100
+    proc = watching(url, "--task", task_id)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().split()
+        assert line[1:4] == [task_id, "sleep", "completed"]
+        assert interrupt(proc) == ""
+    finally:
+        proc.kill()
+
+
+def test_bad_usage_and_api_errors_are_one_line_and_exit_2(url: str) -> None:
+    one_error_line(chiffon("dispatch", "echo", "oops", url=url), 2, "bad parameter 'oops'")
+    one_error_line(chiffon("dispatch", "echo", "--params", "[1]", url=url), 2, "JSON object")
+    one_error_line(chiffon("dispatch", "nope", url=url), 2, "(error_code 1001)")
+    one_error_line(chiffon("status", "not-a-uuid", url=url), 2, "(error_code 1000)")
+    one_error_line(chiffon("tasks", "--status", "sleepy", url=url), 2, "(error_code 1000)")
+    one_error_line(chiffon("tasks", "--limit", "0", url=url), 2, "--limit must be at least 1")
+    argparse_error = chiffon("dispatch", url=url)
+    assert argparse_error.code == 2 and "work_type" in argparse_error.err
+
+
+def test_no_server_exits_3_and_the_server_settings_do_not_matter() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    bad_server_setting = {"CHIFFON_HEARTBEAT_INTERVAL_S": "0", "CHIFFON_PORT": "eighty"}
+    for args in (["tasks"], ["dispatch", "echo", "--wait"], ["watch"], ["agents", "--json"]):
+        run = chiffon(*args, url=url, env=bad_server_setting)
+        one_error_line(run, 3, f"no chiffon at {url} (is `chiffon serve` running?)")
+    by_flag = chiffon("status", str(uuid.uuid4()), "--url", url)
+    one_error_line(by_flag, 3, f"no chiffon at {url}")
+
+
+def test_the_token_from_the_environment_or_the_flag() -> None:
+    proc, url = start_server(CHIFFON_API_TOKEN="s3cret")
+    try:
+        one_error_line(chiffon("tasks", url=url), 2, "(error_code 4010)")
+        assert chiffon("tasks", "--token", "s3cret", url=url).code == 0
+        waited = chiffon(
+            "dispatch", "echo", "a=1", "--wait", url=url, env={"CHIFFON_API_TOKEN": "s3cret"}
+        )
+        assert (waited.code, waited.json()) == (0, {"a": 1})
+    finally:
+        stop_server(proc)
+
+
+async def test_a_server_error_exits_4(aiohttp_server: Any) -> None:
+    async def unavailable(_: web.Request) -> web.Response:
+        body = {"error_code": 5030, "error_message": "store unavailable", "trace_id": None}
+        return web.json_response(body, status=503)
+
+    app = web.Application()
+    app.router.add_get("/api/v1/agents", unavailable)
+    server = await aiohttp_server(app)
+    proc = await asyncio.create_subprocess_exec(
+        *CHIFFON,
+        "agents",
+        "--url",
+        str(server.make_url("")),
+        cwd=ROOT,
+        env=clean_env(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 4, (out, err)
+    assert err.decode() == "chiffon: store unavailable (error_code 5030)\n"
