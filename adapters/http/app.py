@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from aiohttp import web
 from aiohttp_apispec import setup_aiohttp_apispec
 
-from adapters.http import agent_routes, task_routes, ws_routes
+from adapters.http import agent_routes, task_routes, work_type_routes, ws_routes
 from adapters.http.auth import bearer_auth
 from adapters.http.errors import error_middleware
 from adapters.http.keys import READINESS, SERVICE, ReadinessCheck
@@ -32,6 +32,7 @@ def create_app(
     app[READINESS] = readiness
     app.add_routes(task_routes.routes)
     app.add_routes(agent_routes.routes)
+    app.add_routes(work_type_routes.routes)
     if events is not None:  # live push needs somewhere to listen
         ws_routes.install(app, WebSocketHub(events, ws_queue_size))
     setup_aiohttp_apispec(
