@@ -12,6 +12,7 @@ from adapters.http.auth import bearer_auth
 from adapters.http.errors import error_middleware
 from adapters.http.keys import READINESS, SERVICE, ReadinessCheck
 from adapters.http.websocket_hub import DEFAULT_QUEUE_SIZE, WebSocketHub
+from adapters.http.ws_auth import WS_AUTH, WsAuth
 from chiffon.orchestrator import OrchestratorService
 from ports.notifier import EventSource
 
@@ -34,6 +35,8 @@ def create_app(
     app.add_routes(agent_routes.routes)
     app.add_routes(work_type_routes.routes)
     if events is not None:  # live push needs somewhere to listen
+        app[WS_AUTH] = WsAuth(api_token)
+        app.on_shutdown.append(app[WS_AUTH].on_shutdown)
         ws_routes.install(app, WebSocketHub(events, ws_queue_size))
     setup_aiohttp_apispec(
         app,

@@ -11,6 +11,7 @@ from aiohttp_apispec import docs
 from adapters.http.keys import SERVICE
 from adapters.http.schemas import ErrorSchema
 from adapters.http.websocket_hub import WebSocketHub
+from adapters.http.ws_auth import WS_AUTH
 from adapters.http.ws_connection import Connection
 from adapters.http.ws_protocol import (
     PONG,
@@ -56,13 +57,19 @@ def install(app: web.Application, hub: WebSocketHub) -> None:
     responses={
         101: {"description": "Switching Protocols: the WebSocket is open"},
         400: {"schema": ErrorSchema, "description": "Not a WebSocket upgrade request (1000)"},
-        401: {"schema": ErrorSchema, "description": "Missing or wrong bearer token (4010)"},
+        401: {
+            "schema": ErrorSchema,
+            "description": "Wrong bearer token (4010). With a token set and no header, the "
+            'first message must be {"action": "auth", "token": "..."} (docs/websocket.md)',
+        },
     },
 )
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     hub = request.app[WS_HUB]
     ws = web.WebSocketResponse(heartbeat=hub.heartbeat_s, max_msg_size=MAX_MESSAGE_BYTES)
     await ws.prepare(request)
+    if not await request.app[WS_AUTH].admit(request, ws):
+        return ws
     conn = hub.connect(ws)
     try:
         async for msg in ws:
