@@ -1,4 +1,4 @@
-"""Optional bearer-token auth: guards every route but /health."""
+"""Optional bearer-token auth: guards every route but /health and the dashboard's files."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from adapters.http.errors import Handler, error_response
+from adapters.http.ui_routes import UI_PREFIX
 from adapters.http.ws_auth import HEADER_AUTHENTICATED
 from adapters.http.ws_routes import PATH as WS_PATH
 
-OPEN_PATHS = frozenset({"/health"})
+# The page itself is public: it holds no data and asks for the token before any API call.
+OPEN_PATHS = frozenset({"/health", "/", "/ui"})
 
 
 def bearer_auth(token: str) -> Middleware:
@@ -19,7 +21,7 @@ def bearer_auth(token: str) -> Middleware:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in OPEN_PATHS:
+        if request.path in OPEN_PATHS or request.path.startswith(UI_PREFIX):
             return await handler(request)
         given = request.headers.get("Authorization")
         if given is None and request.path == WS_PATH:
