@@ -1,5 +1,7 @@
 """The dashboard's files and GET /api/v1/work-types, as the page reads them."""
 
+import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -72,3 +74,13 @@ async def test_work_types_are_in_the_openapi_document(api: TestClient) -> None:
     spec = await (await api.get("/api/docs/swagger.json")).json()
     answer = spec["paths"]["/api/v1/work-types"]["get"]["responses"]["200"]
     assert answer["schema"]["type"] == "array"
+
+
+def test_every_dashboard_file_ships_in_a_non_editable_install() -> None:
+    """pyproject's package-data globs must cover every file the page needs."""
+    root = Path(__file__).resolve().parents[2]
+    config = tomllib.loads((root / "pyproject.toml").read_text())
+    globs = config["tool"]["setuptools"]["package-data"]["adapters.http"]
+    ui = root / "adapters" / "http"
+    shipped = {p.name for pattern in globs for p in ui.glob(pattern)}
+    assert shipped == set(load_files()) == {p.name for p in (ui / "ui").iterdir()}

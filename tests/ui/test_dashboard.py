@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from playwright.async_api import Request, expect
+from playwright.async_api import Request, Route, expect
 
 from tests.ui.conftest import RESULTS, chiffon_server, explained
 from tests.ui.dashboard_page import DashboardPage
@@ -130,3 +131,31 @@ async def test_token_prompt_then_everything_carries_the_token(dashboard: Dashboa
         posts = [r for r in api_calls if r.method == "POST"]
         assert posts and all(r.headers["content-type"] == "application/json" for r in posts)
         assert not ui.errors, ui.errors
+
+
+async def test_a_dispatch_sent_again_after_a_lost_answer_is_one_task(
+    dashboard: DashboardPage,
+) -> None:
+    ui, page = dashboard, dashboard.page
+    sent: list[dict[str, Any]] = []
+
+    async def lose_the_first_answer(route: Route) -> None:
+        sent.append(route.request.post_data_json)
+        if len(sent) == 1:
+            await route.fetch()  # the server stores the task...
+            await route.abort("connectionreset")  # ...but the page never hears back
+        else:
+            await route.continue_()
+
+    async with chiffon_server("dashboard-retry") as server, explained(ui, "retry", server):
+        await ui.open(server.base)
+        await expect(ui.connection).to_have_text("live")
+        await page.route("**/api/v1/dispatch", lose_the_first_answer)
+        await ui.fill_form("echo", '{"once": true}')
+        await page.click("#dispatch-form button[type=submit]")
+        await expect(ui.form_status).to_contain_text("cannot reach the server")
+        await page.click("#dispatch-form button[type=submit]")
+        await expect(ui.form_status).to_contain_text("dispatched echo")
+        assert len(sent) == 2 and sent[0]["task_id"] == sent[1]["task_id"], sent
+        await expect(ui.chip(sent[0]["task_id"])).to_have_text("completed")
+        await expect(page.locator("#tasks-summary")).to_have_text("1 task")

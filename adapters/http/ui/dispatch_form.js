@@ -50,6 +50,8 @@ export class DispatchForm {
     this.form = form;
     this.api = api;
     this.status = form.querySelector("[data-role=form-status]");
+    this.button = form.querySelector("button[type=submit]");
+    this.unsent = null; // {key, taskId}: the request not yet accepted, and its task_id
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       this.submit();
@@ -71,12 +73,16 @@ export class DispatchForm {
 
   request() {
     const f = this.form.elements;
-    const body = { task_id: newTaskId(), work_type: f.work_type.value, parameters: parseParameters(f.parameters.value) };
+    const body = { work_type: f.work_type.value, parameters: parseParameters(f.parameters.value) };
     const priority = optionalNumber("priority", f.priority.value, true);
     if (priority !== undefined) body.priority = priority;
     const timeout = optionalNumber("timeout_s", f.timeout_s.value, false);
     if (timeout !== undefined) body.timeout_s = timeout;
-    return body;
+    // The same request keeps its task_id until it is accepted: sent again after a lost answer
+    // or a 5xx, dispatch (idempotent on task_id) answers the first answer, never a second task.
+    const key = JSON.stringify(body);
+    if (!this.unsent || this.unsent.key !== key) this.unsent = { key, taskId: newTaskId() };
+    return { task_id: this.unsent.taskId, ...body };
   }
 
   async submit() {
@@ -89,11 +95,16 @@ export class DispatchForm {
       throw err;
     }
     this.setStatus("dispatching…", "busy");
+    this.button.disabled = true; // a double click sends one request
     try {
       const answer = await this.api.dispatch(body);
+      this.unsent = null;
       this.setStatus(`dispatched ${body.work_type} ${shortId(answer.task_id)} (${answer.status})`, "ok");
     } catch (err) {
+      if (err.status >= 400 && err.status < 500) this.unsent = null; // refused: not stored
       this.showApiError(err);
+    } finally {
+      this.button.disabled = false;
     }
   }
 
