@@ -90,7 +90,7 @@ class Dashboard {
     if (frame.event === "snapshot") this.onSnapshot(frame);
     else if (frame.event === "task.updated") this.tasks.upsert(frame.data, "push");
     else if (frame.event === "agent.updated") this.onAgents([frame.data], false);
-    else if ("error_code" in frame) this.say(`live feed: ${frame.error_message}`, false);
+    else if ("error_code" in frame) this.onFeedError(frame);
     this.schedule();
   }
 
@@ -114,6 +114,14 @@ class Dashboard {
     else agents.forEach((a) => this.agents.upsert(a));
     const unknown = [...this.agents.capabilities()].some((w) => !this.form.hasWorkType(w));
     if (unknown) this.loadWorkTypes();
+  }
+
+  // A subscription that failed (its snapshot could not be read) is worth telling; other
+  // protocol errors are not actionable here (e.g. an auth message to a server that no longer
+  // needs one answers "unknown action"), so they only go to the console.
+  onFeedError(frame) {
+    if (frame.subscription) this.say(`live feed: ${frame.error_message}`, false);
+    else console.info("live feed:", frame.error_code, frame.error_message);
   }
 
   onFeedState(state) {

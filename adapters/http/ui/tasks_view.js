@@ -46,6 +46,11 @@ export class TasksView {
       if (event.target.closest("[data-action=cancel]")) onCancel(tr.dataset.taskId);
       else onSelect(tr.dataset.taskId);
     });
+    body.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && event.target.matches("tr[data-task-id]")) {
+        onSelect(event.target.dataset.taskId);
+      }
+    });
     this.filter = { status: "", workType: "", traceId: "" };
     this.filterChanged = true;
     this.rows = new Map(); // task_id -> row, only for the rows in the DOM
@@ -136,7 +141,7 @@ export class TasksView {
       h("span", { className: "bar" }, row.bar), row.progress);
     const id = h("td", { className: "mono", textContent: shortId(task.task_id) });
     const actions = h("td", { className: "actions" }, row.cancel);
-    row.tr = h("tr", { dataset: { taskId: task.task_id } }, status, progress, row.workType,
+    row.tr = h("tr", { dataset: { taskId: task.task_id }, tabIndex: 0 }, status, progress, row.workType,
       row.agent, row.attempt, row.priority, row.age, id, actions);
     if (task.task_id === this.selected) row.tr.classList.add("selected");
     return row;
