@@ -52,6 +52,7 @@ class Dashboard {
       onState: (state) => this.onFeedState(state),
     });
     this.wantLive = false;
+    this.wasLive = false;
     this.asking = null;
     this.ticked = false;
     this.refreshingWorkTypes = false;
@@ -127,6 +128,9 @@ class Dashboard {
   onFeedState(state) {
     this.badge.set(state);
     if (state.kind === "unauthorized") this.reauthorize();
+    // Back after a drop: the server may have restarted with other routes.
+    if (state.kind === "live" && this.wasLive) this.loadWorkTypes();
+    if (state.kind === "live") this.wasLive = true;
   }
 
   // One token prompt for every 401 (REST) or 4010 (live feed); then everything starts again.
