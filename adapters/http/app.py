@@ -35,9 +35,10 @@ def create_app(
     app.add_routes(agent_routes.routes)
     app.add_routes(work_type_routes.routes)
     ui_routes.install(app)
+    # Set even without live push: ws_routes.install may be called on this app later (tests).
+    app[WS_AUTH] = WsAuth(api_token)
+    app.on_shutdown.append(app[WS_AUTH].on_shutdown)
     if events is not None:  # live push needs somewhere to listen
-        app[WS_AUTH] = WsAuth(api_token)
-        app.on_shutdown.append(app[WS_AUTH].on_shutdown)
         ws_routes.install(app, WebSocketHub(events, ws_queue_size))
     setup_aiohttp_apispec(
         app,
