@@ -7,10 +7,11 @@ import hmac
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from adapters.http.errors import Handler, error_response
+from adapters.http.errors import Handler
 from adapters.http.ui_routes import UI_PREFIX
 from adapters.http.ws_auth import HEADER_AUTHENTICATED
 from adapters.http.ws_routes import PATH as WS_PATH
+from chiffon.errors import Unauthorized
 
 # The page itself is public: it holds no data and asks for the token before any API call.
 OPEN_PATHS = frozenset({"/health", "/", "/ui"})
@@ -29,10 +30,7 @@ def bearer_auth(token: str) -> Middleware:
             # message instead, which the WebSocket handler demands (ws_auth.WsAuth).
             return await handler(request)
         if not hmac.compare_digest((given or "").encode(), expected):
-            message = "missing or wrong bearer token (Authorization: Bearer ...)"
-            response = error_response(request, 4010, message)
-            response.headers["WWW-Authenticate"] = "Bearer"
-            return response
+            raise Unauthorized("missing or wrong bearer token (Authorization: Bearer ...)")
         request[HEADER_AUTHENTICATED] = True
         return await handler(request)
 

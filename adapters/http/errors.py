@@ -46,7 +46,10 @@ def error_response(
         "trace_id": trace_id_of(request),
         "details": details,
     }
-    return web.json_response(body, status=status or STATUS_BY_CODE.get(code, 500))
+    response = web.json_response(body, status=status or STATUS_BY_CODE.get(code, 500))
+    if response.status == 401:  # RFC 9110: a 401 names the scheme that would work
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
 
 
 @web.middleware
