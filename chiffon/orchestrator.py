@@ -14,6 +14,7 @@ from chiffon.events import TaskUpdated
 from chiffon.keyed_lock import KeyedLock
 from chiffon.messages import OutboxFactory, OutboxWritten
 from chiffon.model import Agent, AgentStatus, Task, TaskStatus
+from chiffon.routing import Route
 from ports.agent_registry import AgentRegistry
 from ports.clock import Clock, IdFactory
 from ports.notifier import Notifier
@@ -89,6 +90,11 @@ class OrchestratorService:
         self, agent_type: str | None = None, status: AgentStatus | None = None
     ) -> list[Agent]:
         return await self._agents.find(agent_type, status)
+
+    async def work_types(self) -> list[Route]:
+        """The work types a dispatch may name now, sorted: the routing table's, then those
+        that agents not offline advertise; each with the agent type `dispatch` routes it to."""
+        return self._config.routing.known(await self._agents.advertised_routes())
 
     async def cancel(self, task_id: UUID) -> Task:
         """Cancel a pending or running task; its agent (if any) is told to stop."""

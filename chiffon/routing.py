@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from enum import StrEnum
 
 import attrs
 
@@ -24,6 +25,20 @@ DEFAULT_ROUTES: Mapping[str, str] = {
 }
 
 
+class RouteSource(StrEnum):
+    TABLE = "table"  # the default table or CHIFFON_ROUTES
+    ADVERTISED = "advertised"  # a live agent's heartbeat capabilities
+
+
+@attrs.frozen
+class Route:
+    """One work type a dispatch can name, the agent type it goes to, and who said so."""
+
+    work_type: str
+    agent_type: str
+    source: RouteSource
+
+
 @attrs.frozen
 class RoutingTable:
     """A static work_type -> agent_type table; agents' advertised capabilities extend it."""
@@ -39,6 +54,14 @@ class RoutingTable:
             if served == work_type:
                 return agent_type
         return None
+
+    def known(self, advertised: Iterable[tuple[str, str]] = ()) -> list[Route]:
+        """Every work type `lookup` resolves, sorted by work_type, each with the agent type
+        `lookup` would pick (the table wins, then the first agent type advertising it)."""
+        routes = {w: Route(w, a, RouteSource.TABLE) for w, a in self.routes.items()}
+        for agent_type, work_type in advertised:
+            routes.setdefault(work_type, Route(work_type, agent_type, RouteSource.ADVERTISED))
+        return [routes[w] for w in sorted(routes)]
 
     @classmethod
     def parse(cls, spec: str, base: Mapping[str, str] = DEFAULT_ROUTES) -> RoutingTable:

@@ -1,4 +1,5 @@
-"""Optional bearer-token auth: guards every route but /health when a token is set."""
+"""Optional bearer-token auth: guards every route but /health (and the dashboard's files)
+when a token is set."""
 
 from __future__ import annotations
 
@@ -9,9 +10,13 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from adapters.http.errors import Handler
+from adapters.http.ui_routes import UI_PREFIX
+from adapters.http.ws_auth import HEADER_AUTHENTICATED
+from adapters.http.ws_routes import PATH as WS_PATH
 from chiffon.errors import Unauthorized
 
-OPEN_PATHS: Final = frozenset({"/health"})
+# The dashboard's page is public: it holds no data and asks for the token before any API call.
+OPEN_PATHS: Final = frozenset({"/health", "/", "/ui"})
 
 
 def bearer_auth(token: str) -> Middleware:
@@ -24,8 +29,15 @@ def bearer_auth(token: str) -> Middleware:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path not in OPEN_PATHS and not authorized(request, expected):
+        if request.path in OPEN_PATHS or request.path.startswith(UI_PREFIX):
+            return await handler(request)
+        if "Authorization" not in request.headers and request.path == WS_PATH:
+            # A browser cannot set headers on a WebSocket: it sends the token in its first
+            # message instead, which the WebSocket handler demands (ws_auth.WsAuth).
+            return await handler(request)
+        if not authorized(request, expected):
             raise Unauthorized("missing or wrong bearer token (Authorization: Bearer ...)")
+        request[HEADER_AUTHENTICATED] = True
         return await handler(request)
 
     return middleware

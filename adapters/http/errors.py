@@ -68,9 +68,12 @@ def error_response(
     status: int | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> web.Response:
+    status = status or STATUS_BY_CODE.get(code, 500)
+    if status == 401:  # RFC 9110: a 401 names the scheme that would work
+        headers = {**CHALLENGE, **(headers or {})}
     return web.Response(
         body=error_body(code, message, trace_id_of(request), details),
-        status=status or STATUS_BY_CODE.get(code, 500),
+        status=status,
         content_type="application/json",
         headers=headers,
     )

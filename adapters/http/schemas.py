@@ -8,9 +8,11 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from chiffon.config import MAX_TIMEOUT_S, MAX_WORK_TYPE_CHARS
 from chiffon.model import PRIORITY_DEFAULT, PRIORITY_MAX, PRIORITY_MIN, AgentStatus, TaskStatus
+from chiffon.routing import RouteSource
 
 TASK_STATUSES = [s.value for s in TaskStatus]
 AGENT_STATUSES = [s.value for s in AgentStatus]
+ROUTE_SOURCES = [s.value for s in RouteSource]
 
 
 class StrictNumber(fields.Float):
@@ -150,6 +152,16 @@ class AgentSchema(Schema):
     running_tasks = fields.List(fields.UUID(), required=True)
     resources = fields.Dict(required=True)
     last_heartbeat_at = fields.DateTime(required=True)
+
+
+class WorkTypeSchema(Schema):
+    work_type = fields.String(required=True, metadata={"example": "sleep"})
+    agent_type = fields.String(required=True, metadata={"example": "demo"})
+    source = fields.String(
+        required=True,
+        validate=validate.OneOf(ROUTE_SOURCES),
+        metadata={"description": "table: the routing table; advertised: a live agent's heartbeat."},
+    )
 
 
 class AgentQuerySchema(StrictSchema):

@@ -14,6 +14,7 @@ from adapters.http.keys import SERVICE
 from adapters.http.origin import check_origin
 from adapters.http.schemas import ErrorSchema
 from adapters.http.websocket_hub import WebSocketHub
+from adapters.http.ws_auth import WS_AUTH
 from adapters.http.ws_connection import Connection
 from adapters.http.ws_protocol import (
     PONG,
@@ -63,7 +64,11 @@ def install(app: web.Application, hub: WebSocketHub, origins: frozenset[str] = f
     responses={
         101: {"description": "Switching Protocols: the WebSocket is open"},
         400: {"schema": ErrorSchema, "description": "Not a WebSocket upgrade request (1000)"},
-        401: {"schema": ErrorSchema, "description": "Missing or wrong bearer token (4010)"},
+        401: {
+            "schema": ErrorSchema,
+            "description": "Wrong bearer token (4010). With a token set and no header, the "
+            'first message must be {"action": "auth", "token": "..."} (docs/websocket.md)',
+        },
         403: {"schema": ErrorSchema, "description": "A browser page of another origin (4030)"},
         429: {"schema": ErrorSchema, "description": "Too many connections (4290)"},
     },
@@ -76,6 +81,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     hub.admit(client)
     ws = web.WebSocketResponse(heartbeat=hub.heartbeat_s, max_msg_size=MAX_MESSAGE_BYTES)
     await ws.prepare(request)
+    if not await request.app[WS_AUTH].admit(request, ws):
+        return ws
     conn = hub.connect(ws, client, abort=_aborter(request))
     try:
         async for msg in ws:

@@ -72,8 +72,11 @@ async def test_server_pings_drop_a_peer_that_does_not_answer(
 async def test_websocket_needs_the_token_when_one_is_set(make_api: Factory) -> None:
     api, _ = await make_api(api_token="s3cret")
     with pytest.raises(WSServerHandshakeError) as caught:
-        await api.ws_connect(PATH)
+        await api.ws_connect(PATH, headers={"Authorization": "Bearer wrong"})
     assert caught.value.status == 401
+    async with api.ws_connect(PATH) as ws:  # no header: the token must come first (ws_auth)
+        await ws.send_json({"action": "ping"})
+        assert (await ws.receive_json(timeout=3))["error_code"] == 4010
     async with api.ws_connect(PATH, headers={"Authorization": "Bearer s3cret"}) as ws:
         await pong_next(ws)
 

@@ -1,0 +1,227 @@
+// The dashboard's entry point: builds the stores, views and the live feed, and wires them.
+
+import { AgentsView } from "./agents_view.js";
+import { Api } from "./api.js";
+import { ConnectionBadge } from "./connection_badge.js";
+import { DetailView } from "./detail_view.js";
+import { DispatchForm } from "./dispatch_form.js";
+import { shortId } from "./format.js";
+import { LiveFeed, socketUrl } from "./live.js";
+import { RestSync, UUID } from "./rest_sync.js";
+import { frameScheduler } from "./scheduler.js";
+import { AgentStore, TaskStore } from "./store.js";
+import { TasksView } from "./tasks_view.js";
+import { TokenPrompt, TokenStore } from "./token.js";
+
+const byId = (id) => document.getElementById(id);
+
+class Dashboard {
+  constructor() {
+    this.tokens = new TokenStore();
+    this.prompt = new TokenPrompt(byId("token-dialog"), this.tokens);
+    this.api = new Api(this.tokens, () => this.reauthorize());
+    this.tasks = new TaskStore();
+    this.agents = new AgentStore();
+    this.schedule = frameScheduler(() => this.render());
+    this.badge = new ConnectionBadge(byId("conn"));
+    this.tasksView = new TasksView(
+      { body: byId("tasks-body"), summary: byId("tasks-summary"), empty: byId("tasks-empty") },
+      this.tasks,
+      { onSelect: (id) => this.select(id), onCancel: (id) => this.cancel(id) },
+    );
+    this.agentsView = new AgentsView(
+      { body: byId("agents-body"), empty: byId("agents-empty"), count: byId("agents-count") },
+      this.agents,
+    );
+    this.detail = new DetailView(byId("detail"), this.tasks, {
+      api: this.api,
+      schedule: this.schedule,
+      onCancel: (id) => this.cancel(id),
+      onClose: () => this.select(null),
+    });
+    this.sync = new RestSync(this.api, this.tasks, {
+      schedule: this.schedule,
+      say: (text, ok) => this.say(text, ok),
+    });
+    this.form = new DispatchForm(byId("dispatch-form"), this.api);
+    this.feed = new LiveFeed({
+      url: socketUrl(window.location),
+      tokens: this.tokens,
+      subscriptions: [{ topic: "tasks" }, { topic: "agents" }],
+      onFrame: (frame) => this.onFrame(frame),
+      onState: (state) => this.onFeedState(state),
+    });
+    this.wantLive = false;
+    this.wasLive = false;
+    this.asking = null;
+    this.ticked = false;
+    this.refreshingWorkTypes = false;
+  }
+
+  async start() {
+    this.bindFilters();
+    setInterval(() => {
+      this.ticked = true;
+      this.schedule();
+    }, 1000);
+    await this.loadWorkTypes();
+    this.wantLive = true;
+    this.goLive();
+  }
+
+  goLive() {
+    this.feed.start();
+    this.sync.backfill(this.tasksView.filter);
+  }
+
+  render() {
+    const now = Date.now();
+    const changes = this.tasks.takeChanges();
+    this.tasksView.render(changes, now);
+    this.agentsView.render(this.agents.takeChanges(), now);
+    this.detail.render(changes);
+    if (this.ticked) {
+      this.ticked = false;
+      this.tasksView.tick(now);
+      this.agentsView.tick(now);
+    }
+  }
+
+  onFrame(frame) {
+    if (frame.event === "snapshot") this.onSnapshot(frame);
+    else if (frame.event === "task.updated") this.tasks.upsert(frame.data, "push");
+    else if (frame.event === "agent.updated") this.onAgents([frame.data], false);
+    else if ("error_code" in frame) this.onFeedError(frame);
+    this.schedule();
+  }
+
+  onSnapshot(frame) {
+    const sub = frame.subscription || {};
+    if (sub.topic === "agents") return this.onAgents(frame.data, true);
+    const seen = new Set();
+    for (const task of frame.data) {
+      this.tasks.upsert(task, "snapshot");
+      seen.add(task.task_id);
+    }
+    // A whole tasks snapshot holds every pending and running task: one the page still shows
+    // as unfinished has finished while the page was not listening, so read it again.
+    if (sub.topic === "tasks" && !frame.truncated) {
+      this.sync.refresh(this.tasks.unfinishedIds().filter((id) => !seen.has(id)));
+    }
+  }
+
+  onAgents(agents, whole) {
+    if (whole) this.agents.replaceAll(agents);
+    else agents.forEach((a) => this.agents.upsert(a));
+    const unknown = [...this.agents.capabilities()].some((w) => !this.form.hasWorkType(w));
+    if (unknown) this.loadWorkTypes();
+  }
+
+  // A subscription that failed (its snapshot could not be read) is worth telling; other
+  // protocol errors are not actionable here (e.g. an auth message to a server that no longer
+  // needs one answers "unknown action"), so they only go to the console.
+  onFeedError(frame) {
+    if (frame.subscription) this.say(`live feed: ${frame.error_message}`, false);
+    else console.info("live feed:", frame.error_code, frame.error_message);
+  }
+
+  onFeedState(state) {
+    this.badge.set(state);
+    if (state.kind === "unauthorized") this.reauthorize();
+    // Back after a drop: the server may have restarted with other routes.
+    if (state.kind === "live" && this.wasLive) this.loadWorkTypes();
+    if (state.kind === "live") this.wasLive = true;
+  }
+
+  // One token prompt for every 401 (REST) or 4010 (live feed); then everything starts again.
+  reauthorize() {
+    if (this.asking) return this.asking;
+    this.feed.stop();
+    this.badge.set({ kind: "unauthorized" });
+    const reason = this.tokens.get()
+      ? "The server refused that token. Enter the API token:"
+      : "This server needs an API token (CHIFFON_API_TOKEN):";
+    this.tokens.clear();
+    this.asking = this.prompt.ask(reason).then(() => {
+      this.asking = null;
+      if (this.wantLive) {
+        this.loadWorkTypes();
+        this.goLive();
+      }
+    });
+    return this.asking;
+  }
+
+  async loadWorkTypes() {
+    if (this.refreshingWorkTypes) return;
+    this.refreshingWorkTypes = true;
+    try {
+      for (;;) {
+        try {
+          return this.showWorkTypes(await this.api.workTypes());
+        } catch (err) {
+          if (err.status === 401) await this.reauthorize();
+          else if (err.status === 0) await sleep(2000);
+          else return this.say(`work types: ${err.message}`, false);
+        }
+      }
+    } finally {
+      this.refreshingWorkTypes = false;
+    }
+  }
+
+  showWorkTypes(routes) {
+    this.form.setWorkTypes(routes);
+    const select = byId("filter-work-type");
+    const chosen = select.value;
+    const options = routes.map((r) => new Option(r.work_type, r.work_type));
+    select.replaceChildren(new Option("any work type", ""), ...options);
+    select.value = chosen;
+  }
+
+  bindFilters() {
+    const status = byId("filter-status");
+    const workType = byId("filter-work-type");
+    const trace = byId("filter-trace");
+    const apply = () => {
+      const traceId = trace.value.trim().toLowerCase();
+      trace.setAttribute("aria-invalid", String(traceId !== "" && !UUID.test(traceId)));
+      this.tasksView.setFilter({ status: status.value, workType: workType.value, traceId });
+      this.schedule();
+      this.sync.backfill(this.tasksView.filter);
+    };
+    status.addEventListener("change", apply);
+    workType.addEventListener("change", apply);
+    trace.addEventListener("change", apply);
+  }
+
+  select(taskId) {
+    this.tasksView.select(taskId);
+    if (taskId) this.detail.open(taskId);
+    else this.detail.close();
+  }
+
+  async cancel(taskId) {
+    const label = `cancel ${shortId(taskId)}`;
+    try {
+      const answer = await this.api.cancel(taskId);
+      this.say(`${label}: ${answer.status}`, true);
+      this.detail.showCancelAnswer(taskId, answer.status, true);
+    } catch (err) {
+      this.say(`${label}: ${err.message}`, false);
+      this.detail.showCancelAnswer(taskId, err.message, false);
+    }
+  }
+
+  say(text, ok) {
+    const notice = byId("notice");
+    notice.textContent = text;
+    notice.dataset.ok = String(ok);
+  }
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+new Dashboard().start();

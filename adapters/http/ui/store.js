@@ -1,0 +1,135 @@
+// What the page knows: tasks and agents by id, kept current from snapshots, pushes and REST
+// reads. Changes are collected here and taken once per animation frame by the views.
+
+import { isTerminal, timeKey } from "./format.js";
+import { mergeTask } from "./merge.js";
+
+const HISTORY_LIMIT = 100;
+// The page's memory stays bounded however long it stays open: past this, the oldest tasks
+// are forgotten (the table shows at most the newest 500 anyway; REST still has them all).
+const TASK_LIMIT = 20000;
+
+// Newest first by (created_at, task_id), as the API lists them.
+function newerFirst(a, b) {
+  const byTime = timeKey(b.created_at) - timeKey(a.created_at);
+  if (byTime) return byTime;
+  return a.task_id < b.task_id ? 1 : a.task_id > b.task_id ? -1 : 0;
+}
+
+export class TaskStore {
+  constructor() {
+    this.tasks = new Map();
+    this.order = []; // every known task, newest first; a task's place never changes
+    this.history = new Map(); // task_id -> [{at, status, progress, source}]
+    this.dirty = new Set();
+    this.added = false;
+  }
+
+  get size() {
+    return this.tasks.size;
+  }
+
+  get(taskId) {
+    return this.tasks.get(taskId);
+  }
+
+  // Keeps the newer copy (see merge.js); `source` is "push", "snapshot" or "rest".
+  upsert(task, source) {
+    if (!task || typeof task.task_id !== "string") return false;
+    const current = this.tasks.get(task.task_id);
+    if (source === "push") this.record(task, source);
+    const merged = mergeTask(current, task);
+    if (!merged) return false;
+    this.tasks.set(task.task_id, merged);
+    this.dirty.add(task.task_id);
+    if (!current) {
+      if (source !== "push") this.record(task, source);
+      this.insert(merged); // last: past the limit it may forget this very task
+    }
+    return true;
+  }
+
+  // The task.updated frames seen for a task (and where the page first saw it).
+  historyOf(taskId) {
+    return this.history.get(taskId) || [];
+  }
+
+  // Pending or running tasks: after a fresh snapshot, those it lacks have moved on.
+  unfinishedIds() {
+    return [...this.tasks.values()].filter((t) => !isTerminal(t.status)).map((t) => t.task_id);
+  }
+
+  takeChanges() {
+    const changes = { ids: this.dirty, added: this.added };
+    this.dirty = new Set();
+    this.added = false;
+    return changes;
+  }
+
+  insert(task) {
+    let lo = 0;
+    let hi = this.order.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (newerFirst(this.tasks.get(this.order[mid]), task) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    this.order.splice(lo, 0, task.task_id);
+    this.added = true;
+    while (this.order.length > TASK_LIMIT) this.forget(this.order.pop());
+  }
+
+  forget(taskId) {
+    this.tasks.delete(taskId);
+    this.history.delete(taskId);
+    this.dirty.delete(taskId);
+  }
+
+  record(task, source) {
+    const entries = this.history.get(task.task_id) || [];
+    entries.push({
+      at: Date.now(),
+      status: task.status,
+      progress: task.progress_percent,
+      message: task.progress_message,
+      source,
+    });
+    if (entries.length > HISTORY_LIMIT) entries.splice(0, entries.length - HISTORY_LIMIT);
+    this.history.set(task.task_id, entries);
+  }
+}
+
+export class AgentStore {
+  constructor() {
+    this.agents = new Map();
+    this.dirty = false;
+  }
+
+  // Frames of one connection arrive in order, so the last word about an agent wins.
+  upsert(agent) {
+    if (!agent || typeof agent.agent_id !== "string") return;
+    this.agents.set(agent.agent_id, agent);
+    this.dirty = true;
+  }
+
+  // An agents snapshot is every agent there is.
+  replaceAll(agents) {
+    this.agents = new Map(agents.map((a) => [a.agent_id, a]));
+    this.dirty = true;
+  }
+
+  sorted() {
+    const key = (a) => `${a.agent_type}\u0000${a.agent_id}`;
+    return [...this.agents.values()].sort((a, b) => (key(a) < key(b) ? -1 : 1));
+  }
+
+  capabilities() {
+    return new Set([...this.agents.values()].flatMap((a) => a.capabilities || []));
+  }
+
+  takeChanges() {
+    const changed = this.dirty;
+    this.dirty = false;
+    return changed;
+  }
+}

@@ -1,0 +1,112 @@
+"""WebSocket auth for browsers, which cannot set headers: the token in the first message."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+from enum import Enum
+from typing import Final
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from adapters.codec import strict_json
+from adapters.http.ws_protocol import error_frame
+
+log = logging.getLogger(__name__)
+
+DEADLINE_S: Final = 10.0
+MAX_TRIES: Final = 10  # messages a client may send before its auth one
+AUTHENTICATED_FRAME: Final = '{"event":"authenticated"}'
+# Set by the bearer middleware when the upgrade request carried the right header.
+HEADER_AUTHENTICATED = web.RequestKey("chiffon_header_authenticated", bool)
+_ENDED: Final = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
+
+
+class _Verdict(Enum):
+    ACCEPT = "accept"
+    REFUSE = "refuse"  # an auth message with a wrong token: close
+    NOT_YET = "not_yet"  # any other message: say so, keep waiting
+
+
+class WsAuth:
+    """With a token configured, a WebSocket upgraded without the Authorization header must
+    send `{"action": "auth", "token": ...}` first, within `deadline_s`. Until then nothing
+    else is served: each other message is answered with error_code 4010."""
+
+    def __init__(self, token: str | None, deadline_s: float = DEADLINE_S) -> None:
+        self._expected = None if token is None else token.encode()
+        self.deadline_s = deadline_s
+        self._waiting: set[web.WebSocketResponse] = set()
+
+    async def admit(self, request: web.Request, ws: web.WebSocketResponse) -> bool:
+        """True when `ws` may be served; False when it was refused (and closed) or went away."""
+        if self._expected is None or request.get(HEADER_AUTHENTICATED, False):
+            return True
+        self._waiting.add(ws)
+        try:
+            return await self._handshake(ws, self._expected)
+        finally:
+            self._waiting.discard(ws)
+
+    async def on_shutdown(self, _: web.Application) -> None:
+        """Sockets still in their handshake are not in the hub yet; close them too."""
+        for ws in list(self._waiting):
+            with contextlib.suppress(Exception):
+                await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+
+    async def _handshake(self, ws: web.WebSocketResponse, expected: bytes) -> bool:
+        try:  # the deadline covers our sends too: a peer that does not read cannot stall it
+            async with asyncio.timeout(self.deadline_s):
+                return await self._await_auth(ws, expected)
+        except TimeoutError:
+            pass
+        await _refuse(ws, f"no auth message within {self.deadline_s:g} s")
+        return False
+
+    async def _await_auth(self, ws: web.WebSocketResponse, expected: bytes) -> bool:
+        for _ in range(MAX_TRIES):
+            msg = await ws.receive()
+            if msg.type in _ENDED:
+                return False
+            verdict = _judge(msg.type, msg.data, expected)
+            if verdict is _Verdict.ACCEPT:
+                await ws.send_str(AUTHENTICATED_FRAME)
+                return True
+            if verdict is _Verdict.REFUSE:
+                await _refuse(ws, "wrong token")
+                return False
+            await ws.send_str(
+                error_frame(
+                    4010,
+                    'authenticate first: {"action": "auth", "token": "..."}',
+                    {"action": ["The first message must be auth."]},
+                )
+            )
+        await _refuse(ws, f"no auth message in the first {MAX_TRIES} messages")
+        return False
+
+
+def _judge(kind: WSMsgType, data: object, expected: bytes) -> _Verdict:
+    if kind is not WSMsgType.TEXT or not isinstance(data, str):
+        return _Verdict.NOT_YET
+    try:
+        message = strict_json.loads(data)
+    except strict_json.JsonRejected:
+        return _Verdict.NOT_YET
+    if not isinstance(message, dict) or message.get("action") != "auth":
+        return _Verdict.NOT_YET
+    token = message.get("token")
+    given = token.encode() if isinstance(token, str) else b""  # strict: always encodable
+    return _Verdict.ACCEPT if hmac.compare_digest(given, expected) else _Verdict.REFUSE
+
+
+async def _refuse(ws: web.WebSocketResponse, why: str) -> None:
+    log.info("WebSocket refused: %s", why)
+    with contextlib.suppress(Exception):  # a peer that is gone cannot hear it anyway
+        await ws.send_str(error_frame(4010, f"not authenticated: {why}", None))
+        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=why.encode()[:123])
+
+
+WS_AUTH = web.AppKey("ws_auth", WsAuth)
