@@ -12,13 +12,20 @@ from chiffon.config import OrchestratorConfig
 from chiffon.errors import NotCancellable, TaskIdConflict, TaskNotFound, UnknownWorkType
 from chiffon.events import TaskUpdated
 from chiffon.keyed_lock import KeyedLock
+from chiffon.log_fields import task_fields
 from chiffon.messages import OutboxFactory, OutboxWritten
 from chiffon.model import Agent, AgentStatus, Task, TaskStatus
 from chiffon.routing import Route
 from ports.agent_registry import AgentRegistry
 from ports.clock import Clock, IdFactory
 from ports.notifier import Notifier
-from ports.task_repository import PageCursor, TaskFilter, TaskPage, TaskRepository
+from ports.task_repository import (
+    PageCursor,
+    StoreCounts,
+    TaskFilter,
+    TaskPage,
+    TaskRepository,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +76,12 @@ class OrchestratorService:
                     {"task_id": str(cmd.task_id), "existing_work_type": stored.work_type},
                 )
             return stored, False
-        log.debug(
-            "dispatched", extra={"task_id": str(task.task_id), "trace_id": str(task.trace_id)}
+        log.info(
+            "dispatched %s to %s, priority %d",
+            task.work_type,
+            task.agent_type,
+            task.priority,
+            extra=task_fields(task, priority=task.priority),
         )
         return stored, True
 
@@ -85,6 +96,10 @@ class OrchestratorService:
     ) -> TaskPage:
         """A page of tasks, newest first; `light` leaves parameters, result and output out."""
         return await self._tasks.page(flt, max(1, min(limit, MAX_PAGE)), after, light=light)
+
+    async def store_counts(self) -> StoreCounts:
+        """Tasks by status and the unsent outbox backlog (for gauges)."""
+        return await self._tasks.counts()
 
     async def list_agents(
         self, agent_type: str | None = None, status: AgentStatus | None = None
@@ -111,6 +126,7 @@ class OrchestratorService:
                 task_id, lifecycle.sources_of(TaskStatus.CANCELLED), None, changes, messages
             )
             if done is not None:
+                log.info("cancelled (was %s)", task.status.value, extra=task_fields(done))
                 await self._notifier.publish(TaskUpdated(done))
                 self._outbox_written(messages)
                 return done

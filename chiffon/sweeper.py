@@ -10,6 +10,7 @@ from chiffon.config import OrchestratorConfig
 from chiffon.events import TaskUpdated
 from chiffon.keyed_lock import KeyedLock
 from chiffon.leases import LeaseKeeper
+from chiffon.log_fields import agent_fields, task_fields
 from chiffon.messages import OutboxFactory, OutboxWritten
 from ports.agent_registry import AgentRegistry
 from ports.clock import Clock
@@ -50,7 +51,7 @@ class Sweeper:
         now = self._clock.now()
         silent_since = now - timedelta(seconds=self._config.offline_after_s)
         for agent in await self._agents.mark_stale_offline(silent_since):
-            log.warning("agent %s missed its heartbeats: offline", agent.agent_id)
+            log.warning("agent offline: missed its heartbeats", extra=agent_fields(agent))
             await self._leases.agent_lost(agent)
         expired = await self._tasks.expire_due(now)
         cancels = [self._outbox.cancel(t, "timed out") for t in expired if t.agent_id is not None]
@@ -58,7 +59,7 @@ class Sweeper:
             await self._tasks.enqueue(cancels)
             self._outbox_written(cancels)
         for task in expired:
-            log.warning("task timed out", extra={"task_id": str(task.task_id)})
+            log.warning("task timed out", extra=task_fields(task, status="timed_out"))
             async with self._order.hold(task.task_id):  # after any change being announced
                 await self._notifier.publish(TaskUpdated(task))
 

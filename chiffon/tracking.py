@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -10,6 +11,7 @@ from chiffon.config import MAX_OUTPUT_CHARS
 from chiffon.events import AgentUpdated, TaskUpdated
 from chiffon.keyed_lock import KeyedLock
 from chiffon.leases import LeaseKeeper
+from chiffon.log_fields import agent_fields, task_fields
 from chiffon.messages import OutboxFactory, OutboxWritten
 from chiffon.model import (
     Agent,
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 PENDING = frozenset({TaskStatus.PENDING})
 RUNNING = frozenset({TaskStatus.RUNNING})
 STOPPED = frozenset({TaskStatus.CANCELLED, TaskStatus.TIMED_OUT})
+MAX_REMEMBERED_AGENTS = 10_000
 
 
 class AgentMessageTracker:
@@ -48,7 +51,10 @@ class AgentMessageTracker:
         leases: LeaseKeeper,
         outbox_written: OutboxWritten = lambda _: None,
         order: KeyedLock | None = None,
+        ignored: Callable[[str], None] = lambda _: None,
     ) -> None:
+        """`ignored` hears the kind ("running", "progress", "result") of every agent message
+        that changed nothing (stale, duplicate or late), for metrics."""
         self._tasks = tasks
         self._agents = agents
         self._notifier = notifier
@@ -57,6 +63,8 @@ class AgentMessageTracker:
         self._leases = leases
         self._outbox_written = outbox_written
         self._order = order or KeyedLock()
+        self._ignored = ignored
+        self._live_agents: set[UUID] = set()  # to log an agent's arrival once, not each beat
 
     async def handle(self, message: AgentMessage) -> None:
         """Apply one message; messages about one task or agent are applied in arrival order
@@ -86,14 +94,21 @@ class AgentMessageTracker:
     async def on_result(self, result: WorkResult) -> None:
         changes = self._result_changes(result)
         task_id, attempt = result.task_id, result.attempt
-        if await self._apply(task_id, RUNNING, attempt, changes, "result", quiet=True):
-            return  # the common case: one conditional update
-        task = await self._tasks.get(result.task_id)
-        if task is not None and task.status is TaskStatus.PENDING:
-            # The result implies the attempt ran, even if its `running` was never seen.
-            await self._start(StatusUpdate(result.task_id, result.agent_id, result.attempt, True))
-            changes = self._result_changes(result)  # finished after it started
-        await self._apply(result.task_id, RUNNING, result.attempt, changes, "result")
+        done = await self._apply(task_id, RUNNING, attempt, changes, "result", quiet=True)
+        if done is None:
+            task = await self._tasks.get(result.task_id)
+            if task is not None and task.status is TaskStatus.PENDING:
+                # The result implies the attempt ran, even if its `running` was never seen.
+                await self._start(StatusUpdate(task_id, result.agent_id, attempt, True))
+                changes = self._result_changes(result)  # finished after it started
+            done = await self._apply(task_id, RUNNING, attempt, changes, "result")
+        if done is not None:
+            log.info(
+                "result: %s in %s ms",
+                done.status.value,
+                result.duration_ms,
+                extra=task_fields(done, status=done.status.value, duration_ms=result.duration_ms),
+            )
 
     def _result_changes(self, result: WorkResult) -> dict[str, Any]:
         now = self._clock.now()
@@ -126,9 +141,22 @@ class AgentMessageTracker:
         )
         stored = await self._agents.record(agent)
         if beat.goodbye:
+            self._live_agents.discard(beat.agent_id)
+            log.info("agent offline: said goodbye", extra=agent_fields(stored))
             await self._leases.agent_lost(stored, frozenset(beat.running_tasks))
-        else:
-            await self._notifier.publish(AgentUpdated(stored))
+            return
+        if beat.agent_id not in self._live_agents:
+            if len(self._live_agents) >= MAX_REMEMBERED_AGENTS:
+                self._live_agents.clear()  # agents of past runs; at worst one line again
+            self._live_agents.add(beat.agent_id)
+            log.info(
+                "agent registered: %s, %d at once, handles %s",
+                stored.agent_type,
+                stored.max_concurrency,
+                ", ".join(stored.capabilities) or "nothing advertised",
+                extra=agent_fields(stored),
+            )
+        await self._notifier.publish(AgentUpdated(stored))
 
     async def _start(self, update: StatusUpdate) -> None:
         now = self._clock.now()
@@ -160,6 +188,7 @@ class AgentMessageTracker:
         if moved is None:
             if quiet:
                 return None
+            self._ignored(what)
             log.info(
                 "ignored %s of attempt %s: stale, duplicate or late",
                 what,

@@ -102,7 +102,7 @@ async def _until_signalled(ready: asyncio.Event | None) -> None:
 
 async def run_migrate(settings: Settings) -> None:
     applied = await migrate_database(settings)
-    print(f"applied: {', '.join(applied)}" if applied else "the schema is up to date", flush=True)
+    log.info("applied: %s", ", ".join(applied) if applied else "nothing; the schema is up to date")
 
 
 async def run_agent(settings: Settings) -> None:

@@ -11,6 +11,8 @@ import punq
 from aiohttp import web
 
 from adapters.http.app import create_app
+from adapters.http.metrics.recorder import MeteredNotifier
+from adapters.http.metrics.registry import ChiffonMetrics
 from adapters.http.ws_limits import WsLimits
 from adapters.memory.agent_registry import InMemoryAgentRegistry
 from adapters.memory.broker import InMemoryBroker
@@ -74,8 +76,12 @@ def build_container(settings: Settings, **instances: Any) -> punq.Container:
     put(IdFactory, "ids", RandomIds)
     put(TaskRepository, "tasks", InMemoryTaskRepository)
     put(AgentRegistry, "agents", InMemoryAgentRegistry)
+    metrics = ChiffonMetrics()
+    c.register(ChiffonMetrics, instance=metrics)
     notifier = instances.get("notifier") or InMemoryNotifier()
-    c.register(Notifier, instance=notifier)
+    # The domain announces through the metered notifier (task metrics, counted once per
+    # change); live push listens to the notifier itself.
+    c.register(Notifier, instance=MeteredNotifier(notifier, metrics))
     c.register(EventSource, instance=instances.get("events", notifier))
     put(InMemoryBroker, "broker", InMemoryBroker)
     put(WorkBus, "bus", lambda: InMemoryWorkBus(c.resolve(InMemoryBroker)))
@@ -102,8 +108,17 @@ def wire_orchestrator(c: punq.Container, handlers: HandlerRegistry | None = None
     order = KeyedLock()  # one per-task order for every writer, so events follow the store
     leases = LeaseKeeper(tasks, notifier, clock, outbox, config, relay.submit, order)
     service = OrchestratorService(tasks, agents, notifier, clock, ids, config, relay.submit, order)
+    metrics: ChiffonMetrics = c.resolve(ChiffonMetrics)
     tracker = AgentMessageTracker(
-        tasks, agents, notifier, clock, outbox, leases, relay.submit, order
+        tasks,
+        agents,
+        notifier,
+        clock,
+        outbox,
+        leases,
+        relay.submit,
+        order,
+        ignored=lambda kind: metrics.ignored.labels(kind).inc(),
     )
     sweeper = Sweeper(tasks, agents, notifier, clock, outbox, leases, config, relay.submit, order)
     readiness = {"store": tasks.ping, "bus": _bus_check(bus)}
@@ -115,6 +130,7 @@ def wire_orchestrator(c: punq.Container, handlers: HandlerRegistry | None = None
         events=events,
         ws_limits=_ws_limits(settings),
         allowed_origins=settings.origins,
+        metrics=metrics,
     )
     broker = c.resolve(InMemoryBroker) if settings.in_memory_bus else None
     agent = None

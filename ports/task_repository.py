@@ -56,6 +56,12 @@ MUTABLE_FIELDS: frozenset[str] = frozenset(
 )
 
 
+@attrs.frozen
+class StoreCounts:
+    tasks_by_status: Mapping[TaskStatus, int]
+    outbox_unsent: int
+
+
 class TaskRepository(Protocol):
     """Tasks and the outbox. Implementations return copies, never live objects.
 
@@ -124,6 +130,11 @@ class TaskRepository(Protocol):
 
     async def mark_sent(self, message_ids: Sequence[UUID]) -> None:
         """Mark these outbox messages sent (the relay published them itself)."""
+        ...
+
+    async def counts(self) -> StoreCounts:
+        """How many tasks are in each status (every status present, zero included), and how
+        many outbox messages wait to be sent; for gauges, read rarely (it may scan)."""
         ...
 
     async def ping(self) -> None:

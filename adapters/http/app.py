@@ -11,6 +11,9 @@ from adapters.http import agent_routes, task_routes, ui_routes, work_type_routes
 from adapters.http.auth import bearer_auth
 from adapters.http.errors import error_middleware
 from adapters.http.keys import READINESS, SERVICE, ReadinessCheck
+from adapters.http.metrics import route as metrics_route
+from adapters.http.metrics.middleware import observe_requests
+from adapters.http.metrics.registry import ChiffonMetrics
 from adapters.http.openapi import SECURITY_DEFINITIONS
 from adapters.http.websocket_hub import WebSocketHub
 from adapters.http.ws_auth import WS_AUTH, WsAuth
@@ -29,8 +32,15 @@ def create_app(
     events: EventSource | None = None,
     ws_limits: WsLimits | None = None,
     allowed_origins: frozenset[str] = frozenset(),
+    metrics: ChiffonMetrics | None = None,
 ) -> web.Application:
-    middlewares = [error_middleware] + ([bearer_auth(api_token)] if api_token else [])
+    """The API, the dashboard, live push, /metrics and the OpenAPI document. `metrics` is
+    shared with the composition root (which also feeds it task changes); one is made if none
+    is given."""
+    metrics = metrics or ChiffonMetrics()
+    middlewares = [observe_requests(metrics), error_middleware]
+    if api_token:
+        middlewares.append(bearer_auth(api_token))
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
     app[SERVICE] = service
     app[READINESS] = readiness
@@ -41,8 +51,10 @@ def create_app(
     # Set even without live push: ws_routes.install may be called on this app later (tests).
     app[WS_AUTH] = WsAuth(api_token)
     app.on_shutdown.append(app[WS_AUTH].on_shutdown)
-    if events is not None:  # live push needs somewhere to listen
-        ws_routes.install(app, WebSocketHub(events, ws_limits), allowed_origins)
+    hub = None if events is None else WebSocketHub(events, ws_limits)
+    if hub is not None:  # live push needs somewhere to listen
+        ws_routes.install(app, hub, allowed_origins)
+    metrics_route.install(app, metrics, lambda: 0 if hub is None else len(hub.connections))
     setup_aiohttp_apispec(
         app,
         title="chiffon",

@@ -18,6 +18,7 @@ from ports.task_repository import (
     MUTABLE_FIELDS,
     PageCursor,
     Publish,
+    StoreCounts,
     TaskFilter,
     TaskPage,
     TaskRepository,
@@ -136,6 +137,12 @@ class InMemoryTaskRepository(TaskRepository):
     async def mark_sent(self, message_ids: Sequence[UUID]) -> None:
         for message_id in message_ids:
             self._outbox.pop(message_id, None)
+
+    async def counts(self) -> StoreCounts:
+        by_status = dict.fromkeys(TaskStatus, 0)
+        for task in self._tasks.values():
+            by_status[task.status] += 1
+        return StoreCounts(by_status, len(self._outbox))
 
     async def ping(self) -> None:
         return None

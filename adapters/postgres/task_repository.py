@@ -17,7 +17,14 @@ from adapters.postgres.group_commit import GroupCommitter
 from adapters.postgres.rows import outbox_from_row, outbox_params, task_from_row
 from chiffon.model import OutboxMessage, Task, TaskStatus
 from ports.bus import PartiallyPublished
-from ports.task_repository import PageCursor, Publish, TaskFilter, TaskPage, TaskRepository
+from ports.task_repository import (
+    PageCursor,
+    Publish,
+    StoreCounts,
+    TaskFilter,
+    TaskPage,
+    TaskRepository,
+)
 
 PRUNE_EVERY_S = 300.0
 
@@ -117,6 +124,15 @@ class PostgresTaskRepository(TaskRepository):
         if message_ids:
             async with self._connection() as conn:
                 await conn.execute(sql.MARK_SENT, list(message_ids))
+
+    @translates_errors
+    async def counts(self) -> StoreCounts:
+        async with self._connection() as conn:
+            rows = await conn.fetch(sql.COUNT_BY_STATUS)
+            unsent = await conn.fetchval(sql.COUNT_UNSENT)
+        by_status = dict.fromkeys(TaskStatus, 0)
+        by_status.update((TaskStatus(r["status"]), r["n"]) for r in rows)
+        return StoreCounts(by_status, unsent)
 
     @translates_errors
     async def ping(self) -> None:

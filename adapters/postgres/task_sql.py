@@ -51,6 +51,8 @@ LIMIT $1 FOR UPDATE SKIP LOCKED
 MARK_SENT: Final = (
     "UPDATE outbox SET sent_at = now() WHERE message_id = ANY($1::uuid[]) AND sent_at IS NULL"
 )
+COUNT_BY_STATUS: Final = "SELECT status, count(*) AS n FROM tasks GROUP BY status"
+COUNT_UNSENT: Final = "SELECT count(*) FROM outbox WHERE sent_at IS NULL"
 PRUNE_SENT: Final = "DELETE FROM outbox WHERE sent_at < now() - interval '1 hour'"
 
 

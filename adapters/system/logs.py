@@ -7,31 +7,66 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-EXTRA_FIELDS = ("task_id", "trace_id", "agent_id")
+# Structured fields a log line may carry (chiffon.log_fields, the access log); they are ids,
+# names and figures, never a task's values or a token.
+EXTRA_FIELDS = (
+    "task_id",
+    "trace_id",
+    "request_id",
+    "agent_id",
+    "work_type",
+    "agent_type",
+    "attempt",
+    "priority",
+    "status",
+    "duration_ms",
+    "method",
+    "route",
+    "http_status",
+)
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        line = {
+        line: dict[str, object] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
         }
         for name in EXTRA_FIELDS:
-            if hasattr(record, name):
-                line[name] = str(getattr(record, name))
+            value = getattr(record, name, None)
+            if value is not None:
+                line[name] = value if isinstance(value, int | float) else str(value)
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
         return json.dumps(line)
 
 
+class TextFormatter(logging.Formatter):
+    """For people: the message, then the structured fields as key=value."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        fields = [
+            f"{name}={getattr(record, name)}"
+            for name in EXTRA_FIELDS
+            if getattr(record, name, None) is not None
+        ]
+        if not fields:
+            return text
+        head, sep, tail = text.partition("\n")  # a traceback stays below the fields
+        return f"{head} [{' '.join(fields)}]{sep}{tail}"
+
+
 def configure(fmt: str, level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler(sys.stdout)  # stderr is kept for one-line refusals
-    if fmt == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    """Every line on stdout, in one format (JSON: one object per line, nothing else);
+    stderr is kept for the one-line refusals of the command line."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

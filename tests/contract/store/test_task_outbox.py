@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from chiffon.model import OutboxMessage
+from chiffon.model import OutboxMessage, TaskStatus
 from ports.bus import PartiallyPublished
 from ports.task_repository import TaskRepository
 from tests.contract.store.builders import at, cancel_message, make_task, work_message
@@ -112,3 +112,18 @@ async def test_the_sweep_takes_only_stale_rows_and_mark_sent_is_final(
     rest = Recorder()
     assert await repo.relay_outbox(rest, 10) == 1
     assert [m.message_id for m in rest.sent] == [messages[4].message_id]
+
+
+async def test_counts_give_every_status_and_the_unsent_backlog(repo: TaskRepository) -> None:
+    empty = await repo.counts()
+    assert empty.tasks_by_status == dict.fromkeys(TaskStatus, 0) and empty.outbox_unsent == 0
+    await repo.create(make_task(0), [])
+    await repo.create(make_task(1, status=TaskStatus.RUNNING), [])
+    await repo.create(make_task(2, status=TaskStatus.RUNNING), [])
+    messages = await enqueue_five(repo)
+    await repo.mark_sent([messages[0].message_id])
+    counts = await repo.counts()
+    assert counts.tasks_by_status[TaskStatus.PENDING] == 2  # one from enqueue_five
+    assert counts.tasks_by_status[TaskStatus.RUNNING] == 2
+    assert counts.tasks_by_status[TaskStatus.FAILED] == 0
+    assert counts.outbox_unsent == 4

@@ -1,0 +1,66 @@
+"""One middleware for what every API call leaves behind: its metrics and one access line."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from adapters.http.errors import Handler, trace_id_of
+from adapters.http.metrics.registry import ChiffonMetrics
+
+log = logging.getLogger("chiffon.access")
+
+UNMATCHED = "(unmatched)"  # never the raw path: a label per URL would be unbounded
+QUIET_PREFIXES = ("/ui/",)  # the dashboard's static files: counted, not logged
+
+
+def observe_requests(metrics: ChiffonMetrics) -> Middleware:
+    """Count and time every request by route template and status, and log one access line
+    (method, route, http_status, duration_ms, trace_id, request_id). Values and tokens never
+    appear: only the route template, never the query, the body or the headers."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        response = await handler(request)  # the error middleware inside answers every failure
+        elapsed = time.perf_counter() - started
+        route = route_of(request)
+        status = response.status
+        metrics.http_requests.labels(request.method, route, str(status)).inc()
+        if status != 101:  # a WebSocket session is not a request duration
+            metrics.http_seconds.labels(request.method, route).observe(elapsed)
+        if not request.path.startswith(QUIET_PREFIXES):
+            _access_line(request, route, status, elapsed)
+        return response
+
+    return middleware
+
+
+def route_of(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else UNMATCHED
+
+
+def _access_line(request: web.Request, route: str, status: int, elapsed: float) -> None:
+    duration_ms = round(elapsed * 1000, 2)
+    fields = {
+        "method": request.method,
+        "route": route,
+        "http_status": status,
+        "duration_ms": duration_ms,
+        "trace_id": trace_id_of(request),
+        "request_id": _request_id(request),
+    }
+    log.info("%s %s %d %.2fms", request.method, route, status, duration_ms, extra=fields)
+
+
+def _request_id(request: web.Request) -> str | None:
+    value = request.headers.get("X-Request-Id", "")
+    try:
+        return str(uuid.UUID(value)) if 0 < len(value) <= 64 else None
+    except ValueError:
+        return None
