@@ -4,9 +4,13 @@ equality as JSON sees it. Pure: the strict decoder (adapters.codec) and the agen
 
 from __future__ import annotations
 
+import enum
 import json
 import math
 import re
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, Final
 
 MAX_DEPTH: Final = 64
@@ -116,3 +120,21 @@ def same_json(a: Any, b: Any) -> bool:
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b, strict=True))
     return type(a) is type(b) and a == b
+
+
+def to_json_value(value: Any) -> Any:
+    """A domain value as JSON shows it (the API's own format: UUIDs as text, timestamps in
+    UTC with an offset, enums by value); JSON values pass through."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, tuple):
+        return [to_json_value(v) for v in value]
+    return value
+
+
+def json_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: to_json_value(value) for name, value in fields.items()}

@@ -1,4 +1,5 @@
-"""The task state machine: which transitions are allowed and which states are final."""
+"""The task state machine: which transitions are allowed and which states are final. The one
+table every change is checked against (chiffon.changes); no caller restates a from-state."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ ALLOWED: dict[TaskStatus, frozenset[TaskStatus]] = {
         }
     ),
 }
+# States in which a task may change without changing its status (a running task's progress).
+UPDATABLE: frozenset[TaskStatus] = frozenset({TaskStatus.RUNNING})
 
 
 def is_terminal(status: TaskStatus) -> bool:
@@ -38,3 +41,8 @@ def can_move(source: TaskStatus, target: TaskStatus) -> bool:
 def sources_of(target: TaskStatus) -> frozenset[TaskStatus]:
     """The states from which `target` may be reached (what a conditional update allows)."""
     return frozenset(s for s, targets in ALLOWED.items() if target in targets)
+
+
+def sources_for(target: TaskStatus | None) -> frozenset[TaskStatus]:
+    """Where a change may start: `target` None is an update that keeps the status."""
+    return UPDATABLE if target is None else sources_of(target)

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
 from chiffon.model import Cancel, OutboxMessage, Task, TaskAnnouncement, WorkRequest
 from ports.clock import Clock, IdFactory
-
-# Told about outbox messages just committed, so the relay can send them at once.
-OutboxWritten = Callable[[Sequence[OutboxMessage]], None]
 
 
 def work_request_for(task: Task) -> WorkRequest:

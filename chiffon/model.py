@@ -61,6 +61,7 @@ class Task:
     status: TaskStatus
     created_at: datetime
     updated_at: datetime
+    revision: int = 1  # 1 when created, +1 on every stored change
     attempt: int = 1
     max_attempts: int = MAX_ATTEMPTS_DEFAULT
     timeout_s: float | None = None
@@ -75,6 +76,33 @@ class Task:
     agent_id: UUID | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+
+
+@attrs.frozen
+class TaskEvent:
+    """One entry of a task's timeline: what one stored change did. `changes` holds every
+    field the change set, as JSON values (revision 1, `dispatched`, holds them all but the
+    parameters), so folding a task's events in order gives its state at any revision."""
+
+    task_id: UUID
+    revision: int
+    at: datetime
+    kind: str
+    status: TaskStatus
+    changes: JsonObject
+
+
+@attrs.frozen
+class EventDraft:
+    """A timeline entry before the store gives it its revision."""
+
+    kind: str
+    at: datetime
+    status: TaskStatus
+    changes: JsonObject
+
+    def numbered(self, task_id: UUID, revision: int) -> TaskEvent:
+        return TaskEvent(task_id, revision, self.at, self.kind, self.status, self.changes)
 
 
 @attrs.frozen

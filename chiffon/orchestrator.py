@@ -6,19 +6,16 @@ import logging
 from datetime import timedelta
 from uuid import UUID
 
-from chiffon import lifecycle
+from chiffon.changes import Cancel
 from chiffon.commands import DispatchCommand
 from chiffon.config import OrchestratorConfig
 from chiffon.errors import NotCancellable, TaskIdConflict, TaskNotFound, UnknownWorkType
-from chiffon.events import TaskUpdated
-from chiffon.keyed_lock import KeyedLock
+from chiffon.ledger import Applied, TaskLedger
 from chiffon.log_fields import task_fields
-from chiffon.messages import OutboxFactory, OutboxWritten
-from chiffon.model import Agent, AgentStatus, Task, TaskStatus
+from chiffon.model import Agent, AgentStatus, Task, TaskEvent, TaskStatus
 from chiffon.routing import Route
 from ports.agent_registry import AgentRegistry
 from ports.clock import Clock, IdFactory
-from ports.notifier import Notifier
 from ports.task_repository import (
     PageCursor,
     StoreCounts,
@@ -33,29 +30,23 @@ MAX_PAGE = 500
 
 
 class OrchestratorService:
-    """The caller-facing use cases. Every accepted change is announced on the notifier, and
-    every message it causes goes through the outbox (stored with the change, sent by the relay)."""
+    """The caller-facing use cases. Tasks change only through the ledger."""
 
     def __init__(
         self,
         tasks: TaskRepository,
         agents: AgentRegistry,
-        notifier: Notifier,
+        ledger: TaskLedger,
         clock: Clock,
         ids: IdFactory,
         config: OrchestratorConfig,
-        outbox_written: OutboxWritten = lambda _: None,
-        order: KeyedLock | None = None,
     ) -> None:
         self._tasks = tasks
         self._agents = agents
-        self._notifier = notifier
+        self._ledger = ledger
         self._clock = clock
         self._ids = ids
         self._config = config
-        self._outbox = OutboxFactory(clock, ids)
-        self._outbox_written = outbox_written
-        self._order = order or KeyedLock()
 
     async def dispatch(self, cmd: DispatchCommand) -> tuple[Task, bool]:
         """Store a new task and its work message; returns (task, created). The same request
@@ -63,12 +54,7 @@ class OrchestratorService:
         cmd.validate()
         agent_type = await self._route(cmd.work_type)
         task = self._new_task(cmd, agent_type)
-        # The `pending` announcement travels through the outbox ahead of the work, so no
-        # replica can hear `running` first.
-        messages = self._outbox.work_announced(task)
-        stored, created = await self._tasks.create(task, messages)
-        if created:
-            self._outbox_written(messages)
+        stored, created = await self._ledger.create(task)
         if not created:
             if not cmd.matches(stored):
                 raise TaskIdConflict(
@@ -111,29 +97,25 @@ class OrchestratorService:
         that agents not offline advertise; each with the agent type `dispatch` routes it to."""
         return self._config.routing.known(await self._agents.advertised_routes())
 
+    async def timeline(
+        self, task_id: UUID, after: int = 0, limit: int = 1000
+    ) -> tuple[Task, list[TaskEvent]]:
+        """The task and its timeline after revision `after` (read in that order, so the
+        timeline reaches at least the task's revision); raises TaskNotFound."""
+        task = await self.get_task(task_id)
+        return task, await self._tasks.events(task_id, after, limit)
+
     async def cancel(self, task_id: UUID) -> Task:
         """Cancel a pending or running task; its agent (if any) is told to stop."""
-        async with self._order.hold(task_id):
-            return await self._cancel(task_id)
-
-    async def _cancel(self, task_id: UUID) -> Task:
-        task = await self.get_task(task_id)
-        while not lifecycle.is_terminal(task.status):
-            now = self._clock.now()
-            changes = {"status": TaskStatus.CANCELLED, "finished_at": now, "updated_at": now}
-            messages = [self._outbox.cancel(task, "cancelled by caller")]
-            done = await self._tasks.transition(
-                task_id, lifecycle.sources_of(TaskStatus.CANCELLED), None, changes, messages
-            )
-            if done is not None:
-                log.info("cancelled (was %s)", task.status.value, extra=task_fields(done))
-                await self._notifier.publish(TaskUpdated(done))
-                self._outbox_written(messages)
-                return done
-            task = await self.get_task(task_id)  # moved meanwhile: look again
+        outcome = await self._ledger.apply(task_id, Cancel())
+        if isinstance(outcome, Applied):
+            log.info("cancelled", extra=task_fields(outcome.task))
+            return outcome.task
+        if outcome.task is None:
+            raise TaskNotFound(f"task {task_id} not found", {"task_id": str(task_id)})
+        status = outcome.task.status.value
         raise NotCancellable(
-            f"task {task_id} is already {task.status.value}",
-            {"task_id": str(task_id), "status": task.status.value},
+            f"task {task_id} is already {status}", {"task_id": str(task_id), "status": status}
         )
 
     async def _route(self, work_type: str) -> str:

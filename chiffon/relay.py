@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from collections.abc import Sequence
 from datetime import timedelta
 
+from chiffon.changes import Fail
 from chiffon.events import TaskUpdated
-from chiffon.model import OutboxMessage, TaskAnnouncement, TaskStatus, WorkRequest
+from chiffon.fresh_outbox import FreshOutbox
+from chiffon.ledger import TaskLedger
+from chiffon.model import OutboxMessage, TaskAnnouncement, WorkRequest
 from ports.bus import PartiallyPublished, Rejected, WorkBus
 from ports.clock import Clock
 from ports.notifier import Notifier
@@ -35,30 +37,23 @@ class OutboxRelay:
         bus: WorkBus,
         notifier: Notifier,
         clock: Clock,
+        fresh: FreshOutbox,
+        ledger: TaskLedger,
         batch: int = 200,
         poll_s: float = 1.0,
         stale_after_s: float = 2.0,
         max_backoff_s: float = 5.0,
-        max_fresh: int = 10_000,
     ) -> None:
         self._tasks = tasks
         self._bus = bus
         self._notifier = notifier
         self._clock = clock
+        self._fresh = fresh
+        self._ledger = ledger
         self._batch = batch
         self._poll_s = poll_s
         self._stale_after = timedelta(seconds=stale_after_s)
         self._max_backoff_s = max_backoff_s
-        self._max_fresh = max_fresh
-        self._fresh: deque[OutboxMessage] = deque()
-        self._wake = asyncio.Event()
-
-    def submit(self, messages: Sequence[OutboxMessage]) -> None:
-        """Messages just committed by this process: publish them now. Past `max_fresh`
-        waiting, newer ones are left to the sweep (memory stays bounded under any load)."""
-        if len(self._fresh) + len(messages) <= self._max_fresh:  # all or none: keeps order
-            self._fresh.extend(messages)
-        self._wake.set()
 
     async def drain(self, stale_only: bool = True) -> int:
         """Sweep: send unsent rows (only those older than the stale window unless told
@@ -90,16 +85,15 @@ class OutboxRelay:
                 continue
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(max(0.0, next_sweep - loop.time())):
-                    await self._wake.wait()
-            self._wake.clear()
+                    await self._fresh.wake.wait()
+            self._fresh.wake.clear()
 
     async def _send_fresh(self) -> None:
         while self._fresh:
             # What has waited past the stale window belongs to the sweep (which may be
             # sending it right now): leave it, so it is not published twice.
             fresh_after = self._clock.now() - self._stale_after
-            batch = [self._fresh.popleft() for _ in range(min(len(self._fresh), self._batch))]
-            batch = [m for m in batch if m.created_at > fresh_after]
+            batch = [m for m in self._fresh.take(self._batch) if m.created_at > fresh_after]
             if not batch:
                 continue
             if not self._bus.is_connected():
@@ -148,15 +142,5 @@ class OutboxRelay:
                 await self._fail(payload, why)
 
     async def _fail(self, work: WorkRequest, why: str) -> None:
-        now = self._clock.now()
-        changes = {
-            "status": TaskStatus.FAILED,
-            "error_message": f"could not be sent to an agent: {why}"[:500],
-            "finished_at": now,
-            "updated_at": now,
-        }
-        failed = await self._tasks.transition(
-            work.task_id, frozenset({TaskStatus.PENDING}), work.attempt, changes
-        )
-        if failed is not None:
-            await self._notifier.publish(TaskUpdated(failed))
+        reason = f"could not be sent to an agent: {why}"
+        await self._ledger.apply(work.task_id, Fail(work.attempt, reason, kind="given_up"))

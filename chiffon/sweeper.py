@@ -6,15 +6,13 @@ import asyncio
 import logging
 from datetime import timedelta
 
+from chiffon.changes import TimeOut
 from chiffon.config import OrchestratorConfig
-from chiffon.events import TaskUpdated
-from chiffon.keyed_lock import KeyedLock
 from chiffon.leases import LeaseKeeper
+from chiffon.ledger import Applied, TaskLedger
 from chiffon.log_fields import agent_fields, task_fields
-from chiffon.messages import OutboxFactory, OutboxWritten
 from ports.agent_registry import AgentRegistry
 from ports.clock import Clock
-from ports.notifier import Notifier
 from ports.task_repository import TaskRepository
 
 log = logging.getLogger(__name__)
@@ -22,30 +20,25 @@ log = logging.getLogger(__name__)
 
 class Sweeper:
     """Marks silent agents offline (applying the loss policy) and times out overdue tasks.
-    Both steps are single atomic store operations that return only what they changed, so
-    with several replicas each change is announced exactly once."""
+    Marking agents offline is one atomic store step that returns only what it changed, and a
+    time-out goes through the ledger (a conditional change), so with several replicas each
+    change is made and announced exactly once."""
 
     def __init__(
         self,
         tasks: TaskRepository,
         agents: AgentRegistry,
-        notifier: Notifier,
-        clock: Clock,
-        outbox: OutboxFactory,
+        ledger: TaskLedger,
         leases: LeaseKeeper,
+        clock: Clock,
         config: OrchestratorConfig,
-        outbox_written: OutboxWritten = lambda _: None,
-        order: KeyedLock | None = None,
     ) -> None:
         self._tasks = tasks
         self._agents = agents
-        self._notifier = notifier
-        self._clock = clock
-        self._outbox = outbox
+        self._ledger = ledger
         self._leases = leases
+        self._clock = clock
         self._config = config
-        self._outbox_written = outbox_written
-        self._order = order or KeyedLock()
 
     async def sweep(self) -> None:
         now = self._clock.now()
@@ -53,15 +46,10 @@ class Sweeper:
         for agent in await self._agents.mark_stale_offline(silent_since):
             log.warning("agent offline: missed its heartbeats", extra=agent_fields(agent))
             await self._leases.agent_lost(agent)
-        expired = await self._tasks.expire_due(now)
-        cancels = [self._outbox.cancel(t, "timed out") for t in expired if t.agent_id is not None]
-        if cancels:
-            await self._tasks.enqueue(cancels)
-            self._outbox_written(cancels)
-        for task in expired:
-            log.warning("task timed out", extra=task_fields(task, status="timed_out"))
-            async with self._order.hold(task.task_id):  # after any change being announced
-                await self._notifier.publish(TaskUpdated(task))
+        for task in await self._tasks.due_for_timeout(now):
+            outcome = await self._ledger.apply(task.task_id, TimeOut(), task)
+            if isinstance(outcome, Applied):
+                log.warning("task timed out", extra=task_fields(task, status="timed_out"))
 
     async def run(self, interval_s: float) -> None:
         """Sweep every `interval_s` until cancelled; a failed sweep is logged and retried."""

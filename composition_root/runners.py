@@ -43,7 +43,7 @@ async def run_server(settings: Settings, ready: asyncio.Event | None = None) -> 
         stack.callback(sock.close)
         instances = await open_store(settings, stack)
         instances.update(await open_bus(settings, stack))
-        wired = wire_orchestrator(build_container(settings, **instances), handlers)
+        wired = wire_orchestrator(build_container(settings, instances), handlers)
         runner = ChiffonAppRunner(
             wired.app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S
         )

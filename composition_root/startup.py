@@ -23,7 +23,10 @@ from adapters.postgres.pool import (
 from adapters.postgres.task_repository import PostgresTaskRepository
 from chiffon.errors import DependencyUnavailable
 from composition_root.settings import Settings
-from ports.bus import BusUnavailable
+from ports.agent_registry import AgentRegistry
+from ports.bus import BusUnavailable, WorkBus
+from ports.notifier import EventSource, Notifier
+from ports.task_repository import TaskRepository
 
 log = logging.getLogger("chiffon")
 
@@ -37,7 +40,7 @@ def redact(url: str) -> str:
     return f"{head.split('://')[0]}://***@{tail}" if at else url
 
 
-async def open_store(settings: Settings, stack: contextlib.AsyncExitStack) -> dict[str, Any]:
+async def open_store(settings: Settings, stack: contextlib.AsyncExitStack) -> dict[Any, object]:
     """PostgreSQL adapters (migrated at start unless auto_migrate is off), or nothing."""
     if not settings.database_url:
         return {}
@@ -62,10 +65,13 @@ async def open_store(settings: Settings, stack: contextlib.AsyncExitStack) -> di
         await check_schema(pool)
     except SchemaNotMigrated as exc:
         raise StartupError(str(exc)) from exc
-    return {"tasks": PostgresTaskRepository(pool), "agents": PostgresAgentRegistry(pool)}
+    return {
+        TaskRepository: PostgresTaskRepository(pool),
+        AgentRegistry: PostgresAgentRegistry(pool),
+    }
 
 
-async def open_bus(settings: Settings, stack: contextlib.AsyncExitStack) -> dict[str, Any]:
+async def open_bus(settings: Settings, stack: contextlib.AsyncExitStack) -> dict[Any, object]:
     """RabbitMQ adapters, or nothing. A broker that is down does not stop the start: dispatch
     keeps storing work (the outbox holds it) and /ready says the bus is down until it is back.
     A broker that refuses us (credentials, vhost) does: that needs a different setting."""
@@ -79,7 +85,7 @@ async def open_bus(settings: Settings, stack: contextlib.AsyncExitStack) -> dict
     await conn.start()
     await wait_for_broker(conn, settings, keep_waiting=False)
     bus = AmqpWorkBus(conn, settings.amqp_namespace)
-    return {"bus": bus, "notifier": notifier, "events": notifier}
+    return {WorkBus: bus, Notifier: notifier, EventSource: notifier}
 
 
 async def wait_for_broker(conn: AmqpConnection, settings: Settings, keep_waiting: bool) -> None:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, cast
 
 import attrs
 import punq
 from aiohttp import web
 
 from adapters.http.app import create_app
+from adapters.http.metrics.observer import MetricsObserver
 from adapters.http.metrics.recorder import MeteredNotifier
 from adapters.http.metrics.registry import ChiffonMetrics
 from adapters.http.ws_limits import WsLimits
@@ -23,9 +24,11 @@ from adapters.system.clock import RandomIds, SystemClock
 from adapters.system.resources import PsutilResourceProbe
 from chiffon.agent import AgentRuntime
 from chiffon.config import OrchestratorConfig
+from chiffon.fresh_outbox import FreshOutbox
 from chiffon.handlers import HandlerRegistry
 from chiffon.keyed_lock import KeyedLock
 from chiffon.leases import LeaseKeeper
+from chiffon.ledger import TaskLedger
 from chiffon.messages import OutboxFactory
 from chiffon.orchestrator import OrchestratorService
 from chiffon.relay import OutboxRelay
@@ -38,6 +41,7 @@ from ports.agent_registry import AgentRegistry
 from ports.bus import WorkBus
 from ports.clock import Clock, IdFactory
 from ports.notifier import EventSource, Notifier
+from ports.observer import ChangeObserver
 from ports.task_repository import TaskRepository
 
 IN_PROCESS_AGENT_CONCURRENCY = 4
@@ -60,38 +64,44 @@ class Orchestrator:
     demo_agent: AgentRuntime | None = None
 
 
-def build_container(settings: Settings, **instances: Any) -> punq.Container:
-    """Register every port's adapter; `instances` (keyed by port name) replace defaults."""
+Overrides = Mapping[Any, object]  # a port (or concrete type) -> the instance to use for it
+
+
+def build_container(settings: Settings, overrides: Overrides | None = None) -> punq.Container:
+    """Register every port's adapter (in-memory unless `overrides` gives another instance for
+    the port type) and every service; punq builds the graph from the constructors' types."""
     c = punq.Container()
+    given = dict(overrides or {})
     single = punq.Scope.singleton
 
-    def put(port: Any, name: str, factory: Callable[[], Any]) -> None:
-        if name in instances:
-            c.register(port, instance=instances[name])
+    def port(service: Any, default: Any) -> None:
+        if service in given:
+            c.register(service, instance=given.pop(service))
         else:
-            c.register(port, factory=factory, scope=single)
+            c.register(service, default, scope=single)
 
     c.register(Settings, instance=settings)
-    put(Clock, "clock", SystemClock)
-    put(IdFactory, "ids", RandomIds)
-    put(TaskRepository, "tasks", InMemoryTaskRepository)
-    put(AgentRegistry, "agents", InMemoryAgentRegistry)
+    c.register(OrchestratorConfig, instance=_config(settings))
     metrics = ChiffonMetrics()
     c.register(ChiffonMetrics, instance=metrics)
-    notifier = instances.get("notifier") or InMemoryNotifier()
+    port(Clock, SystemClock)
+    port(IdFactory, RandomIds)
+    port(TaskRepository, InMemoryTaskRepository)
+    port(AgentRegistry, InMemoryAgentRegistry)
+    c.register(InMemoryBroker, instance=given.pop(InMemoryBroker, None) or InMemoryBroker())
+    port(WorkBus, InMemoryWorkBus)
+    raw = cast(Notifier, given.pop(Notifier, None) or InMemoryNotifier())
     # The domain announces through the metered notifier (task metrics, counted once per
-    # change); live push listens to the notifier itself.
-    c.register(Notifier, instance=MeteredNotifier(notifier, metrics))
-    c.register(EventSource, instance=instances.get("events", notifier))
-    put(InMemoryBroker, "broker", InMemoryBroker)
-    put(WorkBus, "bus", lambda: InMemoryWorkBus(c.resolve(InMemoryBroker)))
-    c.register(
-        OrchestratorConfig,
-        instance=OrchestratorConfig(
-            routing=RoutingTable.parse(settings.routes),
-            heartbeat_interval_s=settings.heartbeat_interval_s,
-        ),
-    )
+    # change, by the replica that made it); live push listens to the notifier itself.
+    c.register(EventSource, instance=given.pop(EventSource, raw))
+    c.register(Notifier, instance=MeteredNotifier(raw, metrics))
+    c.register(ChangeObserver, instance=MetricsObserver(metrics))
+    if given:
+        raise TypeError(f"nothing to override for {sorted(map(str, given))}")
+    services: tuple[type, ...] = (FreshOutbox, KeyedLock, OutboxFactory, TaskLedger)
+    services += (LeaseKeeper, OrchestratorService, AgentMessageTracker, Sweeper, OutboxRelay)
+    for service in services:  # singletons: one of each, built from its constructor's types
+        c.register(service, scope=single)
     return c
 
 
@@ -99,48 +109,45 @@ def wire_orchestrator(c: punq.Container, handlers: HandlerRegistry | None = None
     """Resolve each top-level object once and hand them to the app and the runners. In memory
     mode an agent runs in this process, with `handlers` (default: from the settings)."""
     settings: Settings = c.resolve(Settings)
-    tasks, agents = c.resolve(TaskRepository), c.resolve(AgentRegistry)
-    notifier, clock, ids = c.resolve(Notifier), c.resolve(Clock), c.resolve(IdFactory)
-    config: OrchestratorConfig = c.resolve(OrchestratorConfig)
+    tasks: TaskRepository = c.resolve(TaskRepository)
     bus: WorkBus = c.resolve(WorkBus)
-    relay = OutboxRelay(tasks, bus, notifier, clock)
-    outbox = OutboxFactory(clock, ids)
-    order = KeyedLock()  # one per-task order for every writer, so events follow the store
-    leases = LeaseKeeper(tasks, notifier, clock, outbox, config, relay.submit, order)
-    service = OrchestratorService(tasks, agents, notifier, clock, ids, config, relay.submit, order)
-    metrics: ChiffonMetrics = c.resolve(ChiffonMetrics)
-    tracker = AgentMessageTracker(
-        tasks,
-        agents,
-        notifier,
-        clock,
-        outbox,
-        leases,
-        relay.submit,
-        order,
-        ignored=lambda kind: metrics.ignored.labels(kind).inc(),
-    )
-    sweeper = Sweeper(tasks, agents, notifier, clock, outbox, leases, config, relay.submit, order)
-    readiness = {"store": tasks.ping, "bus": _bus_check(bus)}
     events: EventSource = c.resolve(EventSource)
+    service: OrchestratorService = c.resolve(OrchestratorService)
     app = create_app(
         service,
-        readiness,
+        {"store": tasks.ping, "bus": _bus_check(bus)},
         settings.api_token,
         events=events,
         ws_limits=_ws_limits(settings),
         allowed_origins=settings.origins,
-        metrics=metrics,
+        metrics=c.resolve(ChiffonMetrics),
     )
     broker = c.resolve(InMemoryBroker) if settings.in_memory_bus else None
     agent = None
     if broker is not None and settings.demo_agent:
-        agent = _in_process_agent(settings, broker, ids, handlers)
+        agent = _in_process_agent(settings, broker, c.resolve(IdFactory), handlers)
     wired = Orchestrator(
-        app, service, tasks, agents, relay, sweeper, tracker, bus, events, broker, agent
+        app,
+        service,
+        tasks,
+        c.resolve(AgentRegistry),
+        c.resolve(OutboxRelay),
+        c.resolve(Sweeper),
+        c.resolve(AgentMessageTracker),
+        bus,
+        events,
+        broker,
+        agent,
     )
-    app.cleanup_ctx.append(_background(wired, config))
+    app.cleanup_ctx.append(_background(wired, c.resolve(OrchestratorConfig)))
     return wired
+
+
+def _config(settings: Settings) -> OrchestratorConfig:
+    return OrchestratorConfig(
+        routing=RoutingTable.parse(settings.routes),
+        heartbeat_interval_s=settings.heartbeat_interval_s,
+    )
 
 
 def _ws_limits(settings: Settings) -> WsLimits:

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import attrs
 
-from chiffon.model import OutboxMessage, Task, TaskStatus
+from chiffon.model import EventDraft, OutboxMessage, Task, TaskEvent, TaskStatus
 
 
 @attrs.frozen
@@ -36,7 +36,24 @@ class TaskPage:
 
 Publish = Callable[[Sequence[OutboxMessage]], Awaitable[None]]
 
-# Fields `transition` may change; everything else about a task is fixed at dispatch.
+
+@attrs.frozen
+class Expect:
+    """What a conditional write requires of the stored task: the `revision` a change was
+    decided from, or, for a change decided without reading the task (an agent's report), one
+    of `statuses` and, when given, `attempt`."""
+
+    revision: int | None = None
+    statuses: frozenset[TaskStatus] = frozenset()
+    attempt: int | None = None
+
+    def matches(self, task: Task) -> bool:
+        if self.revision is not None:
+            return task.revision == self.revision
+        return task.status in self.statuses and self.attempt in (None, task.attempt)
+
+
+# Fields `apply` may change (the revision too, by one); the rest is fixed at dispatch.
 MUTABLE_FIELDS: frozenset[str] = frozenset(
     {
         "status",
@@ -68,11 +85,14 @@ class TaskRepository(Protocol):
     Errors: a store that cannot be reached raises `chiffon.errors.DependencyUnavailable`.
     """
 
-    async def create(self, task: Task, outbox: Sequence[OutboxMessage]) -> tuple[Task, bool]:
-        """Store `task` and its outbox messages in one unit of work.
+    async def create(
+        self, task: Task, event: EventDraft, outbox: Sequence[OutboxMessage]
+    ) -> tuple[Task, bool]:
+        """Store `task` (revision 1), its first timeline entry and its outbox messages in one
+        unit of work.
 
         If a task with the same task_id exists, nothing is stored and `(existing, False)` is
-        returned; otherwise `(task, True)`.
+        returned; otherwise `(task, True)`. One task's failure never fails another's create.
         """
         ...
 
@@ -91,23 +111,27 @@ class TaskRepository(Protocol):
         """
         ...
 
-    async def transition(
+    async def apply(
         self,
         task_id: UUID,
-        from_statuses: frozenset[TaskStatus],
-        attempt: int | None,
-        changes: Mapping[str, Any],
+        expect: Expect,
+        fields: Mapping[str, Any],
+        event: EventDraft,
         outbox: Sequence[OutboxMessage] = (),
     ) -> Task | None:
-        """Apply `changes` (keys from MUTABLE_FIELDS) only if the task's status is in
-        `from_statuses` and, when `attempt` is given, its attempt equals it; store `outbox` in
-        the same unit of work. Returns the updated task, or None when the condition failed (so two
-        writers can never both move a task, nor move it backwards)."""
+        """If the stored task matches `expect`: set `fields` (keys from MUTABLE_FIELDS), add
+        one to its revision, append `event` to its timeline with that revision, and store
+        `outbox`, all in one unit of work; return the task as stored. Otherwise change nothing
+        and return None (so two writers can never both move a task, nor move it backwards)."""
         ...
 
-    async def expire_due(self, now: datetime) -> list[Task]:
-        """Move every pending or running task whose deadline_at <= now to timed_out (as one
-        atomic step) and return exactly the tasks this call changed."""
+    async def events(self, task_id: UUID, after: int = 0, limit: int = 1000) -> list[TaskEvent]:
+        """The task's timeline entries with a revision above `after`, in revision order, at
+        most `limit` ([] for an unknown task). Their changes are JSON values."""
+        ...
+
+    async def due_for_timeout(self, now: datetime, limit: int = 500) -> list[Task]:
+        """Pending or running tasks whose deadline_at <= now, oldest deadline first."""
         ...
 
     async def running_on(self, agent_id: UUID) -> list[Task]:

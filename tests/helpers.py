@@ -9,6 +9,8 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
+import punq
+
 from adapters.memory.broker import InMemoryBroker
 from adapters.memory.bus import InMemoryAgentBus
 from adapters.memory.clock import ManualClock, SequentialIds
@@ -19,6 +21,7 @@ from chiffon.events import Event
 from chiffon.handlers import HandlerRegistry
 from chiffon.model import JsonObject, Task, TaskStatus
 from composition_root import Orchestrator, Settings, build_container, wire_orchestrator
+from ports.clock import Clock, IdFactory
 
 T = TypeVar("T")
 
@@ -46,8 +49,11 @@ class Stack:
     """An orchestrator wired by the composition root on in-memory adapters, with a manual
     clock and sequential ids; its bus consumer and relay run, and agents can be added."""
 
-    def __init__(self, wired: Orchestrator, clock: ManualClock) -> None:
+    def __init__(
+        self, wired: Orchestrator, clock: ManualClock, container: punq.Container | None = None
+    ) -> None:
         self.wired = wired
+        self.container = container
         self.clock = clock
         self.service = wired.service
         self.events: list[Event] = []
@@ -92,10 +98,10 @@ class Stack:
 async def running_stack(**settings: Any) -> AsyncIterator[Stack]:
     clock = ManualClock()
     container = build_container(
-        Settings(demo_agent=False, **settings), clock=clock, ids=SequentialIds()
+        Settings(demo_agent=False, **settings), {Clock: clock, IdFactory: SequentialIds()}
     )
     wired = wire_orchestrator(container)
-    stack = Stack(wired, clock)
+    stack = Stack(wired, clock, container)
     await wired.bus.consume_agent_messages(wired.tracker.handle)
     relay = asyncio.create_task(wired.relay.run())
     try:

@@ -7,7 +7,14 @@ from collections.abc import Mapping
 from aiohttp import web
 from aiohttp_apispec import setup_aiohttp_apispec
 
-from adapters.http import agent_routes, task_routes, ui_routes, work_type_routes, ws_routes
+from adapters.http import (
+    agent_routes,
+    event_routes,
+    task_routes,
+    ui_routes,
+    work_type_routes,
+    ws_routes,
+)
 from adapters.http.auth import bearer_auth
 from adapters.http.errors import error_middleware
 from adapters.http.keys import READINESS, SERVICE, ReadinessCheck
@@ -45,6 +52,7 @@ def create_app(
     app[SERVICE] = service
     app[READINESS] = readiness
     app.add_routes(task_routes.routes)
+    app.add_routes(event_routes.routes)
     app.add_routes(agent_routes.routes)
     app.add_routes(work_type_routes.routes)
     ui_routes.install(app)

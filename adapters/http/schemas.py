@@ -116,6 +116,10 @@ class TaskSchema(Schema):
     error_message = fields.String(allow_none=True)
     exit_code = fields.Integer(allow_none=True)
     duration_ms = fields.Integer(allow_none=True)
+    revision = fields.Integer(
+        required=True,
+        metadata={"description": "1 when created, +1 on every stored change (see /events)."},
+    )
     attempt = fields.Integer(required=True)
     max_attempts = fields.Integer(required=True)
     agent_id = fields.UUID(allow_none=True)
@@ -127,6 +131,45 @@ class TaskSchema(Schema):
     updated_at = fields.DateTime(required=True)
     started_at = fields.DateTime(allow_none=True)
     finished_at = fields.DateTime(allow_none=True)
+
+
+class TaskEventSchema(Schema):
+    task_id = fields.UUID(required=True)
+    revision = fields.Integer(required=True)
+    at = fields.DateTime(required=True)
+    kind = fields.String(
+        required=True,
+        metadata={
+            "description": "dispatched, started, progress, finished, retried, lost, "
+            "cancelled, timed_out, given_up (imported: a task stored before timelines)"
+        },
+    )
+    status = fields.String(required=True, validate=validate.OneOf(TASK_STATUSES))
+    changes = fields.Dict(
+        required=True,
+        metadata={"description": "Every field the change set, with its new value."},
+    )
+
+
+class TaskEventPageSchema(Schema):
+    items = fields.List(fields.Nested(TaskEventSchema), required=True)
+    revision = fields.Integer(
+        required=True, metadata={"description": "The task's revision when this was read."}
+    )
+    next_after = fields.Integer(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Pass as `after` for the next page; null at the end."},
+    )
+
+
+class EventQuerySchema(StrictSchema):
+    after = fields.Integer(
+        load_default=0,
+        validate=validate.Range(min=0, max=2**31 - 1),
+        metadata={"description": "Only changes with a revision above this."},
+    )
+    limit = fields.Integer(load_default=500, validate=validate.Range(1, 1000))
 
 
 class TaskPageSchema(Schema):

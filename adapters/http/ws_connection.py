@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Final, Protocol
 
 from aiohttp import WSCloseCode
@@ -13,6 +13,8 @@ from aiohttp import WSCloseCode
 from adapters.http.ws_limits import ByteBudget, WsLimits
 from adapters.http.ws_protocol import OutEvent, ProtocolError, Subscription, snapshot_frame
 from adapters.http.ws_snapshot import Item, Key, Snapshot, is_covered, key, newest
+from chiffon.events import TaskUpdated
+from chiffon.model import Task
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +105,25 @@ class Connection:
         for out, pushed in buffered:
             if not pushed and not is_covered(out.item, copies.get(key(out.item))):
                 self._push(out)
+        self._active[sub] = None
+
+    def resume(self, missed: Sequence[Task], seen: int) -> None:
+        """Instead of a snapshot: the task at each revision the client missed (it had seen up
+        to `seen`), then the changes remembered meanwhile that are newer, then live ones."""
+        sub, buffered = self._pending, self._buffer
+        self.abort()
+        if sub is None or self.closing:
+            return
+        high = seen
+        for task in missed:
+            if task.revision > high:
+                self._push(OutEvent(TaskUpdated(task)))
+                high = task.revision
+        for out, pushed in buffered:
+            item = out.item
+            if not pushed and isinstance(item, Task) and item.revision > high:
+                self._push(out)
+                high = item.revision
         self._active[sub] = None
 
     def unsubscribe(self, sub: Subscription) -> None:

@@ -52,6 +52,7 @@ class Subscription:
 class ClientMessage:
     action: str
     subscription: Subscription | None = None
+    after_revision: int | None = None  # resume a task subscription after this revision
 
 
 def parse_message(text: str) -> ClientMessage:
@@ -70,7 +71,25 @@ def parse_message(text: str) -> ClientMessage:
         if data:
             raise ProtocolError("ping takes no other field", _unknown(data))
         return ClientMessage(action)
-    return ClientMessage(action, parse_subscription(data))
+    after = _after_revision(action, data)
+    return ClientMessage(action, parse_subscription(data), after)
+
+
+def _after_revision(action: str, fields: dict[str, Any]) -> int | None:
+    """`after_revision` (an integer >= 0), allowed only when subscribing to one task."""
+    if "after_revision" not in fields:
+        return None
+    after = fields.pop("after_revision")
+    if action != "subscribe" or "task_id" not in fields:
+        raise ProtocolError(
+            "after_revision goes with subscribe and a task_id",
+            {"after_revision": ["Only with a task_id subscription."]},
+        )
+    if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after < 2**31:
+        raise ProtocolError(
+            "after_revision must be an integer >= 0", {"after_revision": ["Not a revision."]}
+        )
+    return after
 
 
 def parse_subscription(fields: dict[str, Any]) -> Subscription:

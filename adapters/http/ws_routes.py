@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from typing import Final
+from uuid import UUID
 
 from aiohttp import WSMsgType, web
 from aiohttp_apispec import docs
@@ -24,7 +25,8 @@ from adapters.http.ws_protocol import (
     parse_message,
     unsubscribed_frame,
 )
-from adapters.http.ws_snapshot import load_snapshot
+from adapters.http.ws_resume import replay
+from adapters.http.ws_snapshot import Snapshot, load_snapshot
 from chiffon.errors import ChiffonError
 from chiffon.orchestrator import OrchestratorService
 
@@ -40,7 +42,10 @@ DESCRIPTION = """Upgrade to a WebSocket, then send JSON text frames:
 Each subscribe is answered by `{"event": "snapshot", "subscription": ..., "data": [...]}`, then
 every matching change is pushed as `{"event": "task.updated"|"agent.updated", "data": ...,
 "seq": n}` (seq counts pushed events on this connection: 1, 2, 3...), in publish order, none
-lost between snapshot and stream. Bad messages get `{"error_code": 1000, ...}` and the connection
+lost between snapshot and stream. Every task carries `revision` (+1 per change): drop a frame
+that is not newer. `{"action": "subscribe", "task_id": ..., "after_revision": N}` resumes: one
+task.updated per revision after N, then the live ones. Bad messages get `{"error_code": 1000,
+...}` and the connection
 stays open; an unknown task_id gets 2001. A client that lets its queue fill is closed with 1013.
 The server pings; a peer that does not answer is dropped. See docs/websocket.md."""
 
@@ -94,6 +99,17 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
+async def _resume(
+    service: OrchestratorService, conn: Connection, sub: Subscription, after: int
+) -> None:
+    assert isinstance(sub.value, UUID)
+    found = await replay(service, sub.value, after)
+    if found.complete:
+        conn.resume(found.missed, after)
+    else:  # too long a timeline to replay: start over from the task as it is
+        conn.complete(Snapshot((found.current,)))
+
+
 def _aborter(request: web.Request) -> Callable[[], None]:
     """Cuts the TCP connection: for a peer that will not even take a close frame."""
 
@@ -126,13 +142,17 @@ async def _handle(
             conn.send(unsubscribed_frame(message.subscription))
         else:
             assert message.subscription is not None
-            await _subscribe(service, hub, conn, message.subscription)
+            await _subscribe(service, hub, conn, message.subscription, message.after_revision)
     except ProtocolError as exc:
         conn.send(error_frame(1000, exc.message, exc.details))
 
 
 async def _subscribe(
-    service: OrchestratorService, hub: WebSocketHub, conn: Connection, sub: Subscription
+    service: OrchestratorService,
+    hub: WebSocketHub,
+    conn: Connection,
+    sub: Subscription,
+    after_revision: int | None = None,
 ) -> None:
     """Remember events from now on, read the snapshot, then send both (see Connection).
     The whole of it, reading and encoding, passes a server-wide gate (hub.snapshots): however
@@ -147,6 +167,9 @@ async def _subscribe(
             return
         conn.begin(sub)
         try:
+            if after_revision is not None:
+                await _resume(service, conn, sub, after_revision)
+                return
             snapshot = await load_snapshot(service, sub, hub.limits.snapshot_tasks)
         except ChiffonError as exc:
             conn.abort()

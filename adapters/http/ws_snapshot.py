@@ -18,7 +18,6 @@ Key = tuple[str, UUID]
 RECENT_TASKS: Final = 100
 MAX_SNAPSHOT_TASKS: Final = 2000  # per status or trace; more is marked truncated
 SNAPSHOT_PAGE: Final = 200  # small pages: the event loop turns between them
-_RANK: Final = {TaskStatus.PENDING: 0, TaskStatus.RUNNING: 1}
 
 
 @attrs.frozen
@@ -87,11 +86,11 @@ def key(item: Item) -> Key:
 
 
 def version(item: Item) -> tuple[Any, ...]:
-    """Orders copies of one task (or agent) from older to newer."""
+    """Orders copies of one task (by its revision, and nothing else) or agent (by its last
+    heartbeat) from older to newer."""
     if isinstance(item, Agent):
         return (item.last_heartbeat_at,)
-    progress = -1 if item.progress_percent is None else item.progress_percent
-    return (item.updated_at, item.attempt, _RANK.get(item.status, 2), progress)
+    return (item.revision,)
 
 
 def newest(current: Item | None, other: Item) -> Item:

@@ -12,10 +12,11 @@ from uuid import UUID
 import attrs
 
 from chiffon.lifecycle import ACTIVE
-from chiffon.model import OutboxMessage, Task, TaskStatus
+from chiffon.model import EventDraft, OutboxMessage, Task, TaskEvent, TaskStatus
 from ports.bus import PartiallyPublished
 from ports.task_repository import (
     MUTABLE_FIELDS,
+    Expect,
     PageCursor,
     Publish,
     StoreCounts,
@@ -33,15 +34,19 @@ class InMemoryTaskRepository(TaskRepository):
         self._tasks: dict[UUID, Task] = {}
         self._order: list[tuple[datetime, UUID]] = []  # ascending (created_at, task_id)
         self._active: set[UUID] = set()
+        self._events: dict[UUID, list[TaskEvent]] = {}
         self._outbox: OrderedDict[UUID, OutboxMessage] = OrderedDict()
         self._claimed: set[UUID] = set()
 
-    async def create(self, task: Task, outbox: Sequence[OutboxMessage]) -> tuple[Task, bool]:
+    async def create(
+        self, task: Task, event: EventDraft, outbox: Sequence[OutboxMessage]
+    ) -> tuple[Task, bool]:
         existing = self._tasks.get(task.task_id)
         if existing is not None:
             return _copy(existing), False
-        stored = _copy(task)
+        stored = _copy(attrs.evolve(task, revision=1))
         self._tasks[task.task_id] = stored
+        self._events[task.task_id] = [event.numbered(task.task_id, 1)]
         bisect.insort(self._order, (task.created_at, task.task_id))
         return self._store(stored, outbox), True
 
@@ -67,38 +72,39 @@ class InMemoryTaskRepository(TaskRepository):
                 items.append(_light(task) if light else _copy(task))
         return TaskPage(tuple(items), None)
 
-    async def transition(
+    async def apply(
         self,
         task_id: UUID,
-        from_statuses: frozenset[TaskStatus],
-        attempt: int | None,
-        changes: Mapping[str, Any],
+        expect: Expect,
+        fields: Mapping[str, Any],
+        event: EventDraft,
         outbox: Sequence[OutboxMessage] = (),
     ) -> Task | None:
-        unknown = set(changes) - MUTABLE_FIELDS
+        unknown = set(fields) - MUTABLE_FIELDS
         if unknown:
             raise ValueError(f"fields not changeable: {sorted(unknown)}")
         task = self._tasks.get(task_id)
-        if task is None or task.status not in from_statuses:
+        if task is None or not expect.matches(task):
             return None
-        if attempt is not None and task.attempt != attempt:
-            return None
-        return self._store(attrs.evolve(task, **{k: _clone(v) for k, v in changes.items()}), outbox)
+        revision = task.revision + 1
+        values = {k: _clone(v) for k, v in fields.items()}
+        changed = attrs.evolve(task, revision=revision, **values)
+        self._events[task_id].append(event.numbered(task_id, revision))
+        return self._store(changed, outbox)
 
-    async def expire_due(self, now: datetime) -> list[Task]:
-        expired = []
-        for task_id in list(self._active):
-            task = self._tasks[task_id]
-            if task.deadline_at is not None and task.deadline_at <= now:
-                done = attrs.evolve(
-                    task,
-                    status=TaskStatus.TIMED_OUT,
-                    finished_at=now,
-                    updated_at=now,
-                    error_message=f"timed out after {task.timeout_s}s",
-                )
-                expired.append(self._store(done, ()))
-        return expired
+    async def events(self, task_id: UUID, after: int = 0, limit: int = 1000) -> list[TaskEvent]:
+        timeline = self._events.get(task_id, [])  # revisions 1, 2, 3... without gaps
+        start = max(0, after)
+        return [attrs.evolve(e, changes=_clone(e.changes)) for e in timeline[start : start + limit]]
+
+    async def due_for_timeout(self, now: datetime, limit: int = 500) -> list[Task]:
+        due = [
+            t
+            for t in (self._tasks[i] for i in self._active)
+            if t.deadline_at is not None and t.deadline_at <= now
+        ]
+        due.sort(key=lambda t: (t.deadline_at, t.task_id))
+        return [_copy(t) for t in due[:limit]]
 
     async def running_on(self, agent_id: UUID) -> list[Task]:
         return [

@@ -12,40 +12,16 @@ import asyncpg
 
 from adapters.codec import outbox_payload_to_json
 from adapters.postgres.errors import database_errors
-from adapters.postgres.rows import TASK_COLUMNS, task_from_row, task_params
+from adapters.postgres.rows import TASK_COLUMNS, TASK_SQL_TYPES, task_from_row, task_params
 from chiffon.errors import DependencyUnavailable, InvalidRequest
-from chiffon.model import OutboxMessage, Task
+from chiffon.model import EventDraft, OutboxMessage, Task
 
-Pending = tuple[Task, Sequence[OutboxMessage], "asyncio.Future[tuple[Task, bool]]"]
+Pending = tuple[Task, EventDraft, Sequence[OutboxMessage], "asyncio.Future[tuple[Task, bool]]"]
 Transaction = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
 
-# Column types for unnest(); jsonb travels as text and is cast, so NULL stays SQL NULL.
-_TYPES: Final = {
-    "task_id": "uuid",
-    "request_id": "uuid",
-    "trace_id": "uuid",
-    "work_type": "text",
-    "agent_type": "text",
-    "priority": "int",
-    "parameters": "jsonb",
-    "status": "text",
-    "created_at": "timestamptz",
-    "updated_at": "timestamptz",
-    "attempt": "int",
-    "max_attempts": "int",
-    "timeout_s": "float8",
-    "deadline_at": "timestamptz",
-    "progress_percent": "int",
-    "progress_message": "text",
-    "output": "text",
-    "result": "jsonb",
-    "error_message": "text",
-    "exit_code": "int",
-    "duration_ms": "int8",
-    "agent_id": "uuid",
-    "started_at": "timestamptz",
-    "finished_at": "timestamptz",
-}
+# Column types for unnest(), from the model; jsonb travels as text and is cast, so NULL
+# stays SQL NULL.
+_TYPES: Final = TASK_SQL_TYPES
 _JSON = frozenset(c for c, t in _TYPES.items() if t == "jsonb")
 _COLS = ", ".join(TASK_COLUMNS)
 _ARRAYS = ", ".join(
@@ -65,6 +41,12 @@ FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS m(message_id, payload,
 ON CONFLICT (message_id) DO NOTHING
 """
 SELECT_MANY: Final = "SELECT * FROM tasks WHERE task_id = ANY($1::uuid[])"
+INSERT_EVENTS_BATCH: Final = """
+INSERT INTO task_events (task_id, revision, at, kind, status, changes)
+SELECT e.task_id, 1, e.at, e.kind, e.status, e.changes::jsonb
+FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[])
+    AS e(task_id, at, kind, status, changes)
+"""
 
 
 class GroupCommitter:
@@ -79,9 +61,11 @@ class GroupCommitter:
         self._queue: list[Pending] = []
         self._flusher: asyncio.Task[None] | None = None
 
-    async def create(self, task: Task, outbox: Sequence[OutboxMessage]) -> tuple[Task, bool]:
+    async def create(
+        self, task: Task, event: EventDraft, outbox: Sequence[OutboxMessage]
+    ) -> tuple[Task, bool]:
         future: asyncio.Future[tuple[Task, bool]] = asyncio.get_running_loop().create_future()
-        self._queue.append((task, outbox, future))
+        self._queue.append((task, event, outbox, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         return await future
@@ -126,9 +110,12 @@ class GroupCommitter:
             first.setdefault(item[0].task_id, item)
         fresh = list(first.values())
         async with self._transaction() as conn:
-            rows = await conn.fetch(INSERT_BATCH, *_task_arrays([t for t, _, _ in fresh]))
+            rows = await conn.fetch(INSERT_BATCH, *_task_arrays([item[0] for item in fresh]))
             created = {r["task_id"]: task_from_row(r) for r in rows}
-            messages = [m for t, ob, _ in fresh if t.task_id in created for m in ob]
+            events = [(t.task_id, e) for t, e, _, _ in fresh if t.task_id in created]
+            if events:
+                await conn.execute(INSERT_EVENTS_BATCH, *_event_arrays(events))
+            messages = [m for t, _, ob, _ in fresh if t.task_id in created for m in ob]
             if messages:
                 await conn.execute(INSERT_OUTBOX_BATCH, *_outbox_arrays(messages))
             missing = [tid for tid in first if tid not in created]
@@ -159,6 +146,16 @@ def _task_arrays(tasks: list[Task]) -> list[list[Any]]:
     return [
         [_json(row[i]) if column in _JSON else row[i] for row in rows]
         for i, column in enumerate(TASK_COLUMNS)
+    ]
+
+
+def _event_arrays(events: list[tuple[Any, EventDraft]]) -> list[list[Any]]:
+    return [
+        [task_id for task_id, _ in events],
+        [e.at for _, e in events],
+        [e.kind for _, e in events],
+        [e.status.value for _, e in events],
+        [json.dumps(e.changes) for _, e in events],
     ]
 
 

@@ -2,16 +2,46 @@
 
 from __future__ import annotations
 
+import enum
+import types
+import typing
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import attrs
 
 from adapters.codec import outbox_payload_from_json, outbox_payload_to_json
-from chiffon.model import Agent, AgentStatus, OutboxMessage, Task, TaskStatus
+from chiffon.model import Agent, AgentStatus, OutboxMessage, Task, TaskEvent, TaskStatus
 
 TASK_COLUMNS: tuple[str, ...] = tuple(f.name for f in attrs.fields(Task))
+
+
+def _sql_type(annotation: Any) -> str:
+    """The column type a Task field's Python type is stored as (jsonb for JSON values)."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
+        annotation = args[0]
+    for python, sql in _SQL_TYPES:
+        if isinstance(annotation, type) and issubclass(annotation, python):
+            return sql
+    return "jsonb"  # dict[str, Any], Any: a JSON value
+
+
+_SQL_TYPES: tuple[tuple[type, str], ...] = (
+    (bool, "bool"),
+    (enum.Enum, "text"),
+    (str, "text"),
+    (int, "int8"),
+    (float, "float8"),
+    (datetime, "timestamptz"),
+    (UUID, "uuid"),
+)
+# The one place a task's column types come from: the model's field types.
+TASK_SQL_TYPES: dict[str, str] = {
+    f.name: _sql_type(f.type) for f in attrs.fields(attrs.resolve_types(Task))
+}
 AGENT_COLUMNS: tuple[str, ...] = tuple(f.name for f in attrs.fields(Agent))
 _TASK_UUIDS = ("task_id", "request_id", "trace_id", "agent_id")
 
@@ -41,6 +71,17 @@ def db_value(name: str, value: Any) -> Any:
     if name == "status" and value is not None:
         return TaskStatus(value).value
     return value
+
+
+def event_from_row(row: Mapping[str, Any]) -> TaskEvent:
+    return TaskEvent(
+        task_id=UUID(int=row["task_id"].int),
+        revision=row["revision"],
+        at=row["at"],
+        kind=row["kind"],
+        status=TaskStatus(row["status"]),
+        changes=row["changes"],
+    )
 
 
 def agent_from_row(row: Mapping[str, Any]) -> Agent:

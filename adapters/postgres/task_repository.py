@@ -14,10 +14,11 @@ import asyncpg
 from adapters.postgres import task_sql as sql
 from adapters.postgres.errors import connection, transaction, translates_errors
 from adapters.postgres.group_commit import GroupCommitter
-from adapters.postgres.rows import outbox_from_row, outbox_params, task_from_row
-from chiffon.model import OutboxMessage, Task, TaskStatus
+from adapters.postgres.rows import event_from_row, outbox_from_row, outbox_params, task_from_row
+from chiffon.model import EventDraft, OutboxMessage, Task, TaskEvent, TaskStatus
 from ports.bus import PartiallyPublished
 from ports.task_repository import (
+    Expect,
     PageCursor,
     Publish,
     StoreCounts,
@@ -47,10 +48,12 @@ class PostgresTaskRepository(TaskRepository):
         self._next_prune = 0.0
         self._group = GroupCommitter(self._transaction)
 
-    async def create(self, task: Task, outbox: Sequence[OutboxMessage]) -> tuple[Task, bool]:
+    async def create(
+        self, task: Task, event: EventDraft, outbox: Sequence[OutboxMessage]
+    ) -> tuple[Task, bool]:
         # Concurrent dispatches are committed together (group commit): same durability,
         # one transaction and a few round trips for a whole burst.
-        return await self._group.create(task, outbox)
+        return await self._group.create(task, event, outbox)
 
     @translates_errors
     async def get(self, task_id: UUID) -> Task | None:
@@ -72,26 +75,29 @@ class PostgresTaskRepository(TaskRepository):
         return TaskPage(items, PageCursor(last.created_at, last.task_id))
 
     @translates_errors
-    async def transition(
+    async def apply(
         self,
         task_id: UUID,
-        from_statuses: frozenset[TaskStatus],
-        attempt: int | None,
-        changes: Mapping[str, Any],
+        expect: Expect,
+        fields: Mapping[str, Any],
+        event: EventDraft,
         outbox: Sequence[OutboxMessage] = (),
     ) -> Task | None:
-        query, args = sql.transition_query(task_id, from_statuses, attempt, changes)
-        async with self._transaction() as conn:
+        query, args = sql.apply_query(task_id, expect, fields, event, outbox)
+        async with self._connection() as conn:  # one statement: atomic on its own
             row = await conn.fetchrow(query, *args)
-            if row is None:
-                return None
-            await _insert_outbox(conn, outbox)
-            return task_from_row(row)
+        return None if row is None else task_from_row(row)
 
     @translates_errors
-    async def expire_due(self, now: datetime) -> list[Task]:
+    async def events(self, task_id: UUID, after: int = 0, limit: int = 1000) -> list[TaskEvent]:
         async with self._connection() as conn:
-            rows = await conn.fetch(sql.EXPIRE_DUE, now)
+            rows = await conn.fetch(sql.SELECT_EVENTS, task_id, after, limit)
+        return [event_from_row(r) for r in rows]
+
+    @translates_errors
+    async def due_for_timeout(self, now: datetime, limit: int = 500) -> list[Task]:
+        async with self._connection() as conn:
+            rows = await conn.fetch(sql.DUE_FOR_TIMEOUT, now, limit)
         return [task_from_row(r) for r in rows]
 
     @translates_errors

@@ -1,14 +1,16 @@
-"""SQL of the task repository: fixed statements and the builders for page and transition."""
+"""SQL of the task repository: fixed statements and the builders for page and apply."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 from uuid import UUID
 
-from adapters.postgres.rows import TASK_COLUMNS, db_value
-from chiffon.model import TaskStatus
-from ports.task_repository import MUTABLE_FIELDS, PageCursor, TaskFilter
+from adapters.postgres.rows import TASK_COLUMNS, db_value, outbox_params
+from chiffon import lifecycle
+from chiffon.model import EventDraft, OutboxMessage
+from ports.task_repository import MUTABLE_FIELDS, Expect, PageCursor, TaskFilter
 
 _COLS = ", ".join(TASK_COLUMNS)
 _ARGS = ", ".join(f"${i}" for i in range(1, len(TASK_COLUMNS) + 1))
@@ -25,22 +27,17 @@ INSERT_OUTBOX: Final = (
     " ON CONFLICT (message_id) DO NOTHING"
 )
 
-# The message mirrors Python's f"timed out after {timeout_s}s" (30.0 -> "30.0", None -> "None").
-EXPIRE_DUE: Final = """
-WITH expired AS (
-    UPDATE tasks SET
-        status = 'timed_out', finished_at = $1, updated_at = $1,
-        error_message = 'timed out after ' || CASE
-            WHEN timeout_s IS NULL THEN 'None'
-            WHEN timeout_s = trunc(timeout_s) AND abs(timeout_s) < 1e16
-                THEN trunc(timeout_s)::bigint::text || '.0'
-            ELSE timeout_s::text
-        END || 's'
-    WHERE status IN ('pending', 'running') AND deadline_at <= $1
-    RETURNING *
-)
-SELECT * FROM expired ORDER BY created_at, task_id
+_ACTIVE: Final = ", ".join(f"'{s.value}'" for s in sorted(lifecycle.ACTIVE))
+# Literal states (from the lifecycle table), so the planner can use the partial index.
+DUE_FOR_TIMEOUT: Final = f"""
+SELECT * FROM tasks
+WHERE status IN ({_ACTIVE}) AND deadline_at IS NOT NULL AND deadline_at <= $1
+ORDER BY deadline_at, task_id LIMIT $2
 """
+SELECT_EVENTS: Final = """
+SELECT * FROM task_events WHERE task_id = $1 AND revision > $2 ORDER BY revision LIMIT $3
+"""
+INSERT_EVENT_COLUMNS: Final = "task_id, revision, at, kind, status, changes"
 
 CLAIM_OUTBOX: Final = """
 SELECT message_id, payload, created_at FROM outbox
@@ -92,24 +89,54 @@ def page_query(
     return sql, args
 
 
-def transition_query(
+def apply_query(
     task_id: UUID,
-    from_statuses: frozenset[TaskStatus],
-    attempt: int | None,
-    changes: Mapping[str, Any],
+    expect: Expect,
+    fields: Mapping[str, Any],
+    event: EventDraft,
+    outbox: Sequence[OutboxMessage],
 ) -> tuple[str, list[Any]]:
-    """ONE conditional UPDATE: it applies only if status and attempt still match."""
-    unknown = set(changes) - MUTABLE_FIELDS
+    """ONE statement: the conditional UPDATE (revision + 1), the timeline entry with the new
+    revision, and the outbox rows, each written only if the update matched."""
+    unknown = set(fields) - MUTABLE_FIELDS
     if unknown:
         raise ValueError(f"fields not changeable: {sorted(unknown)}")
-    args: list[Any] = [task_id, sorted(s.value for s in from_statuses), attempt]
-    sets: list[str] = []
-    for name in sorted(changes):  # names come from MUTABLE_FIELDS only: safe to interpolate
-        args.append(db_value(name, changes[name]))
+    args: list[Any] = [task_id]
+    sets = ["revision = revision + 1"]
+    for name in sorted(fields):  # names come from MUTABLE_FIELDS only: safe to interpolate
+        args.append(db_value(name, fields[name]))
         sets.append(f"{name} = ${len(args)}")
-    assignments = ", ".join(sets) or "status = status"
+    guard = _guard(expect, args)
+    args += [event.at, event.kind, event.status.value, event.changes]
+    n = len(args)
     sql = (
-        f"UPDATE tasks SET {assignments} WHERE task_id = $1 AND status = ANY($2::text[])"
-        " AND ($3::int IS NULL OR attempt = $3) RETURNING *"
+        f"WITH moved AS (UPDATE tasks SET {', '.join(sets)} WHERE task_id = $1 AND {guard}"
+        " RETURNING *), logged AS ("
+        f"INSERT INTO task_events ({INSERT_EVENT_COLUMNS}) SELECT task_id, revision,"
+        f" ${n - 3}, ${n - 2}, ${n - 1}, ${n}::jsonb FROM moved)"
     )
-    return sql, args
+    if outbox:
+        args += _outbox_arrays(outbox)
+        sql += (
+            ", sent AS (INSERT INTO outbox (message_id, payload, created_at)"
+            " SELECT m.message_id, m.payload::jsonb, m.created_at"
+            f" FROM unnest(${n + 1}::uuid[], ${n + 2}::text[], ${n + 3}::timestamptz[])"
+            " AS m(message_id, payload, created_at)"
+            " WHERE EXISTS (SELECT 1 FROM moved) ON CONFLICT (message_id) DO NOTHING)"
+        )
+    return sql + " SELECT * FROM moved", args
+
+
+def _guard(expect: Expect, args: list[Any]) -> str:
+    if expect.revision is not None:
+        args.append(expect.revision)
+        return f"revision = ${len(args)}"
+    args += [sorted(s.value for s in expect.statuses), expect.attempt]
+    n = len(args)
+    return f"status = ANY(${n - 1}::text[]) AND (${n}::int IS NULL OR attempt = ${n})"
+
+
+def _outbox_arrays(outbox: Sequence[OutboxMessage]) -> list[list[Any]]:
+    """jsonb travels as text in arrays (cast in SQL), as in the group commit."""
+    rows = outbox_params(outbox)
+    return [[r[0] for r in rows], [json.dumps(r[1]) for r in rows], [r[2] for r in rows]]

@@ -30,10 +30,10 @@ def serve(aiohttp_server: Any) -> Serve:
     (`instances=` replace adapters, `middlewares=` go in front of the app's)."""
 
     async def start(**settings: Any) -> Served:
-        instances: dict[str, Any] = settings.pop("instances", {})
+        instances: dict[Any, object] = settings.pop("instances", {})
         middlewares = settings.pop("middlewares", [])
         base: dict[str, Any] = {"heartbeat_interval_s": HEARTBEAT_S}
-        wired = wire_orchestrator(build_container(Settings(**{**base, **settings}), **instances))
+        wired = wire_orchestrator(build_container(Settings(**{**base, **settings}), instances))
         wired.app.middlewares[:0] = middlewares  # outermost, before the app is frozen
         server = await aiohttp_server(wired.app)
         return Served(str(server.make_url("")).rstrip("/"), wired, server)

@@ -17,6 +17,8 @@ from adapters.http.ws_routes import WS_HUB
 from adapters.memory.agent_registry import InMemoryAgentRegistry
 from adapters.memory.task_repository import InMemoryTaskRepository
 from composition_root import Settings, build_container, wire_orchestrator
+from ports.agent_registry import AgentRegistry
+from ports.task_repository import TaskRepository
 from tests.client.conftest import HEARTBEAT_S, Serve
 from tests.client.test_client_api import free_port
 from tests.helpers import eventually
@@ -92,7 +94,7 @@ async def test_watch_resumes_when_the_server_drops_it_and_repeats_nothing(serve:
 async def test_watch_waits_out_a_server_restart_and_sees_what_changed_meanwhile() -> None:
     port, store = (
         free_port(),
-        {"tasks": InMemoryTaskRepository(), "agents": InMemoryAgentRegistry()},
+        {TaskRepository: InMemoryTaskRepository(), AgentRegistry: InMemoryAgentRegistry()},
     )
     first = await _start(port, store)
     async with Client(f"http://127.0.0.1:{port}") as chiffon:
@@ -112,9 +114,9 @@ async def test_watch_waits_out_a_server_restart_and_sees_what_changed_meanwhile(
                 await second.cleanup()
 
 
-async def _start(port: int, instances: dict[str, Any]) -> web.AppRunner:
+async def _start(port: int, instances: dict[Any, object]) -> web.AppRunner:
     settings = Settings(port=port, heartbeat_interval_s=HEARTBEAT_S, demo_agent=False)
-    wired = wire_orchestrator(build_container(settings, **instances))
+    wired = wire_orchestrator(build_container(settings, instances))
     runner = web.AppRunner(wired.app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()

@@ -15,6 +15,8 @@ from adapters.http.server import ChiffonAppRunner
 from adapters.postgres.agent_registry import PostgresAgentRegistry
 from adapters.postgres.task_repository import PostgresTaskRepository
 from composition_root import Orchestrator, Settings, build_container, wire_orchestrator
+from ports.agent_registry import AgentRegistry
+from ports.task_repository import TaskRepository
 from tests.pg_fixtures import pg_database, pg_pool
 
 __all__ = ["pg_database", "pg_pool"]
@@ -39,11 +41,12 @@ def make_api(request: pytest.FixtureRequest, aiohttp_client: Any) -> Factory:
     pool = request.getfixturevalue("pg_pool") if request.param == "postgres" else None
 
     async def make(**settings: Any) -> tuple[TestClient, Orchestrator]:
-        instances: dict[str, Any] = settings.pop("instances", {})
-        if pool is not None and "tasks" not in instances:
-            instances.update(tasks=PostgresTaskRepository(pool), agents=PostgresAgentRegistry(pool))
+        instances: dict[Any, object] = settings.pop("instances", {})
+        if pool is not None and TaskRepository not in instances:
+            instances[TaskRepository] = PostgresTaskRepository(pool)
+            instances[AgentRegistry] = PostgresAgentRegistry(pool)
         base: dict[str, Any] = {"heartbeat_interval_s": HEARTBEAT_S}
-        wired = wire_orchestrator(build_container(Settings(**{**base, **settings}), **instances))
+        wired = wire_orchestrator(build_container(Settings(**{**base, **settings}), instances))
         client = await aiohttp_client(HardenedTestServer(wired.app))
         return client, wired
 

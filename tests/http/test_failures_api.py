@@ -9,6 +9,7 @@ import pytest
 from adapters.memory.task_repository import InMemoryTaskRepository
 from adapters.postgres.pool import create_pool
 from adapters.postgres.task_repository import PostgresTaskRepository
+from ports.task_repository import TaskRepository
 from tests.http.conftest import Factory
 from tests.http.test_dispatch_api import body
 
@@ -21,7 +22,7 @@ class BrokenRepository(InMemoryTaskRepository):
 async def test_an_unexpected_error_is_500_5000_with_a_trace_id_in_the_log(
     make_api: Factory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    client, _ = await make_api(instances={"tasks": BrokenRepository()})
+    client, _ = await make_api(instances={TaskRepository: BrokenRepository()})
     with caplog.at_level(logging.ERROR):
         resp = await client.get(f"/api/v1/status/{uuid.uuid4()}")
     assert resp.status == 500
@@ -36,7 +37,7 @@ async def test_a_database_that_is_down_makes_ready_and_dispatch_503(
 ) -> None:
     """(Runs for both store params; the store under test is this closed pool.)"""
     pool = await create_pool(pg_database, min_size=1, max_size=2)
-    client, _ = await make_api(instances={"tasks": PostgresTaskRepository(pool)})
+    client, _ = await make_api(instances={TaskRepository: PostgresTaskRepository(pool)})
     await pool.close()  # the database is gone for this process
     ready = await client.get("/ready")
     assert ready.status == 503

@@ -15,6 +15,7 @@ from adapters.memory.bus import RESULTS
 from adapters.postgres.pool import create_pool
 from adapters.postgres.task_repository import PostgresTaskRepository
 from chiffon.model import ResultStatus, WorkResult
+from ports.task_repository import TaskRepository
 from tests.helpers import eventually
 from tests.http.conftest import Factory
 
@@ -68,7 +69,7 @@ async def test_counts_move_with_real_work(make_api: Factory) -> None:
     assert wired.broker is not None
     wired.broker.publish(RESULTS, encode_message(again))
     ignored = await eventually(
-        finished, lambda s: value(s, "chiffon_agent_messages_ignored_total", kind="result") == 1
+        finished, lambda s: value(s, "chiffon_agent_messages_ignored_total", kind="finished") == 1
     )
     assert value(ignored, "chiffon_tasks_finished_total", work_type="echo", status="completed") == 1
 
@@ -111,7 +112,7 @@ def closed_port() -> int:
 async def test_a_store_that_is_down_is_store_up_0_not_a_500(make_api: Factory) -> None:
     pool = await create_pool(f"postgresql://postgres@127.0.0.1:{closed_port()}/x", min_size=0)
     try:
-        client, _ = await make_api(instances={"tasks": PostgresTaskRepository(pool)})
+        client, _ = await make_api(instances={TaskRepository: PostgresTaskRepository(pool)})
         samples = await scrape(client)
         assert value(samples, "chiffon_store_up") == 0
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.http.rendering import UNSHOWABLE
+from chiffon.changes import dispatched
 from composition_root import Settings, build_container, wire_orchestrator
 from tests.contract.store.builders import make_task
 from tests.http.conftest import HardenedTestServer
@@ -18,7 +19,7 @@ async def test_unshowable_tasks_are_shown_with_a_placeholder(aiohttp_client: Any
     nan = make_task(created_s=1, parameters={"x": float("nan")})
     deep = make_task(created_s=2, result={"not json": {1, 2}})
     for task in (fine, nan, deep):
-        await wired.tasks.create(task, [])
+        await wired.tasks.create(task, dispatched(task), [])
     page = await client.get("/api/v1/tasks")
     assert page.status == 200
     items = {i["task_id"]: i for i in (await page.json())["items"]}

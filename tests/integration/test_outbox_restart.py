@@ -15,7 +15,10 @@ from chiffon.commands import DispatchCommand
 from chiffon.handlers import HandlerContext, HandlerRegistry
 from chiffon.model import TaskStatus
 from composition_root import Settings, build_container, wire_orchestrator
-from ports.task_repository import TaskFilter
+from ports.agent_registry import AgentRegistry
+from ports.bus import WorkBus
+from ports.notifier import EventSource, Notifier
+from ports.task_repository import TaskFilter, TaskRepository
 from tests.helpers import Stack
 
 pytestmark = pytest.mark.postgres
@@ -23,11 +26,14 @@ N = 20
 
 
 def wired_on(pool: asyncpg.Pool, **instances: object) -> Stack:
+    ports = {"bus": WorkBus, "notifier": Notifier, "events": EventSource}
     container = build_container(
         Settings(demo_agent=False),
-        tasks=PostgresTaskRepository(pool),
-        agents=PostgresAgentRegistry(pool),
-        **instances,
+        {
+            TaskRepository: PostgresTaskRepository(pool),
+            AgentRegistry: PostgresAgentRegistry(pool),
+            **{ports[name]: value for name, value in instances.items()},
+        },
     )
     return Stack(wire_orchestrator(container), ManualClock())
 

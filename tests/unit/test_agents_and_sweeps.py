@@ -6,7 +6,9 @@ from chiffon.config import OrchestratorConfig
 from chiffon.events import AgentUpdated
 from chiffon.handlers import HandlerContext, HandlerRegistry
 from chiffon.leases import LeaseKeeper
+from chiffon.ledger import TaskLedger
 from chiffon.model import AgentStatus, LossPolicy, TaskStatus
+from ports.notifier import Notifier
 from tests.helpers import Stack, eventually
 
 S = TaskStatus
@@ -86,15 +88,9 @@ async def test_retries_stop_at_max_attempts(stack: Stack) -> None:
 
 async def test_the_fail_loss_policy_fails_at_once(stack: Stack) -> None:
     config = OrchestratorConfig(loss_policies={"sleep": LossPolicy.FAIL})
-    wired = stack.wired
-    leases = LeaseKeeper(
-        wired.tasks,
-        wired.service._notifier,
-        stack.clock,
-        wired.tracker._outbox,
-        config,
-        wired.relay.submit,
-    )
+    assert stack.container is not None
+    ledger, notifier = stack.container.resolve(TaskLedger), stack.container.resolve(Notifier)
+    leases = LeaseKeeper(stack.wired.tasks, ledger, notifier, config)
     _runtime, bus = await stack.add_agent()
     task = await stack.dispatch("sleep", parameters={"seconds": 30})
     await stack.until_status(task.task_id, S.RUNNING)

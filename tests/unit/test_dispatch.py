@@ -7,6 +7,8 @@ from adapters.memory.clock import SequentialIds
 from chiffon.commands import DispatchCommand
 from chiffon.errors import InvalidRequest, PayloadTooLarge, TaskIdConflict, UnknownWorkType
 from chiffon.events import TaskUpdated
+from chiffon.fresh_outbox import FreshOutbox
+from chiffon.messages import OutboxFactory
 from chiffon.model import TaskStatus, WorkRequest
 from ports.task_repository import TaskFilter
 from tests.helpers import Stack, eventually
@@ -101,15 +103,12 @@ async def test_work_types_advertised_by_agents_are_routable(stack: Stack) -> Non
 async def test_the_relay_fast_path_is_bounded_and_keeps_groups_whole(stack: Stack) -> None:
     """Past its bound the fast path takes no more (the sweep sends those), and it never
     splits a group: an announcement is never queued without the work it comes with."""
-    from chiffon.messages import OutboxFactory
-    from chiffon.relay import OutboxRelay
-
-    w = stack.wired
-    relay = OutboxRelay(w.tasks, w.bus, w.service._notifier, stack.clock, max_fresh=5)
+    fresh = FreshOutbox(max_waiting=5)
     outbox = OutboxFactory(stack.clock, SequentialIds())
     groups = [
         outbox.work_announced(await stack.dispatch("echo", parameters={"n": n})) for n in range(3)
     ]
     for group in groups:
-        relay.submit(group)
-    assert list(relay._fresh) == groups[0] + groups[1]
+        fresh.submit(group)
+    assert fresh.take(100) == groups[0] + groups[1]
+    assert fresh.wake.is_set() and len(fresh) == 0

@@ -11,7 +11,9 @@ import pytest
 from adapters.codec import PROTOCOL_VERSION
 from adapters.memory.bus import RESULTS
 from adapters.system.clock import RandomIds
+from chiffon.changes import dispatched
 from chiffon.errors import InvalidRequest
+from chiffon.fresh_outbox import FreshOutbox
 from chiffon.handlers import HandlerContext, HandlerOutcome, HandlerRegistry
 from chiffon.messages import OutboxFactory
 from chiffon.model import TaskStatus
@@ -33,9 +35,10 @@ async def test_work_that_cannot_be_encoded_fails_its_task_and_not_the_batch(stac
     # Stored behind the service's back (the edge refuses NaN): a task the bus cannot encode.
     poison = make_task(parameters={"x": float("nan")}, created_at=stack.clock.now())
     outbox = OutboxFactory(stack.clock, RandomIds())
-    stored, _ = await stack.wired.tasks.create(poison, [outbox.work(poison)])
+    stored, _ = await stack.wired.tasks.create(poison, dispatched(poison), [outbox.work(poison)])
     good = await stack.dispatch("echo", parameters={"ok": True})
-    stack.wired.relay.submit(stack.wired.tasks.unsent())  # type: ignore[attr-defined]
+    assert stack.container is not None
+    stack.container.resolve(FreshOutbox).submit(stack.wired.tasks.unsent())  # type: ignore[attr-defined]
     failed = await stack.until_status(stored.task_id, S.FAILED)
     assert failed.error_message is not None
     assert failed.error_message.startswith("could not be sent to an agent")

@@ -4,25 +4,30 @@ from __future__ import annotations
 
 from uuid import uuid4
 
-from adapters.memory.agent_registry import InMemoryAgentRegistry
 from adapters.memory.clock import ManualClock, SequentialIds
 from adapters.memory.notifier import InMemoryNotifier
 from adapters.memory.task_repository import InMemoryTaskRepository
-from chiffon.config import OrchestratorConfig
+from chiffon.changes import dispatched
 from chiffon.events import Event, TaskUpdated
-from chiffon.leases import LeaseKeeper
-from chiffon.messages import OutboxFactory
 from chiffon.model import AgentMessage, Task, TaskStatus
 from chiffon.tracking import AgentMessageTracker
+from composition_root import Settings, build_container
+from ports.clock import Clock, IdFactory
+from ports.notifier import Notifier
+from ports.task_repository import TaskRepository
 from tests.contract.bus.helpers import eventually, outbox, request, result, status
 from tests.contract.bus.worlds import BusWorld
 
 
 async def test_duplicated_and_redelivered_reports_apply_once(world: BusWorld) -> None:
     tasks, clock, notifier = InMemoryTaskRepository(), ManualClock(), InMemoryNotifier()
-    factory = OutboxFactory(clock, SequentialIds())
-    leases = LeaseKeeper(tasks, notifier, clock, factory, OrchestratorConfig(), lambda: None)
-    tracker = AgentMessageTracker(tasks, InMemoryAgentRegistry(), notifier, clock, factory, leases)
+    overrides = {
+        TaskRepository: tasks,
+        Clock: clock,
+        IdFactory: SequentialIds(),
+        Notifier: notifier,
+    }
+    tracker = build_container(Settings(demo_agent=False), overrides).resolve(AgentMessageTracker)
     events: list[Event] = []
     notifier.subscribe(events.append)
     req = request()
@@ -31,7 +36,7 @@ async def test_duplicated_and_redelivered_reports_apply_once(world: BusWorld) ->
         req.task_id, req.request_id, req.trace_id, req.work_type, req.agent_type,
         req.priority, req.parameters, TaskStatus.PENDING, now, now,
     )  # fmt: skip
-    await tasks.create(pending, [outbox(req)])
+    await tasks.create(pending, dispatched(pending), [outbox(req)])
     handled: list[AgentMessage] = []
 
     async def handle(message: AgentMessage) -> None:

@@ -13,6 +13,7 @@ from adapters.postgres.agent_registry import PostgresAgentRegistry
 from adapters.postgres.migrations import available_migrations, migrate, pending_migrations
 from adapters.postgres.pool import SchemaNotMigrated, check_schema, create_pool
 from adapters.postgres.task_repository import PostgresTaskRepository
+from chiffon.changes import dispatched
 from chiffon.errors import DependencyUnavailable, InvalidRequest
 from chiffon.model import TaskStatus
 from tests.contract.store.builders import make_task
@@ -81,17 +82,19 @@ async def test_check_schema_refuses_an_unmigrated_database(pg_empty_database: st
 async def test_request_id_is_unique(pg_pool: asyncpg.Pool) -> None:
     repo = PostgresTaskRepository(pg_pool)
     first = make_task()
-    await repo.create(first, [])
+    await repo.create(first, dispatched(first), [])
     with pytest.raises(asyncpg.UniqueViolationError):
-        await repo.create(make_task(request_id=first.request_id), [])
+        twin = make_task(request_id=first.request_id)
+        await repo.create(twin, dispatched(twin), [])
 
 
 async def test_check_constraints_guard_priority_and_status(pg_pool: asyncpg.Pool) -> None:
     repo = PostgresTaskRepository(pg_pool)
     with pytest.raises(asyncpg.CheckViolationError):
-        await repo.create(make_task(priority=6), [])
+        bad = make_task(priority=6)
+        await repo.create(bad, dispatched(bad), [])
     task = make_task()
-    await repo.create(task, [])
+    await repo.create(task, dispatched(task), [])
     with pytest.raises(asyncpg.CheckViolationError):
         await pg_pool.execute("UPDATE tasks SET status = 'lost' WHERE task_id = $1", task.task_id)
 
@@ -99,7 +102,7 @@ async def test_check_constraints_guard_priority_and_status(pg_pool: asyncpg.Pool
 async def test_json_null_and_sql_null_results_read_the_same(pg_pool: asyncpg.Pool) -> None:
     repo = PostgresTaskRepository(pg_pool)
     task = make_task(status=TaskStatus.RUNNING)
-    await repo.create(task, [])
+    await repo.create(task, dispatched(task), [])
     assert await pg_pool.fetchval("SELECT result IS NULL FROM tasks") is True
     await pg_pool.execute("UPDATE tasks SET result = 'null'::jsonb")
     assert await repo.get(task.task_id) == task
@@ -135,7 +138,7 @@ async def test_terminated_connections_never_leak_driver_errors(
 ) -> None:
     repo = PostgresTaskRepository(pg_pool)
     task = make_task()
-    await repo.create(task, [])
+    await repo.create(task, dispatched(task), [])
     admin = await admin_connect()
     try:
         await admin.execute(
@@ -159,7 +162,9 @@ async def test_one_poison_task_among_200_concurrent_fails_alone(pg_pool: asyncpg
     good = [make_task(created_s=i) for i in range(200)]
     poison = make_task(parameters={"text": "jsonb refuses \x00"})
     tasks = [*good[:100], poison, *good[100:]]
-    outcomes = await asyncio.gather(*(repo.create(t, []) for t in tasks), return_exceptions=True)
+    outcomes = await asyncio.gather(
+        *(repo.create(t, dispatched(t), []) for t in tasks), return_exceptions=True
+    )
     failed = [t for t, o in zip(tasks, outcomes, strict=True) if isinstance(o, BaseException)]
     assert failed == [poison]
     error = outcomes[100]

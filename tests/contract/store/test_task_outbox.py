@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
+from chiffon.changes import dispatched
 from chiffon.model import OutboxMessage, TaskStatus
 from ports.bus import PartiallyPublished
 from ports.task_repository import TaskRepository
@@ -35,7 +36,7 @@ class Recorder:
 async def enqueue_five(repo: TaskRepository) -> list[OutboxMessage]:
     task = make_task()
     first = work_message(task, 0)
-    await repo.create(task, [first])
+    await repo.create(task, dispatched(task), [first])
     rest = [cancel_message(task.task_id, s) for s in (1, 2, 3, 4)]
     await repo.enqueue(rest[:2])
     await repo.enqueue(rest[2:])
@@ -117,9 +118,17 @@ async def test_the_sweep_takes_only_stale_rows_and_mark_sent_is_final(
 async def test_counts_give_every_status_and_the_unsent_backlog(repo: TaskRepository) -> None:
     empty = await repo.counts()
     assert empty.tasks_by_status == dict.fromkeys(TaskStatus, 0) and empty.outbox_unsent == 0
-    await repo.create(make_task(0), [])
-    await repo.create(make_task(1, status=TaskStatus.RUNNING), [])
-    await repo.create(make_task(2, status=TaskStatus.RUNNING), [])
+    await repo.create(make_task(0), dispatched(make_task(0)), [])
+    await repo.create(
+        make_task(1, status=TaskStatus.RUNNING),
+        dispatched(make_task(1, status=TaskStatus.RUNNING)),
+        [],
+    )
+    await repo.create(
+        make_task(2, status=TaskStatus.RUNNING),
+        dispatched(make_task(2, status=TaskStatus.RUNNING)),
+        [],
+    )
     messages = await enqueue_five(repo)
     await repo.mark_sent([messages[0].message_id])
     counts = await repo.counts()

@@ -9,9 +9,10 @@ from uuid import uuid4
 import attrs
 import pytest
 
-from chiffon.lifecycle import ACTIVE, sources_of
-from chiffon.model import OutboxMessage, TaskStatus
-from ports.task_repository import TaskFilter, TaskRepository
+from chiffon.changes import dispatched
+from chiffon.lifecycle import sources_of
+from chiffon.model import EventDraft, OutboxMessage, TaskStatus
+from ports.task_repository import Expect, TaskFilter, TaskRepository
 from tests.contract.store.builders import at, cancel_message, make_task, work_message
 
 RUNNING = frozenset({TaskStatus.RUNNING})
@@ -30,7 +31,7 @@ async def drain(repo: TaskRepository, limit: int = 100) -> list[OutboxMessage]:
 
 async def test_create_then_get_returns_an_equal_copy(repo: TaskRepository) -> None:
     task = make_task(timeout_s=2.5, deadline_at=at(2.5), max_attempts=5, priority=5)
-    stored, created = await repo.create(task, [])
+    stored, created = await repo.create(task, dispatched(task), [])
     assert created is True
     assert stored == task
     fetched = await repo.get(task.task_id)
@@ -43,9 +44,9 @@ async def test_create_then_get_returns_an_equal_copy(repo: TaskRepository) -> No
 async def test_create_is_idempotent_on_task_id(repo: TaskRepository) -> None:
     task = make_task()
     first = work_message(task)
-    await repo.create(task, [first])
+    await repo.create(task, dispatched(task), [first])
     other = attrs.evolve(task, work_type="sleep", request_id=uuid4())
-    stored, created = await repo.create(other, [work_message(other, 1)])
+    stored, created = await repo.create(other, dispatched(other), [work_message(other, 1)])
     assert (stored, created) == (task, False)
     assert await repo.get(task.task_id) == task
     assert [m.message_id for m in await drain(repo)] == [first.message_id]
@@ -60,8 +61,8 @@ async def test_get_missing_returns_none(repo: TaskRepository) -> None:
 )
 async def test_result_json_round_trips(repo: TaskRepository, result: Any) -> None:
     task = make_task(status=TaskStatus.RUNNING)
-    await repo.create(task, [])
-    done = await repo.transition(task.task_id, RUNNING, None, {"result": result})
+    await repo.create(task, dispatched(task), [])
+    done = await repo.apply(task.task_id, Expect(revision=1), {"result": result}, note())
     assert done is not None and done.result == result
     fetched = await repo.get(task.task_id)
     assert fetched is not None and fetched.result == result
@@ -71,7 +72,7 @@ async def test_result_json_round_trips(repo: TaskRepository, result: Any) -> Non
 async def test_page_is_newest_first_with_ties_broken_by_task_id(repo: TaskRepository) -> None:
     tasks = [make_task(created_s=s) for s in (1, 3, 2, 3, 0)]
     for task in tasks:
-        await repo.create(task, [])
+        await repo.create(task, dispatched(task), [])
     page = await repo.page(TaskFilter(), 10, None)
     expected = sorted(tasks, key=lambda t: (t.created_at, t.task_id), reverse=True)
     assert list(page.items) == expected
@@ -82,7 +83,7 @@ async def test_a_light_page_leaves_the_bulky_values_out(repo: TaskRepository) ->
     task = make_task(
         1, parameters={"big": "x" * 1000}, result={"r": 1}, output="out", progress_percent=40
     )
-    await repo.create(task, [])
+    await repo.create(task, dispatched(task), [])
     light = (await repo.page(TaskFilter(), 10, None, light=True)).items
     assert light == (attrs.evolve(task, parameters={}, result=None, output=None),)
     assert (await repo.page(TaskFilter(), 10, None)).items == (task,)
@@ -94,7 +95,7 @@ async def test_page_filters(repo: TaskRepository) -> None:
     b = make_task(2, status=TaskStatus.RUNNING, trace_id=trace)
     c = make_task(3, status=TaskStatus.RUNNING, work_type="metrics", agent_type="desktop")
     for task in (a, b, c):
-        await repo.create(task, [])
+        await repo.create(task, dispatched(task), [])
 
     async def ids(flt: TaskFilter) -> list[Any]:
         return [t.task_id for t in (await repo.page(flt, 10, None)).items]
@@ -110,7 +111,7 @@ async def test_page_filters(repo: TaskRepository) -> None:
 async def test_next_cursor_only_when_more_rows_exist(repo: TaskRepository) -> None:
     tasks = [make_task(created_s=s) for s in range(4)]
     for task in tasks:
-        await repo.create(task, [])
+        await repo.create(task, dispatched(task), [])
     exact = await repo.page(TaskFilter(), 4, None)
     assert len(exact.items) == 4 and exact.next_cursor is None
     first = await repo.page(TaskFilter(), 3, None)
@@ -125,14 +126,14 @@ async def test_next_cursor_only_when_more_rows_exist(repo: TaskRepository) -> No
 async def test_cursor_is_stable_when_newer_tasks_arrive(repo: TaskRepository) -> None:
     tasks = [make_task(created_s=s) for s in range(5)]
     for task in tasks:
-        await repo.create(task, [])
+        await repo.create(task, dispatched(task), [])
     page = await repo.page(TaskFilter(), 2, None)
     assert page.next_cursor is not None
     mark = (page.next_cursor.created_at, page.next_cursor.task_id)
     seen = [t.task_id for t in page.items]
     for s in (10, 11, 2):  # newer tasks, and one as old as a task not yet listed
         newcomer = make_task(created_s=s)
-        await repo.create(newcomer, [])
+        await repo.create(newcomer, dispatched(newcomer), [])
         tasks.append(newcomer)
     while page.next_cursor is not None:
         page = await repo.page(TaskFilter(), 2, page.next_cursor)
@@ -145,86 +146,120 @@ async def test_cursor_is_stable_when_newer_tasks_arrive(repo: TaskRepository) ->
     assert seen == [tasks[4].task_id, tasks[3].task_id] + [t.task_id for t in older]
 
 
-async def test_transition_applies_changes_and_stores_outbox(repo: TaskRepository) -> None:
+def note(kind: str = "test", status: TaskStatus = TaskStatus.RUNNING, **changes: Any) -> Any:
+    return EventDraft(kind, at(9), status, changes)
+
+
+async def test_apply_sets_fields_adds_one_to_the_revision_and_stores_outbox(
+    repo: TaskRepository,
+) -> None:
     task = make_task()
-    await repo.create(task, [])
+    await repo.create(task, dispatched(task), [])
     agent = uuid4()
     changes: dict[str, Any] = {"status": TaskStatus.RUNNING, "agent_id": agent, "started_at": at(5)}
     msg = cancel_message(task.task_id, 5)
-    moved = await repo.transition(task.task_id, frozenset(ACTIVE), 1, changes, [msg])
-    assert moved == attrs.evolve(task, **changes)
+    moved = await repo.apply(task.task_id, Expect(revision=1), changes, note(), [msg])
+    assert moved == attrs.evolve(task, revision=2, **changes)
     assert await repo.get(task.task_id) == moved
     assert await drain(repo) == [msg]
 
 
-async def test_transition_is_conditional_on_status(repo: TaskRepository) -> None:
+async def test_apply_on_a_stale_revision_changes_nothing(repo: TaskRepository) -> None:
+    """Optimistic concurrency: two writers decided from revision 1; only one may write."""
     task = make_task()
-    await repo.create(task, [])
+    await repo.create(task, dispatched(task), [])
     msg = cancel_message(task.task_id)
-    changes: dict[str, Any] = {"status": TaskStatus.COMPLETED, "output": "x"}
-    assert await repo.transition(task.task_id, RUNNING, None, changes, [msg]) is None
-    assert await repo.get(task.task_id) == task
-    assert await drain(repo) == []
-    assert await repo.transition(uuid4(), RUNNING, None, changes) is None
+    first = await repo.apply(task.task_id, Expect(revision=1), {"progress_message": "a"}, note())
+    assert first is not None and first.revision == 2
+    late = await repo.apply(task.task_id, Expect(revision=1), {"output": "b"}, note(), [msg])
+    assert late is None
+    assert await repo.get(task.task_id) == first
+    assert await drain(repo) == []  # the loser's outbox is not written either
+    assert [e.revision for e in await repo.events(task.task_id)] == [1, 2]
+    assert await repo.apply(uuid4(), Expect(revision=1), {"output": "x"}, note()) is None
 
 
-async def test_transition_is_conditional_on_attempt(repo: TaskRepository) -> None:
+async def test_concurrent_writers_on_one_revision_get_exactly_one_win(
+    repo: TaskRepository,
+) -> None:
+    task = make_task()
+    await repo.create(task, dispatched(task), [])
+    writes = [
+        repo.apply(task.task_id, Expect(revision=1), {"progress_message": str(i)}, note())
+        for i in range(10)
+    ]
+    won = [t for t in await asyncio.gather(*writes) if t is not None]
+    assert len(won) == 1 and won[0].revision == 2
+    assert len(await repo.events(task.task_id)) == 2
+
+
+async def test_apply_on_status_and_attempt_needs_no_revision(repo: TaskRepository) -> None:
     task = make_task(status=TaskStatus.RUNNING, attempt=2)
-    await repo.create(task, [])
+    await repo.create(task, dispatched(task), [])
     changes: dict[str, Any] = {"status": TaskStatus.FAILED, "error_message": "boom"}
-    assert await repo.transition(task.task_id, RUNNING, 1, changes) is None
+    wrong_attempt = Expect(statuses=RUNNING, attempt=1)
+    assert await repo.apply(task.task_id, wrong_attempt, changes, note()) is None
+    wrong_status = Expect(statuses=frozenset({TaskStatus.PENDING}), attempt=2)
+    assert await repo.apply(task.task_id, wrong_status, changes, note()) is None
     assert await repo.get(task.task_id) == task
-    moved = await repo.transition(task.task_id, RUNNING, 2, changes)
-    assert moved == attrs.evolve(task, **changes)
+    moved = await repo.apply(task.task_id, Expect(statuses=RUNNING, attempt=2), changes, note())
+    assert moved == attrs.evolve(task, revision=2, **changes)
 
 
 async def test_a_terminal_task_is_never_reopened(repo: TaskRepository) -> None:
     task = make_task(status=TaskStatus.RUNNING)
-    await repo.create(task, [])
-    done = await repo.transition(task.task_id, RUNNING, None, {"status": TaskStatus.COMPLETED})
+    await repo.create(task, dispatched(task), [])
+    finished = {"status": TaskStatus.COMPLETED}
+    done = await repo.apply(task.task_id, Expect(statuses=RUNNING), finished, note())
     assert done is not None
     for target in (TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.FAILED):
         back: dict[str, Any] = {"status": target, "attempt": 2}
-        assert await repo.transition(task.task_id, sources_of(target), None, back) is None
+        expect = Expect(statuses=sources_of(target))
+        assert await repo.apply(task.task_id, expect, back, note()) is None
     assert await repo.get(task.task_id) == done
 
 
-async def test_transition_refuses_fields_fixed_at_dispatch(repo: TaskRepository) -> None:
+async def test_apply_refuses_fields_fixed_at_dispatch(repo: TaskRepository) -> None:
     task = make_task()
-    await repo.create(task, [])
+    await repo.create(task, dispatched(task), [])
     with pytest.raises(ValueError):
-        await repo.transition(task.task_id, frozenset(ACTIVE), None, {"work_type": "x"})
+        await repo.apply(task.task_id, Expect(revision=1), {"work_type": "x"}, note())
     assert await repo.get(task.task_id) == task
 
 
-async def test_expire_due_changes_only_due_active_tasks_once(repo: TaskRepository) -> None:
+async def test_the_timeline_has_every_change_in_revision_order(repo: TaskRepository) -> None:
+    task = make_task()
+    await repo.create(task, dispatched(task), [])
+    for n in range(2, 6):
+        changed = {"progress_percent": n * 10, "progress_message": f"step {n}"}
+        assert await repo.apply(task.task_id, Expect(revision=n - 1), changed, note(
+            "progress", **changed))  # fmt: skip
+    timeline = await repo.events(task.task_id)
+    assert [e.revision for e in timeline] == [1, 2, 3, 4, 5]
+    first = timeline[0]
+    assert (first.kind, first.status, first.at) == ("dispatched", TaskStatus.PENDING, at(0))
+    assert first.changes["task_id"] == str(task.task_id) and "parameters" not in first.changes
+    assert first.changes["created_at"] == at(0).isoformat()
+    assert timeline[3].changes == {"progress_percent": 40, "progress_message": "step 4"}
+    assert [e.revision for e in await repo.events(task.task_id, after=3)] == [4, 5]
+    assert [e.revision for e in await repo.events(task.task_id, after=1, limit=2)] == [2, 3]
+    assert await repo.events(task.task_id, after=5) == []
+    assert await repo.events(uuid4()) == []
+
+
+async def test_due_for_timeout_lists_due_active_tasks_oldest_deadline_first(
+    repo: TaskRepository,
+) -> None:
     due_pending = make_task(0, timeout_s=30.0, deadline_at=at(30))
     due_running = make_task(1, status=TaskStatus.RUNNING, timeout_s=0.5, deadline_at=at(1.5))
     later = make_task(2, timeout_s=100.0, deadline_at=at(102))
-    finished = make_task(3, status=TaskStatus.RUNNING, timeout_s=1.0, deadline_at=at(4))
+    finished = make_task(3, status=TaskStatus.COMPLETED, timeout_s=1.0, deadline_at=at(4))
     no_deadline = make_task(4)
     for task in (due_pending, due_running, later, finished, no_deadline):
-        await repo.create(task, [])
-    completed = await repo.transition(
-        finished.task_id, RUNNING, None, {"status": TaskStatus.COMPLETED}
-    )
-    assert completed is not None
-    now = at(30)
-    expired = sorted(await repo.expire_due(now), key=lambda t: t.created_at)
-    expected = [
-        attrs.evolve(
-            t, status=TaskStatus.TIMED_OUT, finished_at=now, updated_at=now, error_message=msg
-        )
-        for t, msg in (
-            (due_pending, "timed out after 30.0s"),
-            (due_running, "timed out after 0.5s"),
-        )
-    ]
-    assert expired == expected
-    assert [await repo.get(t.task_id) for t in (due_pending, due_running)] == expected
-    for untouched in (later, completed, no_deadline):
-        assert await repo.get(untouched.task_id) == untouched
-    assert await repo.expire_due(now) == []
+        await repo.create(task, dispatched(task), [])
+    assert await repo.due_for_timeout(at(30)) == [due_running, due_pending]
+    assert await repo.due_for_timeout(at(30), limit=1) == [due_running]
+    assert await repo.due_for_timeout(at(1)) == []
 
 
 async def test_running_on_lists_only_running_tasks_of_that_agent(repo: TaskRepository) -> None:
@@ -233,7 +268,7 @@ async def test_running_on_lists_only_running_tasks_of_that_agent(repo: TaskRepos
     theirs = make_task(1, status=TaskStatus.RUNNING, agent_id=other)
     done = make_task(2, status=TaskStatus.COMPLETED, agent_id=agent)
     for task in (mine, theirs, done):
-        await repo.create(task, [])
+        await repo.create(task, dispatched(task), [])
     assert await repo.running_on(agent) == [mine]
     assert await repo.running_on(uuid4()) == []
 
@@ -249,7 +284,7 @@ async def test_concurrent_creates_each_get_their_own_answer(repo: TaskRepository
     tasks = [make_task(i) for i in range(30)]
     twin = attrs.evolve(tasks[5], parameters={"other": True}, request_id=uuid4())
     calls = [*((t, [work_message(t)]) for t in tasks), (twin, [work_message(twin)])]
-    answers = await asyncio.gather(*(repo.create(t, ob) for t, ob in calls))
+    answers = await asyncio.gather(*(repo.create(t, dispatched(t), ob) for t, ob in calls))
     assert [created for _, created in answers] == [True] * 30 + [False]
     assert [stored for stored, _ in answers[:30]] == tasks
     assert answers[30][0] == tasks[5]  # the twin sees what was stored first

@@ -1,0 +1,148 @@
+"""The ledger: the one place a task is created or changed.
+
+Every change goes the same way: take the task's place in the per-task order, decide what the
+change makes of the task (chiffon.changes, against the lifecycle table), write it conditionally
+on what it was decided from, with its timeline entry and outbox messages in the same unit of
+work, then announce it and wake the relay. A write that loses a race re-reads the task and
+decides again, here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+from uuid import UUID
+
+import attrs
+
+from chiffon import changes as c
+from chiffon.events import TaskUpdated
+from chiffon.fresh_outbox import FreshOutbox
+from chiffon.keyed_lock import KeyedLock
+from chiffon.messages import OutboxFactory
+from chiffon.model import OutboxMessage, Task
+from ports.clock import Clock
+from ports.notifier import Notifier
+from ports.observer import ChangeObserver
+from ports.task_repository import Expect, TaskRepository
+
+log = logging.getLogger(__name__)
+
+MAX_RACES: Final = 20  # re-decisions after lost races before giving up (never seen in tests)
+
+
+@attrs.frozen
+class Applied:
+    task: Task
+
+
+@attrs.frozen
+class Ignored:
+    """The change did not apply: `task` is how it stands (None: no such task)."""
+
+    task: Task | None
+    reason: str
+
+
+Outcome = Applied | Ignored
+
+
+class TaskLedger:
+    def __init__(
+        self,
+        tasks: TaskRepository,
+        notifier: Notifier,
+        clock: Clock,
+        outbox: OutboxFactory,
+        order: KeyedLock,
+        fresh: FreshOutbox,
+        observer: ChangeObserver,
+    ) -> None:
+        self._tasks = tasks
+        self._notifier = notifier
+        self._clock = clock
+        self._outbox = outbox
+        self._order = order
+        self._fresh = fresh
+        self._observer = observer
+
+    async def create(self, task: Task) -> tuple[Task, bool]:
+        """Store a new task with its first timeline entry, its announcement and its work (the
+        relay sends them in that order, so `pending` is heard before anything it causes).
+        Returns (stored task, created): an existing task_id stores nothing."""
+        messages = self._outbox.work_announced(task)
+        stored, created = await self._tasks.create(task, c.dispatched(task), messages)
+        if created:
+            self._fresh.submit(messages)
+        return stored, created
+
+    async def apply(self, task_id: UUID, change: c.Change, known: Task | None = None) -> Outcome:
+        """Apply `change` to the task, in the task's order. `known` is the task as the caller
+        just read it (saves a read; a stale copy only costs a re-decision)."""
+        async with self._order.hold(task_id):
+            if change.blind and known is None:
+                stored = await self._write_blind(task_id, change)
+                if stored is not None:
+                    return await self._announce(stored, change, [])
+            return await self._decide_and_write(task_id, change, known)
+
+    async def send(self, messages: list[OutboxMessage]) -> None:
+        """Outbox messages that change no task (a cancel repeated to an agent)."""
+        await self._tasks.enqueue(messages)
+        self._fresh.submit(messages)
+
+    async def _write_blind(self, task_id: UUID, change: c.Change) -> Task | None:
+        """An agent's report changes the same fields whatever the task holds: one conditional
+        write on the status and attempt it requires, with no read first (the common case)."""
+        now = self._clock.now()
+        fields = change.fields(None, now)
+        expect = Expect(statuses=c.allowed_from(change), attempt=change.attempt)
+        return await self._tasks.apply(task_id, expect, fields, c.draft(change, fields, now))
+
+    async def _decide_and_write(
+        self, task_id: UUID, change: c.Change, known: Task | None
+    ) -> Outcome:
+        task = known if known is not None else await self._tasks.get(task_id)
+        for _ in range(MAX_RACES):
+            if task is None:
+                return self._ignored(None, change, "no such task")
+            before = change.prerequisite(task) if isinstance(change, c.Finish) else None
+            step = before or change
+            decision = c.decide(task, step, self._clock.now())
+            if isinstance(decision, c.Refused):
+                return self._ignored(task, change, decision.reason)
+            messages = self._messages(step, decision.task)
+            expect = Expect(revision=task.revision)
+            stored = await self._tasks.apply(
+                task_id, expect, decision.fields, decision.event, messages
+            )
+            if stored is None:
+                task = await self._tasks.get(task_id)  # lost a race: look again, decide again
+                continue
+            outcome = await self._announce(stored, step, messages)
+            if step is change:
+                return outcome
+            task = stored  # the prerequisite is in: now the change itself
+        raise RuntimeError(f"task {task_id}: {MAX_RACES} concurrent changes in a row")
+
+    def _messages(self, change: c.Change, task: Task) -> list[OutboxMessage]:
+        if getattr(change, "causes_work", False):
+            return self._outbox.work_announced(task)
+        if getattr(change, "stops_agent", False):
+            reason = getattr(change, "reason", task.status.value)
+            return [self._outbox.cancel(task, reason)]
+        return []
+
+    async def _announce(
+        self, stored: Task, change: c.Change, messages: list[OutboxMessage]
+    ) -> Applied:
+        if not getattr(change, "causes_work", False):  # else the relay announces it, first
+            await self._notifier.publish(TaskUpdated(stored))
+        self._fresh.submit(messages)
+        return Applied(stored)
+
+    def _ignored(self, task: Task | None, change: c.Change, reason: str) -> Ignored:
+        self._observer.ignored(change.kind)
+        fields = {"task_id": str(task.task_id)} if task is not None else {}
+        log.info("ignored %s: %s", change.kind, reason, extra=fields)
+        return Ignored(task, reason)

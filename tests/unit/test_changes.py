@@ -1,0 +1,123 @@
+"""The typed changes against the one lifecycle table: what each makes of a task, and what
+each refuses, decided in one pure function."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from uuid import uuid4
+
+import attrs
+import pytest
+
+from chiffon import lifecycle
+from chiffon.changes import (
+    Accepted,
+    Cancel,
+    Change,
+    Fail,
+    Finish,
+    Progress,
+    Refused,
+    Retry,
+    Start,
+    TimeOut,
+    allowed_from,
+    decide,
+    dispatched,
+)
+from chiffon.model import ResultStatus, TaskStatus
+from tests.contract.store.builders import T0, make_task
+
+S = TaskStatus
+AGENT = uuid4()
+NOW = T0 + timedelta(seconds=5)
+
+
+def every_change() -> list[Change]:
+    return [
+        Start(AGENT, 1),
+        Progress(1, 50, "half"),
+        Finish(1, ResultStatus.COMPLETED, AGENT, "out", {"r": 1}),
+        Finish(1, ResultStatus.FAILED, AGENT),
+        Retry(1),
+        Fail(1, "lost"),
+        Cancel(),
+        TimeOut(),
+    ]
+
+
+@pytest.mark.parametrize("status", list(TaskStatus))
+def test_every_change_applies_exactly_where_the_table_allows(status: TaskStatus) -> None:
+    task = make_task(status=status, timeout_s=1.0)
+    for change in every_change():
+        decision = decide(task, change, NOW)
+        allowed = status in allowed_from(change)
+        assert isinstance(decision, Accepted) is allowed, (status, change)
+        if isinstance(decision, Accepted):
+            assert decision.task.revision == task.revision + 1
+            target = change.target or status
+            assert decision.task.status is target
+            assert lifecycle.can_move(status, target) or change.target is None
+
+
+def test_nothing_leaves_a_final_status() -> None:
+    for status in lifecycle.TERMINAL:
+        task = make_task(status=status)
+        assert all(isinstance(decide(task, c, NOW), Refused) for c in every_change())
+
+
+def test_agent_reports_of_another_attempt_are_refused() -> None:
+    task = make_task(status=S.RUNNING, attempt=2)
+    for change in (Progress(1, 10, None), Finish(1, ResultStatus.COMPLETED, AGENT), Retry(1)):
+        refused = decide(task, change, NOW)
+        assert isinstance(refused, Refused) and "attempt 1" in refused.reason
+
+
+def test_what_each_change_sets() -> None:
+    running = make_task(status=S.RUNNING, agent_id=AGENT, started_at=T0, progress_percent=40)
+    retried = decide(running, Retry(1), NOW)
+    assert isinstance(retried, Accepted)
+    assert (retried.task.status, retried.task.attempt, retried.task.agent_id) == (
+        S.PENDING,
+        2,
+        None,
+    )
+    assert retried.task.progress_percent is None and retried.task.started_at is None
+    done = decide(running, Finish(1, ResultStatus.COMPLETED, AGENT, "x" * 70_000, 3), NOW)
+    assert isinstance(done, Accepted)
+    assert done.task.progress_percent == 100 and done.task.finished_at == NOW
+    assert done.task.output is not None and len(done.task.output) == 64 * 1024
+    failed = decide(running, Finish(1, ResultStatus.FAILED, AGENT), NOW)
+    assert isinstance(failed, Accepted) and failed.task.error_message
+    progress = decide(running, Progress(1, 250, "m" * 5000), NOW)
+    assert isinstance(progress, Accepted) and progress.task.progress_percent == 100
+    assert (
+        progress.task.progress_message is not None and len(progress.task.progress_message) == 1000
+    )
+    timed = decide(attrs.evolve(running, timeout_s=2.5), TimeOut(), NOW)
+    assert isinstance(timed, Accepted) and timed.task.error_message == "timed out after 2.5s"
+
+
+def test_a_result_on_a_pending_task_starts_it_first() -> None:
+    pending = make_task()
+    finish = Finish(1, ResultStatus.COMPLETED, AGENT)
+    assert finish.prerequisite(pending) == Start(AGENT, 1)
+    assert finish.prerequisite(attrs.evolve(pending, attempt=2)) is None
+    assert finish.prerequisite(make_task(status=S.RUNNING)) is None
+
+
+def test_timeline_entries_hold_json_values() -> None:
+    task = make_task(status=S.PENDING)
+    first = dispatched(task)
+    assert first.kind == "dispatched" and first.status is S.PENDING
+    assert first.changes["task_id"] == str(task.task_id)
+    assert first.changes["created_at"] == task.created_at.isoformat()
+    assert "parameters" not in first.changes
+    started = decide(task, Start(AGENT, 1), NOW)
+    assert isinstance(started, Accepted)
+    assert started.event.changes == {
+        "status": "running",
+        "agent_id": str(AGENT),
+        "started_at": NOW.isoformat(),
+        "updated_at": NOW.isoformat(),
+    }
