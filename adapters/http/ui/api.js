@@ -26,6 +26,11 @@ export class Api {
     return this.request("GET", `/api/v1/status/${encodeURIComponent(taskId)}`);
   }
 
+  events(taskId, after) {
+    const id = encodeURIComponent(taskId);
+    return this.request("GET", `/api/v1/tasks/${id}/events?after=${after}&limit=500`);
+  }
+
   tasks(query) {
     const params = new URLSearchParams();
     for (const [key, value] of Object.entries(query)) {

@@ -1,5 +1,5 @@
 // One task in full: every field, its parameters, result and output (read over REST, since
-// pushed copies may be summaries), and the history of changes this page has seen.
+// pushed copies may be summaries), and its timeline (every change, by revision).
 
 import { clockTime, formatDuration, formatTimestamp, formatValue, h, isTerminal, setText } from "./format.js";
 import { loadTimeline } from "./timeline.js";
@@ -111,7 +111,7 @@ export class DetailView {
 
   async showHistory() {
     const taskId = this.taskId;
-    const { entries, complete } = await loadTimeline(taskId, this.store);
+    const { entries, complete } = await loadTimeline(taskId, this.store, this.api);
     if (taskId !== this.taskId) return;
     const rows = entries.map((e) =>
       h("tr", {},

@@ -1,10 +1,40 @@
-// A task's history of changes, for the detail view.
-//
-// Seam: today the page only knows the task.updated frames it has seen itself (since it was
-// opened or since the task appeared). A later issue adds GET /api/v1/tasks/{id}/events?after=REV,
-// numbered by the task's `revision`: load it here, merge it with the live entries by revision,
-// and return complete: true. Nothing else in the page needs to change.
+// A task's history of changes, for the detail view: its timeline from
+// GET /api/v1/tasks/{id}/events, every stored change numbered by revision. Entries already
+// read are kept per task, so a refresh asks only for the revisions after the last one.
 
-export async function loadTimeline(taskId, store) {
-  return { entries: store.historyOf(taskId), complete: false };
+const MAX_ENTRIES = 2000; // a detail view shows the first ones; the API has them all
+const cache = new Map(); // task_id -> {entries, revision, progress}
+
+export async function loadTimeline(taskId, store, api) {
+  const known = cache.get(taskId) || { entries: [], revision: 0, progress: null };
+  try {
+    while (known.entries.length < MAX_ENTRIES) {
+      const page = await api.events(taskId, known.revision);
+      for (const event of page.items) {
+        known.entries.push(entryOf(event, known));
+        known.revision = event.revision;
+      }
+      if (page.next_after === null || page.items.length === 0) break;
+    }
+  } catch (error) {
+    // The server is away: show what this page saw itself, and say so.
+    return { entries: store.historyOf(taskId), complete: false };
+  }
+  cache.set(taskId, known);
+  return { entries: known.entries, complete: true };
+}
+
+function entryOf(event, known) {
+  const changes = event.changes || {};
+  if (typeof changes.progress_percent === "number" || changes.progress_percent === null) {
+    known.progress = changes.progress_percent;
+  }
+  const note = changes.progress_message || changes.error_message || "";
+  return {
+    at: event.at,
+    status: event.status,
+    progress: known.progress,
+    message: `#${event.revision} ${event.kind}${note ? `: ${note}` : ""}`,
+    source: "push",
+  };
 }
