@@ -10,7 +10,14 @@ import attrs
 from chiffon.config import MAX_PARAMETERS_BYTES, MAX_TIMEOUT_S
 from chiffon.errors import InvalidRequest, PayloadTooLarge
 from chiffon.json_values import JsonRejected, check, same_json
-from chiffon.model import PRIORITY_DEFAULT, PRIORITY_MAX, PRIORITY_MIN, JsonObject, Task
+from chiffon.model import (
+    PRIORITY_DEFAULT,
+    PRIORITY_MAX,
+    PRIORITY_MIN,
+    JsonObject,
+    NoAgentPolicy,
+    Task,
+)
 
 
 @attrs.frozen
@@ -21,6 +28,7 @@ class DispatchCommand:
     priority: int = PRIORITY_DEFAULT
     timeout_s: float | None = None
     trace_id: UUID | None = None
+    on_no_agent: NoAgentPolicy = NoAgentPolicy.QUEUE
 
     def validate(self) -> None:
         """Raise InvalidRequest / PayloadTooLarge naming the failing field."""

@@ -54,6 +54,12 @@ class NotCancellable(ChiffonError):
     error_code = 2002
 
 
+class NoLiveAgent(ChiffonError):
+    """A dispatch with on_no_agent "reject" while no live agent of its type exists."""
+
+    error_code = 3001
+
+
 class Unauthorized(ChiffonError):
     error_code = 4010
 

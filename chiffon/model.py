@@ -40,6 +40,13 @@ class ResultStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
+class NoAgentPolicy(enum.StrEnum):
+    """What dispatch does when no live agent of the routed type exists."""
+
+    QUEUE = "queue"  # store it; it runs when one comes
+    REJECT = "reject"  # refuse it at once (nothing stored)
+
+
 class LossPolicy(enum.StrEnum):
     """What happens to a running task whose agent is lost."""
 

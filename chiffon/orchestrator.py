@@ -9,10 +9,16 @@ from uuid import UUID
 from chiffon.changes import Cancel
 from chiffon.commands import DispatchCommand
 from chiffon.config import OrchestratorConfig
-from chiffon.errors import NotCancellable, TaskIdConflict, TaskNotFound, UnknownWorkType
+from chiffon.errors import (
+    NoLiveAgent,
+    NotCancellable,
+    TaskIdConflict,
+    TaskNotFound,
+    UnknownWorkType,
+)
 from chiffon.ledger import Applied, TaskLedger
 from chiffon.log_fields import task_fields
-from chiffon.model import Agent, AgentStatus, Task, TaskEvent, TaskStatus
+from chiffon.model import Agent, AgentStatus, NoAgentPolicy, Task, TaskEvent, TaskStatus
 from chiffon.routing import Route
 from ports.agent_registry import AgentRegistry
 from ports.clock import Clock, IdFactory
@@ -53,6 +59,8 @@ class OrchestratorService:
         again returns the stored task; another request with a used task_id is a conflict."""
         cmd.validate()
         agent_type = await self._route(cmd.work_type)
+        if cmd.on_no_agent is NoAgentPolicy.REJECT:
+            await self._require_live_agent(cmd.work_type, agent_type)
         task = self._new_task(cmd, agent_type)
         stored, created = await self._ledger.create(task)
         if not created:
@@ -117,6 +125,16 @@ class OrchestratorService:
         raise NotCancellable(
             f"task {task_id} is already {status}", {"task_id": str(task_id), "status": status}
         )
+
+    async def _require_live_agent(self, work_type: str, agent_type: str) -> None:
+        live = [
+            a for a in await self._agents.find(agent_type) if a.status is not AgentStatus.OFFLINE
+        ]
+        if not live:
+            raise NoLiveAgent(
+                f"no live agent of type {agent_type!r} serves work_type {work_type!r} now",
+                {"agent_type": agent_type, "work_type": work_type},
+            )
 
     async def _route(self, work_type: str) -> str:
         routing = self._config.routing

@@ -7,7 +7,14 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from chiffon.config import MAX_TIMEOUT_S, MAX_WORK_TYPE_CHARS
-from chiffon.model import PRIORITY_DEFAULT, PRIORITY_MAX, PRIORITY_MIN, AgentStatus, TaskStatus
+from chiffon.model import (
+    PRIORITY_DEFAULT,
+    PRIORITY_MAX,
+    PRIORITY_MIN,
+    AgentStatus,
+    NoAgentPolicy,
+    TaskStatus,
+)
 from chiffon.routing import RouteSource
 
 TASK_STATUSES = [s.value for s in TaskStatus]
@@ -92,6 +99,15 @@ class DispatchRequestSchema(StrictSchema):
         load_default=None,
         allow_none=True,
         metadata={"description": "Correlation id to reuse; one is generated if absent."},
+    )
+    on_no_agent = fields.Enum(
+        NoAgentPolicy,
+        by_value=True,
+        load_default=NoAgentPolicy.QUEUE,
+        metadata={
+            "description": "queue (default): store it, it runs when an agent comes; reject: "
+            "refuse it at once with 409/3001 when no live agent of the routed type exists."
+        },
     )
 
 

@@ -49,7 +49,7 @@ _query_schema = TaskQuerySchema()
     consumes=["application/json"],
     responses=post_responses(
         (400, error("Invalid body (1000) or unknown work_type (1001)")),
-        (409, error("task_id reused by another request (1003)")),
+        (409, error("task_id reused by another request (1003); no live agent (3001)")),
         (413, error("Body or parameters too large (1004)")),
     ),
 )

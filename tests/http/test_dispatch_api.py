@@ -162,3 +162,24 @@ async def test_a_task_past_its_timeout_is_timed_out(api: TestClient) -> None:
         lambda: status_of(api, req["task_id"]), lambda t: t["status"] == "timed_out", timeout=3.0
     )
     assert "timed out" in task["error_message"]
+
+
+async def test_reject_admission_refuses_work_no_live_agent_can_take(api: TestClient) -> None:
+    """on_no_agent: reject is 409/3001 with the agent type, and nothing is stored."""
+    task_id = str(uuid.uuid4())
+    body = {"task_id": task_id, "work_type": "research", "on_no_agent": "reject"}
+    refused = await api.post("/api/v1/dispatch", json=body)
+    answer = await refused.json()
+    assert (refused.status, answer["error_code"]) == (409, 3001), answer
+    assert answer["details"] == {"agent_type": "research", "work_type": "research"}
+    assert (await api.get(f"/api/v1/status/{task_id}")).status == 404
+    queued = await api.post("/api/v1/dispatch", json={**body, "on_no_agent": "queue"})
+    assert queued.status == 200  # the default: stored, it runs when an agent comes
+
+    async def echo_admitted() -> int:
+        again = {"task_id": str(uuid.uuid4()), "work_type": "echo", "on_no_agent": "reject"}
+        return (await api.post("/api/v1/dispatch", json=again)).status
+
+    assert await eventually(echo_admitted, lambda status: status == 200) == 200  # demo agent
+    bad = await api.post("/api/v1/dispatch", json={**body, "on_no_agent": "maybe"})
+    assert (bad.status, (await bad.json())["details"].keys()) == (400, {"on_no_agent"})
