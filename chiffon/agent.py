@@ -195,6 +195,7 @@ class AgentRuntime:
                 error_message=error,
                 exit_code=done.exit_code,
                 duration_ms=int((time.monotonic() - started) * 1000),
+                retryable=done.retryable,
             )
         )
 
@@ -221,7 +222,8 @@ class AgentRuntime:
             async with asyncio.timeout(req.timeout_s):
                 value = await handler(ctx)
         except HandlerError as exc:
-            return ResultStatus.FAILED, HandlerOutcome(None, exc.output, exc.exit_code), exc.message
+            failed = HandlerOutcome(None, exc.output, exc.exit_code, retryable=exc.retryable)
+            return ResultStatus.FAILED, failed, exc.message
         except TimeoutError:
             msg = f"handler timed out after {req.timeout_s}s"
             return ResultStatus.FAILED, HandlerOutcome(exit_code=TIMEOUT_EXIT_CODE), msg

@@ -8,7 +8,7 @@ module builds a task's new fields or restates a from-state.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Final
 from uuid import UUID
 
@@ -17,7 +17,8 @@ import attrs
 from chiffon import lifecycle
 from chiffon.config import MAX_OUTPUT_CHARS
 from chiffon.json_values import json_fields
-from chiffon.model import EventDraft, ResultStatus, Task, TaskStatus
+from chiffon.model import EventDraft, ResultStatus, RetryOn, Task, TaskStatus
+from chiffon.retry_policy import next_attempt_at, retries
 
 MAX_MESSAGE_CHARS: Final = 1000
 
@@ -37,6 +38,7 @@ class Start:
             "status": TaskStatus.RUNNING,
             "agent_id": self.agent_id,
             "started_at": now,
+            "next_attempt_at": None,
             "updated_at": now,
         }
 
@@ -62,7 +64,8 @@ class Progress:
 
 @attrs.frozen
 class Finish:
-    """The end of the attempt as its agent saw it."""
+    """The end of the attempt as its agent saw it. A failure the task's retry policy retries
+    makes the task pending again for its next attempt, keeping this attempt's outcome."""
 
     attempt: int
     outcome: ResultStatus
@@ -72,27 +75,39 @@ class Finish:
     error_message: str | None = None
     exit_code: int | None = None
     duration_ms: int | None = None
+    retryable: bool = True
     kind: ClassVar[str] = "finished"
-    blind: ClassVar[bool] = True
+
+    @property
+    def blind(self) -> bool:
+        """Only a failure depends on the task (its retry policy)."""
+        return self.outcome is not ResultStatus.FAILED
 
     @property
     def target(self) -> TaskStatus:
         return TaskStatus(self.outcome.value)
 
-    def fields(self, task: Task | None, now: datetime) -> dict[str, Any]:
+    def target_for(self, task: Task | None) -> TaskStatus:
+        return TaskStatus.PENDING if self._retried(task) else self.target
+
+    def _retried(self, task: Task | None) -> bool:
+        failed = self.outcome is ResultStatus.FAILED and self.retryable
+        return failed and task is not None and retries(task, RetryOn.FAILED)
+
+    def fields(self, task: Task | None, now: datetime, jitter: float = 0.5) -> dict[str, Any]:
         error = self.error_message
         if self.outcome is ResultStatus.FAILED and not error:
             error = "the handler failed without a message"
-        fields: dict[str, Any] = {
-            "status": self.target,
+        outcome: dict[str, Any] = {
             "output": _bounded(self.output),
-            "result": self.result,
             "error_message": error,
             "exit_code": self.exit_code,
             "duration_ms": self.duration_ms,
-            "finished_at": now,
             "updated_at": now,
         }
+        if task is not None and self._retried(task):
+            return {**outcome, **_next_attempt(task, now, jitter), "result": None}
+        fields = {**outcome, "status": self.target, "result": self.result, "finished_at": now}
         if self.outcome is ResultStatus.COMPLETED:
             fields["progress_percent"] = 100
         return fields
@@ -112,19 +127,10 @@ class Retry:
     kind: ClassVar[str] = "retried"
     target: ClassVar[TaskStatus | None] = TaskStatus.PENDING
     blind: ClassVar[bool] = False
-    causes_work: ClassVar[bool] = True  # announced through the outbox, ahead of the work
 
-    def fields(self, task: Task | None, now: datetime) -> dict[str, Any]:
+    def fields(self, task: Task | None, now: datetime, jitter: float = 0.5) -> dict[str, Any]:
         assert task is not None
-        return {
-            "status": TaskStatus.PENDING,
-            "attempt": task.attempt + 1,
-            "agent_id": None,
-            "started_at": None,
-            "progress_percent": None,
-            "progress_message": None,
-            "updated_at": now,
-        }
+        return {**_next_attempt(task, now, jitter), "updated_at": now}
 
 
 @attrs.frozen
@@ -156,7 +162,6 @@ class Cancel:
     kind: ClassVar[str] = "cancelled"
     target: ClassVar[TaskStatus | None] = TaskStatus.CANCELLED
     blind: ClassVar[bool] = False
-    stops_agent: ClassVar[bool] = True
 
     def fields(self, task: Task | None, now: datetime) -> dict[str, Any]:
         return {"status": TaskStatus.CANCELLED, "finished_at": now, "updated_at": now}
@@ -164,22 +169,54 @@ class Cancel:
 
 @attrs.frozen
 class TimeOut:
-    """The task's deadline passed; a running handler is told to stop."""
+    """The task's deadline passed. A running handler is told to stop; with `timed_out` in its
+    retry policy (and attempts left), the task gets its next attempt and a new deadline."""
 
     attempt: None = None
     kind: ClassVar[str] = "timed_out"
     target: ClassVar[TaskStatus | None] = TaskStatus.TIMED_OUT
     blind: ClassVar[bool] = False
-    stops_agent: ClassVar[bool] = True
 
-    def fields(self, task: Task | None, now: datetime) -> dict[str, Any]:
+    def target_for(self, task: Task | None) -> TaskStatus:
+        return TaskStatus.PENDING if _retries_timeout(task) else TaskStatus.TIMED_OUT
+
+    def stops_agent_of(self, task: Task) -> bool:
+        # A retried attempt's agent stops on its own when its time runs out: a cancel (by
+        # task, not attempt) would also stop the next attempt.
+        return not _retries_timeout(task)
+
+    def fields(self, task: Task | None, now: datetime, jitter: float = 0.5) -> dict[str, Any]:
         assert task is not None
+        error = f"timed out after {task.timeout_s}s"
+        if _retries_timeout(task):
+            nxt = _next_attempt(task, now, jitter)
+            start = nxt["next_attempt_at"] or now
+            deadline = start + timedelta(seconds=task.timeout_s or 0)
+            error = f"attempt {task.attempt} {error}"
+            return {**nxt, "error_message": error, "deadline_at": deadline, "updated_at": now}
         return {
             "status": TaskStatus.TIMED_OUT,
             "finished_at": now,
             "updated_at": now,
-            "error_message": f"timed out after {task.timeout_s}s",
+            "error_message": error,
         }
+
+
+def _retries_timeout(task: Task | None) -> bool:
+    return task is not None and task.timeout_s is not None and retries(task, RetryOn.TIMED_OUT)
+
+
+def _next_attempt(task: Task, now: datetime, jitter: float) -> dict[str, Any]:
+    """The fields of a task made pending again for its next attempt."""
+    return {
+        "status": TaskStatus.PENDING,
+        "attempt": task.attempt + 1,
+        "agent_id": None,
+        "started_at": None,
+        "progress_percent": None,
+        "progress_message": None,
+        "next_attempt_at": next_attempt_at(task, now, jitter),
+    }
 
 
 Change = Start | Progress | Finish | Retry | Fail | Cancel | TimeOut
@@ -193,6 +230,7 @@ class Accepted:
     task: Task
     fields: dict[str, Any]
     event: EventDraft
+    causes_work: bool = False  # a next attempt: announced through the outbox, then its work
 
 
 @attrs.frozen
@@ -202,20 +240,41 @@ class Refused:
     reason: str
 
 
-def allowed_from(change: Change) -> frozenset[TaskStatus]:
-    return lifecycle.sources_for(change.target)
+def allowed_from(change: Change, task: Task | None = None) -> frozenset[TaskStatus]:
+    return lifecycle.sources_for(target_of(change, task))
 
 
-def decide(task: Task, change: Change, now: datetime) -> Accepted | Refused:
-    """The change applied to `task`, checked against the lifecycle table and the attempt."""
-    if task.status not in allowed_from(change):
-        target = "an update" if change.target is None else change.target.value
-        return Refused(f"{change.kind} not allowed: {task.status.value} to {target}")
+def target_of(change: Change, task: Task | None) -> TaskStatus | None:
+    """Where the change takes the task (None: its status stays)."""
+    target_for = getattr(change, "target_for", None)
+    return target_for(task) if target_for is not None else change.target
+
+
+def decide(task: Task, change: Change, now: datetime, jitter: float = 0.5) -> Accepted | Refused:
+    """The change applied to `task`, checked against the lifecycle table and the attempt.
+    `jitter` (in [0, 1)) is the random part of a retry's backoff."""
+    target = target_of(change, task)
+    if task.status not in lifecycle.sources_for(target):
+        to = "an update" if target is None else target.value
+        return Refused(f"{change.kind} not allowed: {task.status.value} to {to}")
     if change.attempt is not None and change.attempt != task.attempt:
         return Refused(f"{change.kind} of attempt {change.attempt}; the task is at {task.attempt}")
-    fields = change.fields(task, now)
+    fields = _fields(change, task, now, jitter)
     new = attrs.evolve(task, revision=task.revision + 1, **fields)
-    return Accepted(new, fields, draft(change, fields, now))
+    return Accepted(new, fields, draft(change, fields, now), new.attempt > task.attempt)
+
+
+def _fields(change: Change, task: Task, now: datetime, jitter: float) -> dict[str, Any]:
+    if isinstance(change, Finish | Retry | TimeOut):
+        return change.fields(task, now, jitter)
+    return change.fields(task, now)
+
+
+def stops_agent(change: Change, task: Task) -> bool:
+    """Whether the agent running the task (if any) must be told to stop."""
+    if isinstance(change, TimeOut):
+        return change.stops_agent_of(task)
+    return isinstance(change, Cancel)
 
 
 def draft(change: Change, fields: dict[str, Any], now: datetime) -> EventDraft:

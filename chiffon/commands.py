@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
+from typing import Final
 from uuid import UUID
 
 import attrs
@@ -11,13 +13,46 @@ from chiffon.config import MAX_PARAMETERS_BYTES, MAX_TIMEOUT_S
 from chiffon.errors import InvalidRequest, PayloadTooLarge
 from chiffon.json_values import JsonRejected, check, same_json
 from chiffon.model import (
+    MAX_ATTEMPTS_DEFAULT,
     PRIORITY_DEFAULT,
     PRIORITY_MAX,
     PRIORITY_MIN,
     JsonObject,
     NoAgentPolicy,
+    RetryOn,
     Task,
 )
+from chiffon.retry_policy import DEFAULT_BACKOFF_MAX_S, MAX_ATTEMPTS_LIMIT, MAX_BACKOFF_S
+
+MAX_DELAY: Final = timedelta(days=365)
+
+
+@attrs.frozen
+class RetryRequest:
+    """A dispatch's retry policy; the defaults are the behaviour without one."""
+
+    max_attempts: int = MAX_ATTEMPTS_DEFAULT
+    backoff_s: float = 0.0
+    backoff_max_s: float | None = None  # default: max(backoff_s, 300 s)
+    on: tuple[RetryOn, ...] = (RetryOn.LOST,)
+
+    def problems(self) -> list[str]:
+        found = []
+        if not 1 <= self.max_attempts <= MAX_ATTEMPTS_LIMIT:
+            found.append(f"max_attempts must be between 1 and {MAX_ATTEMPTS_LIMIT}")
+        if not 0 <= self.backoff_s <= MAX_BACKOFF_S:
+            found.append(f"backoff_s must be greater than 0 and at most {MAX_BACKOFF_S:g}")
+        if self.backoff_max_s is not None and not (
+            self.backoff_s <= self.backoff_max_s <= MAX_BACKOFF_S
+        ):
+            found.append(f"backoff_max_s must be at least backoff_s, at most {MAX_BACKOFF_S:g}")
+        return found
+
+    @property
+    def max_backoff_s(self) -> float:
+        if self.backoff_max_s is not None:
+            return self.backoff_max_s
+        return max(self.backoff_s, DEFAULT_BACKOFF_MAX_S) if self.backoff_s else 0.0
 
 
 @attrs.frozen
@@ -29,8 +64,11 @@ class DispatchCommand:
     timeout_s: float | None = None
     trace_id: UUID | None = None
     on_no_agent: NoAgentPolicy = NoAgentPolicy.QUEUE
+    retry: RetryRequest = attrs.Factory(RetryRequest)
+    not_before: datetime | None = None
+    delay_s: float | None = None
 
-    def validate(self) -> None:
+    def validate(self, now: datetime) -> None:
         """Raise InvalidRequest / PayloadTooLarge naming the failing field."""
         problems: dict[str, list[str]] = {}
         if not self.work_type.strip():
@@ -39,6 +77,9 @@ class DispatchCommand:
             problems["priority"] = [f"must be between {PRIORITY_MIN} and {PRIORITY_MAX}"]
         if self.timeout_s is not None and not 0 < self.timeout_s <= MAX_TIMEOUT_S:
             problems["timeout_s"] = [f"must be greater than 0 and at most {MAX_TIMEOUT_S:g}"]
+        if self.retry.problems():
+            problems["retry"] = self.retry.problems()
+        problems.update(self._start_problems(now))
         try:
             check(self.parameters, path="parameters")
         except JsonRejected as exc:
@@ -52,12 +93,43 @@ class DispatchCommand:
                 {"parameters": [f"at most {MAX_PARAMETERS_BYTES} bytes of JSON"]},
             )
 
+    def _start_problems(self, now: datetime) -> dict[str, list[str]]:
+        if self.not_before is not None and self.delay_s is not None:
+            return {"delay_s": ["give not_before or delay_s, not both"]}
+        if self.delay_s is not None and not 0 < self.delay_s <= MAX_DELAY.total_seconds():
+            return {"delay_s": ["must be greater than 0 and at most a year (31536000)"]}
+        if self.not_before is not None:
+            if self.not_before.tzinfo is None:
+                return {"not_before": ["must carry a UTC offset (e.g. 2027-01-01T09:00:00+00:00)"]}
+            if self.not_before - now > MAX_DELAY:
+                return {"not_before": ["must be at most a year away"]}
+        return {}
+
+    def start_at(self, now: datetime) -> datetime | None:
+        """When the first attempt may start, if later than now."""
+        if self.delay_s is not None:
+            return now + timedelta(seconds=self.delay_s)
+        if self.not_before is not None and self.not_before > now:
+            return self.not_before
+        return None
+
     def matches(self, task: Task) -> bool:
-        """True when `task` was stored from this same request (idempotent re-dispatch)."""
+        """True when `task` was stored from this same request (idempotent re-dispatch). A
+        relative delay_s is not compared: the same request later means a later time."""
+        r = self.retry
+        same_retry = (
+            task.max_attempts == r.max_attempts
+            and task.retry_on == tuple(sorted(set(r.on)))
+            and task.retry_backoff_s == r.backoff_s
+            and task.retry_backoff_max_s == r.max_backoff_s
+        )
+        same_start = self.not_before is None or task.not_before == self.not_before
         return (
             task.work_type == self.work_type
             and same_json(task.parameters, self.parameters)
             and task.priority == self.priority
             and task.timeout_s == (None if self.timeout_s is None else float(self.timeout_s))
             and (self.trace_id is None or self.trace_id == task.trace_id)
+            and same_retry
+            and same_start
         )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import random
+from collections.abc import Callable, Mapping
 
 import attrs
 
-from chiffon.model import MAX_ATTEMPTS_DEFAULT, LossPolicy
+from chiffon.model import LossPolicy
 from chiffon.routing import RoutingTable
 
 MAX_PARAMETERS_BYTES = 256 * 1024
@@ -20,9 +21,9 @@ class OrchestratorConfig:
     routing: RoutingTable = attrs.Factory(RoutingTable)
     heartbeat_interval_s: float = 30.0
     missed_heartbeats: int = 3
-    max_attempts: int = MAX_ATTEMPTS_DEFAULT
     loss_policy: LossPolicy = LossPolicy.RETRY
     loss_policies: Mapping[str, LossPolicy] = attrs.Factory(dict)
+    jitter: Callable[[], float] = random.random  # the random part of retries' backoff
 
     @property
     def offline_after_s(self) -> float:

@@ -15,13 +15,21 @@ ProgressSink = Callable[[int | None, str | None], Awaitable[None]]
 
 
 class HandlerError(Exception):
-    """Raise from a handler to fail the task with this message, exit code and output."""
+    """Raise from a handler to fail the attempt with this message, exit code and output;
+    `retryable=False` says another attempt would not help (the retry policy is not applied)."""
 
-    def __init__(self, message: str, exit_code: int = 1, output: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        exit_code: int = 1,
+        output: str | None = None,
+        retryable: bool = True,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
         self.output = output
+        self.retryable = retryable
 
 
 @attrs.frozen
@@ -31,6 +39,7 @@ class HandlerOutcome:
     result: Any = None
     output: str | None = None
     exit_code: int = 0
+    retryable: bool = True  # for a failure: whether the retry policy may try again
 
 
 class HandlerContext:

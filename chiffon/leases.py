@@ -10,7 +10,8 @@ from chiffon.config import OrchestratorConfig
 from chiffon.events import AgentUpdated
 from chiffon.ledger import Applied, TaskLedger
 from chiffon.log_fields import task_fields
-from chiffon.model import Agent, LossPolicy, Task
+from chiffon.model import Agent, LossPolicy, RetryOn, Task
+from chiffon.retry_policy import retries
 from ports.notifier import Notifier
 from ports.task_repository import TaskRepository
 
@@ -49,8 +50,13 @@ class LeaseKeeper:
 
     def _change(self, task: Task, agent: Agent) -> Change:
         policy = self._config.loss_policy_for(task.work_type)
-        if policy is LossPolicy.RETRY and task.attempt < task.max_attempts:
+        if policy is LossPolicy.RETRY and retries(task, RetryOn.LOST):
             return Retry(task.attempt)
-        why = "max_attempts reached" if policy is LossPolicy.RETRY else "loss policy is fail"
+        if policy is LossPolicy.FAIL:
+            why = "loss policy is fail"
+        elif RetryOn.LOST not in task.retry_on:
+            why = "its retry policy does not retry a lost agent"
+        else:
+            why = "max_attempts reached"
         reason = f"agent {agent.agent_id} lost during attempt {task.attempt} ({why})"
         return Fail(task.attempt, reason)

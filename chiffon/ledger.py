@@ -16,6 +16,7 @@ from uuid import UUID
 import attrs
 
 from chiffon import changes as c
+from chiffon.config import OrchestratorConfig
 from chiffon.events import TaskUpdated
 from chiffon.fresh_outbox import FreshOutbox
 from chiffon.keyed_lock import KeyedLock
@@ -57,6 +58,7 @@ class TaskLedger:
         order: KeyedLock,
         fresh: FreshOutbox,
         observer: ChangeObserver,
+        config: OrchestratorConfig,
     ) -> None:
         self._tasks = tasks
         self._notifier = notifier
@@ -65,6 +67,7 @@ class TaskLedger:
         self._order = order
         self._fresh = fresh
         self._observer = observer
+        self._jitter = config.jitter
 
     async def create(self, task: Task) -> tuple[Task, bool]:
         """Store a new task with its first timeline entry, its announcement and its work (the
@@ -83,7 +86,7 @@ class TaskLedger:
             if change.blind and known is None:
                 stored = await self._write_blind(task_id, change)
                 if stored is not None:
-                    return await self._announce(stored, change, [])
+                    return await self._announce(stored, False, [])
             return await self._decide_and_write(task_id, change, known)
 
     async def send(self, messages: list[OutboxMessage]) -> None:
@@ -108,10 +111,10 @@ class TaskLedger:
                 return self._ignored(None, change, "no such task")
             before = change.prerequisite(task) if isinstance(change, c.Finish) else None
             step = before or change
-            decision = c.decide(task, step, self._clock.now())
+            decision = c.decide(task, step, self._clock.now(), self._jitter())
             if isinstance(decision, c.Refused):
                 return self._ignored(task, change, decision.reason)
-            messages = self._messages(step, decision.task)
+            messages = self._messages(step, decision, task)
             expect = Expect(revision=task.revision)
             stored = await self._tasks.apply(
                 task_id, expect, decision.fields, decision.event, messages
@@ -119,24 +122,26 @@ class TaskLedger:
             if stored is None:
                 task = await self._tasks.get(task_id)  # lost a race: look again, decide again
                 continue
-            outcome = await self._announce(stored, step, messages)
+            outcome = await self._announce(stored, decision.causes_work, messages)
             if step is change:
                 return outcome
             task = stored  # the prerequisite is in: now the change itself
         raise RuntimeError(f"task {task_id}: {MAX_RACES} concurrent changes in a row")
 
-    def _messages(self, change: c.Change, task: Task) -> list[OutboxMessage]:
-        if getattr(change, "causes_work", False):
-            return self._outbox.work_announced(task)
-        if getattr(change, "stops_agent", False):
-            reason = getattr(change, "reason", task.status.value)
-            return [self._outbox.cancel(task, reason)]
+    def _messages(
+        self, change: c.Change, decision: c.Accepted, before: Task
+    ) -> list[OutboxMessage]:
+        if decision.causes_work:
+            return self._outbox.work_announced(decision.task)
+        if c.stops_agent(change, before):
+            reason = getattr(change, "reason", decision.task.status.value)
+            return [self._outbox.cancel(decision.task, reason)]
         return []
 
     async def _announce(
-        self, stored: Task, change: c.Change, messages: list[OutboxMessage]
+        self, stored: Task, causes_work: bool, messages: list[OutboxMessage]
     ) -> Applied:
-        if not getattr(change, "causes_work", False):  # else the relay announces it, first
+        if not causes_work:  # else the relay announces it, ahead of the work
             await self._notifier.publish(TaskUpdated(stored))
         self._fresh.submit(messages)
         return Applied(stored)

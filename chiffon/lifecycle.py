@@ -10,11 +10,19 @@ TERMINAL: frozenset[TaskStatus] = frozenset(
 )
 ACTIVE: frozenset[TaskStatus] = frozenset({TaskStatus.PENDING, TaskStatus.RUNNING})
 
-# running -> pending exists only for the loss policy's retry (with a new attempt number);
-# pending -> failed only for work that can never be sent to an agent.
+# -> pending exists only for a retry (a new attempt number): running -> pending when the
+# attempt ended and the retry policy tries again, pending -> pending when an attempt that
+# never started timed out and the policy retries time-outs. pending -> failed only for work
+# that can never be sent to an agent.
 ALLOWED: dict[TaskStatus, frozenset[TaskStatus]] = {
     TaskStatus.PENDING: frozenset(
-        {TaskStatus.RUNNING, TaskStatus.CANCELLED, TaskStatus.TIMED_OUT, TaskStatus.FAILED}
+        {
+            TaskStatus.RUNNING,
+            TaskStatus.CANCELLED,
+            TaskStatus.TIMED_OUT,
+            TaskStatus.FAILED,
+            TaskStatus.PENDING,
+        }
     ),
     TaskStatus.RUNNING: frozenset(
         {

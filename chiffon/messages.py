@@ -24,8 +24,9 @@ def work_request_for(task: Task) -> WorkRequest:
 def _remaining_s(task: Task) -> float | None:
     if task.deadline_at is None or task.timeout_s is None:
         return task.timeout_s
-    # A retried attempt gets only what is left of the task's deadline.
-    left = (task.deadline_at - task.updated_at).total_seconds()
+    # An attempt gets only what is left of the task's deadline when it is due to start.
+    start = task.next_attempt_at or task.updated_at
+    left = (task.deadline_at - start).total_seconds()
     return max(round(left, 3), 0.001)
 
 
@@ -37,7 +38,10 @@ class OutboxFactory:
         self._ids = ids
 
     def work(self, task: Task) -> OutboxMessage:
-        return OutboxMessage(self._ids.new_id(), work_request_for(task), self._clock.now())
+        """The work of the task's current attempt, sent when the attempt is due."""
+        return OutboxMessage(
+            self._ids.new_id(), work_request_for(task), self._clock.now(), task.next_attempt_at
+        )
 
     def announce(self, task: Task) -> OutboxMessage:
         return OutboxMessage(self._ids.new_id(), TaskAnnouncement(task), self._clock.now())

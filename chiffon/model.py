@@ -47,11 +47,24 @@ class NoAgentPolicy(enum.StrEnum):
     REJECT = "reject"  # refuse it at once (nothing stored)
 
 
+class RetryOn(enum.StrEnum):
+    """Which ends of an attempt a task's retry policy retries."""
+
+    LOST = "lost"  # its agent was lost
+    FAILED = "failed"  # the handler failed (and did not say it must not be retried)
+    TIMED_OUT = "timed_out"  # its deadline passed (timeout_s then applies to each attempt)
+
+
 class LossPolicy(enum.StrEnum):
     """What happens to a running task whose agent is lost."""
 
     RETRY = "retry"
     FAIL = "fail"
+
+
+def _retry_on(values: Any) -> tuple[RetryOn, ...]:
+    """Stored as a JSON list: kept as a sorted tuple of RetryOn, so copies compare equal."""
+    return tuple(sorted({RetryOn(v) for v in values}))
 
 
 @attrs.frozen
@@ -71,6 +84,11 @@ class Task:
     revision: int = 1  # 1 when created, +1 on every stored change
     attempt: int = 1
     max_attempts: int = MAX_ATTEMPTS_DEFAULT
+    retry_on: tuple[RetryOn, ...] = attrs.field(default=(RetryOn.LOST,), converter=_retry_on)
+    retry_backoff_s: float = 0.0  # the wait before attempt 2, doubled for each next one
+    retry_backoff_max_s: float = 0.0  # ... up to this
+    not_before: datetime | None = None  # the dispatch asked for no start before this
+    next_attempt_at: datetime | None = None  # when this pending attempt's work is sent
     timeout_s: float | None = None
     deadline_at: datetime | None = None
     progress_percent: int | None = None
@@ -169,6 +187,7 @@ class WorkResult:
     exit_code: int | None = None
     duration_ms: int | None = None
     resources_used: JsonObject = attrs.Factory(dict)
+    retryable: bool = True  # False: the handler says another attempt would not help
 
 
 @attrs.frozen
@@ -209,8 +228,10 @@ OutboxPayload = WorkRequest | Cancel | TaskAnnouncement
 
 @attrs.frozen
 class OutboxMessage:
-    """A message recorded in the same transaction as the state change that caused it."""
+    """A message recorded in the same transaction as the state change that caused it;
+    with `not_before`, it is not sent before then (a delayed start, a retry's backoff)."""
 
     message_id: UUID
     payload: OutboxPayload
     created_at: datetime
+    not_before: datetime | None = None

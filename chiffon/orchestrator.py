@@ -57,7 +57,7 @@ class OrchestratorService:
     async def dispatch(self, cmd: DispatchCommand) -> tuple[Task, bool]:
         """Store a new task and its work message; returns (task, created). The same request
         again returns the stored task; another request with a used task_id is a conflict."""
-        cmd.validate()
+        cmd.validate(self._clock.now())
         agent_type = await self._route(cmd.work_type)
         if cmd.on_no_agent is NoAgentPolicy.REJECT:
             await self._require_live_agent(cmd.work_type, agent_type)
@@ -150,7 +150,10 @@ class OrchestratorService:
 
     def _new_task(self, cmd: DispatchCommand, agent_type: str) -> Task:
         now = self._clock.now()
-        deadline = None if cmd.timeout_s is None else now + timedelta(seconds=cmd.timeout_s)
+        start = cmd.start_at(now)
+        # The deadline counts from when the task may start.
+        begins = start or now
+        deadline = None if cmd.timeout_s is None else begins + timedelta(seconds=cmd.timeout_s)
         return Task(
             task_id=cmd.task_id,
             request_id=self._ids.new_id(),
@@ -162,7 +165,12 @@ class OrchestratorService:
             status=TaskStatus.PENDING,
             created_at=now,
             updated_at=now,
-            max_attempts=self._config.max_attempts,
+            max_attempts=cmd.retry.max_attempts,
+            retry_on=cmd.retry.on,
+            retry_backoff_s=cmd.retry.backoff_s,
+            retry_backoff_max_s=cmd.retry.max_backoff_s,
+            not_before=start,
+            next_attempt_at=start,
             timeout_s=None if cmd.timeout_s is None else float(cmd.timeout_s),
             deadline_at=deadline,
         )

@@ -60,10 +60,12 @@ class OutboxRelay:
         otherwise); returns how many went out. Yields to the fast path between batches."""
         sent = 0
         while True:
-            before = self._clock.now() - self._stale_after if stale_only else None
-            n = await self._tasks.relay_outbox(self._publish, self._batch, before)
+            now = self._clock.now()
+            before = now - self._stale_after if stale_only else None
+            n = await self._tasks.relay_outbox(self._publish, self._batch, before, due_by=now)
             sent += n
             if n < self._batch:
+                self._fresh.due_passed(now)
                 return sent
             await self._send_fresh()  # a backlog must not starve what was just committed
 
@@ -74,7 +76,7 @@ class OutboxRelay:
         while True:
             try:
                 await self._send_fresh()
-                if loop.time() >= next_sweep:
+                if loop.time() >= next_sweep or self._delayed_due():
                     await self.drain()
                     next_sweep = loop.time() + self._poll_s
                 backoff = 0.05
@@ -84,9 +86,20 @@ class OutboxRelay:
                 backoff = min(backoff * 2, self._max_backoff_s)
                 continue
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(0.0, next_sweep - loop.time())):
+                async with asyncio.timeout(self._until_next(next_sweep - loop.time())):
                     await self._fresh.wake.wait()
             self._fresh.wake.clear()
+
+    def _delayed_due(self) -> bool:
+        due = self._fresh.next_due()
+        return due is not None and due <= self._clock.now()
+
+    def _until_next(self, sweep_in: float) -> float:
+        """Seconds to wait: until the next sweep, or the next delayed message, if sooner."""
+        due = self._fresh.next_due()
+        if due is not None:
+            sweep_in = min(sweep_in, (due - self._clock.now()).total_seconds())
+        return max(0.0, sweep_in)
 
     async def _send_fresh(self) -> None:
         while self._fresh:

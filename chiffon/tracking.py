@@ -85,6 +85,7 @@ class AgentMessageTracker:
             result.error_message,
             result.exit_code,
             result.duration_ms,
+            result.retryable,
         )
         outcome = await self._ledger.apply(result.task_id, finish)
         if isinstance(outcome, Applied):

@@ -69,6 +69,8 @@ MUTABLE_FIELDS: frozenset[str] = frozenset(
         "started_at",
         "finished_at",
         "updated_at",
+        "next_attempt_at",
+        "deadline_at",
     }
 )
 
@@ -121,8 +123,10 @@ class TaskRepository(Protocol):
     ) -> Task | None:
         """If the stored task matches `expect`: set `fields` (keys from MUTABLE_FIELDS), add
         one to its revision, append `event` to its timeline with that revision, and store
-        `outbox`, all in one unit of work; return the task as stored. Otherwise change nothing
-        and return None (so two writers can never both move a task, nor move it backwards)."""
+        `outbox`, all in one unit of work; when the task becomes final, its unsent work
+        messages are dropped in the same unit. Return the task as stored. Otherwise change
+        nothing and return None (so two writers can never both move a task, nor move it
+        backwards)."""
         ...
 
     async def events(self, task_id: UUID, after: int = 0, limit: int = 1000) -> list[TaskEvent]:
@@ -143,10 +147,15 @@ class TaskRepository(Protocol):
         ...
 
     async def relay_outbox(
-        self, publish: Publish, limit: int, created_before: datetime | None = None
+        self,
+        publish: Publish,
+        limit: int,
+        created_before: datetime | None = None,
+        due_by: datetime | None = None,
     ) -> int:
-        """Claim up to `limit` unsent outbox messages (only those created before
-        `created_before`, when given), oldest first, skipping ones another relay holds; call
+        """Claim up to `limit` unsent outbox messages, oldest first, skipping ones another
+        relay holds: those without `not_before` created before `created_before` (None: all of
+        them), and those with `not_before` at or before `due_by` (None: none of them). Call
         `publish` with them; mark them sent in the same unit of work. If `publish` raises,
         none is marked (but the `confirmed` ones of a PartiallyPublished) and the error
         propagates. Returns how many were sent."""

@@ -8,13 +8,16 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from chiffon.config import MAX_TIMEOUT_S, MAX_WORK_TYPE_CHARS
 from chiffon.model import (
+    MAX_ATTEMPTS_DEFAULT,
     PRIORITY_DEFAULT,
     PRIORITY_MAX,
     PRIORITY_MIN,
     AgentStatus,
     NoAgentPolicy,
+    RetryOn,
     TaskStatus,
 )
+from chiffon.retry_policy import MAX_ATTEMPTS_LIMIT, MAX_BACKOFF_S
 from chiffon.routing import RouteSource
 
 TASK_STATUSES = [s.value for s in TaskStatus]
@@ -65,6 +68,37 @@ class StrictSchema(Schema):
         unknown = RAISE
 
 
+class RetrySchema(StrictSchema):
+    max_attempts = fields.Integer(
+        strict=True,
+        load_default=MAX_ATTEMPTS_DEFAULT,
+        validate=validate.Range(1, MAX_ATTEMPTS_LIMIT),
+        metadata={"description": "Attempts in all, the first included (default 3)."},
+    )
+    backoff_s = StrictNumber(
+        load_default=0.0,
+        validate=validate.Range(min=0, min_inclusive=False, max=MAX_BACKOFF_S),
+        metadata={
+            "description": "Wait before attempt 2, doubled for each next one (default: none).",
+            "exclusiveMinimum": True,
+        },
+    )
+    backoff_max_s = StrictNumber(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(min=0, max=MAX_BACKOFF_S),
+        metadata={"description": "The longest wait (at least backoff_s; default 300)."},
+    )
+    on = fields.List(
+        fields.Enum(RetryOn, by_value=True),
+        load_default=lambda: [RetryOn.LOST],
+        validate=validate.Length(max=len(RetryOn)),
+        metadata={
+            "description": "Which ends are retried: lost, failed, timed_out (default: lost)."
+        },
+    )
+
+
 class DispatchRequestSchema(StrictSchema):
     task_id = fields.UUID(required=True, metadata={"description": "Caller-chosen id (UUID)."})
     work_type = SafeString(
@@ -100,6 +134,27 @@ class DispatchRequestSchema(StrictSchema):
         allow_none=True,
         metadata={"description": "Correlation id to reuse; one is generated if absent."},
     )
+    retry = fields.Nested(
+        RetrySchema,
+        load_default=None,
+        metadata={
+            "description": "The retry policy: max_attempts 1..20, backoff_s, backoff_max_s, "
+            "on. Without it: 3 attempts, a lost agent only, no wait."
+        },
+    )
+    not_before = fields.AwareDateTime(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "Start no earlier than this (ISO 8601 with an offset; at "
+                  "most a year away). The work is not sent before then."},
+    )  # fmt: skip
+    delay_s = StrictNumber(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(min=0, min_inclusive=False, max=365 * 24 * 3600),
+        metadata={"description": "Start this many seconds from now (instead of not_before).",
+                  "exclusiveMinimum": True},
+    )  # fmt: skip
     on_no_agent = fields.Enum(
         NoAgentPolicy,
         by_value=True,
@@ -138,6 +193,17 @@ class TaskSchema(Schema):
     )
     attempt = fields.Integer(required=True)
     max_attempts = fields.Integer(required=True)
+    retry_on = fields.List(
+        fields.String(validate=validate.OneOf([r.value for r in RetryOn])), required=True
+    )
+    retry_backoff_s = fields.Float(required=True)
+    retry_backoff_max_s = fields.Float(required=True)
+    not_before = fields.DateTime(allow_none=True)
+    next_attempt_at = fields.DateTime(
+        allow_none=True,
+        metadata={"description": "When this pending attempt's work is sent (delayed start, "
+                  "retry backoff); null: at once."},
+    )  # fmt: skip
     agent_id = fields.UUID(allow_none=True)
     trace_id = fields.UUID(required=True)
     request_id = fields.UUID(required=True)

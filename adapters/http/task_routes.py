@@ -31,7 +31,7 @@ from adapters.http.schemas import (
     TaskQuerySchema,
     TaskSchema,
 )
-from chiffon.commands import DispatchCommand
+from chiffon.commands import DispatchCommand, RetryRequest
 from chiffon.model import TaskStatus
 from ports.task_repository import TaskFilter
 
@@ -58,7 +58,9 @@ _query_schema = TaskQuerySchema()
 @routes.post("/api/v1/dispatch")
 async def dispatch(request: web.Request) -> web.Response:
     body = await json_body(request, _dispatch_schema)
-    task, _ = await request.app[SERVICE].dispatch(DispatchCommand(**body))
+    retry = body.pop("retry", None)
+    command = DispatchCommand(**body, retry=RetryRequest(**(retry or {})))
+    task, _ = await request.app[SERVICE].dispatch(command)
     return web.json_response(
         {
             "task_id": str(task.task_id),

@@ -11,8 +11,15 @@ from uuid import UUID
 
 import attrs
 
-from chiffon.lifecycle import ACTIVE
-from chiffon.model import EventDraft, OutboxMessage, Task, TaskEvent, TaskStatus
+from chiffon.lifecycle import ACTIVE, TERMINAL
+from chiffon.model import (
+    EventDraft,
+    OutboxMessage,
+    Task,
+    TaskEvent,
+    TaskStatus,
+    WorkRequest,
+)
 from ports.bus import PartiallyPublished
 from ports.task_repository import (
     MUTABLE_FIELDS,
@@ -90,7 +97,18 @@ class InMemoryTaskRepository(TaskRepository):
         values = {k: _clone(v) for k, v in fields.items()}
         changed = attrs.evolve(task, revision=revision, **values)
         self._events[task_id].append(event.numbered(task_id, revision))
+        if changed.status in TERMINAL or changed.attempt != task.attempt:
+            self._drop_work(task_id)
         return self._store(changed, outbox)
+
+    def _drop_work(self, task_id: UUID) -> None:
+        """A final task, or one at its next attempt, needs none of the work that was waiting
+        for its time (as on PostgreSQL)."""
+        for message_id, message in list(self._outbox.items()):
+            payload = message.payload
+            mine = isinstance(payload, WorkRequest) and payload.task_id == task_id
+            if mine and message_id not in self._claimed:
+                del self._outbox[message_id]
 
     async def events(self, task_id: UUID, after: int = 0, limit: int = 1000) -> list[TaskEvent]:
         timeline = self._events.get(task_id, [])  # revisions 1, 2, 3... without gaps
@@ -117,12 +135,16 @@ class InMemoryTaskRepository(TaskRepository):
         self._add_outbox(outbox)
 
     async def relay_outbox(
-        self, publish: Publish, limit: int, created_before: datetime | None = None
+        self,
+        publish: Publish,
+        limit: int,
+        created_before: datetime | None = None,
+        due_by: datetime | None = None,
     ) -> int:
         batch = [
             m
             for i, m in self._outbox.items()
-            if i not in self._claimed and (created_before is None or m.created_at < created_before)
+            if i not in self._claimed and _claimable(m, created_before, due_by)
         ][:limit]
         if not batch:
             return 0
@@ -169,6 +191,14 @@ class InMemoryTaskRepository(TaskRepository):
     def _add_outbox(self, outbox: Sequence[OutboxMessage]) -> None:
         for message in outbox:  # idempotent on message_id, like the PostgreSQL outbox
             self._outbox.setdefault(message.message_id, message)  # frozen; encoded on publish
+
+
+def _claimable(
+    message: OutboxMessage, created_before: datetime | None, due_by: datetime | None
+) -> bool:
+    if message.not_before is None:
+        return created_before is None or message.created_at < created_before
+    return due_by is not None and message.not_before <= due_by
 
 
 def _matches(task: Task, flt: TaskFilter) -> bool:

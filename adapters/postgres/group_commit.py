@@ -10,9 +10,15 @@ from typing import Any, Final
 
 import asyncpg
 
-from adapters.codec import outbox_payload_to_json
 from adapters.postgres.errors import database_errors
-from adapters.postgres.rows import TASK_COLUMNS, TASK_SQL_TYPES, task_from_row, task_params
+from adapters.postgres.rows import (
+    TASK_COLUMNS,
+    TASK_SQL_TYPES,
+    insert_outbox_sql,
+    outbox_arrays,
+    task_from_row,
+    task_params,
+)
 from chiffon.errors import DependencyUnavailable, InvalidRequest
 from chiffon.model import EventDraft, OutboxMessage, Task
 
@@ -34,12 +40,7 @@ INSERT_BATCH: Final = (
     f"INSERT INTO tasks ({_COLS}) SELECT {_SELECT} FROM unnest({_ARRAYS}) AS t({_COLS})"
     " ON CONFLICT (task_id) DO NOTHING RETURNING *"
 )
-INSERT_OUTBOX_BATCH: Final = """
-INSERT INTO outbox (message_id, payload, created_at)
-SELECT m.message_id, m.payload::jsonb, m.created_at
-FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS m(message_id, payload, created_at)
-ON CONFLICT (message_id) DO NOTHING
-"""
+INSERT_OUTBOX_BATCH: Final = insert_outbox_sql(1)
 SELECT_MANY: Final = "SELECT * FROM tasks WHERE task_id = ANY($1::uuid[])"
 INSERT_EVENTS_BATCH: Final = """
 INSERT INTO task_events (task_id, revision, at, kind, status, changes)
@@ -117,7 +118,7 @@ class GroupCommitter:
                 await conn.execute(INSERT_EVENTS_BATCH, *_event_arrays(events))
             messages = [m for t, _, ob, _ in fresh if t.task_id in created for m in ob]
             if messages:
-                await conn.execute(INSERT_OUTBOX_BATCH, *_outbox_arrays(messages))
+                await conn.execute(INSERT_OUTBOX_BATCH, *outbox_arrays(messages))
             missing = [tid for tid in first if tid not in created]
             known = dict(created)
             if missing:
@@ -161,11 +162,3 @@ def _event_arrays(events: list[tuple[Any, EventDraft]]) -> list[list[Any]]:
 
 def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value)
-
-
-def _outbox_arrays(messages: list[OutboxMessage]) -> list[list[Any]]:
-    return [
-        [m.message_id for m in messages],
-        [json.dumps(outbox_payload_to_json(m.payload)) for m in messages],
-        [m.created_at for m in messages],
-    ]

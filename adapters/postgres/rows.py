@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -110,8 +111,39 @@ def agent_params(agent: Agent) -> list[Any]:
     ]
 
 
-def outbox_params(outbox: Sequence[OutboxMessage]) -> list[tuple[Any, ...]]:
-    return [(m.message_id, outbox_payload_to_json(m.payload), m.created_at) for m in outbox]
+# Outbox rows go in as arrays (one per column, jsonb as text) through one INSERT ... unnest.
+OUTBOX_COLUMNS: tuple[str, ...] = (
+    "message_id",
+    "payload",
+    "created_at",
+    "not_before",
+    "task_id",
+    "kind",
+)
+_OUTBOX_TYPES = ("uuid", "text", "timestamptz", "timestamptz", "uuid", "text")
+
+
+def insert_outbox_sql(first: int, where: str = "") -> str:
+    """INSERT of the outbox arrays bound from parameter `$first` on (6 of them), each row
+    only `where` (SQL) holds."""
+    arrays = ", ".join(f"${first + i}::{t}[]" for i, t in enumerate(_OUTBOX_TYPES))
+    cols = ", ".join(OUTBOX_COLUMNS)
+    picked = ", ".join(f"m.{c}::jsonb" if c == "payload" else f"m.{c}" for c in OUTBOX_COLUMNS)
+    return (
+        f"INSERT INTO outbox ({cols}) SELECT {picked} FROM unnest({arrays}) AS m({cols})"
+        f"{f' WHERE {where}' if where else ''} ON CONFLICT (message_id) DO NOTHING"
+    )
+
+
+def outbox_arrays(outbox: Sequence[OutboxMessage]) -> list[list[Any]]:
+    rows = []
+    for m in outbox:
+        data = outbox_payload_to_json(m.payload)
+        task_id = getattr(m.payload, "task_id", None)
+        rows.append(
+            (m.message_id, json.dumps(data), m.created_at, m.not_before, task_id, data["type"])
+        )
+    return [[row[i] for row in rows] for i in range(len(OUTBOX_COLUMNS))]
 
 
 def outbox_from_row(row: Mapping[str, Any]) -> OutboxMessage:
@@ -119,4 +151,5 @@ def outbox_from_row(row: Mapping[str, Any]) -> OutboxMessage:
         message_id=UUID(int=row["message_id"].int),
         payload=outbox_payload_from_json(row["payload"]),
         created_at=row["created_at"],
+        not_before=row["not_before"],
     )

@@ -14,7 +14,7 @@ import asyncpg
 from adapters.postgres import task_sql as sql
 from adapters.postgres.errors import connection, transaction, translates_errors
 from adapters.postgres.group_commit import GroupCommitter
-from adapters.postgres.rows import event_from_row, outbox_from_row, outbox_params, task_from_row
+from adapters.postgres.rows import event_from_row, outbox_arrays, outbox_from_row, task_from_row
 from chiffon.model import EventDraft, OutboxMessage, Task, TaskEvent, TaskStatus
 from ports.bus import PartiallyPublished
 from ports.task_repository import (
@@ -112,11 +112,15 @@ class PostgresTaskRepository(TaskRepository):
             await _insert_outbox(conn, outbox)
 
     async def relay_outbox(
-        self, publish: Publish, limit: int, created_before: datetime | None = None
+        self,
+        publish: Publish,
+        limit: int,
+        created_before: datetime | None = None,
+        due_by: datetime | None = None,
     ) -> int:
         error: Exception | None = None
         try:
-            sent = await self._relay(publish, limit, created_before)
+            sent = await self._relay(publish, limit, created_before, due_by)
         except _PublishFailed as failed:
             error = failed.error
         if error is not None:
@@ -146,9 +150,11 @@ class PostgresTaskRepository(TaskRepository):
             await conn.fetchval("SELECT 1")
 
     @translates_errors
-    async def _relay(self, publish: Publish, limit: int, before: datetime | None) -> int:
+    async def _relay(
+        self, publish: Publish, limit: int, before: datetime | None, due_by: datetime | None
+    ) -> int:
         async with self._transaction() as conn:
-            rows = await conn.fetch(sql.CLAIM_OUTBOX, limit, before)
+            rows = await conn.fetch(sql.CLAIM_OUTBOX, limit, before, due_by)
             if not rows:
                 return 0
             batch = [outbox_from_row(r) for r in rows]
@@ -179,4 +185,4 @@ class PostgresTaskRepository(TaskRepository):
 
 async def _insert_outbox(conn: asyncpg.Connection, outbox: Sequence[OutboxMessage]) -> None:
     if outbox:
-        await conn.executemany(sql.INSERT_OUTBOX, outbox_params(outbox))
+        await conn.execute(sql.INSERT_OUTBOX, *outbox_arrays(outbox))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 from uuid import UUID
 
-from adapters.postgres.rows import TASK_COLUMNS, db_value, outbox_params
+from adapters.postgres.rows import TASK_COLUMNS, db_value, insert_outbox_sql, outbox_arrays
 from chiffon import lifecycle
-from chiffon.model import EventDraft, OutboxMessage
+from chiffon.model import EventDraft, OutboxMessage, TaskStatus
 from ports.task_repository import MUTABLE_FIELDS, Expect, PageCursor, TaskFilter
 
 _COLS = ", ".join(TASK_COLUMNS)
@@ -22,10 +21,7 @@ SELECT_TASK: Final = "SELECT * FROM tasks WHERE task_id = $1"
 RUNNING_ON: Final = (
     "SELECT * FROM tasks WHERE status = 'running' AND agent_id = $1 ORDER BY created_at, task_id"
 )
-INSERT_OUTBOX: Final = (
-    "INSERT INTO outbox (message_id, payload, created_at) VALUES ($1, $2, $3)"
-    " ON CONFLICT (message_id) DO NOTHING"
-)
+INSERT_OUTBOX: Final = insert_outbox_sql(1)
 
 _ACTIVE: Final = ", ".join(f"'{s.value}'" for s in sorted(lifecycle.ACTIVE))
 # Literal states (from the lifecycle table), so the planner can use the partial index.
@@ -39,9 +35,13 @@ SELECT * FROM task_events WHERE task_id = $1 AND revision > $2 ORDER BY revision
 """
 INSERT_EVENT_COLUMNS: Final = "task_id, revision, at, kind, status, changes"
 
+# A row without not_before is claimed once stale ($2; NULL: any); one with it, once due ($3).
 CLAIM_OUTBOX: Final = """
-SELECT message_id, payload, created_at FROM outbox
-WHERE sent_at IS NULL AND ($2::timestamptz IS NULL OR created_at < $2)
+SELECT message_id, payload, created_at, not_before FROM outbox
+WHERE sent_at IS NULL AND CASE
+    WHEN not_before IS NULL THEN $2::timestamptz IS NULL OR created_at < $2
+    ELSE not_before <= $3::timestamptz
+END
 ORDER BY created_at, message_id
 LIMIT $1 FOR UPDATE SKIP LOCKED
 """
@@ -115,16 +115,24 @@ def apply_query(
         f"INSERT INTO task_events ({INSERT_EVENT_COLUMNS}) SELECT task_id, revision,"
         f" ${n - 3}, ${n - 2}, ${n - 1}, ${n}::jsonb FROM moved)"
     )
-    if outbox:
-        args += _outbox_arrays(outbox)
+    if _final(fields) or "attempt" in fields:  # nor does a task at its next attempt:
+        # a final task needs none of the work that was waiting for its time
         sql += (
-            ", sent AS (INSERT INTO outbox (message_id, payload, created_at)"
-            " SELECT m.message_id, m.payload::jsonb, m.created_at"
-            f" FROM unnest(${n + 1}::uuid[], ${n + 2}::text[], ${n + 3}::timestamptz[])"
-            " AS m(message_id, payload, created_at)"
-            " WHERE EXISTS (SELECT 1 FROM moved) ON CONFLICT (message_id) DO NOTHING)"
+            ", dropped AS (DELETE FROM outbox WHERE task_id = $1 AND kind = 'work_request'"
+            " AND sent_at IS NULL AND EXISTS (SELECT 1 FROM moved))"
         )
+    if outbox:
+        args += outbox_arrays(outbox)
+        insert = insert_outbox_sql(n + 1).replace(
+            " ON CONFLICT", " WHERE EXISTS (SELECT 1 FROM moved) ON CONFLICT"
+        )
+        sql += f", sent AS ({insert})"
     return sql + " SELECT * FROM moved", args
+
+
+def _final(fields: Mapping[str, Any]) -> bool:
+    status = fields.get("status")
+    return status is not None and lifecycle.is_terminal(TaskStatus(status))
 
 
 def _guard(expect: Expect, args: list[Any]) -> str:
@@ -134,9 +142,3 @@ def _guard(expect: Expect, args: list[Any]) -> str:
     args += [sorted(s.value for s in expect.statuses), expect.attempt]
     n = len(args)
     return f"status = ANY(${n - 1}::text[]) AND (${n}::int IS NULL OR attempt = ${n})"
-
-
-def _outbox_arrays(outbox: Sequence[OutboxMessage]) -> list[list[Any]]:
-    """jsonb travels as text in arrays (cast in SQL), as in the group commit."""
-    rows = outbox_params(outbox)
-    return [[r[0] for r in rows], [json.dumps(r[1]) for r in rows], [r[2] for r in rows]]

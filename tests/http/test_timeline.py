@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import datetime
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.helpers import eventually
@@ -140,3 +142,59 @@ async def test_after_revision_goes_only_with_a_task(make_api: Factory) -> None:
         missing = {"action": "subscribe", "task_id": str(uuid.uuid4()), "after_revision": 0}
         await ws.send_json(missing)
         assert (await frame(ws))["error_code"] == 2001
+
+
+async def test_retry_and_delay_through_the_api(api: TestClient) -> None:
+    """The policy fields go in as documented and come out on the task; a delayed task fires
+    at its time (and not before) on either store, within a second of it."""
+    task_id = str(uuid.uuid4())
+    body = {
+        "task_id": task_id,
+        "work_type": "fail",
+        "parameters": {"message": "again"},
+        "retry": {"max_attempts": 2, "backoff_s": 0.2, "on": ["failed", "lost"]},
+        "delay_s": 0.5,
+    }
+    assert (await api.post("/api/v1/dispatch", json=body)).status == 200
+    assert (await api.post("/api/v1/dispatch", json=body)).status == 200  # the same request
+    other = {**body, "retry": {**body["retry"], "max_attempts": 3}}
+    assert (await api.post("/api/v1/dispatch", json=other)).status == 409  # another policy
+    first = await get_json(api, f"/api/v1/status/{task_id}")
+    assert (first["max_attempts"], first["retry_on"]) == (2, ["failed", "lost"])
+    assert (first["retry_backoff_s"], first["retry_backoff_max_s"]) == (0.2, 300.0)
+    assert first["next_attempt_at"] == first["not_before"] is not None
+    done = await eventually(
+        lambda: get_json(api, f"/api/v1/status/{task_id}"),
+        lambda t: t["status"] == "failed",
+        8,
+    )
+    assert done["attempt"] == 2 and done["next_attempt_at"] is None
+    timeline = (await get_json(api, f"/api/v1/tasks/{task_id}/events"))["items"]
+    started = [datetime.fromisoformat(e["at"]) for e in timeline if e["kind"] == "started"]
+    due = datetime.fromisoformat(first["not_before"])
+    late = (started[0] - due).total_seconds()
+    assert 0 <= late < 1.0, late  # not before its time, and soon after it
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"delay_s": -1}, "delay_s"),
+        ({"not_before": "2027-01-01T00:00:00"}, "not_before"),
+        ({"not_before": "2099-01-01T00:00:00+00:00"}, "not_before"),
+        ({"not_before": "2027-01-01T00:00:00+00:00", "delay_s": 3}, "delay_s"),
+        ({"retry": {"max_attempts": 0}}, "retry"),
+        ({"retry": {"on": ["sometimes"]}}, "retry"),
+        ({"retry": {"backoff_s": 0}}, "retry"),
+        ({"retry": {"backoff_s": 10, "backoff_max_s": 1}}, "retry"),
+        ({"retry": {"max_attempts": 3, "extra": 1}}, "retry"),
+    ],
+)
+async def test_bad_policy_fields_are_400_naming_them(
+    api: TestClient, extra: dict[str, Any], field: str
+) -> None:
+    body = {"task_id": str(uuid.uuid4()), "work_type": "echo", **extra}
+    answer = await api.post("/api/v1/dispatch", json=body)
+    found = await answer.json()
+    assert (answer.status, found["error_code"]) == (400, 1000), found
+    assert field in found["details"], found

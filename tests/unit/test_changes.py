@@ -119,5 +119,6 @@ def test_timeline_entries_hold_json_values() -> None:
         "status": "running",
         "agent_id": str(AGENT),
         "started_at": NOW.isoformat(),
+        "next_attempt_at": None,
         "updated_at": NOW.isoformat(),
     }
