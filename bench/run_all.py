@@ -526,6 +526,7 @@ def evaluate(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
                 "chiffon": d["rss_growth_mb"],
                 "baseline": allowed,
                 "rss_after_runs_mb": after,
+                "why": "needs 3 runs" if len(after) < 3 else None,
                 "verdict": (
                     "SKIP"
                     if len(after) < 3
