@@ -4,9 +4,9 @@ the measurements run_all.py makes on it (wrk runs, echo round trips, bursts, Web
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -18,7 +18,7 @@ from typing import Any
 
 import aiohttp
 import asyncpg
-import psutil
+import cpu
 from harness import (
     LOGS,
     chiffon_process,
@@ -48,7 +48,13 @@ class Stack:
 
 
 @contextmanager
-def chiffon_stack(name: str, real: bool, agents: int = 0, concurrency: int = 8) -> Iterator[Stack]:
+def chiffon_stack(
+    name: str,
+    real: bool,
+    agents: int = 0,
+    concurrency: int = 8,
+    extra_env: Mapping[str, str] | None = None,
+) -> Iterator[Stack]:
     """`chiffon serve` (+ `chiffon agent` processes) on a fresh database and vhost, or in memory."""
     with ExitStack() as stack:
         port = free_port()
@@ -56,6 +62,7 @@ def chiffon_stack(name: str, real: bool, agents: int = 0, concurrency: int = 8) 
             "CHIFFON_PORT": str(port),
             "CHIFFON_ROUTES": "bench=bench",
             "CHIFFON_LOG_FORMAT": "json",
+            **(extra_env or {}),
         }
         dsn = None
         if real:
@@ -256,24 +263,27 @@ async def burst(
     trace = str(uuid.uuid4())
     ids = [str(uuid.uuid4()) for _ in range(n)]
     errors = 0
-    cpu0 = cpu_seconds(pids)
-    t0 = time.time()
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as http:
-        todo = iter(ids)
-
-        async def worker() -> None:
-            nonlocal errors
-            for task_id in todo:
-                body = {"task_id": task_id, "work_type": "echo", "parameters": {"n": 1}}
-                body["trace_id"] = trace
-                async with http.post(f"{base}/api/v1/dispatch", json=body) as r:
-                    if r.status != 200:
-                        errors += 1
-
-        await asyncio.gather(*(worker() for _ in range(64)))
-    dispatched_s = time.time() - t0
-    conn = await asyncpg.connect(dsn)
+    groups = {**pids, "load_client": [os.getpid()]}  # reported, not in the total
+    database = dsn.rsplit("/", 1)[1]
+    conn = await asyncpg.connect(dsn)  # the completion poller: its backend is not counted
     try:
+        poller = [await conn.fetchval("SELECT pg_backend_pid()")]
+        cpu0 = cpu.snapshot(groups, database, exclude=poller)
+        t0 = time.time()
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as http:
+            todo = iter(ids)
+
+            async def worker() -> None:
+                nonlocal errors
+                for task_id in todo:
+                    body = {"task_id": task_id, "work_type": "echo", "parameters": {"n": 1}}
+                    body["trace_id"] = trace
+                    async with http.post(f"{base}/api/v1/dispatch", json=body) as r:
+                        if r.status != 200:
+                            errors += 1
+
+            await asyncio.gather(*(worker() for _ in range(64)))
+        dispatched_s = time.time() - t0
         deadline = time.monotonic() + timeout_s
         while True:
             row = await conn.fetchrow(
@@ -285,9 +295,9 @@ async def burst(
             if row["done"] + row["bad"] >= n - errors or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.1)
+        cpu1 = cpu.snapshot(groups, database, exclude=poller)
     finally:
         await conn.close()
-    cpu1 = cpu_seconds(pids)
     last: dt.datetime | None = row["last"]
     elapsed = (last.timestamp() - t0) if last else float("nan")
     return {
@@ -298,27 +308,8 @@ async def burst(
         "dispatch_s": round(dispatched_s, 3),
         "elapsed_s": round(elapsed, 3),
         "completed_per_s": round(row["done"] / elapsed, 1) if last else 0.0,
-        "cpu_s": {k: round(cpu1[k] - cpu0[k], 1) for k in cpu0},
+        "cpu": cpu.account(cpu0, cpu1, row["done"]),
     }
-
-
-def cpu_seconds(pids: Mapping[str, list[int]]) -> dict[str, float]:
-    """CPU seconds (user + system) used so far by each group of processes, and by PostgreSQL
-    and RabbitMQ (every `postgres` and `beam.smp` process, children included)."""
-    out = {}
-    groups = {k: [psutil.Process(p) for p in v] for k, v in pids.items()}
-    groups["postgresql"] = [
-        p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"
-    ]
-    groups["rabbitmq"] = [p for p in psutil.process_iter(["name"]) if p.info["name"] == "beam.smp"]
-    for key, procs in groups.items():
-        total = 0.0
-        for proc in procs:
-            with contextlib.suppress(psutil.Error):
-                t = proc.cpu_times()
-                total += t.user + t.system + t.children_user + t.children_system
-        out[key] = total
-    return out
 
 
 # -- WebSocket push to 1,000 subscribers -----------------------------------------------------

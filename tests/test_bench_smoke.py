@@ -1,14 +1,19 @@
-"""Smoke test of the benchmark harness (bench/): the bare aiohttp baseline under wrk for 1 s.
+"""Smoke test of the benchmark harness (bench/): the bare aiohttp baseline under wrk for 1 s,
+and the CPU accounting of the bursts (bench/cpu.py) on a child process that burns CPU.
 
 It checks the plumbing run_all.py relies on (start a server process in its own session, wait for
-it, drive it with wrk and the dispatch Lua script, parse wrk's report, stop the process group)
-and that the figure is sane. About 3 s; no database or broker needed.
+it, drive it with wrk and the dispatch Lua script, parse wrk's report, stop the process group;
+count a process group's CPU without counting a named child twice) and that the figures are
+sane. About 4 s; no database or broker needed.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +21,7 @@ import pytest
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
 
+import cpu  # noqa: E402
 from harness import PYTHON, free_port, parse_wrk, process, run_wrk, wait_http  # noqa: E402
 
 WRK_REPORT = """Running 1s test @ http://127.0.0.1:8090
@@ -62,3 +68,34 @@ def test_bare_aiohttp_baseline_under_wrk_for_one_second() -> None:
     assert report["non_2xx"] == 0, report["stderr"]
     assert report["socket_errors"] == "", report["socket_errors"]
     assert 0 < report["p50_ms"] <= report["p99_ms"]
+
+
+BURN = (  # 0.4 s of CPU, then idle until killed
+    "import time\n"
+    "t = time.process_time()\n"
+    "while time.process_time() - t < 0.4: pass\n"
+    "print('done', flush=True)\n"
+    "time.sleep(60)\n"
+)
+
+
+def test_cpu_accounting_counts_a_named_child_in_its_own_group_only() -> None:
+    child = subprocess.Popen([PYTHON, "-c", BURN], stdout=subprocess.PIPE)
+    try:
+        groups = {"orchestrator": [os.getpid()], "agents": [child.pid]}
+        before = cpu.snapshot(groups, database="no_such_database")
+        assert child.stdout is not None and child.stdout.readline() == b"done\n"
+        time.sleep(0.05)
+        report = cpu.account(before, cpu.snapshot(groups, database="no_such_database"), 100)
+    finally:
+        child.kill()
+        child.wait()
+    burnt = report["groups"]["agents"]["cpu_s"]
+    assert 0.3 <= burnt <= 1.0, report
+    assert report["groups"]["orchestrator"]["cpu_s"] < 0.3, report  # the child is not ours too
+    assert report["groups"]["agents"]["ms_per_task"] == pytest.approx(10 * burnt, rel=0.02)
+    assert report["total"]["cpu_s"] >= burnt
+    assert report["machine_busy"]["cpu_s"] >= 0.9 * burnt
+    assert {"postgresql", "rabbitmq"} <= set(report["groups"])  # shared: any value goes
+    table = cpu.cpu_table({"here": cpu.median_cpu([{"cpu": report}]), "absent": None})
+    assert "| agents or workers | " in table and "| total | " in table

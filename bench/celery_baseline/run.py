@@ -5,7 +5,9 @@
 Needs the optional `bench` extra (`pip install -e '.[bench]'`); without Celery it prints a SKIP
 line and exits 3. It creates a fresh database (result backend, polled every 1 ms through
 `AsyncResult.get(interval=0.001)`) and a fresh RabbitMQ vhost (broker), starts one worker with 2
-prefork processes, and removes all of it at exit.
+prefork processes, and removes all of it at exit. Each burst also reports the CPU it cost
+(bench/cpu.py): the client (this process), the worker with its pool processes, every `postgres`
+process and `beam.smp`, in seconds and per completed task.
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
+import cpu  # noqa: E402
 from harness import (  # noqa: E402
     LOGS,
     create_database,
@@ -38,7 +43,7 @@ def _sigterm(signum: int, frame: Any) -> None:
 
 
 def measure(
-    n: int, burst: int, runs: int, warmup: int, reuse_engine: bool = True
+    n: int, burst: int, runs: int, warmup: int, reuse_engine: bool = True, database: str = ""
 ) -> dict[str, Any]:
     from celery_app import app, echo
     from worker import start_worker, stop_worker
@@ -68,7 +73,10 @@ def measure(
             elapsed = time.perf_counter() - t_start
             sequential.append(latency_summary(samples) | {"per_s": round(n / elapsed, 1)})
             print(f"celery sequential: {sequential[-1]}", file=sys.stderr, flush=True)
+        pool = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
+        groups = {"orchestrator": [os.getpid()], "agents": [proc.pid, *pool]}
         for _ in range(runs):
+            before = cpu.snapshot(groups, database)
             t0 = time.perf_counter()
             pending = [echo.apply_async(({"i": i},)) for i in range(burst)]
             sent = time.perf_counter() - t0
@@ -81,6 +89,7 @@ def measure(
                     "elapsed_s": round(elapsed, 3),
                     "send_s": round(sent, 3),
                     "tasks_per_s": round(burst / elapsed, 1),
+                    "cpu": cpu.account(before, cpu.snapshot(groups, database), burst),
                 }
             )
             print(f"celery burst: {bursts[-1]}", file=sys.stderr, flush=True)
@@ -116,7 +125,7 @@ def main() -> int:
             # SQLAlchemy 2.1 maps postgresql:// to psycopg 3; the extra installs psycopg2.
             backend = dsn.replace("postgresql://", "postgresql+psycopg2://", 1)
             os.environ["BENCH_CELERY_BACKEND"] = "db+" + backend
-            result = measure(a.n, a.burst, a.runs, a.warmup, not a.stock_client)
+            result = measure(a.n, a.burst, a.runs, a.warmup, not a.stock_client, db_name)
     finally:
         drop_database(db_name)
     text = json.dumps(result, indent=2)
