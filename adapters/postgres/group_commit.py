@@ -1,4 +1,4 @@
-"""Group commit: concurrent dispatches share one transaction (tasks and outbox rows)."""
+"""Group commit: concurrent dispatches share one statement (tasks, first events, outbox rows)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from chiffon.errors import DependencyUnavailable, InvalidRequest
 from chiffon.model import EventDraft, OutboxMessage, Task
 
 Pending = tuple[Task, EventDraft, Sequence[OutboxMessage], "asyncio.Future[tuple[Task, bool]]"]
-Transaction = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
+Connect = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
 
 # Column types for unnest(), from the model; jsonb travels as text and is cast, so NULL
 # stays SQL NULL.
@@ -35,19 +35,24 @@ _ARRAYS = ", ".join(
     for i, c in enumerate(TASK_COLUMNS, 1)
 )
 _SELECT = ", ".join(f"t.{c}::jsonb" if c in _JSON else f"t.{c}" for c in TASK_COLUMNS)
-# One statement inserts the whole batch; ON CONFLICT keeps dispatch idempotent on task_id.
-INSERT_BATCH: Final = (
-    f"INSERT INTO tasks ({_COLS}) SELECT {_SELECT} FROM unnest({_ARRAYS}) AS t({_COLS})"
-    " ON CONFLICT (task_id) DO NOTHING RETURNING *"
+# ONE statement stores the whole batch: the tasks (ON CONFLICT keeps dispatch idempotent on
+# task_id), then the first timeline entry and the outbox rows of only the tasks it inserted.
+# A single statement is atomic on its own: no BEGIN/COMMIT round trips around it.
+_N = len(TASK_COLUMNS)
+_EVENTS = ", ".join(
+    f"${_N + i}::{t}[]" for i, t in enumerate(("uuid", "timestamptz", "text", "text", "text"), 1)
 )
-INSERT_OUTBOX_BATCH: Final = insert_outbox_sql(1)
+INSERT_BATCH: Final = (
+    f"WITH ins AS (INSERT INTO tasks ({_COLS}) SELECT {_SELECT} FROM unnest({_ARRAYS})"
+    f" AS t({_COLS}) ON CONFLICT (task_id) DO NOTHING RETURNING *),"
+    " ev AS (INSERT INTO task_events (task_id, revision, at, kind, status, changes)"
+    " SELECT e.task_id, 1, e.at, e.kind, e.status, e.changes::jsonb"
+    f" FROM unnest({_EVENTS}) AS e(task_id, at, kind, status, changes)"
+    " WHERE e.task_id IN (SELECT task_id FROM ins)),"
+    f" ob AS ({insert_outbox_sql(_N + 6, 'm.task_id IN (SELECT task_id FROM ins)')})"
+    " SELECT * FROM ins"
+)
 SELECT_MANY: Final = "SELECT * FROM tasks WHERE task_id = ANY($1::uuid[])"
-INSERT_EVENTS_BATCH: Final = """
-INSERT INTO task_events (task_id, revision, at, kind, status, changes)
-SELECT e.task_id, 1, e.at, e.kind, e.status, e.changes::jsonb
-FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[])
-    AS e(task_id, at, kind, status, changes)
-"""
 
 
 class GroupCommitter:
@@ -56,8 +61,8 @@ class GroupCommitter:
     and each caller is answered only after its own rows are committed. A batch that fails for
     anything but an outage is committed again item by item, so one bad task fails alone."""
 
-    def __init__(self, transaction: Transaction, max_batch: int = 500) -> None:
-        self._transaction = transaction
+    def __init__(self, connection: Connect, max_batch: int = 500) -> None:
+        self._connection = connection
         self._max_batch = max_batch
         self._queue: list[Pending] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -110,18 +115,17 @@ class GroupCommitter:
         for item in batch:
             first.setdefault(item[0].task_id, item)
         fresh = list(first.values())
-        async with self._transaction() as conn:
-            rows = await conn.fetch(INSERT_BATCH, *_task_arrays([item[0] for item in fresh]))
+        args = [
+            *_task_arrays([t for t, _, _, _ in fresh]),
+            *_event_arrays([(t.task_id, e) for t, e, _, _ in fresh]),
+            *outbox_arrays([m for _, _, ob, _ in fresh for m in ob]),
+        ]
+        async with self._connection() as conn:
+            rows = await conn.fetch(INSERT_BATCH, *args)
             created = {r["task_id"]: task_from_row(r) for r in rows}
-            events = [(t.task_id, e) for t, e, _, _ in fresh if t.task_id in created]
-            if events:
-                await conn.execute(INSERT_EVENTS_BATCH, *_event_arrays(events))
-            messages = [m for t, _, ob, _ in fresh if t.task_id in created for m in ob]
-            if messages:
-                await conn.execute(INSERT_OUTBOX_BATCH, *outbox_arrays(messages))
             missing = [tid for tid in first if tid not in created]
             known = dict(created)
-            if missing:
+            if missing:  # used task_ids (a repeated dispatch): what was stored first
                 known.update(
                     (r["task_id"], task_from_row(r)) for r in await conn.fetch(SELECT_MANY, missing)
                 )

@@ -139,7 +139,8 @@ def outbox_arrays(outbox: Sequence[OutboxMessage]) -> list[list[Any]]:
     rows = []
     for m in outbox:
         data = outbox_payload_to_json(m.payload)
-        task_id = getattr(m.payload, "task_id", None)
+        task = getattr(m.payload, "task", None)  # an announcement carries the whole task
+        task_id = task.task_id if task is not None else getattr(m.payload, "task_id", None)
         rows.append(
             (m.message_id, json.dumps(data), m.created_at, m.not_before, task_id, data["type"])
         )

@@ -46,7 +46,7 @@ class PostgresTaskRepository(TaskRepository):
         self._pool = pool
         self._acquire_timeout = acquire_timeout
         self._next_prune = 0.0
-        self._group = GroupCommitter(self._transaction)
+        self._group = GroupCommitter(self._connection)
 
     async def create(
         self, task: Task, event: EventDraft, outbox: Sequence[OutboxMessage]
