@@ -124,6 +124,21 @@ def wrk_runs(
     return out
 
 
+async def wait_until_idle(base: str, timeout_s: float) -> None:
+    """Until no task is pending or running (polled every 0.5 s)."""
+    deadline = time.monotonic() + timeout_s
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            busy = 0
+            for status in ("pending", "running"):
+                async with http.get(f"{base}/api/v1/tasks?status={status}&limit=1") as answer:
+                    busy += len((await answer.json())["items"])
+            if not busy:
+                return
+            await asyncio.sleep(0.5)
+    raise TimeoutError(f"tasks still pending or running after {timeout_s}s")
+
+
 async def seed_tasks(base: str, count: int, work_type: str = "bench") -> list[str]:
     """Dispatch `count` tasks (64 at a time) and return their ids."""
     ids = [str(uuid.uuid4()) for _ in range(count)]

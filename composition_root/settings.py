@@ -60,6 +60,9 @@ class Settings:
     ws_total_bytes: int = 64 * 1024 * 1024
     ws_max_connections: int = 1000
     ws_max_per_client: int = 100
+    retention: float = 7 * 24 * 3600.0  # seconds; read as "7d", "12h", ...
+    agent_retention: float = 24 * 3600.0
+    memory_max_finished: int = 10_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
@@ -69,7 +72,11 @@ class Settings:
             raw = env.get(env_name(field.name))
             if raw is None or (raw == "" and field.name != "api_token"):
                 continue  # an empty variable is an unset one (but an empty token is a mistake)
-            values[field.name] = convert(env_name(field.name), raw, field.default)
+            name = env_name(field.name)
+            if field.name in DURATIONS:
+                values[field.name] = duration(name, raw)
+            else:
+                values[field.name] = convert(name, raw, field.default)
         values.update(overrides)
         settings = cls(**values)
         settings.validate()
@@ -84,6 +91,9 @@ class Settings:
         for name in ("ws_queue_size", "ws_queue_bytes", "ws_total_bytes", "ws_max_connections"):
             _within(env_name(name), getattr(self, name), 1, 2**40)
         _within("CHIFFON_WS_MAX_PER_CLIENT", self.ws_max_per_client, 1, 2**40)
+        _within("CHIFFON_RETENTION", self.retention, 60, 10 * 365 * 86400)
+        _within("CHIFFON_AGENT_RETENTION", self.agent_retention, 60, 10 * 365 * 86400)
+        _within("CHIFFON_MEMORY_MAX_FINISHED", self.memory_max_finished, 0, 10_000_000)
         if self.log_format not in LOG_FORMATS:
             raise SettingError(
                 f"CHIFFON_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, "
@@ -151,6 +161,23 @@ def convert(name: str, raw: str, default: Any) -> Any:
         kind = "a whole number" if isinstance(default, int) else "a number"
         raise SettingError(f"{name} must be {kind}, not {raw[:40]!r}") from None
     return raw
+
+
+# Fields read as durations: "7d", "12h", "30m", "45s" or a number of seconds.
+DURATIONS: Final = frozenset({"retention", "agent_retention"})
+_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(name: str, raw: str) -> float:
+    text = raw.strip().lower()
+    unit = _UNITS.get(text[-1:], None) if text else None
+    try:
+        return float(text[:-1]) * unit if unit is not None else float(text)
+    except ValueError:
+        raise SettingError(
+            f"{name} must be a duration such as 7d, 12h, 30m, 45s or a number of seconds, "
+            f"not {raw[:40]!r}"
+        ) from None
 
 
 def unknown_names(env: Mapping[str, str]) -> list[str]:

@@ -32,6 +32,7 @@ from chiffon.ledger import TaskLedger
 from chiffon.messages import OutboxFactory
 from chiffon.orchestrator import OrchestratorService
 from chiffon.relay import OutboxRelay
+from chiffon.retention import RetentionPolicy, RetentionSweeper
 from chiffon.routing import RoutingTable
 from chiffon.sweeper import Sweeper
 from chiffon.tracking import AgentMessageTracker
@@ -60,6 +61,7 @@ class Orchestrator:
     tracker: AgentMessageTracker
     bus: WorkBus
     events: EventSource
+    retention: RetentionSweeper
     broker: InMemoryBroker | None = None
     demo_agent: AgentRuntime | None = None
 
@@ -82,11 +84,13 @@ def build_container(settings: Settings, overrides: Overrides | None = None) -> p
 
     c.register(Settings, instance=settings)
     c.register(OrchestratorConfig, instance=_config(settings))
+    retention = RetentionPolicy(settings.retention, settings.agent_retention)
+    c.register(RetentionPolicy, instance=retention)
     metrics = ChiffonMetrics()
     c.register(ChiffonMetrics, instance=metrics)
     port(Clock, SystemClock)
     port(IdFactory, RandomIds)
-    port(TaskRepository, InMemoryTaskRepository)
+    port(TaskRepository, lambda: InMemoryTaskRepository(settings.memory_max_finished))
     port(AgentRegistry, InMemoryAgentRegistry)
     c.register(InMemoryBroker, instance=given.pop(InMemoryBroker, None) or InMemoryBroker())
     port(WorkBus, InMemoryWorkBus)
@@ -100,6 +104,7 @@ def build_container(settings: Settings, overrides: Overrides | None = None) -> p
         raise TypeError(f"nothing to override for {sorted(map(str, given))}")
     services: tuple[type, ...] = (FreshOutbox, KeyedLock, OutboxFactory, TaskLedger)
     services += (LeaseKeeper, OrchestratorService, AgentMessageTracker, Sweeper, OutboxRelay)
+    services += (RetentionSweeper,)
     for service in services:  # singletons: one of each, built from its constructor's types
         c.register(service, scope=single)
     return c
@@ -136,6 +141,7 @@ def wire_orchestrator(c: punq.Container, handlers: HandlerRegistry | None = None
         c.resolve(AgentMessageTracker),
         bus,
         events,
+        c.resolve(RetentionSweeper),
         broker,
         agent,
     )
@@ -197,6 +203,7 @@ def _background(
             asyncio.create_task(
                 wired.sweeper.run(min(1.0, config.heartbeat_interval_s)), name="sweeper"
             ),
+            asyncio.create_task(wired.retention.run(), name="retention"),
         ]
         if wired.demo_agent is not None:
             await wired.demo_agent.start()

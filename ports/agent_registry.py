@@ -36,3 +36,8 @@ class AgentRegistry(Protocol):
     async def advertised_routes(self) -> list[tuple[str, str]]:
         """(agent_type, work_type) pairs that agents not offline advertise as capabilities."""
         ...
+
+    async def forget_offline(self, heard_before: datetime, limit: int) -> int:
+        """Delete up to `limit` offline agents last heard before `heard_before`; returns how
+        many (retention)."""
+        ...

@@ -165,6 +165,12 @@ class TaskRepository(Protocol):
         """Mark these outbox messages sent (the relay published them itself)."""
         ...
 
+    async def delete_finished(self, before: datetime, limit: int) -> int:
+        """Delete up to `limit` tasks that reached a final state before `before`, oldest
+        first, with their timelines and outbox rows; returns how many (0 also when another
+        replica is deleting right now). Holds no lock another writer waits on for long."""
+        ...
+
     async def counts(self) -> StoreCounts:
         """How many tasks are in each status (every status present, zero included), and how
         many outbox messages wait to be sent; for gauges, read rarely (it may scan)."""

@@ -57,3 +57,13 @@ class InMemoryAgentRegistry(AgentRegistry):
             if a.status is not AgentStatus.OFFLINE
             for work_type in a.capabilities
         ]
+
+    async def forget_offline(self, heard_before: datetime, limit: int) -> int:
+        gone = [
+            a.agent_id
+            for a in self._agents.values()
+            if a.status is AgentStatus.OFFLINE and a.last_heartbeat_at < heard_before
+        ][:limit]
+        for agent_id in gone:
+            del self._agents[agent_id]
+        return len(gone)

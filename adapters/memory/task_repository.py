@@ -16,6 +16,7 @@ from chiffon.model import (
     EventDraft,
     OutboxMessage,
     Task,
+    TaskAnnouncement,
     TaskEvent,
     TaskStatus,
     WorkRequest,
@@ -33,11 +34,18 @@ from ports.task_repository import (
 )
 
 
+DEFAULT_MAX_FINISHED = 10_000
+
+
 class InMemoryTaskRepository(TaskRepository):
     """Every method runs without an await inside its critical section, so each is atomic on
     the event loop exactly like one SQL statement or transaction is in PostgreSQL."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_finished: int = DEFAULT_MAX_FINISHED) -> None:
+        """`max_finished`: finished tasks kept at most (oldest out), so a long-running demo
+        stops growing; PostgreSQL keeps them until retention deletes them."""
+        self._max_finished = max_finished
+        self._finished: OrderedDict[UUID, datetime] = OrderedDict()  # in the order they ended
         self._tasks: dict[UUID, Task] = {}
         self._order: list[tuple[datetime, UUID]] = []  # ascending (created_at, task_id)
         self._active: set[UUID] = set()
@@ -186,11 +194,43 @@ class InMemoryTaskRepository(TaskRepository):
         else:
             self._active.discard(task.task_id)
         self._add_outbox(outbox)
-        return _copy(task)
+        stored = _copy(task)
+        if task.status in TERMINAL and task.task_id not in self._finished:
+            self._finished[task.task_id] = task.finished_at or task.updated_at
+            while len(self._finished) > self._max_finished:
+                self._delete(next(iter(self._finished)))
+        return stored
+
+    async def delete_finished(self, before: datetime, limit: int) -> int:
+        gone = 0
+        for task_id, ended in list(self._finished.items()):
+            if gone >= limit or ended >= before:
+                break  # in the order they ended: the rest ended later
+            self._delete(task_id)
+            gone += 1
+        return gone
+
+    def _delete(self, task_id: UUID) -> None:
+        task = self._tasks.pop(task_id)
+        self._finished.pop(task_id, None)
+        self._events.pop(task_id, None)
+        self._active.discard(task_id)
+        index = bisect.bisect_left(self._order, (task.created_at, task_id))
+        del self._order[index]
+        for message_id, message in list(self._outbox.items()):
+            if _task_of(message) == task_id and message_id not in self._claimed:
+                del self._outbox[message_id]
 
     def _add_outbox(self, outbox: Sequence[OutboxMessage]) -> None:
         for message in outbox:  # idempotent on message_id, like the PostgreSQL outbox
             self._outbox.setdefault(message.message_id, message)  # frozen; encoded on publish
+
+
+def _task_of(message: OutboxMessage) -> UUID | None:
+    payload = message.payload
+    if isinstance(payload, TaskAnnouncement):
+        return payload.task.task_id
+    return payload.task_id
 
 
 def _claimable(

@@ -33,6 +33,15 @@ WITH changed AS (
 )
 SELECT * FROM changed ORDER BY agent_type, agent_id
 """
+FORGET_OFFLINE: Final = """
+WITH gone AS (
+    DELETE FROM agents WHERE agent_id IN (
+        SELECT agent_id FROM agents WHERE status = 'offline' AND last_heartbeat_at < $1
+        LIMIT $2 FOR UPDATE SKIP LOCKED
+    ) RETURNING agent_id
+)
+SELECT count(*) FROM gone
+"""
 ROUTES: Final = """
 SELECT a.agent_type, c.work_type
 FROM agents a, unnest(a.capabilities) WITH ORDINALITY AS c(work_type, n)
@@ -87,6 +96,12 @@ class PostgresAgentRegistry(AgentRegistry):
     @translates_errors
     async def mark_stale_offline(self, heard_before: datetime) -> list[Agent]:
         return [agent_from_row(r) for r in await self._fetch(MARK_STALE, heard_before)]
+
+    @translates_errors
+    async def forget_offline(self, heard_before: datetime, limit: int) -> int:
+        async with connection(self._pool, self._acquire_timeout) as conn:
+            gone: int = await conn.fetchval(FORGET_OFFLINE, heard_before, limit)
+            return gone
 
     @translates_errors
     async def advertised_routes(self) -> list[tuple[str, str]]:

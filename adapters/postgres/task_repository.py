@@ -136,6 +136,16 @@ class PostgresTaskRepository(TaskRepository):
                 await conn.execute(sql.MARK_SENT, list(message_ids))
 
     @translates_errors
+    async def delete_finished(self, before: datetime, limit: int) -> int:
+        async with self._transaction() as conn:
+            if not await conn.fetchval(
+                "SELECT pg_try_advisory_xact_lock($1)", sql.RETENTION_LOCK_KEY
+            ):
+                return 0  # another replica is deleting: one at a time
+            gone: int = await conn.fetchval(sql.DELETE_FINISHED, before, limit)
+            return gone
+
+    @translates_errors
     async def counts(self) -> StoreCounts:
         async with self._connection() as conn:
             rows = await conn.fetch(sql.COUNT_BY_STATUS)

@@ -30,6 +30,23 @@ SELECT * FROM tasks
 WHERE status IN ({_ACTIVE}) AND deadline_at IS NOT NULL AND deadline_at <= $1
 ORDER BY deadline_at, task_id LIMIT $2
 """
+_TERMINAL: Final = ", ".join(f"'{s.value}'" for s in sorted(lifecycle.TERMINAL))
+RETENTION_LOCK_KEY: Final = 0x63686966666F6F  # one replica deletes at a time
+# One batch: the oldest finished tasks (the partial index of migration 0004 matches this
+# predicate), with their timelines and outbox rows. SKIP LOCKED: never waits on a writer.
+DELETE_FINISHED: Final = f"""
+WITH doomed AS (
+    SELECT task_id FROM tasks WHERE status IN ({_TERMINAL}) AND finished_at < $1
+    ORDER BY finished_at LIMIT $2 FOR UPDATE SKIP LOCKED
+), gone AS (
+    DELETE FROM tasks WHERE task_id IN (SELECT task_id FROM doomed) RETURNING task_id
+), timeline AS (
+    DELETE FROM task_events WHERE task_id IN (SELECT task_id FROM gone)
+), messages AS (
+    DELETE FROM outbox WHERE task_id IN (SELECT task_id FROM gone)
+)
+SELECT count(*) FROM gone
+"""
 SELECT_EVENTS: Final = """
 SELECT * FROM task_events WHERE task_id = $1 AND revision > $2 ORDER BY revision LIMIT $3
 """
