@@ -33,7 +33,6 @@ from ports.task_repository import (
     TaskRepository,
 )
 
-
 DEFAULT_MAX_FINISHED = 10_000
 
 
