@@ -17,8 +17,17 @@ import attrs
 from chiffon import lifecycle
 from chiffon.config import MAX_OUTPUT_CHARS
 from chiffon.json_values import json_fields
-from chiffon.model import EventDraft, ResultStatus, RetryOn, Task, TaskStatus
+from chiffon.model import (
+    CancelOutcome,
+    EventDraft,
+    ResultStatus,
+    RetryOn,
+    Task,
+    TaskStatus,
+    WaitingReason,
+)
 from chiffon.retry_policy import next_attempt_at, retries
+from chiffon.waiting import reason_for
 
 MAX_MESSAGE_CHARS: Final = 1000
 
@@ -39,6 +48,8 @@ class Start:
             "agent_id": self.agent_id,
             "started_at": now,
             "next_attempt_at": None,
+            "waiting_reason": None,
+            "waiting_until": None,
             "updated_at": now,
         }
 
@@ -164,7 +175,49 @@ class Cancel:
     blind: ClassVar[bool] = False
 
     def fields(self, task: Task | None, now: datetime) -> dict[str, Any]:
-        return {"status": TaskStatus.CANCELLED, "finished_at": now, "updated_at": now}
+        assert task is not None
+        ran = task.status is TaskStatus.RUNNING
+        outcome = CancelOutcome.REQUESTED if ran else CancelOutcome.NOT_STARTED
+        return {
+            "status": TaskStatus.CANCELLED,
+            "cancel_outcome": outcome,
+            "finished_at": now,
+            "updated_at": now,
+        }
+
+
+@attrs.frozen
+class SettleCancel:
+    """The last word on a cancel that waited for its agent: the agent's result for the
+    attempt (it stopped, or it had finished: too late, its result kept), or its loss."""
+
+    attempt: int
+    finish: Finish | None  # None: the agent was lost before it answered
+    target: ClassVar[TaskStatus | None] = None
+    sources: ClassVar[frozenset[TaskStatus]] = lifecycle.CANCEL_CONFIRMABLE
+    blind: ClassVar[bool] = False
+
+    @property
+    def kind(self) -> str:
+        return "cancel_unconfirmed" if self.finish is None else "cancel_confirmed"
+
+    def refusal(self, task: Task) -> str | None:
+        if task.cancel_outcome is not CancelOutcome.REQUESTED:
+            return f"the cancel is settled already ({task.cancel_outcome})"
+        return None
+
+    def fields(self, task: Task | None, now: datetime) -> dict[str, Any]:
+        if self.finish is None:
+            return {"cancel_outcome": CancelOutcome.UNCONFIRMED, "updated_at": now}
+        if self.finish.outcome is ResultStatus.CANCELLED:
+            return {"cancel_outcome": CancelOutcome.STOPPED, "updated_at": now}
+        done = self.finish.fields(None, now)  # what the agent finished with, kept
+        kept = ("output", "result", "error_message", "exit_code", "duration_ms")
+        return {
+            **{k: done[k] for k in kept},
+            "cancel_outcome": CancelOutcome.TOO_LATE,
+            "updated_at": now,
+        }
 
 
 @attrs.frozen
@@ -219,7 +272,7 @@ def _next_attempt(task: Task, now: datetime, jitter: float) -> dict[str, Any]:
     }
 
 
-Change = Start | Progress | Finish | Retry | Fail | Cancel | TimeOut
+Change = Start | Progress | Finish | Retry | Fail | Cancel | TimeOut | SettleCancel
 
 
 @attrs.frozen
@@ -241,7 +294,8 @@ class Refused:
 
 
 def allowed_from(change: Change, task: Task | None = None) -> frozenset[TaskStatus]:
-    return lifecycle.sources_for(target_of(change, task))
+    own: frozenset[TaskStatus] | None = getattr(change, "sources", None)
+    return own if own is not None else lifecycle.sources_for(target_of(change, task))
 
 
 def target_of(change: Change, task: Task | None) -> TaskStatus | None:
@@ -250,18 +304,37 @@ def target_of(change: Change, task: Task | None) -> TaskStatus | None:
     return target_for(task) if target_for is not None else change.target
 
 
-def decide(task: Task, change: Change, now: datetime, jitter: float = 0.5) -> Accepted | Refused:
+def decide(
+    task: Task,
+    change: Change,
+    now: datetime,
+    jitter: float = 0.5,
+    due: WaitingReason = WaitingReason.QUEUED,
+) -> Accepted | Refused:
     """The change applied to `task`, checked against the lifecycle table and the attempt.
-    `jitter` (in [0, 1)) is the random part of a retry's backoff."""
+    `jitter` (in [0, 1)) is the random part of a retry's backoff; `due` is what a due pending
+    task of its type waits for (its waiting_reason if the change leaves it pending)."""
     target = target_of(change, task)
-    if task.status not in lifecycle.sources_for(target):
+    if task.status not in allowed_from(change, task):
         to = "an update" if target is None else target.value
         return Refused(f"{change.kind} not allowed: {task.status.value} to {to}")
     if change.attempt is not None and change.attempt != task.attempt:
         return Refused(f"{change.kind} of attempt {change.attempt}; the task is at {task.attempt}")
+    refusal = change.refusal(task) if isinstance(change, SettleCancel) else None
+    if refusal is not None:
+        return Refused(refusal)
     fields = _fields(change, task, now, jitter)
+    fields.update(_waiting(task, attrs.evolve(task, **fields), due, now))
     new = attrs.evolve(task, revision=task.revision + 1, **fields)
     return Accepted(new, fields, draft(change, fields, now), new.attempt > task.attempt)
+
+
+def _waiting(before: Task, after: Task, due: WaitingReason, now: datetime) -> dict[str, Any]:
+    """The waiting fields that change with the task: set while pending, cleared after."""
+    reason, until = reason_for(after, due, now)
+    if (reason, until) == (before.waiting_reason, before.waiting_until):
+        return {}
+    return {"waiting_reason": reason, "waiting_until": until}
 
 
 def _fields(change: Change, task: Task, now: datetime, jitter: float) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from uuid import UUID
 
-from chiffon.changes import Change, Fail, Retry
+from chiffon.changes import Change, Fail, Retry, SettleCancel
 from chiffon.config import OrchestratorConfig
 from chiffon.events import AgentUpdated
 from chiffon.ledger import Applied, TaskLedger
@@ -38,6 +38,8 @@ class LeaseKeeper:
         """Announce the agent offline and apply the loss policy to what it was running (or,
         after a goodbye, to the tasks it said it abandoned: its other results are in flight)."""
         await self._notifier.publish(AgentUpdated(agent))
+        for task in await self._tasks.awaiting_cancel(agent.agent_id):  # it will never answer
+            await self._ledger.apply(task.task_id, SettleCancel(task.attempt, None), task)
         for task in await self._tasks.running_on(agent.agent_id):
             if only is None or task.task_id in only:
                 outcome = await self._ledger.apply(task.task_id, self._change(task, agent), task)

@@ -22,6 +22,7 @@ from chiffon.fresh_outbox import FreshOutbox
 from chiffon.keyed_lock import KeyedLock
 from chiffon.messages import OutboxFactory
 from chiffon.model import OutboxMessage, Task
+from chiffon.waiting import AgentAvailability
 from ports.clock import Clock
 from ports.notifier import Notifier
 from ports.observer import ChangeObserver
@@ -59,6 +60,7 @@ class TaskLedger:
         fresh: FreshOutbox,
         observer: ChangeObserver,
         config: OrchestratorConfig,
+        availability: AgentAvailability,
     ) -> None:
         self._tasks = tasks
         self._notifier = notifier
@@ -68,6 +70,7 @@ class TaskLedger:
         self._fresh = fresh
         self._observer = observer
         self._jitter = config.jitter
+        self._availability = availability
 
     async def create(self, task: Task) -> tuple[Task, bool]:
         """Store a new task with its first timeline entry, its announcement and its work (the
@@ -88,6 +91,15 @@ class TaskLedger:
                 if stored is not None:
                     return await self._announce(stored, False, [])
             return await self._decide_and_write(task_id, change, known)
+
+    async def reconcile_waiting(self, agent_type: str) -> int:
+        """Bring the waiting reasons of the type's pending tasks up to date (see
+        TaskRepository.reconcile_waiting) and announce each that changed."""
+        due = self._availability.of(agent_type)
+        changed = await self._tasks.reconcile_waiting(agent_type, due, self._clock.now())
+        for task in changed:
+            await self._notifier.publish(TaskUpdated(task))
+        return len(changed)
 
     async def send(self, messages: list[OutboxMessage]) -> None:
         """Outbox messages that change no task (a cancel repeated to an agent)."""
@@ -111,7 +123,8 @@ class TaskLedger:
                 return self._ignored(None, change, "no such task")
             before = change.prerequisite(task) if isinstance(change, c.Finish) else None
             step = before or change
-            decision = c.decide(task, step, self._clock.now(), self._jitter())
+            due = self._availability.of(task.agent_type)
+            decision = c.decide(task, step, self._clock.now(), self._jitter(), due)
             if isinstance(decision, c.Refused):
                 return self._ignored(task, change, decision.reason)
             messages = self._messages(step, decision, task)

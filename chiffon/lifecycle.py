@@ -36,6 +36,9 @@ ALLOWED: dict[TaskStatus, frozenset[TaskStatus]] = {
 }
 # States in which a task may change without changing its status (a running task's progress).
 UPDATABLE: frozenset[TaskStatus] = frozenset({TaskStatus.RUNNING})
+# A cancelled task still takes its agent's last word on how the cancel ended (stopped, or too
+# late: its result), without changing its status: the one change after a final state.
+CANCEL_CONFIRMABLE: frozenset[TaskStatus] = frozenset({TaskStatus.CANCELLED})
 
 
 def is_terminal(status: TaskStatus) -> bool:

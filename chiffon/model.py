@@ -55,6 +55,26 @@ class RetryOn(enum.StrEnum):
     TIMED_OUT = "timed_out"  # its deadline passed (timeout_s then applies to each attempt)
 
 
+class CancelOutcome(enum.StrEnum):
+    """How a cancel ended, as far as chiffon knows."""
+
+    NOT_STARTED = "not_started"  # it was pending: no handler ran
+    REQUESTED = "requested"  # it was running: the agent was told, its answer is awaited
+    STOPPED = "stopped"  # the agent confirmed the handler stopped
+    TOO_LATE = "too_late"  # the agent had already finished: its result is kept
+    UNCONFIRMED = "unconfirmed"  # the agent was lost before it answered
+
+
+class WaitingReason(enum.StrEnum):
+    """Why a pending task is not running yet."""
+
+    SCHEDULED = "scheduled"  # its start time has not come (waiting_until)
+    RETRY_BACKOFF = "retry_backoff"  # waiting before its next attempt (waiting_until)
+    NO_AGENT = "no_agent"  # no live agent of its agent type
+    AGENTS_BUSY = "agents_busy"  # every live agent of its type runs all it can
+    QUEUED = "queued"  # capacity exists: it is on its way to an agent
+
+
 class LossPolicy(enum.StrEnum):
     """What happens to a running task whose agent is lost."""
 
@@ -101,6 +121,14 @@ class Task:
     agent_id: UUID | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    # why a pending task is not running yet, and until when (scheduled, retry_backoff)
+    waiting_reason: WaitingReason | None = attrs.field(
+        default=None, converter=attrs.converters.optional(WaitingReason)
+    )
+    waiting_until: datetime | None = None
+    cancel_outcome: CancelOutcome | None = attrs.field(
+        default=None, converter=attrs.converters.optional(CancelOutcome)
+    )
 
 
 @attrs.frozen

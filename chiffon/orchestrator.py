@@ -6,6 +6,8 @@ import logging
 from datetime import timedelta
 from uuid import UUID
 
+import attrs
+
 from chiffon.changes import Cancel
 from chiffon.commands import DispatchCommand
 from chiffon.config import OrchestratorConfig
@@ -20,6 +22,7 @@ from chiffon.ledger import Applied, TaskLedger
 from chiffon.log_fields import task_fields
 from chiffon.model import Agent, AgentStatus, NoAgentPolicy, Task, TaskEvent, TaskStatus
 from chiffon.routing import Route
+from chiffon.waiting import AgentAvailability, reason_for
 from ports.agent_registry import AgentRegistry
 from ports.clock import Clock, IdFactory
 from ports.task_repository import (
@@ -46,8 +49,10 @@ class OrchestratorService:
         clock: Clock,
         ids: IdFactory,
         config: OrchestratorConfig,
+        availability: AgentAvailability,
     ) -> None:
         self._tasks = tasks
+        self._availability = availability
         self._agents = agents
         self._ledger = ledger
         self._clock = clock
@@ -154,7 +159,7 @@ class OrchestratorService:
         # The deadline counts from when the task may start.
         begins = start or now
         deadline = None if cmd.timeout_s is None else begins + timedelta(seconds=cmd.timeout_s)
-        return Task(
+        task = Task(
             task_id=cmd.task_id,
             request_id=self._ids.new_id(),
             trace_id=cmd.trace_id or self._ids.new_id(),
@@ -174,3 +179,5 @@ class OrchestratorService:
             timeout_s=None if cmd.timeout_s is None else float(cmd.timeout_s),
             deadline_at=deadline,
         )
+        reason, until = reason_for(task, self._availability.of(agent_type), now)
+        return attrs.evolve(task, waiting_reason=reason, waiting_until=until)

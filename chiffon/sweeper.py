@@ -11,6 +11,7 @@ from chiffon.config import OrchestratorConfig
 from chiffon.leases import LeaseKeeper
 from chiffon.ledger import Applied, TaskLedger
 from chiffon.log_fields import agent_fields, task_fields
+from chiffon.waiting import AgentAvailability
 from ports.agent_registry import AgentRegistry
 from ports.clock import Clock
 from ports.task_repository import TaskRepository
@@ -32,8 +33,10 @@ class Sweeper:
         leases: LeaseKeeper,
         clock: Clock,
         config: OrchestratorConfig,
+        availability: AgentAvailability,
     ) -> None:
         self._tasks = tasks
+        self._availability = availability
         self._agents = agents
         self._ledger = ledger
         self._leases = leases
@@ -50,6 +53,15 @@ class Sweeper:
             outcome = await self._ledger.apply(task.task_id, TimeOut(), task)
             if isinstance(outcome, Applied):
                 log.warning("task timed out", extra=task_fields(task, status="timed_out"))
+        await self.refresh_waiting()
+
+    async def refresh_waiting(self) -> None:
+        """Re-read which agent types have live, free agents, and bring every pending task's
+        waiting reason up to date with it (and with the clock, for scheduled ones)."""
+        agents = await self._agents.find()
+        known = set(self._config.routing.routes.values())
+        for agent_type in self._availability.update(agents, known):
+            await self._ledger.reconcile_waiting(agent_type)
 
     async def run(self, interval_s: float) -> None:
         """Sweep every `interval_s` until cancelled; a failed sweep is logged and retried."""

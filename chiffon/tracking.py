@@ -6,7 +6,7 @@ import logging
 from typing import Final
 from uuid import UUID
 
-from chiffon.changes import Finish, Progress, Start
+from chiffon.changes import Finish, Progress, SettleCancel, Start
 from chiffon.events import AgentUpdated
 from chiffon.keyed_lock import KeyedLock
 from chiffon.leases import LeaseKeeper
@@ -17,6 +17,7 @@ from chiffon.model import (
     Agent,
     AgentMessage,
     AgentStatus,
+    CancelOutcome,
     Heartbeat,
     StatusUpdate,
     TaskStatus,
@@ -88,6 +89,12 @@ class AgentMessageTracker:
             result.retryable,
         )
         outcome = await self._ledger.apply(result.task_id, finish)
+        task = outcome.task
+        if not isinstance(outcome, Applied) and task is not None:
+            if task.cancel_outcome is CancelOutcome.REQUESTED and task.attempt == result.attempt:
+                # Cancelled while it ran: the result says how the cancel ended.
+                await self._ledger.apply(task.task_id, SettleCancel(result.attempt, finish))
+            return
         if isinstance(outcome, Applied):
             done = outcome.task
             log.info(

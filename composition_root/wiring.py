@@ -36,6 +36,7 @@ from chiffon.retention import RetentionPolicy, RetentionSweeper
 from chiffon.routing import RoutingTable
 from chiffon.sweeper import Sweeper
 from chiffon.tracking import AgentMessageTracker
+from chiffon.waiting import AgentAvailability
 from composition_root.handlers import load_handlers
 from composition_root.settings import Settings
 from ports.agent_registry import AgentRegistry
@@ -102,7 +103,8 @@ def build_container(settings: Settings, overrides: Overrides | None = None) -> p
     c.register(ChangeObserver, instance=MetricsObserver(metrics))
     if given:
         raise TypeError(f"nothing to override for {sorted(map(str, given))}")
-    services: tuple[type, ...] = (FreshOutbox, KeyedLock, OutboxFactory, TaskLedger)
+    services: tuple[type, ...] = (FreshOutbox, KeyedLock, OutboxFactory, AgentAvailability)
+    services += (TaskLedger,)
     services += (LeaseKeeper, OrchestratorService, AgentMessageTracker, Sweeper, OutboxRelay)
     services += (RetentionSweeper,)
     for service in services:  # singletons: one of each, built from its constructor's types

@@ -9,12 +9,13 @@ from uuid import UUID
 
 import attrs
 
-from chiffon.model import EventDraft, OutboxMessage, Task, TaskEvent, TaskStatus
+from chiffon.model import EventDraft, OutboxMessage, Task, TaskEvent, TaskStatus, WaitingReason
 
 
 @attrs.frozen
 class TaskFilter:
     status: TaskStatus | None = None
+    waiting_reason: WaitingReason | None = None
     work_type: str | None = None
     agent_type: str | None = None
     trace_id: UUID | None = None
@@ -71,6 +72,9 @@ MUTABLE_FIELDS: frozenset[str] = frozenset(
         "updated_at",
         "next_attempt_at",
         "deadline_at",
+        "waiting_reason",
+        "waiting_until",
+        "cancel_outcome",
     }
 )
 
@@ -136,6 +140,20 @@ class TaskRepository(Protocol):
 
     async def due_for_timeout(self, now: datetime, limit: int = 500) -> list[Task]:
         """Pending or running tasks whose deadline_at <= now, oldest deadline first."""
+        ...
+
+    async def awaiting_cancel(self, agent_id: UUID) -> list[Task]:
+        """Cancelled tasks whose agent `agent_id` has not yet said how the cancel ended."""
+        ...
+
+    async def reconcile_waiting(
+        self, agent_type: str, due_reason: WaitingReason, now: datetime
+    ) -> list[Task]:
+        """Bring the waiting reasons of `agent_type`'s pending tasks up to date, as one
+        atomic step: a task whose next_attempt_at is after `now` waits `scheduled` (its first
+        attempt) or `retry_backoff` (a later one) until then; any other waits `due_reason`.
+        Only tasks whose reason or until changes are written (revision + 1, a `waiting`
+        timeline entry with waiting_reason, waiting_until and updated_at); returns them."""
         ...
 
     async def running_on(self, agent_id: UUID) -> list[Task]:

@@ -13,14 +13,18 @@ from chiffon.model import (
     PRIORITY_MAX,
     PRIORITY_MIN,
     AgentStatus,
+    CancelOutcome,
     NoAgentPolicy,
     RetryOn,
     TaskStatus,
+    WaitingReason,
 )
 from chiffon.retry_policy import MAX_ATTEMPTS_LIMIT, MAX_BACKOFF_S
 from chiffon.routing import RouteSource
 
 TASK_STATUSES = [s.value for s in TaskStatus]
+WAITING_REASONS = [r.value for r in WaitingReason]
+CANCEL_OUTCOMES = [o.value for o in CancelOutcome]
 AGENT_STATUSES = [s.value for s in AgentStatus]
 ROUTE_SOURCES = [s.value for s in RouteSource]
 
@@ -213,6 +217,20 @@ class TaskSchema(Schema):
     updated_at = fields.DateTime(required=True)
     started_at = fields.DateTime(allow_none=True)
     finished_at = fields.DateTime(allow_none=True)
+    waiting_reason = fields.String(
+        allow_none=True,
+        validate=validate.OneOf(WAITING_REASONS),
+        metadata={"description": "Why a pending task is not running yet (null otherwise): "
+                  "scheduled, retry_backoff (both until waiting_until), no_agent, agents_busy, "
+                  "queued."},
+    )  # fmt: skip
+    waiting_until = fields.DateTime(allow_none=True)
+    cancel_outcome = fields.String(
+        allow_none=True,
+        validate=validate.OneOf(CANCEL_OUTCOMES),
+        metadata={"description": "How a cancel ended: not_started, requested (the agent's "
+                  "answer is awaited), stopped, too_late (its result is kept), unconfirmed."},
+    )  # fmt: skip
 
 
 class TaskEventSchema(Schema):
@@ -261,6 +279,7 @@ class TaskPageSchema(Schema):
 
 class TaskQuerySchema(StrictSchema):
     status = fields.String(validate=validate.OneOf(TASK_STATUSES))
+    waiting_reason = fields.String(validate=validate.OneOf(WAITING_REASONS))
     work_type = _name("Only tasks of this work type.")
     agent_type = _name("Only tasks routed to this agent type.")
     trace_id = fields.UUID()
@@ -301,6 +320,12 @@ class TaskIdPathSchema(Schema):
 class CancelResponseSchema(Schema):
     task_id = fields.UUID(required=True)
     status = fields.String(required=True, metadata={"example": "cancelled"})
+    cancel_outcome = fields.String(
+        required=True,
+        validate=validate.OneOf(CANCEL_OUTCOMES),
+        metadata={"description": "not_started (it was pending) or requested (it was running: "
+                  "the final outcome reaches GET status, the timeline and the WebSocket)."},
+    )  # fmt: skip
 
 
 class ErrorSchema(Schema):

@@ -32,7 +32,7 @@ from adapters.http.schemas import (
     TaskSchema,
 )
 from chiffon.commands import DispatchCommand, RetryRequest
-from chiffon.model import TaskStatus
+from chiffon.model import TaskStatus, WaitingReason
 from ports.task_repository import TaskFilter
 
 routes = web.RouteTableDef()
@@ -97,6 +97,7 @@ async def list_tasks(request: web.Request) -> web.Response:
     q = query(request, _query_schema)
     flt = TaskFilter(
         status=TaskStatus(q["status"]) if "status" in q else None,
+        waiting_reason=WaitingReason(q["waiting_reason"]) if "waiting_reason" in q else None,
         work_type=q.get("work_type"),
         agent_type=q.get("agent_type"),
         trace_id=q.get("trace_id"),
@@ -125,4 +126,10 @@ async def list_tasks(request: web.Request) -> web.Response:
 async def cancel(request: web.Request) -> web.Response:
     require_json(request)  # no body is needed, but the header keeps cross-site forms out
     task = await request.app[SERVICE].cancel(path_uuid(request, "task_id"))
-    return web.json_response({"task_id": str(task.task_id), "status": task.status.value})
+    return web.json_response(
+        {
+            "task_id": str(task.task_id),
+            "status": task.status.value,
+            "cancel_outcome": None if task.cancel_outcome is None else task.cancel_outcome.value,
+        }
+    )

@@ -11,16 +11,20 @@ from uuid import UUID
 
 import attrs
 
+from chiffon.json_values import json_fields
 from chiffon.lifecycle import ACTIVE, TERMINAL
 from chiffon.model import (
+    CancelOutcome,
     EventDraft,
     OutboxMessage,
     Task,
     TaskAnnouncement,
     TaskEvent,
     TaskStatus,
+    WaitingReason,
     WorkRequest,
 )
+from chiffon.waiting import reason_for
 from ports.bus import PartiallyPublished
 from ports.task_repository import (
     MUTABLE_FIELDS,
@@ -130,6 +134,31 @@ class InMemoryTaskRepository(TaskRepository):
         ]
         due.sort(key=lambda t: (t.deadline_at, t.task_id))
         return [_copy(t) for t in due[:limit]]
+
+    async def awaiting_cancel(self, agent_id: UUID) -> list[Task]:
+        return [
+            _copy(t)
+            for t in self._tasks.values()
+            if t.cancel_outcome is CancelOutcome.REQUESTED and t.agent_id == agent_id
+        ]
+
+    async def reconcile_waiting(
+        self, agent_type: str, due_reason: WaitingReason, now: datetime
+    ) -> list[Task]:
+        changed = []
+        for task_id in list(self._active):
+            task = self._tasks[task_id]
+            if task.agent_type != agent_type:
+                continue
+            reason, until = reason_for(task, due_reason, now)
+            if (reason, until) == (task.waiting_reason, task.waiting_until):
+                continue
+            fields = {"waiting_reason": reason, "waiting_until": until, "updated_at": now}
+            note = EventDraft("waiting", now, task.status, json_fields(fields))
+            moved = await self.apply(task_id, Expect(revision=task.revision), fields, note)
+            if moved is not None:
+                changed.append(moved)
+        return changed
 
     async def running_on(self, agent_id: UUID) -> list[Task]:
         return [
@@ -243,6 +272,7 @@ def _claimable(
 def _matches(task: Task, flt: TaskFilter) -> bool:
     return (
         (flt.status is None or task.status is flt.status)
+        and (flt.waiting_reason is None or task.waiting_reason is flt.waiting_reason)
         and (flt.work_type is None or task.work_type == flt.work_type)
         and (flt.agent_type is None or task.agent_type == flt.agent_type)
         and (flt.trace_id is None or task.trace_id == flt.trace_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -15,7 +16,8 @@ from adapters.postgres import task_sql as sql
 from adapters.postgres.errors import connection, transaction, translates_errors
 from adapters.postgres.group_commit import GroupCommitter
 from adapters.postgres.rows import event_from_row, outbox_arrays, outbox_from_row, task_from_row
-from chiffon.model import EventDraft, OutboxMessage, Task, TaskEvent, TaskStatus
+from chiffon.json_values import json_fields
+from chiffon.model import EventDraft, OutboxMessage, Task, TaskEvent, TaskStatus, WaitingReason
 from ports.bus import PartiallyPublished
 from ports.task_repository import (
     Expect,
@@ -99,6 +101,23 @@ class PostgresTaskRepository(TaskRepository):
         async with self._connection() as conn:
             rows = await conn.fetch(sql.DUE_FOR_TIMEOUT, now, limit)
         return [task_from_row(r) for r in rows]
+
+    @translates_errors
+    async def awaiting_cancel(self, agent_id: UUID) -> list[Task]:
+        async with self._connection() as conn:
+            rows = await conn.fetch(sql.AWAITING_CANCEL, agent_id)
+        return [task_from_row(r) for r in rows]
+
+    @translates_errors
+    async def reconcile_waiting(
+        self, agent_type: str, due_reason: WaitingReason, now: datetime
+    ) -> list[Task]:
+        async with self._transaction() as conn:
+            rows = await conn.fetch(sql.RECONCILE_WAITING, agent_type, due_reason.value, now)
+            moved = [task_from_row(r) for r in rows]
+            if moved:  # the timeline entries, with changes in the API's own JSON
+                await conn.execute(sql.INSERT_EVENTS, *_waiting_events(moved, now))
+        return moved
 
     @translates_errors
     async def running_on(self, agent_id: UUID) -> list[Task]:
@@ -191,6 +210,29 @@ class PostgresTaskRepository(TaskRepository):
         self._next_prune = time.monotonic() + PRUNE_EVERY_S
         async with self._connection() as conn:
             await conn.execute(sql.PRUNE_SENT)
+
+
+def _waiting_events(moved: list[Task], now: datetime) -> list[list[Any]]:
+    changes = [
+        json.dumps(
+            json_fields(
+                {
+                    "waiting_reason": t.waiting_reason,
+                    "waiting_until": t.waiting_until,
+                    "updated_at": now,
+                }
+            )
+        )
+        for t in moved
+    ]
+    return [
+        [t.task_id for t in moved],
+        [t.revision for t in moved],
+        [now] * len(moved),
+        ["waiting"] * len(moved),
+        [t.status.value for t in moved],
+        changes,
+    ]
 
 
 async def _insert_outbox(conn: asyncpg.Connection, outbox: Sequence[OutboxMessage]) -> None:

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from adapters.postgres.rows import TASK_COLUMNS, db_value, insert_outbox_sql, outbox_arrays
 from chiffon import lifecycle
-from chiffon.model import EventDraft, OutboxMessage, TaskStatus
+from chiffon.model import CancelOutcome, EventDraft, OutboxMessage, TaskStatus, WaitingReason
 from ports.task_repository import MUTABLE_FIELDS, Expect, PageCursor, TaskFilter
 
 _COLS = ", ".join(TASK_COLUMNS)
@@ -46,6 +46,38 @@ WITH doomed AS (
     DELETE FROM outbox WHERE task_id IN (SELECT task_id FROM gone)
 )
 SELECT count(*) FROM gone
+"""
+AWAITING_CANCEL: Final = f"""
+SELECT * FROM tasks WHERE status = 'cancelled' AND cancel_outcome = '{CancelOutcome.REQUESTED}'
+AND agent_id = $1
+"""
+# The rule of TaskRepository.reconcile_waiting, for one agent type ($1), what due tasks wait
+# for ($2) and now ($3). Only rows whose reason changes are locked (none, most of the time);
+# rows another writer holds are left for the next round.
+RECONCILE_WAITING: Final = f"""
+WITH wanted AS (
+    SELECT task_id, waiting_reason, waiting_until,
+        CASE WHEN next_attempt_at > $3 THEN
+            CASE WHEN attempt = 1 THEN '{WaitingReason.SCHEDULED}'
+                 ELSE '{WaitingReason.RETRY_BACKOFF}' END
+        ELSE $2::text END AS reason,
+        CASE WHEN next_attempt_at > $3 THEN next_attempt_at END AS until
+    FROM tasks WHERE status = 'pending' AND agent_type = $1
+), target AS (
+    SELECT t.task_id, w.reason, w.until FROM tasks t JOIN wanted w USING (task_id)
+    WHERE w.waiting_reason IS DISTINCT FROM w.reason OR w.waiting_until IS DISTINCT FROM w.until
+    FOR UPDATE OF t SKIP LOCKED
+)
+UPDATE tasks t SET waiting_reason = target.reason, waiting_until = target.until,
+    updated_at = $3, revision = t.revision + 1
+FROM target WHERE t.task_id = target.task_id AND t.status = 'pending'
+RETURNING t.*
+"""
+INSERT_EVENTS: Final = """
+INSERT INTO task_events (task_id, revision, at, kind, status, changes)
+SELECT e.task_id, e.revision, e.at, e.kind, e.status, e.changes::jsonb
+FROM unnest($1::uuid[], $2::int[], $3::timestamptz[], $4::text[], $5::text[], $6::text[])
+    AS e(task_id, revision, at, kind, status, changes)
 """
 SELECT_EVENTS: Final = """
 SELECT * FROM task_events WHERE task_id = $1 AND revision > $2 ORDER BY revision LIMIT $3
@@ -88,6 +120,8 @@ def page_query(
         ("trace_id", flt.trace_id),
     ]
     where: list[str] = []
+    if flt.waiting_reason is not None:
+        filters.append(("waiting_reason", flt.waiting_reason.value))
     args: list[Any] = []
     for column, value in filters:
         if value is not None:  # only present filters, so the planner picks the matching index

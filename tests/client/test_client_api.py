@@ -79,7 +79,8 @@ async def test_cancel_and_every_error_is_one_api_error_with_its_fields(serve: Se
     async with Client(served.url) as chiffon:
         accepted = await chiffon.dispatch("echo")
         answer = await chiffon.cancel(accepted.task_id)
-        assert answer == {"task_id": str(accepted.task_id), "status": "cancelled"}
+        cancelled = {"task_id": str(accepted.task_id), "status": "cancelled"}
+        assert answer == {**cancelled, "cancel_outcome": "not_started"}
         with pytest.raises(ApiError) as again:
             await chiffon.cancel(accepted.task_id)
         assert (again.value.status, again.value.error_code) == (400, 2002)

@@ -97,13 +97,19 @@ async def test_cancel_pending_running_finished_and_missing(api: TestClient) -> N
     pending = await dispatch(api, work_type="ansible")
     resp = await api.post(f"/api/v1/cancel/{pending}", json={})
     assert resp.status == 200
-    assert await resp.json() == {"task_id": pending, "status": "cancelled"}
+    answer = {"task_id": pending, "status": "cancelled", "cancel_outcome": "not_started"}
+    assert await resp.json() == answer
     again = await api.post(f"/api/v1/cancel/{pending}", json={})
     assert again.status == 400 and (await again.json())["error_code"] == 2002
 
     running = await dispatch(api, work_type="sleep", parameters={"seconds": 30})
     await eventually(lambda: status_of(api, running), lambda t: t["status"] == "running")
-    assert (await api.post(f"/api/v1/cancel/{running}", json={})).status == 200
+    stopping = await api.post(f"/api/v1/cancel/{running}", json={})
+    assert (await stopping.json())["cancel_outcome"] == "requested"
+    stopped = await eventually(
+        lambda: status_of(api, running), lambda t: t["cancel_outcome"] == "stopped"
+    )
+    assert stopped["status"] == "cancelled"  # the agent confirmed its handler stopped
     agents = await eventually(
         lambda: get_json(api, "/api/v1/agents"),
         lambda a: a and a[0]["running_tasks"] == [],

@@ -120,5 +120,7 @@ def test_timeline_entries_hold_json_values() -> None:
         "agent_id": str(AGENT),
         "started_at": NOW.isoformat(),
         "next_attempt_at": None,
+        "waiting_reason": None,
+        "waiting_until": None,
         "updated_at": NOW.isoformat(),
     }
