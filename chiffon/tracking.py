@@ -97,12 +97,27 @@ class AgentMessageTracker:
             return
         if isinstance(outcome, Applied):
             done = outcome.task
-            log.info(
-                "result: %s in %s ms",
-                done.status.value,
-                result.duration_ms,
-                extra=task_fields(done, status=done.status.value, duration_ms=result.duration_ms),
+            # The attempt that ended, not the next one a retry made.
+            fields = task_fields(
+                done,
+                attempt=result.attempt,
+                status=result.status.value,
+                duration_ms=result.duration_ms,
             )
+            if done.status is TaskStatus.PENDING:  # the retry policy gave it another attempt
+                log.info(
+                    "result: %s in %s ms; attempt %d of %d next%s",
+                    result.status.value,
+                    result.duration_ms,
+                    done.attempt,
+                    done.max_attempts,
+                    ""
+                    if done.next_attempt_at is None
+                    else f" at {done.next_attempt_at:%H:%M:%S.%f}",
+                    extra=fields,
+                )
+                return
+            log.info("result: %s in %s ms", done.status.value, result.duration_ms, extra=fields)
 
     async def on_heartbeat(self, beat: Heartbeat) -> None:
         agent = Agent(

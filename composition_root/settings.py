@@ -91,8 +91,8 @@ class Settings:
         for name in ("ws_queue_size", "ws_queue_bytes", "ws_total_bytes", "ws_max_connections"):
             _within(env_name(name), getattr(self, name), 1, 2**40)
         _within("CHIFFON_WS_MAX_PER_CLIENT", self.ws_max_per_client, 1, 2**40)
-        _within("CHIFFON_RETENTION", self.retention, 60, 10 * 365 * 86400)
-        _within("CHIFFON_AGENT_RETENTION", self.agent_retention, 60, 10 * 365 * 86400)
+        _within("CHIFFON_RETENTION", self.retention, 1, 10 * 365 * 86400)
+        _within("CHIFFON_AGENT_RETENTION", self.agent_retention, 1, 10 * 365 * 86400)
         _within("CHIFFON_MEMORY_MAX_FINISHED", self.memory_max_finished, 0, 10_000_000)
         if self.log_format not in LOG_FORMATS:
             raise SettingError(

@@ -85,7 +85,9 @@ def build_container(settings: Settings, overrides: Overrides | None = None) -> p
 
     c.register(Settings, instance=settings)
     c.register(OrchestratorConfig, instance=_config(settings))
-    retention = RetentionPolicy(settings.retention, settings.agent_retention)
+    # Look every minute, or more often for a short retention (tests, demos).
+    every = min(60.0, max(1.0, min(settings.retention, settings.agent_retention) / 10))
+    retention = RetentionPolicy(settings.retention, settings.agent_retention, every)
     c.register(RetentionPolicy, instance=retention)
     metrics = ChiffonMetrics()
     c.register(ChiffonMetrics, instance=metrics)

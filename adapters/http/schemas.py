@@ -175,6 +175,10 @@ class DispatchResponseSchema(Schema):
     trace_id = fields.UUID(required=True)
     request_id = fields.UUID(required=True)
     status = fields.String(required=True, metadata={"example": "pending"})
+    not_before = fields.DateTime(
+        allow_none=True,
+        metadata={"description": "When the first attempt may start (null: right away)."},
+    )
 
 
 class TaskSchema(Schema):

@@ -67,6 +67,7 @@ async def dispatch(request: web.Request) -> web.Response:
             "trace_id": str(task.trace_id),
             "request_id": str(task.request_id),
             "status": TaskStatus.PENDING.value,
+            "not_before": None if task.not_before is None else task.not_before.isoformat(),
         }
     )
 

@@ -179,11 +179,13 @@ class Cluster:
         self.procs.append(proc)
         return proc
 
-    async def start_orchestrator(self) -> Proc:
-        """`chiffon serve` on a free port, once /ready answers 200."""
+    async def start_orchestrator(self, **env: str) -> Proc:
+        """`chiffon serve` on a free port (with these extra settings), once /ready answers 200."""
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        proc = await self.spawn("serve", ["serve"], self.env(CHIFFON_PORT=str(port)), url=url)
+        proc = await self.spawn(
+            "serve", ["serve"], self.env(CHIFFON_PORT=str(port), **env), url=url
+        )
         await eventually(
             lambda: self._ready_status(url),
             lambda status: status == 200,
@@ -249,11 +251,22 @@ class Cluster:
     async def ready(self, orchestrator: Proc) -> int | None:
         return await self._ready_status(orchestrator.url)
 
-    async def dispatch(self, orchestrator: Proc, body: dict[str, Any]) -> dict[str, Any]:
+    async def dispatch(
+        self, orchestrator: Proc, body: dict[str, Any], expect: int = 200
+    ) -> dict[str, Any]:
         async with self.http.post(f"{orchestrator.url}/api/v1/dispatch", json=body) as r:
             answer: dict[str, Any] = await r.json()
-            assert r.status == 200, f"dispatch answered {r.status}: {answer}"
+            assert r.status == expect, f"dispatch answered {r.status}: {answer}"
             return answer
+
+    async def timeline(self, orchestrator: Proc, task_id: str) -> list[dict[str, Any]]:
+        """The task's numbered changes, as GET /api/v1/tasks/{id}/events gives them."""
+        url = f"{orchestrator.url}/api/v1/tasks/{task_id}/events?limit=1000"
+        async with self.http.get(url) as r:
+            answer: dict[str, Any] = await r.json()
+            assert r.status == 200, f"events answered {r.status}: {answer}"
+            items: list[dict[str, Any]] = answer["items"]
+            return items
 
     async def dispatch_many(
         self, orchestrator: Proc, bodies: Iterable[dict[str, Any]], parallel: int = 32

@@ -1,12 +1,13 @@
 """The demo handlers (echo, sleep, fail), each run recorded in a file: the e2e tests' witness.
 
-An agent started with `--handlers tests.e2e.recording` and `CHIFFON_E2E_RUNLOG=<path>` appends
+An agent started with `--handlers tests.e2e.recording` and `E2E_RUNLOG=<path>` appends
 one JSON line when a handler starts and one when it returns, so a test can tell how many times
 each task really ran, on which agent and as which attempt (the store only keeps the last).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from chiffon.demo_handlers import demo
 from chiffon.handlers import Handler, HandlerContext, HandlerRegistry
 
-RUNLOG_ENV = "CHIFFON_E2E_RUNLOG"
+RUNLOG_ENV = "E2E_RUNLOG"
 
 handlers = HandlerRegistry()
 
@@ -51,5 +52,15 @@ def _recorded(handler: Handler) -> Handler:
     return run
 
 
-for _work_type, _handler in demo.items():
+async def _stubborn(ctx: HandlerContext) -> dict[str, str]:
+    """Work that cannot be interrupted once started (a commit, a deploy step): a cancel that
+    arrives meanwhile is too late, and the result still comes."""
+    try:
+        await asyncio.sleep(float(ctx.parameters.get("seconds", 1)))
+    except asyncio.CancelledError:
+        await asyncio.sleep(0.2)  # finishes what it started regardless
+    return {"finished": "anyway"}
+
+
+for _work_type, _handler in {**demo, "stubborn": _stubborn}.items():
     handlers.add(_work_type, _recorded(_handler))
