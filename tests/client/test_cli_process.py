@@ -172,6 +172,43 @@ def test_dispatch_prints_the_id_and_status_tasks_agents_show_it(url: str) -> Non
     assert agent["agent_type"] == "demo"
 
 
+def test_dispatch_takes_the_policies_and_status_says_why_a_task_waits(url: str) -> None:
+    retried = chiffon(
+        "dispatch", "fail", "--attempts", "2", "--retry-on", "failed", "--backoff", "0.1",
+        "--wait", "--json", url=url,
+    )  # fmt: skip
+    assert retried.code == 1, retried.err
+    task = retried.json()
+    assert (task["status"], task["attempt"], task["retry_on"]) == ("failed", 2, ["failed"])
+    later = chiffon("dispatch", "echo", "--delay", "60", "--json", url=url).json()
+    assert later["not_before"] is not None
+    shown = chiffon("status", later["task_id"], url=url)
+    assert "scheduled until" in shown.out, shown.out
+    row = next(
+        r for r in chiffon("tasks", "--waiting", "scheduled", url=url).out.splitlines()
+        if r.startswith(later["task_id"])
+    )  # fmt: skip
+    assert "pending (scheduled)" in row, row
+    cancelled = chiffon("cancel", later["task_id"], "--json", url=url).json()
+    assert cancelled["cancel_outcome"] == "not_started"
+    # No agent of type infra in the demo: refused at once with --reject-if-no-agent ...
+    refused = chiffon("dispatch", "ansible", "--reject-if-no-agent", url=url)
+    one_error_line(refused, 2, "(error_code 3001)")
+    # ... and otherwise kept, waiting for one.
+    kept = chiffon("dispatch", "ansible", url=url).out.strip()
+
+    def no_agent() -> set[str]:
+        found = chiffon("tasks", "--waiting", "no_agent", "--json", url=url).json()
+        return {t["task_id"] for t in found}
+
+    deadline = time.monotonic() + 5
+    while kept not in no_agent():
+        assert time.monotonic() < deadline, "never listed as waiting for no_agent"
+        time.sleep(0.1)
+    both = chiffon("dispatch", "echo", "--delay", "1", "--at", "x", url=url)
+    assert both.code == 2 and "--at: not allowed with argument --delay" in both.err
+
+
 def watching(url: str, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [*CHIFFON, "watch", *args],

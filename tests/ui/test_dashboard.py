@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 from playwright.async_api import Request, Route, expect
@@ -51,6 +52,7 @@ async def test_live_dispatch_cancel_form_errors_and_reconnect(dashboard: Dashboa
         await ui.detail.locator("[data-role=cancel]").click()
         await expect(ui.detail.locator("[data-role=cancel-answer]")).to_have_text("cancelled")
         await expect(ui.chip(doomed)).to_have_text("cancelled")
+        await expect(ui.task_row(doomed).locator(".why")).to_have_text("stopped")
         await expect(ui.detail.locator("[data-role=cancel]")).to_be_hidden()
         await ui.detail.locator("[data-role=close]").click()
         await expect(ui.detail).to_be_hidden()
@@ -60,6 +62,18 @@ async def test_live_dispatch_cancel_form_errors_and_reconnect(dashboard: Dashboa
         await expect(ui.chip(failing)).to_have_text("failed")
         await ui.open_detail(failing)
         await expect(ui.detail.locator("[data-role=error]")).to_have_text("disk full")
+        await ui.detail.locator("[data-role=close]").click()
+
+        # A task for later (dispatched over the API): the row and the detail say why it waits.
+        later = str(uuid.uuid4())
+        body = {"task_id": later, "work_type": "echo", "delay_s": 600}
+        answer = await page.request.post(f"{server.base}/api/v1/dispatch", data=body)
+        assert answer.status == 200, await answer.text()
+        await expect(ui.task_row(later).locator(".why")).to_have_text("scheduled")
+        await expect(ui.chip(later)).to_have_text("pending")
+        await ui.open_detail(later)
+        waiting = ui.detail.locator("dt:text-is('Waiting') + dd")
+        await expect(waiting).to_contain_text("scheduled until")
         await ui.detail.locator("[data-role=close]").click()
         await page.screenshot(path=RESULTS / "dashboard.png")  # docs/img/dashboard.png
 

@@ -89,17 +89,28 @@ class Client:
         timeout_s: float | None = None,
         trace_id: UUID | str | None = None,
         task_id: UUID | str | None = None,
+        retry: Mapping[str, Any] | None = None,
+        delay_s: float | None = None,
+        not_before: str | None = None,
+        on_no_agent: str | None = None,
     ) -> Accepted:
-        """Dispatch one unit of work (idempotent on task_id, generated when not given)."""
+        """Dispatch one unit of work (idempotent on task_id, generated when not given).
+        `retry` is the API's retry object ({"max_attempts", "backoff_s", "on", ...})."""
         body: dict[str, Any] = {
             "task_id": str(task_id or uuid4()),
             "work_type": work_type,
             "parameters": dict(parameters or {}),
         }
-        optional = {"priority": priority, "timeout_s": timeout_s, "trace_id": trace_id}
-        body.update(
-            {k: str(v) if k == "trace_id" else v for k, v in optional.items() if v is not None}
-        )
+        optional = {
+            "priority": priority,
+            "timeout_s": timeout_s,
+            "trace_id": None if trace_id is None else str(trace_id),
+            "retry": None if retry is None else dict(retry),
+            "delay_s": delay_s,
+            "not_before": not_before,
+            "on_no_agent": on_no_agent,
+        }
+        body.update({k: v for k, v in optional.items() if v is not None})
         headers = {"X-Trace-Id": str(trace_id)} if trace_id else {}
         return Accepted.from_json(await self._call("POST", "/api/v1/dispatch", body, headers))
 
@@ -115,11 +126,17 @@ class Client:
         work_type: str | None = None,
         agent_type: str | None = None,
         trace_id: UUID | str | None = None,
+        waiting_reason: str | None = None,
         limit: int | None = None,
         page_size: int = 100,
     ) -> AsyncGenerator[TaskJson, None]:
         """Every matching task, newest first, page after page (at most `limit` if given)."""
-        filters = {"status": status, "work_type": work_type, "agent_type": agent_type}
+        filters = {
+            "status": status,
+            "work_type": work_type,
+            "agent_type": agent_type,
+            "waiting_reason": waiting_reason,
+        }
         query = {k: str(v) for k, v in {**filters, "trace_id": trace_id}.items() if v is not None}
         left, cursor = limit, None
         while left is None or left > 0:

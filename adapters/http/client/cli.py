@@ -47,6 +47,30 @@ def add_verbs(top: argparse.ArgumentParser, verbs: Subparsers) -> None:
         "--id", dest="task_id", metavar="UUID", help="the task id (UUID; default: a new one)"
     )
     p.add_argument("--wait", action="store_true", help="follow it live, print its result")
+    p.add_argument(
+        "--attempts", dest="max_attempts", type=int, metavar="N", help="at most N attempts (1..20)"
+    )
+    p.add_argument(
+        "--retry-on",
+        dest="retry_on",
+        metavar="ENDS",
+        help="which ends get another attempt: lost,failed,timed_out (default lost)",
+    )
+    p.add_argument(
+        "--backoff", dest="backoff_s", type=float, metavar="S", help="wait before a retry, doubling"
+    )
+    p.add_argument(
+        "--backoff-max", dest="backoff_max_s", type=float, metavar="S", help="longest wait"
+    )
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--delay", dest="delay_s", type=float, metavar="S", help="start S from now")
+    when.add_argument("--at", dest="not_before", metavar="TIME", help="start at (ISO 8601)")
+    p.add_argument(
+        "--reject-if-no-agent",
+        dest="reject",
+        action="store_true",
+        help="refuse it (409) when no agent of its type is alive",
+    )
     _gather_pairs(p)
     _verb(verbs, "status", "one task's state").add_argument("task_id", metavar="ID")
     p = _verb(verbs, "tasks", "list tasks, newest first")
@@ -56,6 +80,12 @@ def add_verbs(top: argparse.ArgumentParser, verbs: Subparsers) -> None:
     p.add_argument("--work-type", dest="work_type", metavar="W")
     p.add_argument("--agent-type", dest="agent_type", metavar="T")
     p.add_argument("--trace", dest="trace_id", metavar="ID", help="only the tasks of this trace")
+    p.add_argument(
+        "--waiting",
+        dest="waiting_reason",
+        metavar="WHY",
+        help="pending tasks waiting for: scheduled, retry_backoff, no_agent, agents_busy, queued",
+    )
     p.add_argument(
         "--limit", type=int, default=50, metavar="N", help="at most this many (default 50)"
     )

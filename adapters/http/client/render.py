@@ -34,7 +34,7 @@ def tasks_table(
     for t in tasks:
         table.add_row(
             str(t.get("task_id")),
-            str(t.get("status")),
+            status_text(t),
             str(t.get("work_type")),
             _agent(t),
             str(t.get("attempt", "")),
@@ -75,6 +75,8 @@ def task_view(task: TaskJson, now: datetime | None = None) -> Table:
     rows = {
         "task": task.get("task_id"),
         "status": task.get("status"),
+        "waiting": _waiting(task),
+        "cancel": task.get("cancel_outcome"),
         "work type": task.get("work_type"),
         "agent": _agent(task),
         "attempt": f"{task.get('attempt')} of {task.get('max_attempts')}",
@@ -98,13 +100,27 @@ def change_line(task: TaskJson) -> str:
     """One line for one change of a task (chiffon watch)."""
     when = _parse(task.get("updated_at"))
     stamp = when.astimezone().strftime("%H:%M:%S") if when else "--:--:--"
-    parts = [stamp, str(task.get("task_id")), str(task.get("work_type")), str(task.get("status"))]
+    parts = [stamp, str(task.get("task_id")), str(task.get("work_type")), status_text(task)]
     if task.get("progress_percent") is not None:
         parts.append(_percent(task["progress_percent"]))
     for key in ("progress_message", "error_message"):
         if task.get(key):
             parts.append(str(task[key]))
     return "  ".join(parts)
+
+
+def status_text(task: TaskJson) -> str:
+    """The status with why it waits, or how its cancel ended: `pending (no_agent)`."""
+    detail = task.get("waiting_reason") or task.get("cancel_outcome")
+    return f"{task.get('status')} ({detail})" if detail else str(task.get("status"))
+
+
+def _waiting(task: TaskJson) -> str | None:
+    reason = task.get("waiting_reason")
+    until = _parse(task.get("waiting_until"))
+    if reason is None or until is None:
+        return reason
+    return f"{reason} until {until.astimezone():%H:%M:%S}"
 
 
 def age(timestamp: Any, now: datetime | None = None) -> str:

@@ -83,6 +83,10 @@ async def dispatch(client: Client, opts: Options, out: Output) -> int:
         timeout_s=opts.get("timeout_s"),
         trace_id=opts.get("trace_id"),
         task_id=opts.get("task_id"),
+        retry=_retry(opts),
+        delay_s=opts.get("delay_s"),
+        not_before=opts.get("not_before"),
+        on_no_agent="reject" if opts.get("reject") else None,
     )
     task_id = accepted.task_id
     if not opts.get("wait"):
@@ -105,6 +109,19 @@ async def dispatch(client: Client, opts: Options, out: Output) -> int:
         code = "" if final.get("exit_code") is None else f" (exit code {final['exit_code']})"
         out.say(f"task {task_id} {final.get('status')}: {reason}{code}")
     return 0 if completed else 1
+
+
+def _retry(opts: Options) -> dict[str, Any] | None:
+    """The API's retry object from the flags given (None: the server's default policy)."""
+    ends = opts.get("retry_on")
+    retry = {
+        "max_attempts": opts.get("max_attempts"),
+        "backoff_s": opts.get("backoff_s"),
+        "backoff_max_s": opts.get("backoff_max_s"),
+        "on": None if ends is None else [e.strip() for e in ends.split(",") if e.strip()],
+    }
+    given = {k: v for k, v in retry.items() if v is not None}
+    return given or None
 
 
 async def _follow(client: Client, task_id: str, work_type: str, out: Output) -> TaskJson:
@@ -152,6 +169,7 @@ async def tasks(client: Client, opts: Options, out: Output) -> int:
             work_type=opts.get("work_type"),
             agent_type=opts.get("agent_type"),
             trace_id=opts.get("trace_id"),
+            waiting_reason=opts.get("waiting_reason"),
             limit=opts.get("limit"),
         )
     ]

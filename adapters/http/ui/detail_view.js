@@ -5,6 +5,8 @@ import { clockTime, formatDuration, formatTimestamp, formatValue, h, isTerminal,
 import { loadTimeline } from "./timeline.js";
 
 const FIELDS = [
+  ["Waiting", (t) => waitingText(t)],
+  ["Cancel", (t) => (t.cancel_outcome ? t.cancel_outcome.replaceAll("_", " ") : t.cancel_outcome)],
   ["Work type", "work_type"],
   ["Agent type", "agent_type"],
   ["Agent", "agent_id"],
@@ -24,6 +26,12 @@ const FIELDS = [
 ];
 // Fields a summary may leave out: their absence means "load the task over REST".
 const DETAIL_FIELDS = ["parameters", "result", "output"];
+
+function waitingText(task) {
+  if (!task.waiting_reason) return task.waiting_reason;
+  const why = task.waiting_reason.replaceAll("_", " ");
+  return task.waiting_until ? `${why} until ${formatTimestamp(task.waiting_until)}` : why;
+}
 
 function progressText(task) {
   if (task.progress_percent === undefined) return undefined;

@@ -6,6 +6,12 @@ export function isTerminal(status) {
   return TERMINAL.has(status);
 }
 
+// Why a pending task waits, or how its cancel ended ("no agent", "too late"); "" otherwise.
+export function whyText(task) {
+  const why = task.waiting_reason || task.cancel_outcome;
+  return why ? why.replaceAll("_", " ") : "";
+}
+
 export function shortId(id) {
   return typeof id === "string" && id ? id.slice(0, 8) : "—";
 }

@@ -11,6 +11,7 @@ import {
   setText,
   shortId,
   timeMs,
+  whyText,
 } from "./format.js";
 
 export const ROW_LIMIT = 500;
@@ -126,6 +127,7 @@ export class TasksView {
     const cell = (className) => h("td", { className });
     const row = {
       chip: h("span", { className: "chip" }),
+      why: h("span", { className: "why" }),
       bar: h("span", { className: "bar-fill" }),
       progress: h("span", { className: "bar-text" }),
       workType: cell("work-type"),
@@ -136,7 +138,7 @@ export class TasksView {
       cancel: h("button", { type: "button", className: "link-button", textContent: "cancel" }),
     };
     row.cancel.dataset.action = "cancel";
-    const status = h("td", { className: "status" }, row.chip);
+    const status = h("td", { className: "status" }, row.chip, row.why);
     const progress = h("td", { className: "progress" },
       h("span", { className: "bar" }, row.bar), row.progress);
     const id = h("td", { className: "mono", textContent: shortId(task.task_id) });
@@ -150,6 +152,7 @@ export class TasksView {
   update(row, task, now) {
     setText(row.chip, task.status.replace("_", " "));
     if (row.chip.dataset.status !== task.status) row.chip.dataset.status = task.status;
+    setText(row.why, whyText(task));
     const value = percent(task.progress_percent);
     setBar(row.bar, isTerminal(task.status) && task.status === "completed" ? 100 : value);
     setText(row.progress, value === null ? "" : `${value}%`);
