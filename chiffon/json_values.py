@@ -122,9 +122,14 @@ def same_json(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
+_PLAIN: Final = frozenset({str, int, float, bool, dict, list})
+
+
 def to_json_value(value: Any) -> Any:
     """A domain value as JSON shows it (the API's own format: UUIDs as text, timestamps in
     UTC with an offset, enums by value); JSON values pass through."""
+    if value is None or type(value) in _PLAIN:  # most fields of most changes: checked first
+        return value
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, uuid.UUID):

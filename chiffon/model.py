@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -84,6 +85,14 @@ class LossPolicy(enum.StrEnum):
 
 def _retry_on(values: Any) -> tuple[RetryOn, ...]:
     """Stored as a JSON list: kept as a sorted tuple of RetryOn, so copies compare equal."""
+    try:
+        return _canonical_retry_on(tuple(values))
+    except TypeError:  # unhashable values: RetryOn refuses them the same way
+        return tuple(sorted({RetryOn(v) for v in values}))
+
+
+@functools.lru_cache(maxsize=256)  # every copy of a task runs this: a handful of distinct values
+def _canonical_retry_on(values: tuple[Any, ...]) -> tuple[RetryOn, ...]:
     return tuple(sorted({RetryOn(v) for v in values}))
 
 

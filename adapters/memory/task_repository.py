@@ -51,10 +51,13 @@ class InMemoryTaskRepository(TaskRepository):
         self._finished: OrderedDict[UUID, datetime] = OrderedDict()  # in the order they ended
         self._tasks: dict[UUID, Task] = {}
         self._order: list[tuple[datetime, UUID]] = []  # ascending (created_at, task_id)
-        self._active: set[UUID] = set()
+        # Indexes, so that no sweep or write scans every task or every outbox row:
+        self._active: dict[str, set[UUID]] = {}  # agent_type -> its pending and running tasks
+        self._deadlines: set[UUID] = set()  # active tasks with a deadline
         self._events: dict[UUID, list[TaskEvent]] = {}
         self._outbox: OrderedDict[UUID, OutboxMessage] = OrderedDict()
         self._claimed: set[UUID] = set()
+        self._outbox_of: dict[UUID, set[UUID]] = {}  # task_id -> its unsent message ids
 
     async def create(
         self, task: Task, event: EventDraft, outbox: Sequence[OutboxMessage]
@@ -115,11 +118,10 @@ class InMemoryTaskRepository(TaskRepository):
     def _drop_work(self, task_id: UUID) -> None:
         """A final task, or one at its next attempt, needs none of the work that was waiting
         for its time (as on PostgreSQL)."""
-        for message_id, message in list(self._outbox.items()):
-            payload = message.payload
-            mine = isinstance(payload, WorkRequest) and payload.task_id == task_id
-            if mine and message_id not in self._claimed:
-                del self._outbox[message_id]
+        for message_id in list(self._outbox_of.get(task_id, ())):
+            work = isinstance(self._outbox[message_id].payload, WorkRequest)
+            if work and message_id not in self._claimed:
+                self._pop_outbox(message_id)
 
     async def events(self, task_id: UUID, after: int = 0, limit: int = 1000) -> list[TaskEvent]:
         timeline = self._events.get(task_id, [])  # revisions 1, 2, 3... without gaps
@@ -129,7 +131,7 @@ class InMemoryTaskRepository(TaskRepository):
     async def due_for_timeout(self, now: datetime, limit: int = 500) -> list[Task]:
         due = [
             t
-            for t in (self._tasks[i] for i in self._active)
+            for t in (self._tasks[i] for i in self._deadlines)
             if t.deadline_at is not None and t.deadline_at <= now
         ]
         due.sort(key=lambda t: (t.deadline_at, t.task_id))
@@ -146,10 +148,8 @@ class InMemoryTaskRepository(TaskRepository):
         self, agent_type: str, due_reason: WaitingReason, now: datetime
     ) -> list[Task]:
         changed = []
-        for task_id in list(self._active):
+        for task_id in list(self._active.get(agent_type, ())):
             task = self._tasks[task_id]
-            if task.agent_type != agent_type:
-                continue
             reason, until = reason_for(task, due_reason, now)
             if (reason, until) == (task.waiting_reason, task.waiting_until):
                 continue
@@ -163,7 +163,8 @@ class InMemoryTaskRepository(TaskRepository):
     async def running_on(self, agent_id: UUID) -> list[Task]:
         return [
             _copy(t)
-            for t in (self._tasks[i] for i in self._active)
+            for ids in self._active.values()
+            for t in (self._tasks[i] for i in ids)
             if t.status is TaskStatus.RUNNING and t.agent_id == agent_id
         ]
 
@@ -190,17 +191,17 @@ class InMemoryTaskRepository(TaskRepository):
             await publish(batch)
         except PartiallyPublished as exc:  # keep what got out; the rest goes again
             for message_id in exc.confirmed:
-                self._outbox.pop(message_id, None)
+                self._pop_outbox(message_id)
             raise
         finally:
             self._claimed.difference_update(ids)
         for message_id in ids:
-            self._outbox.pop(message_id, None)
+            self._pop_outbox(message_id)
         return len(batch)
 
     async def mark_sent(self, message_ids: Sequence[UUID]) -> None:
         for message_id in message_ids:
-            self._outbox.pop(message_id, None)
+            self._pop_outbox(message_id)
 
     async def counts(self) -> StoreCounts:
         by_status = dict.fromkeys(TaskStatus, 0)
@@ -218,9 +219,13 @@ class InMemoryTaskRepository(TaskRepository):
     def _store(self, task: Task, outbox: Sequence[OutboxMessage]) -> Task:
         self._tasks[task.task_id] = task
         if task.status in ACTIVE:
-            self._active.add(task.task_id)
+            self._active.setdefault(task.agent_type, set()).add(task.task_id)
+            if task.deadline_at is not None:
+                self._deadlines.add(task.task_id)
+            else:
+                self._deadlines.discard(task.task_id)
         else:
-            self._active.discard(task.task_id)
+            self._forget_active(task)
         self._add_outbox(outbox)
         stored = _copy(task)
         if task.status in TERMINAL and task.task_id not in self._finished:
@@ -242,16 +247,34 @@ class InMemoryTaskRepository(TaskRepository):
         task = self._tasks.pop(task_id)
         self._finished.pop(task_id, None)
         self._events.pop(task_id, None)
-        self._active.discard(task_id)
+        self._forget_active(task)
         index = bisect.bisect_left(self._order, (task.created_at, task_id))
         del self._order[index]
-        for message_id, message in list(self._outbox.items()):
-            if _task_of(message) == task_id and message_id not in self._claimed:
-                del self._outbox[message_id]
+        for message_id in list(self._outbox_of.get(task_id, ())):
+            if message_id not in self._claimed:
+                self._pop_outbox(message_id)
+
+    def _forget_active(self, task: Task) -> None:
+        self._active.get(task.agent_type, set()).discard(task.task_id)
+        self._deadlines.discard(task.task_id)
 
     def _add_outbox(self, outbox: Sequence[OutboxMessage]) -> None:
         for message in outbox:  # idempotent on message_id, like the PostgreSQL outbox
             self._outbox.setdefault(message.message_id, message)  # frozen; encoded on publish
+            task_id = _task_of(message)
+            if task_id is not None:
+                self._outbox_of.setdefault(task_id, set()).add(message.message_id)
+
+    def _pop_outbox(self, message_id: UUID) -> None:
+        message = self._outbox.pop(message_id, None)
+        task_id = None if message is None else _task_of(message)
+        if task_id is None:
+            return
+        mine = self._outbox_of.get(task_id)
+        if mine is not None:
+            mine.discard(message_id)
+            if not mine:
+                del self._outbox_of[task_id]
 
 
 def _task_of(message: OutboxMessage) -> UUID | None:
