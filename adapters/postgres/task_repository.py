@@ -15,6 +15,7 @@ import asyncpg
 from adapters.postgres import task_sql as sql
 from adapters.postgres.errors import connection, transaction, translates_errors
 from adapters.postgres.group_commit import GroupCommitter
+from adapters.postgres.report_batch import ReportBatcher
 from adapters.postgres.rows import event_from_row, outbox_arrays, outbox_from_row, task_from_row
 from chiffon.json_values import json_fields
 from chiffon.model import EventDraft, OutboxMessage, Task, TaskEvent, TaskStatus, WaitingReason
@@ -49,6 +50,7 @@ class PostgresTaskRepository(TaskRepository):
         self._acquire_timeout = acquire_timeout
         self._next_prune = 0.0
         self._group = GroupCommitter(self._connection)
+        self._reports = ReportBatcher(self._connection)
 
     async def create(
         self, task: Task, event: EventDraft, outbox: Sequence[OutboxMessage]
@@ -85,6 +87,9 @@ class PostgresTaskRepository(TaskRepository):
         event: EventDraft,
         outbox: Sequence[OutboxMessage] = (),
     ) -> Task | None:
+        if expect.revision is None and not outbox and "attempt" not in fields:
+            # An agent's report, written without a read: batched with the others in flight.
+            return await self._reports.apply(task_id, expect, fields, event)
         query, args = sql.apply_query(task_id, expect, fields, event, outbox)
         async with self._connection() as conn:  # one statement: atomic on its own
             row = await conn.fetchrow(query, *args)

@@ -296,3 +296,53 @@ async def test_concurrent_creates_each_get_their_own_answer(repo: TaskRepository
     while await repo.relay_outbox(publish, 100):
         pass
     assert sorted(m.payload.task_id for m in sent) == sorted(t.task_id for t in tasks)
+
+
+async def test_concurrent_reports_each_get_their_own_answer(repo: TaskRepository) -> None:
+    """Many agents' reports at once (PostgreSQL writes those of one shape as one statement):
+    each keeps its own guard and answer, its own timeline entry, a final one drops its task's
+    unsent work, and a value the store refuses fails only its own report."""
+    pending = [make_task(i) for i in range(12)]
+    running = [make_task(20 + i, status=TaskStatus.RUNNING, attempt=2) for i in range(12)]
+    for t in pending + running:
+        await repo.create(t, dispatched(t), [])
+    # Work waiting for its time: a task that became final needs none; the others keep theirs.
+    later = [attrs.evolve(work_message(running[i]), not_before=at(3600)) for i in (0, 3)]
+    await repo.enqueue(later)
+    started = {"status": TaskStatus.RUNNING, "agent_id": uuid4(), "started_at": at(5)}
+    done = {"status": TaskStatus.COMPLETED, "result": {"ok": [1]}, "finished_at": at(6)}
+    starts = [
+        repo.apply(t.task_id, Expect(statuses=frozenset({TaskStatus.PENDING}), attempt=1),
+                   started, note("started"))
+        for t in pending
+    ]  # fmt: skip
+    results = [
+        repo.apply(t.task_id, Expect(statuses=RUNNING, attempt=1 if i == 3 else 2),
+                   done, note("finished", TaskStatus.COMPLETED))
+        for i, t in enumerate(running)
+    ]  # fmt: skip
+    bad = repo.apply(
+        pending[0].task_id, Expect(revision=None, statuses=RUNNING), {"output": "a\x00b"}, note()
+    )
+    answers = await asyncio.gather(*starts, *results, bad, return_exceptions=True)
+    for t, moved in zip(pending, answers[:12], strict=True):
+        assert moved == attrs.evolve(t, revision=2, **started)
+    for i, (t, moved) in enumerate(zip(running, answers[12:24], strict=True)):
+        assert moved == (None if i == 3 else attrs.evolve(t, revision=2, **done)), i
+    if isinstance(answers[24], Exception):  # PostgreSQL refuses NUL in text; memory keeps it
+        assert await repo.get(pending[0].task_id) == answers[0]
+    for t in pending + running:
+        events = await repo.events(t.task_id)
+        stored = await repo.get(t.task_id)
+        assert stored is not None and [e.revision for e in events] == list(
+            range(1, stored.revision + 1)
+        )
+    assert [e.kind for e in await repo.events(running[0].task_id)] == ["dispatched", "finished"]
+    sent: list[OutboxMessage] = []
+
+    async def publish(batch: Any) -> None:
+        sent.extend(batch)
+
+    while await repo.relay_outbox(publish, 100, due_by=at(7200)):
+        pass
+    assert sent == [later[1]]  # running[0] finished: its waiting work was dropped
