@@ -3,10 +3,13 @@ an operator can fix said in one line: which setting, what is wrong, what to do."
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import logging
 from typing import Any
+
+import asyncpg
 
 from adapters.amqp.connection import AmqpConnection, BrokerRefused
 from adapters.amqp.notifier import AmqpNotifier
@@ -29,6 +32,7 @@ from ports.notifier import EventSource, Notifier
 from ports.task_repository import TaskRepository
 
 log = logging.getLogger("chiffon")
+POOL_CLOSE_S = 5.0  # at shutdown, busy PostgreSQL connections get this long
 
 
 class StartupError(Exception):
@@ -55,7 +59,7 @@ async def open_store(settings: Settings, stack: contextlib.AsyncExitStack) -> di
         raise StartupError(
             f"PostgreSQL at {where} refused chiffon: {exc} (CHIFFON_DATABASE_URL)"
         ) from None
-    stack.push_async_callback(pool.close)
+    stack.push_async_callback(_close_pool, pool)
     try:
         if settings.auto_migrate:
             async with pool.acquire() as conn:
@@ -138,3 +142,13 @@ async def migrate_database(settings: Settings) -> list[str]:
         return await migrate(conn)
     finally:
         await conn.close()
+
+
+async def _close_pool(pool: asyncpg.Pool) -> None:
+    """Close gracefully (each connection once its holder is done), but not forever."""
+    try:
+        async with asyncio.timeout(POOL_CLOSE_S):
+            await pool.close()
+    except TimeoutError:
+        log.warning("PostgreSQL connections still busy after %.0fs; closing them", POOL_CLOSE_S)
+        pool.terminate()

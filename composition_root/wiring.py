@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, cast
 
@@ -47,6 +48,9 @@ from ports.observer import ChangeObserver
 from ports.task_repository import TaskRepository
 
 IN_PROCESS_AGENT_CONCURRENCY = 4
+STOP_LOOPS_S = 5.0  # the background loops get this long to stop at shutdown
+
+log = logging.getLogger("chiffon")
 
 
 @attrs.define
@@ -216,7 +220,12 @@ def _background(
             await wired.demo_agent.stop(grace_s=2.0)
         for loop in loops:
             loop.cancel()
-        await asyncio.gather(*loops, return_exceptions=True)
+        # Bounded: a loop caught in a broker or database call must not hold the exit forever.
+        _stopped, stuck = await asyncio.wait(loops, timeout=STOP_LOOPS_S)
+        for loop in stuck:
+            log.warning(
+                "%s did not stop within %.0fs; shutting down anyway", loop.get_name(), STOP_LOOPS_S
+            )
         await wired.bus.close()
         if wired.broker is not None:
             await wired.broker.close()

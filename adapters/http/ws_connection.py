@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from typing import Final, Protocol
+from uuid import UUID
 
 from aiohttp import WSCloseCode
 
@@ -19,6 +20,9 @@ from chiffon.model import Task
 log = logging.getLogger(__name__)
 
 CLOSE_TIMEOUT_S: Final = 5.0
+# Tasks whose last pushed revision a connection remembers (least recently pushed out first):
+# changes of one task from two replicas can cross on the way, only for a few milliseconds.
+REMEMBERED_TASKS: Final = 512
 
 
 class FrameSink(Protocol):
@@ -53,6 +57,7 @@ class Connection:
         self._pending: Subscription | None = None
         self._buffer: list[tuple[OutEvent, bool]] = []  # (event, already pushed)
         self._seq = 0
+        self._pushed: OrderedDict[UUID, int] = OrderedDict()  # task_id -> last revision sent
         self._writer: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None
         self.closing = False
@@ -102,6 +107,9 @@ class Connection:
                 copies[key(out.item)] = newest(copies.get(key(out.item)), out.item)
         frame = snapshot_frame(sub, list(copies.values()), snapshot.truncated, snapshot.summary)
         self.send(frame)
+        for item in copies.values():
+            if isinstance(item, Task):
+                self._remember(item)
         for out, pushed in buffered:
             if not pushed and not is_covered(out.item, copies.get(key(out.item))):
                 self._push(out)
@@ -115,6 +123,8 @@ class Connection:
         if sub is None or self.closing:
             return
         high = seen
+        if isinstance(sub.value, UUID):  # the client says what it saw: replay from there
+            self._pushed.pop(sub.value, None)
         for task in missed:
             if task.revision > high:
                 self._push(OutEvent(TaskUpdated(task)))
@@ -145,8 +155,20 @@ class Connection:
             self._ready.set()
 
     def _push(self, out: OutEvent) -> None:
+        event = out.event
+        if isinstance(event, TaskUpdated):  # never a task going backwards: drop an older copy
+            if self._pushed.get(event.task.task_id, 0) >= event.task.revision:
+                return
+            self._remember(event.task)
         self._seq += 1
         self.send(out.frame(self._seq))
+
+    def _remember(self, task: Task) -> None:
+        if self._pushed.get(task.task_id, 0) < task.revision:
+            self._pushed[task.task_id] = task.revision
+        self._pushed.move_to_end(task.task_id)
+        if len(self._pushed) > REMEMBERED_TASKS:
+            self._pushed.popitem(last=False)
 
     def evict(self, reason: str, code: int = WSCloseCode.TRY_AGAIN_LATER) -> None:
         """Close the connection in the background; nothing more is queued and what waited is

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, ParamSpec, TypeVar
@@ -64,15 +66,24 @@ def translates_errors(
 @asynccontextmanager
 async def connection(pool: asyncpg.Pool, wait_s: float) -> AsyncIterator[asyncpg.Connection]:
     """A pooled connection, waited for at most `wait_s` seconds (a dead database must not
-    hang a request forever). One that failed at the connection level is closed, not returned
-    to the pool in a corrupted state."""
-    async with pool.acquire(timeout=wait_s) as conn:
-        try:
-            yield conn
-        except CONNECTION_ERRORS as exc:
-            if not isinstance(exc, CLIENT_ERRORS):
-                conn.terminate()
-            raise
+    hang a request forever), in the order asked for. One that failed at the connection level
+    is closed, not returned to the pool in a corrupted state."""
+    # FairPool queues callers in order (see pool.py); any other pool gets a gate of its own.
+    gate: asyncio.Semaphore = getattr(pool, "fair_gate", None) or asyncio.Semaphore()
+    started = time.monotonic()
+    async with asyncio.timeout(wait_s):
+        await gate.acquire()
+    try:
+        left = max(0.001, wait_s - (time.monotonic() - started))
+        async with pool.acquire(timeout=left) as conn:
+            try:
+                yield conn
+            except CONNECTION_ERRORS as exc:
+                if not isinstance(exc, CLIENT_ERRORS):
+                    conn.terminate()
+                raise
+    finally:
+        gate.release()
 
 
 @asynccontextmanager

@@ -1,6 +1,7 @@
 """GET /api/v1/ws: live push over a WebSocket, on the in-memory store and on PostgreSQL."""
 
 import asyncio
+import itertools
 import json
 import uuid
 from typing import Any
@@ -113,11 +114,13 @@ async def test_topic_tasks_sees_a_sleep_run_and_a_cancel_in_order(api: TestClien
         assert {f["event"] for f in frames} == {"task.updated"}
         run = updates_of(frames, sleeper)
         statuses = [t["status"] for t in run]
-        assert statuses[0] == "pending" and statuses[-1] == "completed"
-        assert set(statuses[1:-1]) == {"running"} and len(statuses) >= 4
-        progress = [t["progress_percent"] for t in run[1:] if t["progress_percent"] is not None]
+        # A pending task may also change while it waits (its waiting_reason): same status.
+        assert [k for k, _ in itertools.groupby(statuses)] == ["pending", "running", "completed"]
+        assert statuses.count("running") >= 3
+        progress = [t["progress_percent"] for t in run if t["progress_percent"] is not None]
         assert progress == sorted(progress) and progress[-1] == 100 and len(progress) >= 3
-        assert [t["status"] for t in updates_of(frames, other)] == ["pending", "cancelled"]
+        others = [t["status"] for t in updates_of(frames, other)]
+        assert [k for k, _ in itertools.groupby(others)] == ["pending", "cancelled"]
 
 
 async def test_subscribing_after_completion_gives_the_final_state(api: TestClient) -> None:

@@ -141,6 +141,39 @@ async def test_a_snapshot_is_never_older_than_an_event_already_pushed() -> None:
     await conn.stop()
 
 
+async def test_a_change_older_than_one_already_pushed_is_dropped() -> None:
+    """Two replicas' changes of one task can cross on the way (a sweeper's waiting reason
+    and an agent's `running`): the client never sees the task go backwards, and a resume
+    that asks for older revisions still gets them."""
+    a, b = uuid4(), uuid4()
+    sink = Sink()
+    conn = Connection(sink, WsLimits(queue_frames=20))
+    conn.start()
+    conn.begin(TASKS)
+    conn.complete(Snapshot((task(b, TaskStatus.RUNNING, 5),)))
+    conn.offer(out(task(a, TaskStatus.PENDING, 0)))
+    conn.offer(out(task(a, TaskStatus.RUNNING, 2)))
+    conn.offer(out(task(a, TaskStatus.PENDING, 1)))  # arrived late: older than running
+    conn.offer(out(task(b, TaskStatus.PENDING, 4)))  # older than the snapshot's copy
+    conn.offer(out(task(a, TaskStatus.COMPLETED, 3)))
+    frames = await drained(sink, 4)
+    assert summary(frames) == [
+        ("snapshot", ["running"]),
+        ("task.updated", 1, "pending"),
+        ("task.updated", 2, "running"),
+        ("task.updated", 3, "completed"),
+    ]
+    conn.unsubscribe(TASKS)
+    conn.begin(Subscription("task_id", a))
+    conn.resume([task(a, TaskStatus.RUNNING, 2), task(a, TaskStatus.COMPLETED, 3)], seen=2)
+    frames = await drained(sink, 6)
+    assert summary(frames[4:]) == [
+        ("task.updated", 4, "running"),
+        ("task.updated", 5, "completed"),
+    ]
+    await conn.stop()
+
+
 async def test_a_failed_snapshot_forgets_what_was_buffered() -> None:
     sink = Sink()
     conn = Connection(sink, WsLimits(queue_frames=10))

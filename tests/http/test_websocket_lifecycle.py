@@ -36,8 +36,9 @@ async def test_a_client_that_does_not_read_is_closed_with_1013(
     async with fast_api.ws_connect(PATH) as fast, slow_api.ws_connect(PATH) as slow:
         await subscribe(fast, topic="tasks")
         await subscribe(slow, topic="tasks")
+        flood = attrs.evolve(task, task_id=uuid.uuid4())  # a task of its own, 50 revisions
         for i in range(50):  # one burst: the slow client's writer never gets a turn
-            notifier.deliver(TaskUpdated(attrs.evolve(task, progress_percent=i)))
+            notifier.deliver(TaskUpdated(attrs.evolve(flood, progress_percent=i, revision=i + 1)))
         got = [await frame(fast) for _ in range(50)]
         assert [f["data"]["progress_percent"] for f in got] == list(range(50))
         msg, early = await slow.receive(timeout=WAIT_S), 0
