@@ -147,13 +147,15 @@ class TaskRepository(Protocol):
         ...
 
     async def reconcile_waiting(
-        self, agent_type: str, due_reason: WaitingReason, now: datetime
+        self, agent_type: str, due_reason: WaitingReason, now: datetime, limit: int = 500
     ) -> list[Task]:
         """Bring the waiting reasons of `agent_type`'s pending tasks up to date, as one
         atomic step: a task whose next_attempt_at is after `now` waits `scheduled` (its first
         attempt) or `retry_backoff` (a later one) until then; any other waits `due_reason`.
         Only tasks whose reason or until changes are written (revision + 1, a `waiting`
-        timeline entry with waiting_reason, waiting_until and updated_at); returns them."""
+        timeline entry with waiting_reason, waiting_until and updated_at), at most `limit`,
+        oldest first (a large backlog catches up over the next calls, so one call's work and
+        the pushes it causes stay bounded); returns them."""
         ...
 
     async def running_on(self, agent_id: UUID) -> list[Task]:

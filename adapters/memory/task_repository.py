@@ -145,14 +145,17 @@ class InMemoryTaskRepository(TaskRepository):
         ]
 
     async def reconcile_waiting(
-        self, agent_type: str, due_reason: WaitingReason, now: datetime
+        self, agent_type: str, due_reason: WaitingReason, now: datetime, limit: int = 500
     ) -> list[Task]:
-        changed = []
-        for task_id in list(self._active.get(agent_type, ())):
+        stale = []
+        for task_id in self._active.get(agent_type, ()):
             task = self._tasks[task_id]
             reason, until = reason_for(task, due_reason, now)
-            if (reason, until) == (task.waiting_reason, task.waiting_until):
-                continue
+            if (reason, until) != (task.waiting_reason, task.waiting_until):
+                stale.append((task.created_at, task_id, task, reason, until))
+        stale.sort(key=lambda s: (s[0], s[1]))  # oldest first, as on PostgreSQL
+        changed = []
+        for _, task_id, task, reason, until in stale[:limit]:
             fields = {"waiting_reason": reason, "waiting_until": until, "updated_at": now}
             note = EventDraft("waiting", now, task.status, json_fields(fields))
             moved = await self.apply(task_id, Expect(revision=task.revision), fields, note)

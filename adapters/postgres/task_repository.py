@@ -115,10 +115,10 @@ class PostgresTaskRepository(TaskRepository):
 
     @translates_errors
     async def reconcile_waiting(
-        self, agent_type: str, due_reason: WaitingReason, now: datetime
+        self, agent_type: str, due_reason: WaitingReason, now: datetime, limit: int = 500
     ) -> list[Task]:
         async with self._transaction() as conn:
-            rows = await conn.fetch(sql.RECONCILE_WAITING, agent_type, due_reason.value, now)
+            rows = await conn.fetch(sql.RECONCILE_WAITING, agent_type, due_reason.value, now, limit)
             moved = [task_from_row(r) for r in rows]
             if moved:  # the timeline entries, with changes in the API's own JSON
                 await conn.execute(sql.INSERT_EVENTS, *_waiting_events(moved, now))

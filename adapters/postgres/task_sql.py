@@ -66,6 +66,7 @@ WITH wanted AS (
 ), target AS (
     SELECT t.task_id, w.reason, w.until FROM tasks t JOIN wanted w USING (task_id)
     WHERE w.waiting_reason IS DISTINCT FROM w.reason OR w.waiting_until IS DISTINCT FROM w.until
+    ORDER BY t.created_at, t.task_id LIMIT $4
     FOR UPDATE OF t SKIP LOCKED
 )
 UPDATE tasks t SET waiting_reason = target.reason, waiting_until = target.until,

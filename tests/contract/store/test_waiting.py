@@ -39,6 +39,19 @@ async def test_reconcile_sets_the_rule_s_reasons_and_only_changes_what_differs(
     assert (await repo.get(other_type.task_id)) == other_type
 
 
+async def test_reconcile_is_bounded_per_call_oldest_first(repo: TaskRepository) -> None:
+    """A big backlog catches up over several calls: each writes (and pushes) at most `limit`."""
+    tasks = [make_task(i, agent_type="gpu") for i in range(7)]
+    for task in reversed(tasks):
+        await repo.create(task, dispatched(task), [])
+    first = await repo.reconcile_waiting("gpu", W.NO_AGENT, at(10), limit=3)
+    assert {t.task_id for t in first} == {t.task_id for t in tasks[:3]}
+    second = await repo.reconcile_waiting("gpu", W.NO_AGENT, at(10), limit=3)
+    assert {t.task_id for t in second} == {t.task_id for t in tasks[3:6]}
+    assert len(await repo.reconcile_waiting("gpu", W.NO_AGENT, at(10), limit=3)) == 1
+    assert await repo.reconcile_waiting("gpu", W.NO_AGENT, at(10), limit=3) == []
+
+
 async def test_awaiting_cancel_lists_the_agent_s_unsettled_cancels(repo: TaskRepository) -> None:
     agent = uuid4()
     waiting = make_task(0, status=TaskStatus.CANCELLED, agent_id=agent,
