@@ -35,8 +35,9 @@ MAX_PROGRESS_CHARS = 1000
 
 
 class AgentRuntime:
-    """Runs at most `concurrency` handlers at once. A work message is acked as soon as its
-    `running` status is confirmed by the broker; from then on the orchestrator owns the lease."""
+    """Runs at most `concurrency` handlers at once. A handler starts as its `running` status
+    is published; the work message is acked as soon as the broker confirmed that status, and
+    from then on the orchestrator owns the lease."""
 
     def __init__(
         self,
@@ -146,29 +147,40 @@ class AgentRuntime:
             await delivery.ack()  # cancelled before it started, or a duplicate delivery
             return
         await self._slots.acquire()
-        try:
-            if self._stopping:
-                await delivery.reject(requeue=True)
-                self._slots.release()
-                return
-            if delivery.held:
-                running = StatusUpdate(req.task_id, self.agent_id, req.attempt, True)
-                await self._bus.publish(running)
-            if not delivery.held:  # lost while waiting for the slot or for the confirm
-                self._slots.release()
-                _log_given_back(req)
-                return
-            await delivery.ack()
-        except Exception:
+        if self._stopping or not delivery.held:
             self._slots.release()
-            log.exception("could not start task", extra={"task_id": str(req.task_id)})
-            with contextlib.suppress(Exception):
-                await delivery.reject(requeue=True)
+            if self._stopping:
+                with contextlib.suppress(Exception):
+                    await delivery.reject(requeue=True)
+            else:  # lost while waiting for the slot
+                _log_given_back(req)
             return
+        # The handler starts while `running` is on its way to the broker; the delivery is acked
+        # once `running` is confirmed (ADR 0006). Publishing `running` first, before the
+        # handler can report anything, puts it ahead of the result on the channel.
+        running = StatusUpdate(req.task_id, self.agent_id, req.attempt, True)
+        confirming = asyncio.ensure_future(self._bus.publish(running))
         stop = asyncio.Event()
         task = asyncio.create_task(self._run(req, stop))
         self._running[req.task_id] = (task, stop)
         self._changed.set()
+        try:
+            await confirming
+            if not delivery.held:  # the channel closed: the broker delivers it again
+                _log_given_back(req)
+                self._give_back(task)
+                return
+            await delivery.ack()
+        except Exception:
+            log.exception("could not start task", extra={"task_id": str(req.task_id)})
+            self._give_back(task)
+            with contextlib.suppress(Exception):
+                await delivery.reject(requeue=True)
+
+    def _give_back(self, task: asyncio.Task[None]) -> None:
+        """Stop a handler whose delivery is the broker's again, without a result: the work
+        is delivered again (here or elsewhere) and runs there."""
+        task.cancel()
 
     async def _run(self, req: WorkRequest, stop: asyncio.Event) -> None:
         started = time.monotonic()
@@ -250,7 +262,5 @@ def _percent(value: object) -> int | None:
 
 def _log_given_back(req: WorkRequest) -> None:
     # The bus lost the delivery (its channel closed): the broker delivers it again, here or
-    # to another agent. Running it now as well would run the task twice.
-    log.info(
-        "work message given back to the broker: not started", extra={"task_id": str(req.task_id)}
-    )
+    # to another agent. Running it here as well would run the task twice.
+    log.info("work message given back to the broker", extra={"task_id": str(req.task_id)})

@@ -100,7 +100,9 @@ class AgentBus(Protocol):
         ...
 
     async def publish(self, message: StatusUpdate | WorkResult | Heartbeat) -> None:
-        """Send to the orchestrator; returns once the broker confirmed it."""
+        """Send to the orchestrator; returns once the broker confirmed it. Messages are heard
+        in the order the calls were made, also when a call is made before the previous one
+        returned (several in flight: see ADR 0006)."""
         ...
 
     def is_connected(self) -> bool: ...

@@ -167,6 +167,28 @@ async def test_agent_messages_reach_the_orchestrator_in_order_per_agent(world: B
             assert got == expected
 
 
+async def test_reports_in_flight_together_arrive_in_the_order_they_were_sent(
+    world: BusWorld,
+) -> None:
+    """An agent starts its handler while `running` is still being confirmed (ADR 0006): a
+    report sent before the previous one is confirmed must still arrive after it."""
+    orchestrator, inbox = await world.work_bus(), Inbox()
+    await orchestrator.consume_agent_messages(inbox.handle)
+    agent_id = uuid4()
+    bus = await world.agent_bus(agent_id)
+    sent: list[StatusUpdate | WorkResult] = []
+    in_flight = []
+    for _ in range(50):
+        req = request()
+        for message in (status(agent_id, req.task_id, 0), result(agent_id, req)):
+            sent.append(message)
+            in_flight.append(asyncio.ensure_future(bus.publish(message)))
+        await asyncio.sleep(0)  # the next pair goes out while these are being confirmed
+    await asyncio.gather(*in_flight)
+    await inbox.wait_done(len(sent))
+    assert inbox.started == sent
+
+
 async def test_duplicate_results_are_both_delivered(world: BusWorld) -> None:
     orchestrator, inbox = await world.work_bus(), Inbox()
     await orchestrator.consume_agent_messages(inbox.handle)
