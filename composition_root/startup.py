@@ -83,12 +83,14 @@ async def open_bus(settings: Settings, stack: contextlib.AsyncExitStack) -> dict
         return {}
     conn = AmqpConnection(settings.amqp_url, name="orchestrator")
     stack.push_async_callback(conn.close)
-    notifier = AmqpNotifier(conn, settings.amqp_namespace)
+    bus = AmqpWorkBus(conn, settings.amqp_namespace)
+    # One channel for events and work: an announcement is routed before the work it caused
+    # without waiting for its confirm (see AmqpNotifier.flush).
+    notifier = AmqpNotifier(conn, settings.amqp_namespace, publisher=bus.publisher)
     stack.push_async_callback(notifier.close)
     await notifier.start()
     await conn.start()
     await wait_for_broker(conn, settings, keep_waiting=False)
-    bus = AmqpWorkBus(conn, settings.amqp_namespace)
     return {WorkBus: bus, Notifier: notifier, EventSource: notifier}
 
 

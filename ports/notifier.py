@@ -19,8 +19,10 @@ class Notifier(Protocol):
         ...
 
     async def flush(self) -> None:
-        """Return once every event published so far has left this process (is with the broker,
-        or with the local listeners), so what is sent next is heard after it."""
+        """Return once every event published so far is on its way ahead of what the work bus
+        publishes next (written to the broker on the channel the bus shares, or delivered to
+        the local listeners), so what is sent next is heard after it. Does not wait for the
+        broker's confirm: events are not durable."""
         ...
 
 

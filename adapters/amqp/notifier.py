@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from collections import deque
@@ -39,10 +40,20 @@ class AmqpNotifier(Notifier, EventSource):
     broker delivers them.
     Call `start()` once to begin listening (it survives reconnects)."""
 
-    def __init__(self, connection: AmqpConnection, namespace: str = "chiffon") -> None:
+    def __init__(
+        self,
+        connection: AmqpConnection,
+        namespace: str = "chiffon",
+        publisher: ConfirmingPublisher | None = None,
+    ) -> None:
         self._connection = connection
         self._topology = Topology(namespace)
-        self._publisher = ConfirmingPublisher(connection, self._topology.declare_base)
+        # Sharing the work bus's publisher (one channel) lets `flush` order events ahead of
+        # the work published next without waiting for their confirm.
+        self._owns_publisher = publisher is None
+        self._publisher = publisher or ConfirmingPublisher(connection, self._topology.declare_base)
+        self._writing = asyncio.Lock()  # events leave in the order they were queued
+        self._unconfirmed: set[asyncio.Task[None]] = set()
         self._listeners = Listeners()
         self._channel: AbstractChannel | None = None
         self._queued: deque[Event] = deque()
@@ -72,12 +83,21 @@ class AmqpNotifier(Notifier, EventSource):
             self._pump = asyncio.create_task(self._drain())
 
     async def flush(self) -> None:
-        """Return once every event published so far is with the broker (or was given up)."""
-        if self._pump is not None and not self._pump.done():
-            await asyncio.shield(self._pump)
+        """Write every event published so far to the broker now, and return once written (not
+        confirmed): what this publisher sends next (the work bus's publishes, when they share
+        it) is routed after them. A broker outage is logged, never raised."""
+        while self._queued:
+            await self._send_batch(wait=False)
 
     async def _drain(self) -> None:
+        # One batch awaits its confirm at a time: events queued meanwhile go out together.
         while self._queued:
+            await self._send_batch(wait=True)
+
+    async def _send_batch(self, wait: bool) -> None:
+        async with self._writing:
+            if not self._queued:
+                return
             batch = [self._queued.popleft() for _ in range(min(len(self._queued), BATCH))]
             message = Outgoing(
                 self._topology.notify_exchange,
@@ -87,9 +107,20 @@ class AmqpNotifier(Notifier, EventSource):
                 message_type="events",
             )
             try:
-                await self._publisher.publish([message])
+                sends = await self._publisher.send([message])
             except Exception as exc:  # BusUnavailable, or a channel error aiormq raised
-                log.warning("%d events not announced to other replicas: %s", len(batch), exc)
+                _not_announced(len(batch), exc)
+                return
+        for send in sends:
+            self._unconfirmed.add(send)
+            send.add_done_callback(functools.partial(self._confirmed, len(batch)))
+        if wait:
+            await asyncio.wait(sends)
+
+    def _confirmed(self, events: int, send: asyncio.Task[None]) -> None:
+        self._unconfirmed.discard(send)
+        if not send.cancelled() and send.exception() is not None:
+            _not_announced(events, send.exception())
 
     async def _on_delivery(self, delivery: DeliveredMessage) -> None:
         if events_origin(delivery.body) == self._origin:
@@ -110,16 +141,24 @@ class AmqpNotifier(Notifier, EventSource):
         return self._listeners.subscribe(listener)
 
     async def close(self) -> None:
-        if self._pump is not None:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(CLOSE_FLUSH_S):
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_FLUSH_S):
+                if self._pump is not None:
                     await asyncio.shield(self._pump)
+                if self._unconfirmed:
+                    await asyncio.wait(list(self._unconfirmed))
+        if self._pump is not None:
             self._pump.cancel()
         self._connection.remove_on_connect(self._start)
         ch, self._channel = self._channel, None
         if ch is not None:
             await self._connection.release(ch)
-        await self._publisher.close()
+        if self._owns_publisher:
+            await self._publisher.close()
+
+
+def _not_announced(events: int, why: BaseException | None) -> None:
+    log.warning("%d events not announced to other replicas: %s", events, why)
 
 
 def _encode(batch: list[Event], origin: str) -> bytes:

@@ -79,10 +79,19 @@ class ConfirmingPublisher:
         """Send all with every confirm in flight; per message, None (confirmed) or why not."""
         if not messages:
             return []
-        ch = ch or await self.channel()
-        sends = [self._send(ch, message) for message in messages]
+        sends = await self.send(messages, ch)
         outcomes = await asyncio.gather(*sends, return_exceptions=True)
         return [o if isinstance(o, BaseException) else None for o in outcomes]
+
+    async def send(
+        self, messages: Sequence[Outgoing], ch: AbstractChannel | None = None
+    ) -> list[asyncio.Task[None]]:
+        """Start sending, in order, and return one task per message that ends when its confirm
+        came (or raises why not). Whatever any caller sends on this publisher after `send`
+        returned is written to the broker after these messages, hence routed after them:
+        each task reaches the channel's FIFO write lock before any task created later."""
+        ch = ch or await self.channel()
+        return [asyncio.create_task(self._send(ch, message)) for message in messages]
 
     async def _send(self, ch: AbstractChannel, message: Outgoing) -> None:
         props = Basic.Properties(

@@ -52,6 +52,11 @@ class AmqpWorkBus(WorkBus):
         self._channel: AbstractChannel | None = None
         self._spawner = Spawner()
 
+    @property
+    def publisher(self) -> ConfirmingPublisher:
+        """The confirm channel work goes out on, for the notifier to share (ordering)."""
+        return self._publisher
+
     async def publish(self, messages: Sequence[OutboxMessage]) -> Rejected:
         ch = await self._publisher.channel()
         rejected: dict[UUID, str] = {}

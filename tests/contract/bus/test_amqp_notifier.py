@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from uuid import uuid4
 
+import aiormq.abc
 import attrs
 import pytest
 
 from adapters.amqp.connection import AmqpConnection
 from adapters.amqp.notifier import AmqpNotifier
-from adapters.codec import decode_event, encode_event
+from adapters.amqp.topology import Topology
+from adapters.amqp.work_bus import AmqpWorkBus
+from adapters.codec import decode_event, decode_events, decode_message, encode_event
 from chiffon.events import AgentUpdated, Event, TaskUpdated
 from chiffon.model import Agent, AgentStatus, Task, TaskStatus
 from tests.amqp_fixtures import ConnectionFactory
-from tests.contract.bus.helpers import wait_until
+from tests.contract.bus.helpers import outbox, request, wait_until
 
 pytestmark = [pytest.mark.amqp, pytest.mark.usefixtures("amqp_cleanup")]
 
@@ -108,3 +112,47 @@ async def test_a_broker_outage_does_not_fail_the_publisher() -> None:
         await notifier.publish(TaskUpdated(task()))  # logged, not raised
     finally:
         await nowhere.close()
+
+
+async def test_an_announcement_is_routed_before_the_work_published_after_its_flush(
+    amqp_connect: ConnectionFactory, namespace: str, amqp_cleanup: list[str]
+) -> None:
+    """The relay flushes a task's announcement, then publishes its work without waiting for
+    the announcement's confirm: sharing one channel must still route the event first. A probe
+    queue bound to both exchanges sees the broker's routing order."""
+    amqp_cleanup.append("probe")
+    conn = await amqp_connect("orchestrator")
+    bus = AmqpWorkBus(conn, namespace)
+    notifier = AmqpNotifier(conn, namespace, publisher=bus.publisher)
+    await notifier.start()
+    topology = Topology(namespace)
+    probe_conn = await amqp_connect("probe")
+    ch = await probe_conn.channel(publisher_confirms=False)
+    await topology.declare_base(ch)
+    probe = (await ch.queue_declare("", exclusive=True, auto_delete=True)).queue
+    assert probe is not None
+    await ch.queue_bind(probe, topology.notify_exchange, routing_key="")
+    await ch.queue_bind(probe, topology.work_exchange, routing_key="probe")
+    heard: list[str] = []
+
+    async def on_message(message: aiormq.abc.DeliveredMessage) -> None:
+        if message.exchange == topology.notify_exchange:
+            for event in decode_events(message.body):
+                assert isinstance(event, TaskUpdated)
+                heard.append(f"event {event.task.task_id}")
+        else:
+            heard.append(f"work {decode_message(message.body).task_id}")  # type: ignore[union-attr]
+
+    await ch.basic_consume(probe, on_message, no_ack=True)
+    works = [request(agent_type="probe") for _ in range(40)]
+    in_flight = []
+    for work in works:
+        await notifier.publish(TaskUpdated(attrs.evolve(task(), task_id=work.task_id)))
+        await notifier.flush()
+        in_flight.append(asyncio.ensure_future(bus.publish([outbox(work)])))
+    await asyncio.gather(*in_flight)
+    await wait_until(lambda: len(heard) == 2 * len(works))
+    for work in works:
+        assert heard.index(f"event {work.task_id}") < heard.index(f"work {work.task_id}")
+    await notifier.close()
+    await bus.close()
