@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Sequence
 from uuid import UUID
@@ -11,7 +12,7 @@ import aiormq
 from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
 
 from adapters.amqp.connection import AmqpConnection
-from adapters.amqp.delivery import Spawner, settle
+from adapters.amqp.delivery import BatchedSettler, Spawner
 from adapters.amqp.publisher import ConfirmingPublisher, Outgoing
 from adapters.amqp.topology import Topology
 from adapters.codec import MalformedMessage, Unencodable, decode_message, encode_message
@@ -121,33 +122,37 @@ class AmqpWorkBus(WorkBus):
         ch = await conn.channel(publisher_confirms=False)
         await self._topology.declare_base(ch)
         await ch.basic_qos(prefetch_count=self._prefetch)
+        on_delivery = functools.partial(self._on_delivery, BatchedSettler(ch))
         for queue in (self._topology.results_queue, self._topology.heartbeats_queue):
-            await ch.basic_consume(queue, self._on_delivery)
+            await ch.basic_consume(queue, on_delivery)
         self._connection.supervise(ch)
         self._channel = ch
 
-    async def _on_delivery(self, delivery: DeliveredMessage) -> None:
+    async def _on_delivery(self, settler: BatchedSettler, delivery: DeliveredMessage) -> None:
         # No await before the spawn: handlers start in delivery order.
+        settler.received(delivery)
         try:
             message = decode_message(delivery.body)
             if isinstance(message, WorkRequest | Cancel):
                 raise MalformedMessage(f"{type(message).__name__} is not an agent message")
         except MalformedMessage as exc:
             log.warning("dead-lettering a message from %s: %s", delivery.routing_key, exc)
-            self._spawner.spawn(settle(delivery, "dead"))
+            settler.settle(delivery, "dead")
             return
-        self._spawner.spawn(self._handle(delivery, message))
+        self._spawner.spawn(self._handle(settler, delivery, message))
 
-    async def _handle(self, delivery: DeliveredMessage, message: AgentMessage) -> None:
+    async def _handle(
+        self, settler: BatchedSettler, delivery: DeliveredMessage, message: AgentMessage
+    ) -> None:
         assert self._handler is not None
         try:
             await self._handler(message)
         except Exception:
             log.exception("agent message not processed; it will be delivered again")
             await asyncio.sleep(self._retry_delay_s)
-            await settle(delivery, "requeue")
+            settler.settle(delivery, "requeue")
             return
-        await settle(delivery, "ack")
+        settler.settle(delivery, "ack")
 
     def is_connected(self) -> bool:
         return self._connection.is_connected()
