@@ -49,6 +49,16 @@ def parser(extend: Extension | None = None) -> argparse.ArgumentParser:
         help="in memory mode, do not start the in-process demo agent",
     )
     serve.add_argument(
+        "--workers",
+        type=int,
+        help="processes serving the port, each a replica; needs PostgreSQL and RabbitMQ "
+        "(CHIFFON_WORKERS, default 1)",
+    )
+    # Set by `serve --workers N` for the processes it starts, never by people.
+    serve.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
+    serve.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
+    serve.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
+    serve.add_argument(
         "--no-migrate",
         dest="auto_migrate",
         action="store_false",

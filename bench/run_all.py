@@ -32,6 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cpu
+import psutil
 import scenarios as sc
 from harness import (
     ADMIN_DSN,
@@ -328,6 +329,31 @@ def memory_dispatch(cfg: Config) -> list[dict[str, Any]]:
     return dispatch(cfg, real=False)
 
 
+def chiffon_dispatch_workers(cfg: Config) -> list[dict[str, Any]]:
+    """`chiffon serve --workers 2` under the dispatch load: reported beside the one-process
+    figure, never in its place (no target uses it). RSS is the largest worker's."""
+    name = "chiffon_dispatch_workers"
+    with sc.chiffon_stack(name, True, extra_env={"CHIFFON_WORKERS": "2"}) as st:
+        workers = [p.pid for p in psutil.Process(st.serve.pid).children()]
+        runs = sc.wrk_runs(
+            st.url, BENCH / "dispatch.lua", st.serve.pid, cfg.runs, cfg.duration_s,
+            env={"BENCH_WORK_TYPE": "bench"},
+        )  # fmt: skip
+        peak = max(sc.peak_rss_mb(pid) for pid in workers)
+    for run in runs:
+        run["peak_rss_mb"] = round(peak, 1)
+    return [
+        result(
+            name,
+            "chiffon dispatch, PostgreSQL + RabbitMQ, serve --workers 2 (not a target)",
+            "req/s",
+            runs,
+            "requests_per_s",
+            non_2xx=sum(r["non_2xx"] for r in runs),
+        )
+    ]
+
+
 def memory_retention(cfg: Config) -> list[dict[str, Any]]:
     """Sustained echo load in memory mode (the in-process agent runs every task): with at most
     CHIFFON_MEMORY_MAX_FINISHED finished tasks kept (2,000 here, so a quick run fills it), RSS
@@ -478,6 +504,7 @@ def chiffon_ws(cfg: Config) -> list[dict[str, Any]]:
 SCENARIOS: list[tuple[str, Callable[[Config], list[dict[str, Any]]], list[str]]] = [
     ("baseline_naive", baseline_naive, ["baseline_naive"]),
     ("chiffon_dispatch", chiffon_dispatch, ["chiffon_dispatch"]),
+    ("chiffon_dispatch_workers", chiffon_dispatch_workers, ["chiffon_dispatch_workers"]),
     ("baseline_pk", baseline_pk, ["baseline_pk"]),
     ("chiffon_status", chiffon_status, ["chiffon_status"]),
     ("baseline_bare", baseline_bare, ["baseline_bare"]),

@@ -15,6 +15,7 @@ from adapters.system import logs
 from composition_root.runners import run_agent, run_migrate, run_server
 from composition_root.settings import SettingError, Settings, unknown_names
 from composition_root.startup import StartupError
+from composition_root.workers import run_workers, serve_worker
 
 RUNS: dict[str, Callable[[Settings], Coroutine[Any, Any, None]]] = {
     "serve": run_server,
@@ -33,10 +34,27 @@ def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
+def _run(
+    verb: str,
+    settings: Settings,
+    overrides: dict[str, Any],
+    listen_fd: int | None,
+    ready_fd: int | None,
+) -> Coroutine[Any, Any, None]:
+    if verb == "serve" and listen_fd is not None and ready_fd is not None:
+        return serve_worker(settings, listen_fd, ready_fd)
+    if verb == "serve" and settings.workers > 1:
+        return run_workers(settings, overrides)
+    return RUNS[verb](settings)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     command = cli.parse(sys.argv[1:] if argv is None else argv, client_cli.add_verbs)
     if command.verb in client_cli.VERBS:  # they need only CHIFFON_URL and CHIFFON_API_TOKEN
         return client_cli.run(command.verb, command.overrides, os.environ)
+    listen_fd = command.overrides.pop("listen_fd", None)  # set for a worker by its parent
+    ready_fd = command.overrides.pop("ready_fd", None)
+    worker = command.overrides.pop("worker_index", None)
     for warning in unknown_names(os.environ):
         print(f"chiffon: warning: {warning}", file=sys.stderr)
     try:
@@ -44,10 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingError as exc:
         print(f"chiffon: bad setting: {exc}", file=sys.stderr)
         return 2
-    logs.configure(settings.log_format)
+    logs.configure(settings.log_format, worker=worker)
     try:
         with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-            runner.run(RUNS[command.verb](settings))
+            runner.run(_run(command.verb, settings, command.overrides, listen_fd, ready_fd))
     except StartupError as exc:
         print(f"chiffon: {exc}", file=sys.stderr)
         return 1

@@ -34,11 +34,14 @@ log = logging.getLogger("chiffon")
 SHUTDOWN_TIMEOUT_S = 10.0  # open requests get this long once a stop was asked for
 
 
-async def run_server(settings: Settings, ready: asyncio.Event | None = None) -> None:
-    """Serve until SIGINT/SIGTERM, then shut down cleanly."""
+async def run_server(
+    settings: Settings, ready: asyncio.Event | None = None, sock: socket.socket | None = None
+) -> None:
+    """Serve until SIGINT/SIGTERM, then shut down cleanly; on `sock` when given (a worker of
+    `serve --workers N`: its parent bound it)."""
     refuse_unsafe_exposure(settings)
     handlers = _handlers(settings) if settings.in_memory_bus else None
-    sock = _bind(settings)  # first: a port in use is said before anything else starts
+    sock = sock or _bind(settings)  # first: a port in use is said before anything else starts
     async with contextlib.AsyncExitStack() as stack:
         stack.callback(sock.close)
         instances = await open_store(settings, stack)

@@ -22,6 +22,7 @@ FALSE: Final = frozenset({"0", "false", "no", "off"})
 # Read by other parts (the client verbs, the tests), not by the server's settings.
 OTHER_NAMES: Final = frozenset({"CHIFFON_URL", "CHIFFON_TEST_ADMIN_DSN"})
 LOOPBACK: Final = frozenset({"localhost", "::1", "ip6-localhost"})
+MAX_WORKERS: Final = 64
 
 
 class SettingError(ValueError):
@@ -63,6 +64,7 @@ class Settings:
     retention: float = 7 * 24 * 3600.0  # seconds; read as "7d", "12h", ...
     agent_retention: float = 24 * 3600.0
     memory_max_finished: int = 10_000
+    workers: int = 1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
@@ -94,6 +96,12 @@ class Settings:
         _within("CHIFFON_RETENTION", self.retention, 1, 10 * 365 * 86400)
         _within("CHIFFON_AGENT_RETENTION", self.agent_retention, 1, 10 * 365 * 86400)
         _within("CHIFFON_MEMORY_MAX_FINISHED", self.memory_max_finished, 0, 10_000_000)
+        _within("CHIFFON_WORKERS", self.workers, 1, MAX_WORKERS)
+        if self.workers > 1 and not (self.database_url and self.amqp_url):
+            raise SettingError(
+                "CHIFFON_WORKERS above 1 needs CHIFFON_DATABASE_URL and CHIFFON_AMQP_URL: each "
+                "worker is a replica, and in memory mode the state lives in one process"
+            )
         if self.log_format not in LOG_FORMATS:
             raise SettingError(
                 f"CHIFFON_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, "

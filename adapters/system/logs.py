@@ -23,6 +23,7 @@ EXTRA_FIELDS = (
     "method",
     "route",
     "http_status",
+    "worker",
 )
 
 
@@ -62,12 +63,25 @@ class TextFormatter(logging.Formatter):
         return f"{head} [{' '.join(fields)}]{sep}{tail}"
 
 
-def configure(fmt: str, level: int = logging.INFO) -> None:
+def configure(fmt: str, level: int = logging.INFO, worker: int | None = None) -> None:
     """Every line on stdout, in one format (JSON: one object per line, nothing else);
-    stderr is kept for the one-line refusals of the command line."""
+    stderr is kept for the one-line refusals of the command line. A worker of
+    `serve --workers N` tags its lines with its number."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    if worker is not None:
+        handler.addFilter(_Tag(worker))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+class _Tag(logging.Filter):
+    def __init__(self, worker: int) -> None:
+        super().__init__()
+        self._worker = worker
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.worker = self._worker
+        return True

@@ -101,6 +101,8 @@ async def test_the_readme_walkthrough_in_memory_then_ctrl_c() -> None:
         (["serve"], {"CHIFFON_API_TOKEN": ""}, 2, "CHIFFON_API_TOKEN is set but empty"),
         (["serve"], {"CHIFFON_DATABASE_URL": "mysql://u:pw@h/db"}, 2, "postgresql:// URL"),
         (["serve"], {"CHIFFON_AMQP_URL": "http://h"}, 2, "amqp:// URL"),
+        (["serve", "--workers", "2"], {}, 2, "CHIFFON_WORKERS above 1 needs CHIFFON_DATABASE_URL"),
+        (["serve"], {"CHIFFON_WORKERS": "0"}, 2, "CHIFFON_WORKERS must be between 1 and 64"),
         (["serve", "--host", "0.0.0.0"], {}, 1, "refusing to listen on 0.0.0.0 without"),
         (["serve", "--host", "192.0.2.1", "--insecure"], {}, 1, "not on this machine"),
         (
