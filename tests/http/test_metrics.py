@@ -11,10 +11,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.codec import encode_message
-from adapters.memory.bus import RESULTS
+from adapters.memory.bus import HEARTBEATS, RESULTS
 from adapters.postgres.pool import create_pool
 from adapters.postgres.task_repository import PostgresTaskRepository
-from chiffon.model import ResultStatus, WorkResult
+from chiffon.model import AgentStatus, Heartbeat, ResultStatus, WorkResult
 from ports.task_repository import TaskRepository
 from tests.helpers import eventually
 from tests.http.conftest import Factory
@@ -92,6 +92,26 @@ async def test_gauges_come_from_the_store(make_api: Factory) -> None:
         8,  # the gauges are cached for 5 s
     )
     assert value(seen, "chiffon_tasks", status="failed") == 0
+
+
+async def test_a_pending_task_that_changes_is_not_dispatched_again(make_api: Factory) -> None:
+    client, wired = await make_api()
+    body = {"task_id": str(uuid.uuid4()), "work_type": "research"}
+    assert (await client.post("/api/v1/dispatch", json=body)).status == 200
+
+    async def reason() -> str:
+        answer = await client.get(f"/api/v1/status/{body['task_id']}")
+        return str((await answer.json())["waiting_reason"])
+
+    assert await reason() == "no_agent"
+    # A research agent turns up: the pending task's waiting reason changes (a new revision,
+    # still pending, still attempt 1), which is not a second dispatch.
+    beat = Heartbeat(uuid.uuid4(), "research", AgentStatus.ONLINE, ("research",), 1, (), {})
+    assert wired.broker is not None
+    wired.broker.publish(HEARTBEATS, encode_message(beat))
+    await eventually(reason, lambda r: r != "no_agent", 5)
+    samples = await scrape(client)
+    assert value(samples, "chiffon_tasks_dispatched_total", work_type="research") == 1
 
 
 async def test_metrics_are_behind_the_token(make_api: Factory) -> None:

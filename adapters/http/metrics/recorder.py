@@ -27,8 +27,8 @@ class MeteredNotifier(Notifier):
 
     def _observe(self, task: Task) -> None:
         m, work_type = self._metrics, task.work_type
-        if task.status is TaskStatus.PENDING and task.attempt == 1 and task.agent_id is None:
-            m.dispatched.labels(work_type).inc()  # the announcement of a new task
+        if task.revision == 1:  # a new task's announcement (later pending changes, such as
+            m.dispatched.labels(work_type).inc()  # a new waiting reason, are not dispatches)
         elif task.status is TaskStatus.RUNNING and task.started_at == task.updated_at:
             if task.attempt == 1 and task.started_at is not None:  # a start, not progress
                 waited = (task.started_at - task.created_at).total_seconds()
