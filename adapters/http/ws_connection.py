@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Final, Protocol
 from uuid import UUID
 
-from aiohttp import WSCloseCode
+from aiohttp import WSCloseCode, WSMsgType
 
 from adapters.http.ws_limits import ByteBudget, WsLimits
 from adapters.http.ws_protocol import OutEvent, ProtocolError, Subscription, snapshot_frame
@@ -28,7 +28,9 @@ REMEMBERED_TASKS: Final = 512
 class FrameSink(Protocol):
     """The part of aiohttp's WebSocketResponse a connection writes to."""
 
-    async def send_str(self, data: str) -> None: ...
+    async def send_frame(
+        self, message: bytes, opcode: WSMsgType, compress: int | None = None
+    ) -> None: ...
 
     async def close(self, *, code: int, message: bytes) -> bool: ...
 
@@ -50,7 +52,9 @@ class Connection:
         self._limits = limits
         self._budget = budget or ByteBudget(limits.total_bytes)
         self._abort = abort
-        self._queue: deque[str] = deque()
+        # UTF-8, encoded once: the transport writes these very bytes, so what is counted is
+        # what is held (a str queued would be held twice while written: text and bytes).
+        self._queue: deque[bytes] = deque()
         self._ready = asyncio.Event()
         self.queued_bytes = 0
         self._active: dict[Subscription, None] = {}
@@ -139,9 +143,10 @@ class Connection:
     def unsubscribe(self, sub: Subscription) -> None:
         self._active.pop(sub, None)
 
-    def send(self, frame: str) -> None:
+    def send(self, text: str) -> None:
         if self.closing:
             return
+        frame = text.encode()
         size = len(frame)
         if len(self._queue) >= self._limits.queue_frames:
             self.evict(f"client too slow: {len(self._queue)} frames waiting")
@@ -220,7 +225,7 @@ class Connection:
                     self._ready.clear()
                     await self._ready.wait()
                 frame = self._queue[0]  # still counted while it is being written
-                await self._sink.send_str(frame)
+                await self._sink.send_frame(frame, WSMsgType.TEXT)
                 if self.closing:  # evicted meanwhile: its queue was freed already
                     return
                 self._queue.popleft()

@@ -8,6 +8,7 @@ from uuid import UUID, uuid4
 
 import attrs
 import pytest
+from aiohttp import WSMsgType
 
 from adapters.http.websocket_hub import WebSocketHub
 from adapters.http.ws_connection import Connection
@@ -24,7 +25,7 @@ TASKS = Subscription("topic", "tasks")
 
 
 class Sink:
-    """Records frames; `blocked` makes send_str wait forever, like a peer that never reads."""
+    """Records frames; `blocked` makes sending wait forever, like a peer that never reads."""
 
     def __init__(self, blocked: bool = False) -> None:
         self.frames: list[dict[str, Any]] = []
@@ -32,10 +33,13 @@ class Sink:
         self.blocked = blocked
         self.changed = asyncio.Event()
 
-    async def send_str(self, data: str) -> None:
+    async def send_frame(
+        self, message: bytes, opcode: WSMsgType, compress: int | None = None
+    ) -> None:
+        assert opcode is WSMsgType.TEXT
         if self.blocked:
             await asyncio.Event().wait()
-        self.frames.append(json.loads(data))
+        self.frames.append(json.loads(message))
         self.changed.set()
 
     async def close(self, *, code: int, message: bytes) -> bool:
