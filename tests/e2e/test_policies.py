@@ -48,8 +48,8 @@ async def test_a_failing_task_is_retried_with_a_growing_backoff_until_it_runs_ou
     attempts = [e["attempt"] for e in cluster.runlog() if e["event"] == "start"]
     assert attempts == [1, 2, 3]  # each attempt really ran, once
     timeline = await cluster.timeline(serve, task_id)
-    kinds = [e["kind"] for e in timeline]
-    assert kinds == ["dispatched"] + ["started", "finished"] * 3, kinds
+    kinds = [e["kind"] for e in timeline if e["kind"] != "waiting"]  # a pending task's
+    assert kinds == ["dispatched"] + ["started", "finished"] * 3, kinds  # reason may change
     assert [e["status"] for e in timeline if e["kind"] == "finished"] == [
         "pending",
         "pending",

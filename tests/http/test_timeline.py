@@ -35,9 +35,12 @@ async def test_the_timeline_numbers_every_change(api: TestClient) -> None:
     items = page["items"]
     assert [e["revision"] for e in items] == list(range(1, done["revision"] + 1))
     assert page["revision"] == done["revision"] and page["next_after"] is None
+    # While pending, the task's waiting reason may change (the demo agent turns busy or
+    # idle): such "waiting" entries come only before "started".
     kinds = [e["kind"] for e in items]
-    assert kinds[:2] == ["dispatched", "started"] and kinds[-1] == "finished"
-    assert set(kinds[2:-1]) == {"progress"}
+    started = kinds.index("started")
+    assert kinds[0] == "dispatched" and set(kinds[1:started]) <= {"waiting"}
+    assert kinds[-1] == "finished" and set(kinds[started + 1 : -1]) == {"progress"}
     assert items[0]["changes"]["status"] == "pending" and "parameters" not in items[0]["changes"]
     assert items[-1]["status"] == "completed" and items[-1]["changes"]["exit_code"] == 0
     # Folding the changes in order gives the task as it is.
