@@ -49,6 +49,11 @@ async def read_body(request: web.Request, timeout_s: float = BODY_TIMEOUT_S) -> 
 
 async def json_body(request: web.Request, schema: Schema) -> dict[str, Any]:
     """The JSON object in the body, decoded strictly and loaded by `schema`."""
+    return load(schema, await json_object(request))
+
+
+async def json_object(request: web.Request) -> dict[str, Any]:
+    """The JSON object in the body, decoded strictly (not yet loaded by a schema)."""
     require_json(request)
     raw = await read_body(request)
     if not raw.strip():
@@ -59,7 +64,7 @@ async def json_body(request: web.Request, schema: Schema) -> dict[str, Any]:
         raise InvalidRequest(f"body rejected: {exc}", {exc.field: [str(exc)]}) from None
     if not isinstance(data, dict):
         raise InvalidRequest("body must be a JSON object", {"body": ["must be a JSON object"]})
-    return load(schema, data)
+    return data
 
 
 def query(request: web.Request, schema: Schema) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from aiohttp_apispec import (
 )
 
 from adapters.http.cursor import decode_cursor, encode_cursor
+from adapters.http.dispatch_body import load_plain
 from adapters.http.keys import SERVICE
 from adapters.http.openapi import (
     BAD_REQUEST,
@@ -20,7 +21,7 @@ from adapters.http.openapi import (
     post_responses,
     responses,
 )
-from adapters.http.parsing import json_body, path_uuid, query, require_json
+from adapters.http.parsing import json_object, load, path_uuid, query, require_json
 from adapters.http.rendering import page_response, task_response
 from adapters.http.schemas import (
     CancelResponseSchema,
@@ -57,7 +58,8 @@ _query_schema = TaskQuerySchema()
 @response_schema(DispatchResponseSchema, 200)
 @routes.post("/api/v1/dispatch")
 async def dispatch(request: web.Request) -> web.Response:
-    body = await json_body(request, _dispatch_schema)
+    data = await json_object(request)
+    body = load_plain(data) or load(_dispatch_schema, data)  # the schema says what is wrong
     retry = body.pop("retry", None)
     command = DispatchCommand(**body, retry=RetryRequest(**(retry or {})))
     task, _ = await request.app[SERVICE].dispatch(command)
