@@ -24,8 +24,14 @@ request = function()
   return wrk.format(nil, "/api/v1/dispatch", nil, body)
 end
 
+-- BENCH_REQUESTS_PER_THREAD: stop each thread after that many answers (a fixed amount of
+-- work per run, whatever the machine's speed), within wrk's duration.
+local cap = tonumber(os.getenv("BENCH_REQUESTS_PER_THREAD") or "")
+local answered = 0
 local errors = 0
 response = function(status, headers, body)
+  answered = answered + 1
+  if cap and answered >= cap then wrk.thread:stop() end
   if status ~= 200 then
     errors = errors + 1
     if errors <= 3 then io.stderr:write("non-200: " .. status .. " " .. body .. "\n") end
