@@ -20,6 +20,8 @@ from aiohttp import web
 
 from tests.client.test_client_api import free_port
 
+pytestmark = pytest.mark.e2e  # a real process or a browser: not in the quick suite
+
 ROOT = Path(__file__).resolve().parents[2]
 CHIFFON = [sys.executable, "-m", "chiffon"]
 

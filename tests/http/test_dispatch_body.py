@@ -3,6 +3,7 @@ takes, and takes none the schema refuses (so every error answer stays the schema
 
 from __future__ import annotations
 
+import os
 import uuid
 from typing import Any
 
@@ -56,7 +57,11 @@ bodies = st.fixed_dictionaries(  # mostly plain and valid, so both paths are exe
 ) | st.fixed_dictionaries({}, optional=FIELDS)
 
 
-@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# A few hundred bodies between edits; the test command (scripts/test, CI) searches 3,000.
+EXAMPLES = 3000 if os.environ.get("CHIFFON_TEST_THOROUGH") else 200
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(bodies)
 def test_the_fast_loader_agrees_with_the_schema(body: dict[str, Any]) -> None:
     fast = load_plain(body)

@@ -14,6 +14,8 @@ import pytest
 
 from tests.helpers import eventually
 
+pytestmark = pytest.mark.e2e  # a real process or a browser: not in the quick suite
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -12,9 +12,12 @@ import uuid
 from typing import Any
 
 import aiohttp
+import pytest
 
 from tests.helpers import eventually
 from tests.integration.test_cli_process import ROOT, _clean_env, free_port
+
+pytestmark = pytest.mark.e2e  # a real process or a browser: not in the quick suite
 
 TOKEN = "t0ken-that-must-not-leak"
 SECRET = "parameter-value-that-must-not-leak"

@@ -22,6 +22,8 @@ from tests.helpers import eventually
 from tests.integration.test_cli_process import ROOT, _clean_env, free_port
 from tests.pg_fixtures import create_database, drop_database
 
+pytestmark = pytest.mark.e2e  # a real process or a browser: not in the quick suite
+
 TOKEN = "schemathesis-token"
 EXAMPLES = 25
 

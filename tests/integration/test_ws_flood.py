@@ -16,11 +16,14 @@ import uuid
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from tests.integration.test_cli_process import ROOT, _clean_env, free_port
 
 sys.path.insert(0, str(Path(ROOT) / "bench"))
 from ws_flood import FloodStats, flood, rss_mb
+
+pytestmark = pytest.mark.e2e  # a real process or a browser: not in the quick suite
 
 CLIENTS = 200
 TASKS = 100

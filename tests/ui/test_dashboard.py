@@ -6,10 +6,13 @@ import re
 import uuid
 from typing import Any
 
+import pytest
 from playwright.async_api import Request, Route, expect
 
 from tests.ui.conftest import RESULTS, chiffon_server, explained
 from tests.ui.dashboard_page import DashboardPage
+
+pytestmark = pytest.mark.e2e  # a real process or a browser: not in the quick suite
 
 SLEEP_3S = '{"seconds": 3, "step_s": 0.5}'
 SLEEP_LONG = '{"seconds": 30, "step_s": 0.5}'

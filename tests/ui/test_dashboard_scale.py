@@ -8,10 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from playwright.async_api import expect
 
 from tests.ui.conftest import chiffon_server, explained
 from tests.ui.dashboard_page import DashboardPage
+
+pytestmark = pytest.mark.e2e  # a real process or a browser: not in the quick suite
 
 BURST = 600
 TRACED = 100
