@@ -172,7 +172,7 @@ class AgentRuntime:
                 return
             await delivery.ack()
         except Exception:
-            log.exception("could not start task", extra={"task_id": str(req.task_id)})
+            log.exception("could not start task", extra=_fields(req))
             self._give_back(task)
             with contextlib.suppress(Exception):
                 await delivery.reject(requeue=True)
@@ -195,6 +195,8 @@ class AgentRuntime:
             self._slots.release()
             self._changed.set()
         status, done, error = fit_to_send(*outcome)
+        duration_ms = int((time.monotonic() - started) * 1000)
+        log.info("%s %s in %d ms", req.work_type, status.value, duration_ms, extra=_fields(req))
         self._reporter.send(
             WorkResult(
                 task_id=req.task_id,
@@ -206,7 +208,7 @@ class AgentRuntime:
                 result=done.result,
                 error_message=error,
                 exit_code=done.exit_code,
-                duration_ms=int((time.monotonic() - started) * 1000),
+                duration_ms=duration_ms,
                 retryable=done.retryable,
             )
         )
@@ -240,7 +242,7 @@ class AgentRuntime:
             msg = f"handler timed out after {req.timeout_s}s"
             return ResultStatus.FAILED, HandlerOutcome(exit_code=TIMEOUT_EXIT_CODE), msg
         except Exception as exc:
-            log.exception("handler raised", extra={"task_id": str(req.task_id)})
+            log.exception("handler raised", extra=_fields(req))
             return ResultStatus.FAILED, HandlerOutcome(exit_code=1), f"{type(exc).__name__}: {exc}"
         if isinstance(value, HandlerOutcome):
             return ResultStatus.COMPLETED, value, None
@@ -263,4 +265,15 @@ def _percent(value: object) -> int | None:
 def _log_given_back(req: WorkRequest) -> None:
     # The bus lost the delivery (its channel closed): the broker delivers it again, here or
     # to another agent. Running it here as well would run the task twice.
-    log.info("work message given back to the broker", extra={"task_id": str(req.task_id)})
+    log.info("work message given back to the broker", extra=_fields(req))
+
+
+def _fields(req: WorkRequest) -> dict[str, Any]:
+    """The ids of a log line about one attempt: its trace_id finds the dispatch's call, the
+    task, its events and the orchestrator's lines too."""
+    return {
+        "task_id": str(req.task_id),
+        "trace_id": str(req.trace_id),
+        "work_type": req.work_type,
+        "attempt": req.attempt,
+    }

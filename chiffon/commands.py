@@ -41,7 +41,7 @@ class RetryRequest:
         if not 1 <= self.max_attempts <= MAX_ATTEMPTS_LIMIT:
             found.append(f"max_attempts must be between 1 and {MAX_ATTEMPTS_LIMIT}")
         if not 0 <= self.backoff_s <= MAX_BACKOFF_S:
-            found.append(f"backoff_s must be greater than 0 and at most {MAX_BACKOFF_S:g}")
+            found.append(f"backoff_s must be at least 0 and at most {MAX_BACKOFF_S:g}")
         if self.backoff_max_s is not None and not (
             self.backoff_s <= self.backoff_max_s <= MAX_BACKOFF_S
         ):
@@ -56,6 +56,16 @@ class RetryRequest:
 
 
 @attrs.frozen
+class Correlation:
+    """Ids the caller sent beside the request (HTTP's X-Trace-Id and X-Request-Id): the task
+    takes them when the request itself names none, and a repeated dispatch is never compared
+    on them (a retried call may carry new ones)."""
+
+    trace_id: UUID | None = None
+    request_id: UUID | None = None
+
+
+@attrs.frozen
 class DispatchCommand:
     task_id: UUID
     work_type: str
@@ -67,6 +77,17 @@ class DispatchCommand:
     retry: RetryRequest = attrs.Factory(RetryRequest)
     not_before: datetime | None = None
     delay_s: float | None = None
+    request_id: UUID | None = None
+    correlation: Correlation = attrs.Factory(Correlation)
+
+    @property
+    def chosen_trace_id(self) -> UUID | None:
+        """The trace id the caller chose: the request's own, else the one sent beside it."""
+        return self.trace_id or self.correlation.trace_id
+
+    @property
+    def chosen_request_id(self) -> UUID | None:
+        return self.request_id or self.correlation.request_id
 
     def validate(self, now: datetime) -> None:
         """Raise InvalidRequest / PayloadTooLarge naming the failing field."""
@@ -130,6 +151,7 @@ class DispatchCommand:
             and task.priority == self.priority
             and task.timeout_s == (None if self.timeout_s is None else float(self.timeout_s))
             and (self.trace_id is None or self.trace_id == task.trace_id)
+            and (self.request_id is None or self.request_id == task.request_id)
             and same_retry
             and same_start
         )

@@ -69,6 +69,11 @@ class OrchestratorService:
         task = self._new_task(cmd, agent_type)
         stored, created = await self._ledger.create(task)
         if not created:
+            if stored.task_id != cmd.task_id:
+                raise TaskIdConflict(
+                    f"request_id {task.request_id} is already used by task {stored.task_id}",
+                    {"request_id": str(task.request_id), "task_id": str(stored.task_id)},
+                )
             if not cmd.matches(stored):
                 raise TaskIdConflict(
                     f"task_id {cmd.task_id} is already used by a different request",
@@ -161,8 +166,8 @@ class OrchestratorService:
         deadline = None if cmd.timeout_s is None else begins + timedelta(seconds=cmd.timeout_s)
         task = Task(
             task_id=cmd.task_id,
-            request_id=self._ids.new_id(),
-            trace_id=cmd.trace_id or self._ids.new_id(),
+            request_id=cmd.chosen_request_id or self._ids.new_id(),
+            trace_id=cmd.chosen_trace_id or self._ids.new_id(),
             work_type=cmd.work_type,
             agent_type=agent_type,
             priority=cmd.priority,

@@ -20,7 +20,7 @@ LOG_FORMATS: Final = ("text", "json")
 TRUE: Final = frozenset({"1", "true", "yes", "on"})
 FALSE: Final = frozenset({"0", "false", "no", "off"})
 # Read by other parts (the client verbs, the tests), not by the server's settings.
-OTHER_NAMES: Final = frozenset({"CHIFFON_URL", "CHIFFON_TEST_ADMIN_DSN"})
+OTHER_NAMES: Final = frozenset({"CHIFFON_URL", "CHIFFON_TEST_ADMIN_DSN", "CHIFFON_TEST_THOROUGH"})
 LOOPBACK: Final = frozenset({"localhost", "::1", "ip6-localhost"})
 MAX_WORKERS: Final = 64
 

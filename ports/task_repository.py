@@ -97,8 +97,9 @@ class TaskRepository(Protocol):
         """Store `task` (revision 1), its first timeline entry and its outbox messages in one
         unit of work.
 
-        If a task with the same task_id exists, nothing is stored and `(existing, False)` is
-        returned; otherwise `(task, True)`. One task's failure never fails another's create.
+        If a task with the same task_id exists, or else one with the same request_id,
+        nothing is stored and `(existing, False)` is returned (its task_id tells the two
+        apart); otherwise `(task, True)`. One task's failure never fails another's create.
         """
         ...
 

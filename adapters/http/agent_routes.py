@@ -22,6 +22,7 @@ READY_TIMEOUT_S = 2.0
 @docs(
     tags=["agents"],
     summary="Agents known from their heartbeats",
+    operationId="listAgents",
     responses=responses((400, error("Bad filter (1000)"))),
 )
 @querystring_schema(AgentQuerySchema)
@@ -34,7 +35,12 @@ async def list_agents(request: web.Request) -> web.Response:
     return web.json_response([agent_to_json(a) for a in agents])
 
 
-@docs(tags=["health"], summary="Liveness: the process answers (never needs a token)", security=[])
+@docs(
+    tags=["health"],
+    summary="Liveness: the process answers (never needs a token)",
+    operationId="getHealth",
+    security=[],
+)
 @response_schema(HealthSchema, 200)
 @routes.get("/health")
 async def health(request: web.Request) -> web.Response:
@@ -44,6 +50,7 @@ async def health(request: web.Request) -> web.Response:
 @docs(
     tags=["health"],
     summary="Readiness: the store and the bus answer",
+    operationId="getReadiness",
     responses={
         401: UNAUTHORIZED,
         503: {"schema": HealthSchema, "description": "A dependency is down"},

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from aiohttp import web
-from aiohttp_apispec import setup_aiohttp_apispec
 
 from adapters.http import (
     agent_routes,
+    correlation,
+    docs_routes,
     event_routes,
     task_routes,
     ui_routes,
@@ -17,11 +18,10 @@ from adapters.http import (
 )
 from adapters.http.auth import bearer_auth
 from adapters.http.errors import error_middleware
-from adapters.http.keys import READINESS, SERVICE, ReadinessCheck
+from adapters.http.keys import ALLOWED_ORIGINS, READINESS, SERVICE, ReadinessCheck
 from adapters.http.metrics import route as metrics_route
 from adapters.http.metrics.middleware import observe_requests
 from adapters.http.metrics.registry import ChiffonMetrics
-from adapters.http.openapi import SECURITY_DEFINITIONS
 from adapters.http.websocket_hub import WebSocketHub
 from adapters.http.ws_auth import WS_AUTH, WsAuth
 from adapters.http.ws_limits import WsLimits
@@ -51,6 +51,8 @@ def create_app(
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
     app[SERVICE] = service
     app[READINESS] = readiness
+    app[ALLOWED_ORIGINS] = allowed_origins
+    app.on_response_prepare.append(correlation.stamp)
     app.add_routes(task_routes.routes)
     app.add_routes(event_routes.routes)
     app.add_routes(agent_routes.routes)
@@ -63,15 +65,5 @@ def create_app(
     if hub is not None:  # live push needs somewhere to listen
         ws_routes.install(app, hub, allowed_origins)
     metrics_route.install(app, metrics, lambda: 0 if hub is None else len(hub.connections))
-    setup_aiohttp_apispec(
-        app,
-        title="chiffon",
-        version=version,
-        info={"description": "Dispatch units of work to typed agents and track them to the end."},
-        securityDefinitions=SECURITY_DEFINITIONS,
-        security=[{"bearer": []}] if api_token else [],
-        url="/api/docs/swagger.json",
-        swagger_path="/api/docs",
-        in_place=True,
-    )
+    docs_routes.install(app, version=version, secured=bool(api_token))
     return app

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 from aiohttp import web
 
+from adapters.http.correlation import trace_id_of
 from chiffon.errors import ChiffonError, Unauthorized
 
 log = logging.getLogger(__name__)
@@ -32,28 +32,7 @@ STATUS_BY_CODE: Final = {
     5000: 500,
     5030: 503,
 }
-TRACE_KEY: Final = "chiffon_trace_id"
-TRACE_HEADERS: Final = ("X-Trace-Id", "X-Request-Id")
 CHALLENGE: Final = {"WWW-Authenticate": 'Bearer realm="chiffon"'}
-
-
-def trace_id_of(request: web.BaseRequest) -> str:
-    """The request's trace id: the caller's X-Trace-Id (or X-Request-Id) when it is a UUID,
-    else a fresh one. Anything else a client sends is ignored, never echoed or logged."""
-    if TRACE_KEY not in request:
-        request[TRACE_KEY] = _given_uuid(request) or str(uuid.uuid4())
-    return str(request[TRACE_KEY])
-
-
-def _given_uuid(request: web.BaseRequest) -> str | None:
-    for name in TRACE_HEADERS:
-        value = request.headers.get(name)
-        if value and len(value) <= 64:
-            try:
-                return str(uuid.UUID(value))
-            except ValueError:
-                continue
-    return None
 
 
 def error_body(code: int, message: str, trace_id: str | None, details: Any = None) -> bytes:

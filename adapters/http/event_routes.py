@@ -19,6 +19,7 @@ _query_schema = EventQuerySchema()
 @docs(
     tags=["tasks"],
     summary="A task's timeline: every change, numbered by revision",
+    operationId="getTaskEvents",
     description="Each stored change of the task as `{task_id, revision, at, kind, status, "
     "changes}`, in revision order, after `after` (exclusive). Revision 1 (`dispatched`) holds "
     "every field but the parameters, so folding the changes in order gives the task at any "

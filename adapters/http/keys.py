@@ -12,3 +12,5 @@ ReadinessCheck = Callable[[], Awaitable[None]]
 
 SERVICE = web.AppKey("service", OrchestratorService)
 READINESS = web.AppKey("readiness", Mapping[str, ReadinessCheck])
+# Browser origins besides the server's own that may call the API (CHIFFON_ALLOWED_ORIGINS).
+ALLOWED_ORIGINS: web.AppKey[frozenset[str]] = web.AppKey("allowed_origins")

@@ -6,16 +6,6 @@ from typing import Any, Final
 
 from adapters.http.schemas import ErrorSchema
 
-SECURITY_DEFINITIONS: Final = {
-    "bearer": {
-        "type": "apiKey",
-        "in": "header",
-        "name": "Authorization",
-        "description": "`Bearer <token>` when the server runs with CHIFFON_API_TOKEN "
-        "(the scheme word is case-insensitive). /health never needs it.",
-    }
-}
-
 
 def error(description: str) -> dict[str, Any]:
     return {"schema": ErrorSchema, "description": description}

@@ -10,10 +10,26 @@ from aiohttp import web
 from marshmallow import Schema, ValidationError
 
 from adapters.codec import strict_json
+from adapters.http.keys import ALLOWED_ORIGINS
+from adapters.http.origin import check_origin
 from chiffon.errors import InvalidRequest, RequestTimeout, UnsupportedMediaType
 
 BODY_TIMEOUT_S: Final = 30.0
 JSON_CHARSETS: Final = frozenset({"", "utf-8", "utf8"})
+
+
+def require_json_if_any(request: web.Request) -> None:
+    """An operation that takes no body: accepted without one, whatever its Content-Type says
+    (`curl -X POST URL` and httpx's and requests' `post(url)` send none, aiohttp's client
+    says application/octet-stream), or with a JSON body (ignored); a body of another type is
+    415. A bodyless POST from a browser page of another origin is refused (403/4030): with no
+    body type to insist on, its Origin header is what keeps cross-site pages (a form, fetch
+    with no-cors, sendBeacon) out."""
+    if request.body_exists:
+        require_json(request)
+    else:
+        allowed: frozenset[str] = request.app[ALLOWED_ORIGINS]
+        check_origin(request, allowed)
 
 
 def require_json(request: web.Request) -> None:

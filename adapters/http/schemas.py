@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
@@ -72,6 +72,17 @@ class StrictSchema(Schema):
         unknown = RAISE
 
 
+SchemaClass = TypeVar("SchemaClass", bound=type[Schema])
+
+
+def always_sent(schema: SchemaClass) -> SchemaClass:
+    """An answer's shape: the server sends every field, null when it has no value, so each is
+    documented as required (generated clients then type it `X | None`, not "maybe absent")."""
+    for field in schema._declared_fields.values():
+        field.required = True
+    return schema
+
+
 class RetrySchema(StrictSchema):
     max_attempts = fields.Integer(
         strict=True,
@@ -81,10 +92,9 @@ class RetrySchema(StrictSchema):
     )
     backoff_s = StrictNumber(
         load_default=0.0,
-        validate=validate.Range(min=0, min_inclusive=False, max=MAX_BACKOFF_S),
+        validate=validate.Range(min=0, max=MAX_BACKOFF_S),
         metadata={
-            "description": "Wait before attempt 2, doubled for each next one (default: none).",
-            "exclusiveMinimum": True,
+            "description": "Wait before attempt 2, doubled for each next one (default 0: none)."
         },
     )
     backoff_max_s = StrictNumber(
@@ -136,7 +146,18 @@ class DispatchRequestSchema(StrictSchema):
     trace_id = fields.UUID(
         load_default=None,
         allow_none=True,
-        metadata={"description": "Correlation id to reuse; one is generated if absent."},
+        metadata={
+            "description": "Correlation id to reuse (default: the X-Trace-Id header, else a "
+            "new one)."
+        },
+    )
+    request_id = fields.UUID(
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "This dispatch request's id (default: the X-Request-Id header, else "
+            "a new one); one request_id names one task (another task_id with it is 409/1003)."
+        },
     )
     retry = fields.Nested(
         RetrySchema,
@@ -170,6 +191,7 @@ class DispatchRequestSchema(StrictSchema):
     )
 
 
+@always_sent
 class DispatchResponseSchema(Schema):
     task_id = fields.UUID(required=True)
     trace_id = fields.UUID(required=True)
@@ -181,6 +203,7 @@ class DispatchResponseSchema(Schema):
     )
 
 
+@always_sent
 class TaskSchema(Schema):
     task_id = fields.UUID(required=True)
     status = fields.String(required=True, validate=validate.OneOf(TASK_STATUSES))
@@ -237,6 +260,7 @@ class TaskSchema(Schema):
     )  # fmt: skip
 
 
+@always_sent
 class TaskEventSchema(Schema):
     task_id = fields.UUID(required=True)
     revision = fields.Integer(required=True)
@@ -255,6 +279,7 @@ class TaskEventSchema(Schema):
     )
 
 
+@always_sent
 class TaskEventPageSchema(Schema):
     items = fields.List(fields.Nested(TaskEventSchema), required=True)
     revision = fields.Integer(
@@ -276,6 +301,7 @@ class EventQuerySchema(StrictSchema):
     limit = fields.Integer(load_default=500, validate=validate.Range(1, 1000))
 
 
+@always_sent
 class TaskPageSchema(Schema):
     items = fields.List(fields.Nested(TaskSchema), required=True)
     next_cursor = fields.String(allow_none=True, required=True)
@@ -291,6 +317,7 @@ class TaskQuerySchema(StrictSchema):
     cursor = SafeString(max_length=200, metadata={"description": "next_cursor of a page."})
 
 
+@always_sent
 class AgentSchema(Schema):
     agent_id = fields.UUID(required=True)
     agent_type = fields.String(required=True)
@@ -302,6 +329,7 @@ class AgentSchema(Schema):
     last_heartbeat_at = fields.DateTime(required=True)
 
 
+@always_sent
 class WorkTypeSchema(Schema):
     work_type = fields.String(required=True, metadata={"example": "sleep"})
     agent_type = fields.String(required=True, metadata={"example": "demo"})
@@ -321,6 +349,7 @@ class TaskIdPathSchema(Schema):
     task_id = fields.UUID(required=True)
 
 
+@always_sent
 class CancelResponseSchema(Schema):
     task_id = fields.UUID(required=True)
     status = fields.String(required=True, metadata={"example": "cancelled"})
@@ -332,13 +361,32 @@ class CancelResponseSchema(Schema):
     )  # fmt: skip
 
 
+ERROR_CODES = (
+    "1000 invalid request (a field, filter, cursor, id or body), 1001 unknown work_type, "
+    "1003 task_id or request_id already used by another request, 1004 too large, "
+    "1005 not application/json, 1006 too slow, 2001 task not found, 2002 not cancellable "
+    "(already finished), 3001 no live agent (on_no_agent: reject), 4010 missing or wrong "
+    "bearer token, 4030 forbidden origin, 4290 too many connections or attempts, "
+    "5000 internal error, 5030 store or bus unavailable"
+)
+
+
+@always_sent
 class ErrorSchema(Schema):
-    error_code = fields.Integer(required=True, metadata={"example": 1000})
-    error_message = fields.String(required=True)
-    trace_id = fields.String(allow_none=True)
-    details = fields.Raw(allow_none=True)
+    error_code = fields.Integer(
+        required=True, metadata={"example": 1000, "description": f"Stable code: {ERROR_CODES}."}
+    )
+    error_message = fields.String(required=True, metadata={"description": "For people."})
+    trace_id = fields.String(
+        allow_none=True, metadata={"description": "The call's trace id (as in X-Trace-Id)."}
+    )
+    details = fields.Raw(
+        allow_none=True,
+        metadata={"description": "What was wrong, when known: usually field -> [messages]."},
+    )
 
 
+@always_sent
 class HealthSchema(Schema):
     status = fields.String(required=True)
     checks = fields.Dict(keys=fields.String(), values=fields.String())

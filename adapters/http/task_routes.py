@@ -11,6 +11,7 @@ from aiohttp_apispec import (
     response_schema,
 )
 
+from adapters.http.correlation import REQUEST_HEADER, TRACE_HEADER, about_task, given
 from adapters.http.cursor import decode_cursor, encode_cursor
 from adapters.http.dispatch_body import load_plain
 from adapters.http.keys import SERVICE
@@ -21,7 +22,7 @@ from adapters.http.openapi import (
     post_responses,
     responses,
 )
-from adapters.http.parsing import json_object, load, path_uuid, query, require_json
+from adapters.http.parsing import json_object, load, path_uuid, query, require_json_if_any
 from adapters.http.rendering import page_response, task_response
 from adapters.http.schemas import (
     CancelResponseSchema,
@@ -32,7 +33,7 @@ from adapters.http.schemas import (
     TaskQuerySchema,
     TaskSchema,
 )
-from chiffon.commands import DispatchCommand, RetryRequest
+from chiffon.commands import Correlation, DispatchCommand, RetryRequest
 from chiffon.model import TaskStatus, WaitingReason
 from ports.task_repository import TaskFilter
 
@@ -44,10 +45,12 @@ _query_schema = TaskQuerySchema()
 @docs(
     tags=["tasks"],
     summary="Dispatch a unit of work",
+    operationId="dispatchTask",
     description="Stores the task and its work message in one step, then returns; an agent of "
     "the routed type runs it. Idempotent on task_id: the same request again returns the first "
-    "answer, a different request with a used task_id is 409/1003. Priority 5 is delivered first.",
-    consumes=["application/json"],
+    "answer, a different request with a used task_id is 409/1003. Priority 5 is delivered "
+    "first. Without trace_id / request_id in the body, the task takes the caller's X-Trace-Id "
+    "/ X-Request-Id headers (UUIDs), else fresh ones; the body wins.",
     responses=post_responses(
         (400, error("Invalid body (1000) or unknown work_type (1001)")),
         (409, error("task_id reused by another request (1003); no live agent (3001)")),
@@ -61,8 +64,10 @@ async def dispatch(request: web.Request) -> web.Response:
     data = await json_object(request)
     body = load_plain(data) or load(_dispatch_schema, data)  # the schema says what is wrong
     retry = body.pop("retry", None)
-    command = DispatchCommand(**body, retry=RetryRequest(**(retry or {})))
+    sent = Correlation(given(request, TRACE_HEADER), given(request, REQUEST_HEADER))
+    command = DispatchCommand(**body, retry=RetryRequest(**(retry or {})), correlation=sent)
     task, _ = await request.app[SERVICE].dispatch(command)
+    about_task(request, task.task_id, task.trace_id, task.request_id)
     return web.json_response(
         {
             "task_id": str(task.task_id),
@@ -77,6 +82,7 @@ async def dispatch(request: web.Request) -> web.Response:
 @docs(
     tags=["tasks"],
     summary="One task's current state",
+    operationId="getTaskStatus",
     responses=responses((400, BAD_REQUEST), (404, NOT_FOUND)),
 )
 @match_info_schema(TaskIdPathSchema)
@@ -90,6 +96,7 @@ async def status(request: web.Request) -> web.Response:
 @docs(
     tags=["tasks"],
     summary="List tasks, newest first",
+    operationId="listTasks",
     description="Keyset pagination: pass next_cursor back as cursor for the next page.",
     responses=responses((400, BAD_REQUEST)),
 )
@@ -114,12 +121,14 @@ async def list_tasks(request: web.Request) -> web.Response:
 @docs(
     tags=["tasks"],
     summary="Cancel a pending or running task",
+    operationId="cancelTask",
     description="A running task's agent is told to stop its handler at once; a pending task "
-    "is never run. A finished task is 400/2002. Send Content-Type: application/json (no body "
-    "is needed): it keeps cross-site forms out.",
-    consumes=["application/json"],
+    "is never run. A finished task is 400/2002. No body is needed (`curl -X POST URL` "
+    "works); a body, if sent, must be JSON (it is ignored). A browser page of another "
+    "origin is refused (403/4030).",
     responses=post_responses(
         (400, error("Bad task id (1000) or not cancellable: already finished (2002)")),
+        (403, error("A browser page of another origin (4030)")),
         (404, NOT_FOUND),
     ),
 )
@@ -127,7 +136,7 @@ async def list_tasks(request: web.Request) -> web.Response:
 @response_schema(CancelResponseSchema, 200)
 @routes.post("/api/v1/cancel/{task_id}")
 async def cancel(request: web.Request) -> web.Response:
-    require_json(request)  # no body is needed, but the header keeps cross-site forms out
+    require_json_if_any(request)
     task = await request.app[SERVICE].cancel(path_uuid(request, "task_id"))
     return web.json_response(
         {

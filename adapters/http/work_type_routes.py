@@ -15,6 +15,7 @@ routes = web.RouteTableDef()
 @docs(
     tags=["agents"],
     summary="Work types a dispatch may name, and the agent type each goes to",
+    operationId="listWorkTypes",
     description="The routing table's work types (source `table`: the default table and "
     "CHIFFON_ROUTES), then those that agents not offline advertise in their heartbeats "
     "(source `advertised`), sorted by work_type. A work type in both is listed once, as "

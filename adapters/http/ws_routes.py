@@ -65,6 +65,7 @@ def install(app: web.Application, hub: WebSocketHub, origins: frozenset[str] = f
 @docs(
     tags=["push"],
     summary="Live push of task and agent changes (WebSocket)",
+    operationId="streamChanges",
     description=DESCRIPTION,
     responses={
         101: {"description": "Switching Protocols: the WebSocket is open"},

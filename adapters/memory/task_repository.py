@@ -50,6 +50,7 @@ class InMemoryTaskRepository(TaskRepository):
         self._max_finished = max_finished
         self._finished: OrderedDict[UUID, datetime] = OrderedDict()  # in the order they ended
         self._tasks: dict[UUID, Task] = {}
+        self._by_request: dict[UUID, UUID] = {}  # request_id -> task_id (unique, as in SQL)
         self._order: list[tuple[datetime, UUID]] = []  # ascending (created_at, task_id)
         # Indexes, so that no sweep or write scans every task or every outbox row:
         self._active: dict[str, set[UUID]] = {}  # agent_type -> its pending and running tasks
@@ -63,10 +64,13 @@ class InMemoryTaskRepository(TaskRepository):
         self, task: Task, event: EventDraft, outbox: Sequence[OutboxMessage]
     ) -> tuple[Task, bool]:
         existing = self._tasks.get(task.task_id)
+        if existing is None and task.request_id in self._by_request:
+            existing = self._tasks[self._by_request[task.request_id]]
         if existing is not None:
             return _copy(existing), False
         stored = _copy(attrs.evolve(task, revision=1))
         self._tasks[task.task_id] = stored
+        self._by_request[task.request_id] = task.task_id
         self._events[task.task_id] = [event.numbered(task.task_id, 1)]
         bisect.insort(self._order, (task.created_at, task.task_id))
         return self._store(stored, outbox), True
@@ -248,6 +252,7 @@ class InMemoryTaskRepository(TaskRepository):
 
     def _delete(self, task_id: UUID) -> None:
         task = self._tasks.pop(task_id)
+        self._by_request.pop(task.request_id, None)
         self._finished.pop(task_id, None)
         self._events.pop(task_id, None)
         self._forget_active(task)

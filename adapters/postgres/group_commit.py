@@ -36,15 +36,16 @@ _ARRAYS = ", ".join(
 )
 _SELECT = ", ".join(f"t.{c}::jsonb" if c in _JSON else f"t.{c}" for c in TASK_COLUMNS)
 # ONE statement stores the whole batch: the tasks (ON CONFLICT keeps dispatch idempotent on
-# task_id), then the first timeline entry and the outbox rows of only the tasks it inserted.
-# A single statement is atomic on its own: no BEGIN/COMMIT round trips around it.
+# task_id, and leaves a used request_id to its first task), then the first timeline entry and
+# the outbox rows of only the tasks it inserted. A single statement is atomic on its own: no
+# BEGIN/COMMIT round trips around it.
 _N = len(TASK_COLUMNS)
 _EVENTS = ", ".join(
     f"${_N + i}::{t}[]" for i, t in enumerate(("uuid", "timestamptz", "text", "text", "text"), 1)
 )
 INSERT_BATCH: Final = (
     f"WITH ins AS (INSERT INTO tasks ({_COLS}) SELECT {_SELECT} FROM unnest({_ARRAYS})"
-    f" AS t({_COLS}) ON CONFLICT (task_id) DO NOTHING RETURNING *),"
+    f" AS t({_COLS}) ON CONFLICT DO NOTHING RETURNING *),"
     " ev AS (INSERT INTO task_events (task_id, revision, at, kind, status, changes)"
     " SELECT e.task_id, 1, e.at, e.kind, e.status, e.changes::jsonb"
     f" FROM unnest({_EVENTS}) AS e(task_id, at, kind, status, changes)"
@@ -52,7 +53,9 @@ INSERT_BATCH: Final = (
     f" ob AS ({insert_outbox_sql(_N + 6, 'm.task_id IN (SELECT task_id FROM ins)')})"
     " SELECT * FROM ins"
 )
-SELECT_MANY: Final = "SELECT * FROM tasks WHERE task_id = ANY($1::uuid[])"
+SELECT_MANY: Final = (
+    "SELECT * FROM tasks WHERE task_id = ANY($1::uuid[]) OR request_id = ANY($2::uuid[])"
+)
 
 
 class GroupCommitter:
@@ -123,14 +126,18 @@ class GroupCommitter:
         async with self._connection() as conn:
             rows = await conn.fetch(INSERT_BATCH, *args)
             created = {r["task_id"]: task_from_row(r) for r in rows}
-            missing = [tid for tid in first if tid not in created]
-            known = dict(created)
-            if missing:  # used task_ids (a repeated dispatch): what was stored first
-                known.update(
-                    (r["task_id"], task_from_row(r)) for r in await conn.fetch(SELECT_MANY, missing)
-                )
+            missing = [first[tid][0] for tid in first if tid not in created]
+            stored = list(created.values())
+            if missing:  # a used task_id (a repeated dispatch) or request_id: what holds it
+                ids = ([t.task_id for t in missing], [t.request_id for t in missing])
+                stored += [task_from_row(r) for r in await conn.fetch(SELECT_MANY, *ids)]
+        by_task = {t.task_id: t for t in stored}
+        by_request = {t.request_id: t for t in stored}
         return [
-            (known[t.task_id], first[t.task_id] is item and t.task_id in created)
+            (
+                by_task.get(t.task_id) or by_request[t.request_id],
+                first[t.task_id] is item and t.task_id in created,
+            )
             for item in batch
             for t in [item[0]]
         ]

@@ -120,12 +120,26 @@ def test_dispatch_merges_params_from_a_file_with_pairs(url: str, tmp_path: Path)
 
 def test_dispatch_wait_on_a_failing_task_exits_1(url: str) -> None:
     run = chiffon("dispatch", "fail", "message=boom", "--wait", url=url)
-    one_error_line(run, 1, "failed: boom (exit code 1)")
+    assert run.code == 1 and run.err.startswith("chiffon: dispatched fail as task"), run.err
+    _ids, failed = run.err.splitlines()  # the ids, then the one line that says why
+    assert failed.startswith("chiffon: task ") and "failed: boom (exit code 1)" in failed
+
+
+def test_dispatch_takes_a_trace_id_and_wait_says_the_one_it_used(url: str) -> None:
+    trace = str(uuid.uuid4())
+    run = chiffon("dispatch", "echo", "n=1", "--trace-id", trace, "--wait", url=url)
+    assert run.code == 0 and f"(trace {trace})" in run.err, run.err
+    task_id = run.err.split("as task ", 1)[1].split()[0]
+    status = chiffon("status", task_id, "--json", url=url).json()
+    assert status["trace_id"] == trace
+    made = chiffon("dispatch", "echo", "--wait", url=url)  # none given: the server's, said
+    said = made.err.split("(trace ", 1)[1].split(")")[0]
+    assert str(uuid.UUID(said)) == said
 
 
 def test_ctrl_c_stops_waiting_says_how_to_cancel_and_exits_130(url: str) -> None:
     task_id = str(uuid.uuid4())
-    args = [*CHIFFON, "dispatch", "sleep", "seconds=5", "--id", task_id, "--wait"]
+    args = [*CHIFFON, "dispatch", "sleep", "seconds=60", "--id", task_id, "--wait"]
     proc = subprocess.Popen(
         args,
         cwd=ROOT,

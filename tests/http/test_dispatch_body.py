@@ -46,6 +46,7 @@ FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "priority": numbers | st.booleans() | st.none() | st.text(max_size=3),
     "timeout_s": numbers | st.booleans() | st.none() | st.text(max_size=3),
     "trace_id": uuids | not_uuids,
+    "request_id": uuids | not_uuids,
     "retry": st.just({"max_attempts": 2}),
     "delay_s": st.just(5),
     "unknown": st.just(1),

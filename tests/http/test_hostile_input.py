@@ -82,8 +82,10 @@ async def test_posts_must_say_they_carry_json(api: TestClient, headers: dict[str
     resp = await api.post("/api/v1/dispatch", data=body().encode(), headers=headers)
     answer = await resp.json()
     assert (resp.status, answer["error_code"]) == (415, 1005), answer
-    cancel = await api.post(f"/api/v1/cancel/{uuid.uuid4()}", headers=headers)
-    assert cancel.status == 415
+    cancel = await api.post(f"/api/v1/cancel/{uuid.uuid4()}", data=b"{}", headers=headers)
+    assert cancel.status == 415  # a body, if any, is JSON
+    bodyless = await api.post(f"/api/v1/cancel/{uuid.uuid4()}", headers=headers)
+    assert bodyless.status == 404  # no body: whatever the header says (curl sends none)
     assert (await api.get("/api/v1/tasks")).status == 200
 
 
@@ -151,7 +153,8 @@ async def test_trace_ids_from_headers_are_used_only_when_they_are_uuids(api: Tes
         trace = (await resp.json())["trace_id"]
         assert trace != bad and str(uuid.UUID(trace)) == trace
     resp = await api.get("/api/v1/status/nope", headers={"X-Request-Id": mine})
-    assert (await resp.json())["trace_id"] == mine
+    assert resp.headers["X-Request-Id"] == mine  # the request's id, not a trace id
+    assert (await resp.json())["trace_id"] != mine
 
 
 async def test_405_says_which_methods_are_allowed(api: TestClient) -> None:

@@ -1,43 +1,143 @@
-"""The OpenAPI document says what the API enforces: the bearer scheme and its 401s, UUID
-formats, a required dispatch body, JSON-only POSTs."""
+"""The OpenAPI 3 document: valid, complete, and true to what the API answers (real answers are
+validated against the document's own schemas, so a nullable field the document forgets fails
+here, not in a user's generated client)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+from aiohttp.test_utils import TestClient
+from openapi_schema_validator import OAS30Validator
+from openapi_spec_validator import validate
+
+from tests.helpers import eventually
 from tests.http.conftest import Factory
-from tests.http.test_query_and_cancel_api import get_json
 
-GUARDED = [
-    ("post", "/api/v1/dispatch"),
-    ("get", "/api/v1/status/{task_id}"),
-    ("get", "/api/v1/tasks"),
-    ("get", "/api/v1/agents"),
-    ("post", "/api/v1/cancel/{task_id}"),
-    ("get", "/ready"),
-]
+OPERATIONS = {
+    ("post", "/api/v1/dispatch"): "dispatchTask",
+    ("get", "/api/v1/status/{task_id}"): "getTaskStatus",
+    ("get", "/api/v1/tasks"): "listTasks",
+    ("post", "/api/v1/cancel/{task_id}"): "cancelTask",
+    ("get", "/api/v1/tasks/{task_id}/events"): "getTaskEvents",
+    ("get", "/api/v1/agents"): "listAgents",
+    ("get", "/api/v1/work-types"): "listWorkTypes",
+    ("get", "/api/v1/ws"): "streamChanges",
+    ("get", "/health"): "getHealth",
+    ("get", "/ready"): "getReadiness",
+    ("get", "/metrics"): "getMetrics",
+}
+FREE_FORM = [("DispatchRequest", "parameters"), ("Task", "parameters"), ("Agent", "resources")]
+TOKEN = "s3cret"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-async def test_the_document_shows_the_bearer_scheme_and_its_401s(make_api: Factory) -> None:
-    client, _ = await make_api(api_token="s3cret")
-    answer = await client.get("/api/docs/swagger.json", headers={"Authorization": "Bearer s3cret"})
-    spec: dict[str, Any] = await answer.json()
-    assert spec["securityDefinitions"]["bearer"]["in"] == "header"
+async def get_json(client: TestClient, url: str, headers: dict[str, str] | None = None) -> Any:
+    answer = await client.get(url, headers=headers)
+    assert answer.status == 200, await answer.text()
+    return await answer.json()
+
+
+async def test_the_document_is_valid_openapi_3_with_an_operation_id_each(
+    make_api: Factory,
+) -> None:
+    for token in (None, TOKEN):
+        client, _ = await make_api(api_token=token)
+        spec = await get_json(client, "/api/openapi.json", headers=AUTH)
+        validate(spec)  # openapi-spec-validator: raises on any error
+        assert spec["openapi"].startswith("3.0")
+        found = {
+            (m, p): op["operationId"] for p, ops in spec["paths"].items() for m, op in ops.items()
+        }
+        assert found == OPERATIONS  # every operation, named for what it does; no HEAD twins
+        assert await get_json(client, "/api/docs/swagger.json", headers=AUTH) == spec
+
+
+async def test_the_bearer_scheme_guards_every_operation_but_health(make_api: Factory) -> None:
+    client, _ = await make_api(api_token=TOKEN)
+    spec = await get_json(client, "/api/openapi.json", headers=AUTH)
+    scheme = spec["components"]["securitySchemes"]["bearer"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
     assert spec["security"] == [{"bearer": []}]
     assert spec["paths"]["/health"]["get"]["security"] == []
-    for method, path in GUARDED:
-        assert "401" in spec["paths"][path][method]["responses"], (method, path)
-    for method, path in (("post", "/api/v1/dispatch"), ("post", "/api/v1/cancel/{task_id}")):
-        operation = spec["paths"][path][method]
-        assert "415" in operation["responses"] and operation["consumes"] == ["application/json"]
-    body = spec["paths"]["/api/v1/dispatch"]["post"]["parameters"][0]
-    assert (body["in"], body["required"]) == ("body", True)
-    for path in ("/api/v1/status/{task_id}", "/api/v1/cancel/{task_id}"):
-        (param,) = [p for p in next(iter(spec["paths"][path].values()))["parameters"]]
-        assert (param["in"], param["format"], param["required"]) == ("path", "uuid", True)
+    for (method, path), _ in OPERATIONS.items():
+        if path != "/health":
+            assert "401" in spec["paths"][path][method]["responses"], (method, path)
+    open_client, _ = await make_api()
+    open_spec = await get_json(open_client, "/api/openapi.json")
+    assert open_spec["security"] == [] and "bearer" in open_spec["components"]["securitySchemes"]
 
 
-async def test_without_a_token_nothing_demands_one(make_api: Factory) -> None:
+async def test_every_error_answer_is_the_error_schema(api: TestClient) -> None:
+    spec = await get_json(api, "/api/openapi.json")
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for code, answer in operation["responses"].items():
+                if code.startswith(("4", "5")) and (path, code) != ("/ready", "503"):
+                    schema = answer["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/Error"}, (method, path, code)
+                    assert answer["description"], (method, path, code)
+    codes = spec["components"]["schemas"]["Error"]["properties"]["error_code"]["description"]
+    for code in (1000, 1001, 1003, 1004, 1005, 2001, 2002, 3001, 4010, 5030):
+        assert str(code) in codes
+
+
+async def test_defaults_satisfy_their_own_schema_and_free_forms_take_anything(
+    api: TestClient,
+) -> None:
+    spec = await get_json(api, "/api/openapi.json")
+    schemas = spec["components"]["schemas"]
+    for name, schema in schemas.items():
+        for field, prop in schema.get("properties", {}).items():
+            if "default" in prop:
+                own = {k: v for k, v in prop.items() if k != "default"}
+                own["components"] = spec["components"]
+                assert OAS30Validator(own).is_valid(prop["default"]), (name, field)
+    for name, field in FREE_FORM:
+        assert schemas[name]["properties"][field]["additionalProperties"] is True
+    body = spec["paths"]["/api/v1/dispatch"]["post"]["requestBody"]
+    assert body["required"] is True
+    cancel = spec["paths"]["/api/v1/cancel/{task_id}"]["post"]
+    assert "requestBody" not in cancel  # it takes no body
+
+
+async def test_real_answers_match_the_document(make_api: Factory) -> None:
+    """Every kind of answer, with nulls and without, validated against its documented schema."""
     client, _ = await make_api()
-    spec = await get_json(client, "/api/docs/swagger.json")
-    assert spec["security"] == [] and "bearer" in spec["securityDefinitions"]
+    spec = await get_json(client, "/api/openapi.json")
+
+    async def check(method: str, path: str, template: str, code: int, **kwargs: Any) -> Any:
+        answer = await client.request(method, path, **kwargs)
+        assert answer.status == code, await answer.text()
+        body = await answer.json()
+        documented = spec["paths"][template][method.lower()]["responses"][str(code)]
+        schema = documented["content"]["application/json"]["schema"]
+        schema = {**schema, "components": spec["components"]}
+        OAS30Validator(schema).validate(body)
+        return body
+
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    bodies = [
+        {"task_id": ids[0], "work_type": "echo", "parameters": {"a": [1, {"b": None}]}},
+        {"task_id": ids[1], "work_type": "sleep", "parameters": {"seconds": 30}, "delay_s": 60},
+        {"task_id": ids[2], "work_type": "fail", "retry": {"max_attempts": 1}, "timeout_s": 5},
+    ]
+    for body in bodies:
+        await check("POST", "/api/v1/dispatch", "/api/v1/dispatch", 200, json=body)
+
+    async def statuses() -> list[str]:
+        return [(await get_json(client, f"/api/v1/status/{i}"))["status"] for i in ids]
+
+    await eventually(statuses, lambda s: s[0] == "completed" and s[2] == "failed")
+    for task_id in ids:
+        await check("GET", f"/api/v1/status/{task_id}", "/api/v1/status/{task_id}", 200)
+        await check("GET", f"/api/v1/tasks/{task_id}/events", "/api/v1/tasks/{task_id}/events", 200)
+    await check("GET", "/api/v1/tasks?limit=2", "/api/v1/tasks", 200)
+    await check("GET", "/api/v1/agents", "/api/v1/agents", 200)
+    await check("GET", "/api/v1/work-types", "/api/v1/work-types", 200)
+    await check("POST", f"/api/v1/cancel/{ids[1]}", "/api/v1/cancel/{task_id}", 200)
+    await check("POST", f"/api/v1/cancel/{ids[1]}", "/api/v1/cancel/{task_id}", 400)
+    await check("GET", f"/api/v1/status/{uuid.uuid4()}", "/api/v1/status/{task_id}", 404)
+    await check("POST", "/api/v1/dispatch", "/api/v1/dispatch", 400, json={"task_id": 1})
+    await check("GET", "/health", "/health", 200)
+    await check("GET", "/ready", "/ready", 200)

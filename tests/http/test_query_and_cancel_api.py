@@ -146,7 +146,7 @@ async def test_health_ready_and_docs(api: TestClient) -> None:
     assert await get_json(api, "/health") == {"status": "ok", "checks": {}}
     ready = await get_json(api, "/ready")
     assert ready == {"status": "ok", "checks": {"store": "ok", "bus": "ok"}}
-    spec = await get_json(api, "/api/docs/swagger.json")
+    spec = await get_json(api, "/api/openapi.json")
     for path in (
         "/api/v1/dispatch",
         "/api/v1/status/{task_id}",
@@ -155,10 +155,11 @@ async def test_health_ready_and_docs(api: TestClient) -> None:
         "/api/v1/cancel/{task_id}",
     ):
         assert path in spec["paths"]
-    dispatch_params = spec["paths"]["/api/v1/dispatch"]["post"]["parameters"]
-    assert any("DispatchRequest" in str(p) for p in dispatch_params)
+    body = spec["paths"]["/api/v1/dispatch"]["post"]["requestBody"]
+    assert body["content"]["application/json"]["schema"]["$ref"].endswith("/DispatchRequest")
     page = await api.get("/api/docs")
-    assert page.status == 200 and "swagger" in (await page.text()).lower()
+    text = await page.text()
+    assert page.status == 200 and "swagger" in text.lower() and "/api/openapi.json" in text
 
 
 async def test_bearer_token_guards_every_route_but_health(make_api: Factory) -> None:

@@ -188,7 +188,7 @@ async def test_retry_and_delay_through_the_api(api: TestClient) -> None:
         ({"not_before": "2027-01-01T00:00:00+00:00", "delay_s": 3}, "delay_s"),
         ({"retry": {"max_attempts": 0}}, "retry"),
         ({"retry": {"on": ["sometimes"]}}, "retry"),
-        ({"retry": {"backoff_s": 0}}, "retry"),
+        ({"retry": {"backoff_s": -1}}, "retry"),
         ({"retry": {"backoff_s": 10, "backoff_max_s": 1}}, "retry"),
         ({"retry": {"max_attempts": 3, "extra": 1}}, "retry"),
     ],

@@ -98,8 +98,10 @@ async def test_shutdown_closes_every_websocket(make_api: Factory) -> None:
 
 
 async def test_the_route_is_in_the_openapi_document(api: TestClient) -> None:
-    spec = await get_json(api, "/api/docs/swagger.json")
-    assert spec["paths"][PATH]["get"]["tags"] == ["push"]
+    spec = await get_json(api, "/api/openapi.json")
+    operation = spec["paths"][PATH]["get"]
+    assert operation["tags"] == ["push"] and operation["operationId"] == "streamChanges"
+    assert "101" in operation["responses"]
 
 
 async def test_the_origin_is_checked_before_the_upgrade(make_api: Factory) -> None:

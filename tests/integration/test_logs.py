@@ -51,6 +51,7 @@ async def test_json_logs_have_the_lines_that_matter_and_nothing_else() -> None:
                   x.get("request_id") == request_id)  # fmt: skip
     assert access["logger"] == "chiffon.access" and access["method"] == "POST"
     assert access["http_status"] == 200 and access["trace_id"] == trace_id
+    assert access["task_id"] == done["task_id"] and done["request_id"] == request_id
     assert isinstance(access["duration_ms"], int | float)
     dispatched = _one(lines, lambda x: x["message"].startswith("dispatched echo"))
     assert (dispatched["task_id"], dispatched["priority"]) == (done["task_id"], 3)
@@ -58,6 +59,9 @@ async def test_json_logs_have_the_lines_that_matter_and_nothing_else() -> None:
     result = _one(lines, lambda x: x["message"].startswith("result:") and
                   x.get("task_id") == done["task_id"])  # fmt: skip
     assert result["status"] == "completed" and "duration_ms" in result
+    ran = _one(lines, lambda x: x["message"].startswith("echo completed in"))  # the agent's
+    assert (ran["trace_id"], ran["task_id"], ran["attempt"]) == (trace_id, done["task_id"], 1)
+    assert ran["logger"] == "chiffon.agent"
     cancelled = _one(lines, lambda x: x["message"].startswith("cancelled"))
     assert cancelled["task_id"] == sleeper
     registered = _one(lines, lambda x: x["message"].startswith("agent registered"))

@@ -56,12 +56,21 @@ class Client:
     Tasks and agents are the API's JSON objects (dicts), as docs/api.md shows them."""
 
     def __init__(
-        self, url: str = DEFAULT_URL, token: str | None = None, *, request_timeout_s: float = 30.0
+        self,
+        url: str = DEFAULT_URL,
+        token: str | None = None,
+        *,
+        request_timeout_s: float = 30.0,
+        trace_id: UUID | str | None = None,
     ) -> None:
+        """`trace_id`: sent as X-Trace-Id on every call, so the server's log lines of this
+        client's calls (and the tasks it dispatches without a trace_id of their own) share it."""
         self.url = url.rstrip("/")
         self._headers = {"Accept": "application/json"}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
+        if trace_id is not None:
+            self._headers["X-Trace-Id"] = str(UUID(str(trace_id)))
         self._timeout = aiohttp.ClientTimeout(total=request_timeout_s)
         self._session: aiohttp.ClientSession | None = None
 
@@ -95,7 +104,8 @@ class Client:
         on_no_agent: str | None = None,
     ) -> Accepted:
         """Dispatch one unit of work (idempotent on task_id, generated when not given).
-        `retry` is the API's retry object ({"max_attempts", "backoff_s", "on", ...})."""
+        `retry` is the API's retry object ({"max_attempts", "backoff_s", "on", ...}). The
+        answer's trace_id is `trace_id`, else the client's, else a new one."""
         body: dict[str, Any] = {
             "task_id": str(task_id or uuid4()),
             "work_type": work_type,
@@ -159,7 +169,7 @@ class Client:
         return agents
 
     async def cancel(self, task_id: UUID | str) -> dict[str, Any]:
-        """Cancel a pending or running task: `{task_id, status: "cancelled"}`."""
+        """Cancel a pending or running task: `{task_id, status, cancel_outcome}`."""
         answer: dict[str, Any] = await self._call("POST", f"/api/v1/cancel/{_segment(task_id)}")
         return answer
 
@@ -208,6 +218,7 @@ class Client:
         headers: Mapping[str, str] | None = None,
         query: Mapping[str, str] | None = None,
     ) -> Any:
+        # Every POST says JSON, body or not: servers before bodyless POSTs insisted on it.
         headers = {**(JSON_HEADERS if method == "POST" else {}), **(headers or {})}
         data = None if body is None else json.dumps(body).encode()
         try:

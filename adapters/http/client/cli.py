@@ -42,7 +42,13 @@ def add_verbs(top: argparse.ArgumentParser, verbs: Subparsers) -> None:
     p.add_argument(
         "--timeout", dest="timeout_s", type=float, metavar="S", help="seconds until timed_out"
     )
-    p.add_argument("--trace", dest="trace_id", metavar="ID", help="correlation id (UUID) to reuse")
+    p.add_argument(
+        "--trace-id",
+        "--trace",
+        dest="trace_id",
+        metavar="ID",
+        help="correlation id (UUID) for the task, its events and every log line about it",
+    )
     p.add_argument(
         "--id", dest="task_id", metavar="UUID", help="the task id (UUID; default: a new one)"
     )

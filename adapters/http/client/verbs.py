@@ -98,8 +98,9 @@ async def dispatch(client: Client, opts: Options, out: Output) -> int:
     out.on_interrupt = (
         f"stopped waiting; task {task_id} goes on (cancel it with `chiffon cancel {task_id}`)"
     )
-    if out.animate and not out.json:  # on a terminal, the id first (stdout keeps the result)
-        out.say(f"dispatched {opts['work_type']} as task {task_id}; waiting for it")
+    if not out.json:  # the ids first, on stderr (stdout keeps the result)
+        trace = f"trace {accepted.trace_id}"
+        out.say(f"dispatched {opts['work_type']} as task {task_id} ({trace}); waiting for it")
     final = await _follow(client, str(task_id), opts["work_type"], out)
     completed = final.get("status") == TaskStatus.COMPLETED
     if out.json or completed:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from adapters.http.errors import Handler, trace_id_of
+from adapters.http.correlation import request_id_of, task_id_of, trace_id_of
+from adapters.http.errors import Handler
 from adapters.http.metrics.registry import ChiffonMetrics
 
 log = logging.getLogger("chiffon.access")
@@ -20,8 +20,9 @@ QUIET_PREFIXES = ("/ui/",)  # the dashboard's static files: counted, not logged
 
 def observe_requests(metrics: ChiffonMetrics) -> Middleware:
     """Count and time every request by route template and status, and log one access line
-    (method, route, http_status, duration_ms, trace_id, request_id). Values and tokens never
-    appear: only the route template, never the query, the body or the headers."""
+    (method, route, http_status, duration_ms, trace_id, request_id, and the task_id when the
+    call is about a task). Values and tokens never appear: only the route template, never the
+    query, the body or the headers."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -53,14 +54,7 @@ def _access_line(request: web.Request, route: str, status: int, elapsed: float) 
         "http_status": status,
         "duration_ms": duration_ms,
         "trace_id": trace_id_of(request),
-        "request_id": _request_id(request),
+        "request_id": request_id_of(request),
+        "task_id": task_id_of(request),
     }
     log.info("%s %s %d %.2fms", request.method, route, status, duration_ms, extra=fields)
-
-
-def _request_id(request: web.Request) -> str | None:
-    value = request.headers.get("X-Request-Id", "")
-    try:
-        return str(uuid.UUID(value)) if 0 < len(value) <= 64 else None
-    except ValueError:
-        return None

@@ -7,14 +7,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from typing import Final
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
 
 from aiohttp import web
+from aiohttp_apispec import docs
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from adapters.http.keys import SERVICE
 from adapters.http.metrics.registry import ChiffonMetrics
+from adapters.http.openapi import UNAUTHORIZED
 from chiffon.orchestrator import OrchestratorService
 
 log = logging.getLogger(__name__)
@@ -69,4 +71,21 @@ def install(app: web.Application, metrics: ChiffonMetrics, connections: Callable
         body = generate_latest(metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    app.router.add_get("/metrics", handler, allow_head=False)
+    app.router.add_get("/metrics", _documented(handler), allow_head=False)
+
+
+def _documented(handler: Callable[[web.Request], Awaitable[web.Response]]) -> Any:
+    return docs(
+        tags=["health"],
+        summary="Prometheus metrics (text exposition format)",
+        operationId="getMetrics",
+        description="Requests by route and status, tasks by status, dispatches, results, the "
+        "outbox backlog, agents by type and status, WebSocket connections. See docs/operations.md.",
+        responses={
+            200: {
+                "description": "The Prometheus text exposition format",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+            401: UNAUTHORIZED,
+        },
+    )(handler)

@@ -79,15 +79,6 @@ async def test_check_schema_refuses_an_unmigrated_database(pg_empty_database: st
         await pool.close()
 
 
-async def test_request_id_is_unique(pg_pool: asyncpg.Pool) -> None:
-    repo = PostgresTaskRepository(pg_pool)
-    first = make_task()
-    await repo.create(first, dispatched(first), [])
-    with pytest.raises(asyncpg.UniqueViolationError):
-        twin = make_task(request_id=first.request_id)
-        await repo.create(twin, dispatched(twin), [])
-
-
 async def test_check_constraints_guard_priority_and_status(pg_pool: asyncpg.Pool) -> None:
     repo = PostgresTaskRepository(pg_pool)
     with pytest.raises(asyncpg.CheckViolationError):

@@ -52,6 +52,25 @@ async def test_create_is_idempotent_on_task_id(repo: TaskRepository) -> None:
     assert [m.message_id for m in await drain(repo)] == [first.message_id]
 
 
+async def test_a_used_request_id_stores_nothing_and_returns_its_task(
+    repo: TaskRepository,
+) -> None:
+    task = make_task()
+    await repo.create(task, dispatched(task), [work_message(task)])
+    twin = make_task(1, request_id=task.request_id)
+    stored, created = await repo.create(twin, dispatched(twin), [work_message(twin, 1)])
+    assert (stored, created) == (task, False)  # its task_id tells the caller it is another's
+    assert await repo.get(twin.task_id) is None
+    assert len(await drain(repo)) == 1
+    # In one batch too (PostgreSQL commits concurrent creates together).
+    a, b = make_task(2), make_task(3)
+    b = attrs.evolve(b, request_id=a.request_id)
+    answers = await asyncio.gather(
+        repo.create(a, dispatched(a), []), repo.create(b, dispatched(b), [])
+    )
+    assert answers == [(a, True), (a, False)]
+
+
 async def test_get_missing_returns_none(repo: TaskRepository) -> None:
     assert await repo.get(uuid4()) is None
 

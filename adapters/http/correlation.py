@@ -1,0 +1,73 @@
+"""A call's correlation ids: the caller's X-Trace-Id and X-Request-Id in, both on every answer.
+
+One trace id follows a call into its task, the task's events, the server's log lines and the
+agent's: a dispatch without a trace_id in its body takes the caller's X-Trace-Id (and
+X-Request-Id likewise), and the answer says which ids were used. Values that are not UUIDs
+are ignored (never echoed or logged): a fresh id is used instead.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Final
+from uuid import UUID
+
+from aiohttp import web
+
+TRACE_HEADER: Final = "X-Trace-Id"
+REQUEST_HEADER: Final = "X-Request-Id"
+TRACE_KEY: Final = "chiffon_trace_id"
+REQUEST_KEY: Final = "chiffon_request_id"
+TASK_KEY: Final = "chiffon_task_id"
+MAX_HEADER_CHARS: Final = 64
+
+
+def given(request: web.BaseRequest, header: str) -> UUID | None:
+    """The caller's id in `header`, when it is a UUID."""
+    value = request.headers.get(header)
+    if not value or len(value) > MAX_HEADER_CHARS:
+        return None
+    try:
+        return UUID(value)
+    except ValueError:
+        return None
+
+
+def trace_id_of(request: web.BaseRequest) -> str:
+    """The call's trace id: the task's when the call made or named one, else the caller's,
+    else a fresh one (kept for the rest of the call)."""
+    if TRACE_KEY not in request:
+        request[TRACE_KEY] = str(given(request, TRACE_HEADER) or uuid.uuid4())
+    return str(request[TRACE_KEY])
+
+
+def request_id_of(request: web.BaseRequest) -> str:
+    if REQUEST_KEY not in request:
+        request[REQUEST_KEY] = str(given(request, REQUEST_HEADER) or uuid.uuid4())
+    return str(request[REQUEST_KEY])
+
+
+def task_id_of(request: web.BaseRequest) -> str | None:
+    """The task the call is about: set by the route that made it, else the path's task_id."""
+    if TASK_KEY in request:
+        return str(request[TASK_KEY])
+    match_info = getattr(request, "match_info", None)
+    text = None if match_info is None else match_info.get("task_id")
+    try:  # a client's path segment is logged only when it is an id
+        return None if text is None or len(text) > MAX_HEADER_CHARS else str(UUID(text))
+    except ValueError:
+        return None
+
+
+def about_task(request: web.BaseRequest, task_id: UUID, trace_id: UUID, request_id: UUID) -> None:
+    """The call made (or found again) this task: its ids are the call's from now on."""
+    request[TASK_KEY] = str(task_id)
+    request[TRACE_KEY] = str(trace_id)
+    request[REQUEST_KEY] = str(request_id)
+
+
+async def stamp(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: every answer (errors and the WebSocket's 101 included) carries
+    both ids, so a caller that sent none can still quote them."""
+    response.headers[TRACE_HEADER] = trace_id_of(request)
+    response.headers[REQUEST_HEADER] = request_id_of(request)
