@@ -80,7 +80,7 @@ def json_shapes(converter: Any, field: fields.Field[Any], **kwargs: Any) -> dict
     if "default" in ret and ret["default"] is None and not field.allow_none:
         del ret["default"]  # "absent" said as null: a value the field refuses, not a default
     if None in ret.get("enum", ()) and ret.get("nullable"):
-        return _nullable_choice(converter, field.name, ret)
+        return _nullable_choice(converter, field.name or "choice", ret)
     if isinstance(field, fields.Nested) and field.allow_none and "anyOf" in ret:
         # apispec's "this object or null" is anyOf [it, any object]: say only null.
         return {"anyOf": [ret.pop("anyOf")[0], {**NULL_ONLY, "type": "object"}]}
