@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import uuid
 from typing import Any
 
@@ -16,10 +17,14 @@ from tests.http.conftest import Factory
 JSON = {"Content-Type": "application/json"}
 
 
+_BODY_IDS = itertools.count(1)
+
+
 def body(parameters: str = "{}", **extra: str) -> str:
-    """A dispatch body as text, so values json.dumps cannot write can be sent."""
+    """A dispatch body as text, so values json.dumps cannot write can be sent. Its task id is
+    numbered, not random, so parametrized test ids are the same in every collection (xdist)."""
     fields = {
-        "task_id": f'"{uuid.uuid4()}"',
+        "task_id": f'"{uuid.UUID(int=next(_BODY_IDS))}"',
         "work_type": '"echo"',
         "parameters": parameters,
         **extra,
@@ -121,9 +126,9 @@ def cursor(raw: str) -> str:
         "cursor=%00",
         "cursor=!!!",
         "cursor=" + "A" * 400,
-        "cursor=" + cursor("0001-01-01T00:00:00+14:00|" + str(uuid.uuid4())),
-        "cursor=" + cursor("9999-12-31T23:59:59-14:00|" + str(uuid.uuid4())),
-        "cursor=" + cursor("2026-01-01T00:00:00|" + str(uuid.uuid4())),
+        "cursor=" + cursor("0001-01-01T00:00:00+14:00|" + str(uuid.UUID(int=1))),
+        "cursor=" + cursor("9999-12-31T23:59:59-14:00|" + str(uuid.UUID(int=2))),
+        "cursor=" + cursor("2026-01-01T00:00:00|" + str(uuid.UUID(int=3))),
         "cursor=" + cursor("2026-01-01T00:00:00+00:00|not-a-uuid"),
         "limit=" + "9" * 5000,
         "limit=0",
