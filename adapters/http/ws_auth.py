@@ -18,6 +18,9 @@ log = logging.getLogger(__name__)
 
 DEADLINE_S: Final = 10.0
 MAX_TRIES: Final = 10  # messages a client may send before its auth one
+# Nothing costs more before authentication than the largest auth message that could be valid
+# (a token of up to 4,000 characters): a bigger frame closes the socket (1009) unread.
+MAX_AUTH_BYTES: Final = 4096
 AUTHENTICATED_FRAME: Final = '{"event":"authenticated"}'
 # Set by the bearer middleware when the upgrade request carried the right header.
 HEADER_AUTHENTICATED = web.RequestKey("chiffon_header_authenticated", bool)
@@ -70,6 +73,13 @@ class WsAuth:
             msg = await ws.receive()
             if msg.type in _ENDED:
                 return False
+            if isinstance(msg.data, str | bytes) and len(msg.data) > MAX_AUTH_BYTES:
+                await _refuse(
+                    ws,
+                    f"a message before auth is at most {MAX_AUTH_BYTES} bytes",
+                    WSCloseCode.MESSAGE_TOO_BIG,
+                )
+                return False
             verdict = _judge(msg.type, msg.data, expected)
             if verdict is _Verdict.ACCEPT:
                 await ws.send_str(AUTHENTICATED_FRAME)
@@ -102,11 +112,13 @@ def _judge(kind: WSMsgType, data: object, expected: bytes) -> _Verdict:
     return _Verdict.ACCEPT if hmac.compare_digest(given, expected) else _Verdict.REFUSE
 
 
-async def _refuse(ws: web.WebSocketResponse, why: str) -> None:
+async def _refuse(
+    ws: web.WebSocketResponse, why: str, code: int = WSCloseCode.POLICY_VIOLATION
+) -> None:
     log.info("WebSocket refused: %s", why)
     with contextlib.suppress(Exception):  # a peer that is gone cannot hear it anyway
         await ws.send_str(error_frame(4010, f"not authenticated: {why}", None))
-        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=why.encode()[:123])
+        await ws.close(code=code, message=why.encode()[:123])
 
 
 WS_AUTH = web.AppKey("ws_auth", WsAuth)
