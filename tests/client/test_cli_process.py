@@ -322,3 +322,20 @@ async def test_a_server_error_exits_4(aiohttp_server: Any) -> None:
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 4, (out, err)
     assert err.decode() == "chiffon: store unavailable (error_code 5030)\n"
+
+
+def test_watch_replays_what_happened_in_time_order(url: str) -> None:
+    trace = str(uuid.uuid4())
+    made = [
+        chiffon("dispatch", "echo", f"n={n}", "--trace", trace, "--wait", "--json", url=url)
+        for n in range(4)
+    ]
+    ids = [run.json()["task_id"] for run in made]
+    proc = watching(url, "--trace", trace, "--json")
+    try:
+        assert proc.stdout is not None
+        replayed = [json.loads(proc.stdout.readline())["task_id"] for _ in ids]
+        interrupt(proc)
+    finally:
+        proc.kill()
+    assert replayed == ids, "the replay is not oldest first"
