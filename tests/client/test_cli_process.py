@@ -123,7 +123,10 @@ def test_dispatch_wait_on_a_failing_task_exits_1(url: str) -> None:
     run = chiffon("dispatch", "fail", "message=boom", "--wait", url=url)
     assert run.code == 1 and run.err.startswith("chiffon: dispatched fail as task"), run.err
     _ids, failed = run.err.splitlines()  # the ids, then the one line that says why
-    assert failed.startswith("chiffon: task ") and "failed: boom (the handler's exit code was 1)" in failed
+    assert (
+        failed.startswith("chiffon: task ")
+        and "failed: boom (the handler's exit code was 1)" in failed
+    )
 
 
 def test_dispatch_takes_a_trace_id_and_wait_says_the_one_it_used(url: str) -> None:
