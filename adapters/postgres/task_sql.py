@@ -191,6 +191,11 @@ def _guard(expect: Expect, args: list[Any]) -> str:
     if expect.revision is not None:
         args.append(expect.revision)
         return f"revision = ${len(args)}"
-    args += [sorted(s.value for s in expect.statuses), expect.attempt]
+    args += [sorted(s.value for s in expect.statuses), expect.attempt, expect.agent_id]
+    args.append(expect.due_by)
     n = len(args)
-    return f"status = ANY(${n - 1}::text[]) AND (${n}::int IS NULL OR attempt = ${n})"
+    return (
+        f"status = ANY(${n - 3}::text[]) AND (${n - 2}::int IS NULL OR attempt = ${n - 2})"
+        f" AND (${n - 1}::uuid IS NULL OR agent_id = ${n - 1})"
+        f" AND (${n}::timestamptz IS NULL OR next_attempt_at IS NULL OR next_attempt_at <= ${n})"
+    )

@@ -225,6 +225,36 @@ async def test_apply_on_status_and_attempt_needs_no_revision(repo: TaskRepositor
     assert moved == attrs.evolve(task, revision=2, **changes)
 
 
+async def test_apply_on_the_holder_and_due_work_of_an_agents_report(repo: TaskRepository) -> None:
+    holder, other = uuid4(), uuid4()
+    held = make_task(status=TaskStatus.RUNNING, agent_id=holder)
+    later = make_task(next_attempt_at=at(60))
+    due = make_task(next_attempt_at=at(5))
+    for task in (held, later, due):
+        await repo.create(task, dispatched(task), [])
+    progress: dict[str, Any] = {"progress_percent": 50}
+    started: dict[str, Any] = {"status": TaskStatus.RUNNING, "agent_id": other}
+    pending = frozenset({TaskStatus.PENDING})
+    # Written together (PostgreSQL batches reports that arrive at once), each on its guard.
+    answers = await asyncio.gather(
+        repo.apply(
+            held.task_id, Expect(statuses=RUNNING, attempt=1, agent_id=other), progress, note()
+        ),
+        repo.apply(
+            held.task_id, Expect(statuses=RUNNING, attempt=1, agent_id=holder), progress, note()
+        ),
+        repo.apply(
+            later.task_id, Expect(statuses=pending, attempt=1, due_by=at(10)), started, note()
+        ),
+        repo.apply(
+            due.task_id, Expect(statuses=pending, attempt=1, due_by=at(10)), started, note()
+        ),
+    )
+    assert [a is not None for a in answers] == [False, True, False, True]
+    assert await repo.get(later.task_id) == later
+    assert (await repo.get(held.task_id)) == attrs.evolve(held, revision=2, progress_percent=50)
+
+
 async def test_a_terminal_task_is_never_reopened(repo: TaskRepository) -> None:
     task = make_task(status=TaskStatus.RUNNING)
     await repo.create(task, dispatched(task), [])
