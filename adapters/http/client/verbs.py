@@ -109,7 +109,11 @@ async def dispatch(client: Client, opts: Options, out: Output) -> int:
         out.data(final if out.json else final.get("result"))
     if not completed:
         reason = final.get("error_message") or "no error message"
-        code = "" if final.get("exit_code") is None else f" (exit code {final['exit_code']})"
+        code = (
+            ""
+            if final.get("exit_code") is None
+            else f" (the handler's exit code was {final['exit_code']})"
+        )
         out.say(f"task {task_id} {final.get('status')}: {reason}{code}")
     return 0 if completed else 1
 

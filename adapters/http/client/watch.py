@@ -67,11 +67,19 @@ class Seen:
         return True
 
 
-def _version(task: TaskJson) -> tuple[Any, ...]:
+def _replay_order(task: TaskJson) -> tuple[float, float]:
+    return (_timestamp(task.get("updated_at")), _timestamp(task.get("created_at")))
+
+
+def _timestamp(value: Any) -> float:
     try:
-        updated = datetime.fromisoformat(str(task.get("updated_at"))).timestamp()
+        return datetime.fromisoformat(str(value)).timestamp()
     except ValueError:
-        updated = 0.0
+        return 0.0
+
+
+def _version(task: TaskJson) -> tuple[Any, ...]:
+    updated = _timestamp(task.get("updated_at"))
     progress = task.get("progress_percent")
     return (
         updated,
@@ -142,7 +150,9 @@ async def _states(ws: aiohttp.ClientWebSocketResponse, backoff: Backoff) -> Asyn
             raise error
         if frame.get("event") == "snapshot":
             backoff.reset()
-            for task in frame.get("data", []):
+            # The server lists a snapshot newest first; a replay reads in time order, like
+            # the changes that follow it.
+            for task in sorted(frame.get("data", []), key=_replay_order):
                 yield task
         elif frame.get("event") == "task.updated":
             yield frame["data"]

@@ -1,7 +1,16 @@
 // One task in full: every field, its parameters, result and output (read over REST, since
 // pushed copies may be summaries), and its timeline (every change, by revision).
 
-import { clockTime, formatDuration, formatTimestamp, formatValue, h, isTerminal, setText } from "./format.js";
+import {
+  clockTime,
+  formatDuration,
+  formatTimestamp,
+  formatValue,
+  h,
+  isTerminal,
+  setText,
+  zoneLabel,
+} from "./format.js";
 import { loadTimeline } from "./timeline.js";
 
 const FIELDS = [
@@ -41,6 +50,11 @@ function progressText(task) {
   return parts.length ? parts.join(" · ") : null;
 }
 
+// History entries carry the API's ISO time, or (changes seen live) epoch milliseconds.
+function stamp(at) {
+  return typeof at === "number" ? new Date(at).toISOString() : at;
+}
+
 export class DetailView {
   constructor(root, store, { api, schedule, onCancel, onClose }) {
     this.root = root;
@@ -64,6 +78,11 @@ export class DetailView {
     setText(this.el("cancel-answer"), "");
     this.show();
     this.load();
+  }
+
+  // Shown again as it is (the time zone changed).
+  refresh() {
+    if (this.taskId) this.show();
   }
 
   close() {
@@ -123,11 +142,12 @@ export class DetailView {
     if (taskId !== this.taskId) return;
     const rows = entries.map((e) =>
       h("tr", {},
-        h("td", { className: "mono", textContent: clockTime(e.at) }),
+        h("td", { className: "mono", textContent: clockTime(e.at), title: formatTimestamp(stamp(e.at)) }),
         h("td", {}, h("span", { className: "chip", dataset: { status: e.status }, textContent: e.status })),
         h("td", { className: "num", textContent: typeof e.progress === "number" ? `${e.progress}%` : "" }),
-        h("td", { className: "muted", textContent: e.source === "push" ? e.message || "" : `(${e.source})` })));
+        h("td", { className: "muted message", textContent: e.source === "push" ? e.message || "" : `(${e.source})` })));
     this.el("history").replaceChildren(...rows);
+    setText(this.el("history-zone"), `(${zoneLabel()})`);
     setText(this.el("history-note"), complete ? "" : "changes this page has seen since it opened");
   }
 }

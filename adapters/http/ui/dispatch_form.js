@@ -52,19 +52,59 @@ export class DispatchForm {
     this.status = form.querySelector("[data-role=form-status]");
     this.button = form.querySelector("button[type=submit]");
     this.unsent = null; // {key, taskId}: the request not yet accepted, and its task_id
+    this.note = form.querySelector("[data-role=work-type-note]");
+    this.routes = [];
+    this.live = new Set();
+    this.liveKey = null;
+    this.picked = false; // the user chose a work type: keep it
+    form.elements.work_type.addEventListener("change", () => {
+      this.picked = true;
+      this.showWorkTypeNote();
+    });
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       this.submit();
     });
   }
 
+  // Options say which work types no live agent serves; until someone picks one, the form
+  // proposes the first that an agent serves (a click on Dispatch should not wait forever).
   setWorkTypes(routes) {
+    this.routes = routes;
+    this.showWorkTypes();
+  }
+
+  setLiveAgentTypes(types) {
+    const key = [...types].sort().join(",");
+    if (key === this.liveKey) return;
+    this.liveKey = key;
+    this.live = types;
+    this.showWorkTypes();
+  }
+
+  showWorkTypes() {
     const select = this.form.elements.work_type;
     const chosen = select.value;
-    const options = routes.map((r) =>
-      h("option", { value: r.work_type, textContent: `${r.work_type} → ${r.agent_type}${r.source === "advertised" ? " (advertised)" : ""}` }));
+    const options = this.routes.map((r) => {
+      const served = this.live.has(r.agent_type);
+      const advertised = r.source === "advertised" ? " (advertised)" : "";
+      const text = `${r.work_type} → ${r.agent_type}${advertised}${served ? "" : " — no agent"}`;
+      return h("option", { value: r.work_type, textContent: text, dataset: { served: String(served) } });
+    });
     select.replaceChildren(...options);
-    select.value = routes.some((r) => r.work_type === chosen) ? chosen : (routes[0]?.work_type ?? "");
+    const known = this.routes.some((r) => r.work_type === chosen);
+    const served = this.routes.find((r) => this.live.has(r.agent_type));
+    select.value = known && this.picked ? chosen : (served ?? this.routes[0])?.work_type ?? "";
+    this.showWorkTypeNote();
+  }
+
+  showWorkTypeNote() {
+    const route = this.routes.find((r) => r.work_type === this.form.elements.work_type.value);
+    const idle = route !== undefined && !this.live.has(route.agent_type);
+    this.note.hidden = !idle;
+    this.note.textContent = idle
+      ? `no live agent of type ${route.agent_type}: the task waits until one starts`
+      : "";
   }
 
   hasWorkType(workType) {

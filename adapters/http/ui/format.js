@@ -50,11 +50,57 @@ export function formatDuration(ms) {
 
 const pad = (n, width = 2) => String(n).padStart(width, "0");
 
-// Local time to the millisecond: changes of one task are often milliseconds apart.
-export function clockTime(ms) {
-  if (!Number.isFinite(ms)) return "—";
+// Times show in the browser's zone or in UTC, always saying which (the switch in the header).
+const ZONE_KEY = "chiffon.timeZone";
+let zone = readZone();
+
+function readZone() {
+  try {
+    return localStorage.getItem(ZONE_KEY) === "utc" ? "utc" : "local";
+  } catch {
+    return "local";
+  }
+}
+
+export function timeZone() {
+  return zone;
+}
+
+// Kept in localStorage once chosen (a display choice, not a secret).
+export function setTimeZone(choice) {
+  zone = choice === "utc" ? "utc" : "local";
+  try {
+    localStorage.setItem(ZONE_KEY, zone);
+  } catch {
+    // storage refused (private mode): the choice lasts for this page
+  }
+}
+
+// "UTC" or the browser's offset at that instant, like "UTC+05:30" (it changes with DST).
+export function zoneLabel(ms = Date.now()) {
+  if (zone === "utc") return "UTC";
+  const offset = -new Date(ms).getTimezoneOffset();
+  const sign = offset < 0 ? "-" : "+";
+  return `UTC${sign}${pad(Math.floor(Math.abs(offset) / 60))}:${pad(Math.abs(offset) % 60)}`;
+}
+
+function parts(ms) {
   const d = new Date(ms);
-  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+  if (zone === "utc") {
+    return [d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate(), d.getUTCHours(),
+      d.getUTCMinutes(), d.getUTCSeconds(), d.getUTCMilliseconds()];
+  }
+  return [d.getFullYear(), d.getMonth() + 1, d.getDate(), d.getHours(), d.getMinutes(),
+    d.getSeconds(), d.getMilliseconds()];
+}
+
+// The time of day to the millisecond (changes of one task are often milliseconds apart), from
+// epoch milliseconds or an ISO 8601 string (the API's timestamps).
+export function clockTime(value) {
+  const ms = typeof value === "string" ? timeMs(value) : value;
+  if (!Number.isFinite(ms)) return "—";
+  const [, , , hh, mm, ss, milli] = parts(ms);
+  return `${pad(hh)}:${pad(mm)}:${pad(ss)}.${pad(milli, 3)}`;
 }
 
 export function formatTimestamp(iso) {
@@ -62,8 +108,8 @@ export function formatTimestamp(iso) {
   if (iso === null) return "—";
   const ms = timeMs(iso);
   if (!Number.isFinite(ms)) return String(iso);
-  const d = new Date(ms);
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${clockTime(ms)}`;
+  const [year, month, day] = parts(ms);
+  return `${year}-${pad(month)}-${pad(day)} ${clockTime(ms)} ${zoneLabel(ms)}`;
 }
 
 // A field a summary left out is unknown, which is not the same as empty (null).

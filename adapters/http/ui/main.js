@@ -12,6 +12,7 @@ import { frameScheduler } from "./scheduler.js";
 import { AgentStore, TaskStore } from "./store.js";
 import { TasksView } from "./tasks_view.js";
 import { TokenPrompt, TokenStore } from "./token.js";
+import { ZoneSwitch } from "./zone_switch.js";
 
 const byId = (id) => document.getElementById(id);
 
@@ -44,6 +45,7 @@ class Dashboard {
       say: (text, ok) => this.say(text, ok),
     });
     this.form = new DispatchForm(byId("dispatch-form"), this.api);
+    this.zone = new ZoneSwitch(byId("time-zone"), () => this.detail.refresh());
     this.feed = new LiveFeed({
       url: socketUrl(window.location),
       tokens: this.tokens,
@@ -113,6 +115,7 @@ class Dashboard {
   onAgents(agents, whole) {
     if (whole) this.agents.replaceAll(agents);
     else agents.forEach((a) => this.agents.upsert(a));
+    this.form.setLiveAgentTypes(this.agents.liveTypes());
     const unknown = [...this.agents.capabilities()].some((w) => !this.form.hasWorkType(w));
     if (unknown) this.loadWorkTypes();
   }

@@ -123,6 +123,11 @@ export class AgentStore {
     return [...this.agents.values()].sort((a, b) => (key(a) < key(b) ? -1 : 1));
   }
 
+  // Agent types with an agent not offline: work routed there will be run.
+  liveTypes() {
+    return new Set([...this.agents.values()].filter((a) => a.status !== "offline").map((a) => a.agent_type));
+  }
+
   capabilities() {
     return new Set([...this.agents.values()].flatMap((a) => a.capabilities || []));
   }

@@ -1,0 +1,65 @@
+"""Command-line values checked before any request, with errors that say what is allowed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final
+from urllib.parse import urlsplit
+
+from adapters.http.client.verbs import UsageError
+from chiffon.model import AgentStatus, TaskStatus, WaitingReason
+
+PRIORITIES: Final = range(1, 6)
+AT_EXAMPLES: Final = (
+    "2026-12-24T18:30:00Z (UTC), 2026-12-24T18:30+01:00 (with its offset), "
+    "or 2026-12-24 18:30 (this machine's local time)"
+)
+# What people paste after the server's address: the API's or the page's prefix.
+KNOWN_PATHS: Final = ("", "/api", "/api/v1", "/ui", "/health")
+URL_SHAPE: Final = "the server's address, like http://127.0.0.1:8080 or https://chiffon.example"
+
+
+def priority(value: int | None) -> int | None:
+    if value is not None and value not in PRIORITIES:
+        raise UsageError(
+            f"--priority must be 1 (background) .. 5 (critical, delivered first), got {value}"
+        )
+    return value
+
+
+def at_time(text: str | None) -> str | None:
+    """--at as ISO 8601 with an offset; a time without one is this machine's local time."""
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(
+            f"--at {text!r} is not a time: use {AT_EXAMPLES}; --delay S starts S seconds from now"
+        ) from None
+    return (when if when.tzinfo else when.astimezone()).isoformat()
+
+
+Named = type[TaskStatus] | type[AgentStatus] | type[WaitingReason]
+
+
+def one_of(option: str, value: str | None, allowed: Named) -> str | None:
+    names = [member.value for member in allowed]
+    if value is not None and value not in names:
+        raise UsageError(f"{option} must be one of {', '.join(names)}; got {value!r}")
+    return value
+
+
+def server_url(text: str) -> str:
+    """The server's base URL from what was given: `host:port` gets http://, a pasted /api,
+    /api/v1 or /ui prefix is dropped; anything else is refused with the shape wanted."""
+    given = text.strip()
+    if "://" not in given:
+        given = f"http://{given}"
+    parts = urlsplit(given)
+    path = parts.path.rstrip("/")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--url {text!r} is not {URL_SHAPE}")
+    if path not in KNOWN_PATHS or parts.query or parts.fragment:
+        raise UsageError(f"--url {text!r} has a path: give {URL_SHAPE} (no /api/...)")
+    return f"{parts.scheme}://{parts.netloc}"

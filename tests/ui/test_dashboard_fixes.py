@@ -1,0 +1,126 @@
+"""Dashboard bugs an operator tripped on (issue 22), each pinned by what the browser shows."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.async_api import Browser, expect
+
+from tests.ui.conftest import WAIT_MS, chiffon_server, explained
+from tests.ui.dashboard_page import DashboardPage
+
+pytestmark = pytest.mark.e2e  # a real process or a browser: not in the quick suite
+
+CLOCK = re.compile(r"^\d\d:\d\d:\d\d\.\d{3}$")
+DEMO_WORK = re.compile(r"^(echo|fail|sleep)$")
+
+
+async def test_history_says_when_each_change_was_seen(dashboard: DashboardPage) -> None:
+    ui = dashboard
+    async with chiffon_server("fix-history") as server, explained(ui, "fix-history", server):
+        await ui.open(server.base)
+        await expect(ui.connection).to_have_text("live")
+        task_id = await ui.dispatch("sleep", '{"seconds": 0.4, "step_s": 0.1}')
+        await expect(ui.chip(task_id)).to_have_text("completed")
+        await ui.open_detail(task_id)
+        seen_at = ui.detail.locator("[data-role=history] tr td:first-child")
+        await expect(seen_at.last).to_have_text(CLOCK)
+        assert all(CLOCK.match(t) for t in await seen_at.all_inner_texts())
+
+
+async def test_the_form_picks_a_work_type_an_agent_serves_and_flags_the_others(
+    dashboard: DashboardPage,
+) -> None:
+    ui, page = dashboard, dashboard.page
+    async with chiffon_server("fix-default") as server, explained(ui, "fix-default", server):
+        await ui.open(server.base)
+        await expect(ui.agent_rows().first).to_contain_text("demo")
+        select = page.locator("#dispatch-work-type")
+        await expect(select).to_have_value(DEMO_WORK)
+        await expect(select.locator("option[value=ansible]")).to_contain_text("no agent")
+        await expect(select.locator("option[value=echo]")).not_to_contain_text("no agent")
+        note = page.locator("#dispatch-form [data-role=work-type-note]")
+        await expect(note).to_be_hidden()
+        await page.select_option("#dispatch-work-type", "ansible")
+        await expect(note).to_contain_text("no live agent of type infra")
+
+
+async def test_the_detail_panel_shows_its_history_whole(dashboard: DashboardPage) -> None:
+    ui, page = dashboard, dashboard.page
+    async with chiffon_server("fix-detail") as server, explained(ui, "fix-detail", server):
+        await ui.open(server.base)
+        await expect(ui.connection).to_have_text("live")
+        message = "a progress message long enough to push the history table past the edge"
+        params = f'{{"seconds": 0.3, "step_s": 0.1, "message": "{message}"}}'
+        task_id = await ui.dispatch("sleep", params)
+        await expect(ui.chip(task_id)).to_have_text("completed")
+        await ui.open_detail(task_id)
+        await expect(ui.detail.locator("[data-role=history] tr").last).to_be_visible()
+        overflow = await page.evaluate(
+            "(() => { const d = document.getElementById('detail');"
+            " const t = d.querySelector('table.history').getBoundingClientRect();"
+            " return {scroll: d.scrollWidth - d.clientWidth,"
+            " right: t.right - d.getBoundingClientRect().right}; })()"
+        )
+        assert overflow["scroll"] <= 0 and overflow["right"] <= 0, overflow
+
+
+async def test_at_420_px_nothing_is_cut_off(browser: Browser) -> None:
+    context = await browser.new_context(viewport={"width": 420, "height": 800})
+    page = await context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    ui = DashboardPage(page)
+    try:
+        async with chiffon_server("fix-narrow") as server, explained(ui, "fix-narrow", server):
+            await ui.open(server.base)
+            await expect(ui.connection).to_have_text("live")
+            task_id = await ui.dispatch("sleep", '{"seconds": 30}')
+            await expect(ui.chip(task_id)).to_have_text("running")
+            page_width = await page.evaluate("document.documentElement.scrollWidth")
+            assert page_width <= 420, f"the page is {page_width} px wide in a 420 px window"
+            # Every column of the row can be reached (the table scrolls, the page does not).
+            cancel = ui.task_row(task_id).locator("[data-action=cancel]")
+            await cancel.scroll_into_view_if_needed()
+            await expect(cancel).to_be_in_viewport()
+            await cancel.click()
+            await expect(ui.chip(task_id)).to_have_text("cancelled")
+            await ui.open_detail(task_id)
+            box = await ui.detail.bounding_box()
+            assert box is not None and box["x"] >= 0 and box["width"] <= 420, box
+            await page.screenshot(path="test-results/dashboard-420.png")
+    finally:
+        await context.close()
+
+
+async def test_times_carry_their_zone_and_switch_between_utc_and_local(browser: Browser) -> None:
+    context = await browser.new_context(
+        viewport={"width": 1280, "height": 800}, timezone_id="Asia/Kolkata"
+    )
+    page = await context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    ui = DashboardPage(page)
+    try:
+        async with chiffon_server("fix-zone") as server, explained(ui, "fix-zone", server):
+            await ui.open(server.base)
+            await expect(ui.connection).to_have_text("live")
+            task_id = await ui.dispatch("echo")
+            await expect(ui.chip(task_id)).to_have_text("completed")
+            await ui.open_detail(task_id)
+            created = ui.detail.locator("dt:text-is('Created') + dd")
+            await expect(created).to_have_text(re.compile(r" UTC\+05:30$"))
+            local = await created.inner_text()
+            switch = page.locator("#time-zone")
+            await expect(switch).to_contain_text("local")
+            await switch.click()
+            await expect(switch).to_have_text("UTC")
+            await expect(created).to_have_text(re.compile(r" UTC$"))
+            utc = await created.inner_text()
+            # The same instant: 5 h 30 min apart on the clock.
+            hours = int(local[11:13]) * 60 + int(local[14:16])
+            assert (hours - (int(utc[11:13]) * 60 + int(utc[14:16]))) % 1440 == 330, (local, utc)
+            await expect(ui.detail.locator("[data-role=history-zone]")).to_have_text("(UTC)")
+            await page.reload()  # the choice is kept
+            await expect(page.locator("#time-zone")).to_have_text("UTC")
+    finally:
+        await context.close()
