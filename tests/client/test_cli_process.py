@@ -375,3 +375,23 @@ def test_errors_say_the_allowed_values_and_the_shape_of_a_url(url: str) -> None:
     # What the server refuses says why, field by field.
     refused = chiffon("dispatch", "echo", "--timeout", "-1", url=url)
     one_error_line(refused, 2, "timeout_s: ")
+
+
+def test_tasks_searches_by_text_id_agent_and_time(url: str) -> None:
+    marker = f"needle-{uuid.uuid4().hex[:8]}"
+    made = chiffon("dispatch", "echo", f"tag={marker}", "--wait", "--json", url=url).json()
+    task_id = made["task_id"]
+
+    def found(*args: str) -> list[str]:
+        run = chiffon("tasks", "--json", *args, url=url)
+        assert run.code == 0, run.err
+        return [t["task_id"] for t in run.json()]
+
+    assert found("--search", marker.upper()) == [task_id]
+    assert found("-q", marker, "--status", "failed") == []
+    assert found("--id", task_id[:8]) == [task_id]
+    assert task_id in found("--agent", made["agent_id"], "--since", "5m")
+    assert found("-q", marker, "--before", "1h") == []
+    assert found("-q", marker, "--since", "2000-01-01T00:00:00Z") == [task_id]
+    one_error_line(chiffon("tasks", "--since", "yesterday", url=url), 2, "15m, 2h, 3d (ago")
+    one_error_line(chiffon("tasks", "--id", "xyz", url=url), 2, "(error_code 1000)")

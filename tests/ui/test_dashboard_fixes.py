@@ -124,3 +124,38 @@ async def test_times_carry_their_zone_and_switch_between_utc_and_local(browser: 
             await expect(page.locator("#time-zone")).to_have_text("UTC")
     finally:
         await context.close()
+
+
+async def test_search_by_text_and_id_prefix_is_answered_by_the_server(
+    dashboard: DashboardPage,
+) -> None:
+    ui, page = dashboard, dashboard.page
+    async with chiffon_server("search") as server, explained(ui, "search", server):
+        await ui.open(server.base)
+        await expect(ui.connection).to_have_text("live")
+        made = {}
+        for host in ("alpha-01", "beta-02", "gamma-03"):
+            made[host] = await ui.dispatch("echo", f'{{"host": "{host}"}}')
+        for task_id in made.values():
+            await expect(ui.chip(task_id)).to_have_text("completed")
+        rows = page.locator("#tasks-body tr")
+        await expect(rows).to_have_count(3)
+        await page.fill("#filter-q", "BETA")
+        await page.press("#filter-q", "Enter")
+        await expect(rows).to_have_count(1)
+        await expect(ui.task_row(made["beta-02"])).to_be_visible()
+        await page.fill("#filter-q", "")
+        await page.press("#filter-q", "Enter")
+        await expect(rows).to_have_count(3)
+        await page.fill("#filter-id", made["gamma-03"][:7])
+        await page.press("#filter-id", "Enter")
+        await expect(rows).to_have_count(1)
+        await expect(ui.task_row(made["gamma-03"])).to_be_visible()
+        await page.fill("#filter-id", "not hex")
+        await page.press("#filter-id", "Enter")
+        await expect(page.locator("#filter-id")).to_have_attribute("aria-invalid", "true")
+        await page.fill("#filter-id", "")
+        await page.press("#filter-id", "Enter")
+        await page.select_option("#filter-since", "900")
+        await expect(rows).to_have_count(3)
+        assert not ui.errors, ui.errors

@@ -97,6 +97,7 @@ def add_verbs(top: argparse.ArgumentParser, verbs: Subparsers) -> None:
     p.add_argument(
         "--limit", type=int, default=50, metavar="N", help="at most this many (default 50)"
     )
+    _search_options(p)
     p = _verb(verbs, "agents", "the agents, their load and resources")
     p.add_argument("--type", dest="agent_type", metavar="T", help="only agents of this type")
     p.add_argument("--status", metavar="S", help="online, busy or offline")
@@ -105,6 +106,22 @@ def add_verbs(top: argparse.ArgumentParser, verbs: Subparsers) -> None:
     one = p.add_mutually_exclusive_group()
     one.add_argument("--task", dest="task_id", metavar="ID", help="only this task")
     one.add_argument("--trace", dest="trace_id", metavar="ID", help="only the tasks of this trace")
+
+
+def _search_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--id", dest="id_prefix", metavar="PREFIX", help="task id starts with")
+    p.add_argument("--agent", dest="agent_id", metavar="ID", help="tasks this agent ran")
+    p.add_argument(
+        "--search",
+        "-q",
+        dest="text",
+        metavar="TEXT",
+        help="text in the parameters, result or error (any case)",
+    )
+    p.add_argument(
+        "--since", metavar="WHEN", help="created since: 15m, 2h, 3d ago, or an ISO 8601 time"
+    )
+    p.add_argument("--before", metavar="WHEN", help="created before: same forms as --since")
 
 
 def _gather_pairs(p: argparse.ArgumentParser) -> None:
@@ -178,6 +195,8 @@ def _checked(verb: str, options: Options) -> Options:
     elif verb == "tasks":
         checks.one_of("--status", opts.get("status"), TaskStatus)
         checks.one_of("--waiting", opts.get("waiting_reason"), WaitingReason)
+        opts["created_after"] = checks.when("--since", opts.get("since"))
+        opts["created_before"] = checks.when("--before", opts.get("before"))
     elif verb == "agents":
         checks.one_of("--status", opts.get("status"), AgentStatus)
     return opts

@@ -175,6 +175,11 @@ async def tasks(client: Client, opts: Options, out: Output) -> int:
             agent_type=opts.get("agent_type"),
             trace_id=opts.get("trace_id"),
             waiting_reason=opts.get("waiting_reason"),
+            id_prefix=opts.get("id_prefix"),
+            agent_id=opts.get("agent_id"),
+            text=opts.get("text"),
+            created_after=opts.get("created_after"),
+            created_before=opts.get("created_before"),
             limit=opts.get("limit"),
         )
     ]

@@ -7,7 +7,7 @@ import { DetailView } from "./detail_view.js";
 import { DispatchForm } from "./dispatch_form.js";
 import { shortId } from "./format.js";
 import { LiveFeed, socketUrl } from "./live.js";
-import { RestSync, UUID } from "./rest_sync.js";
+import { ID_PREFIX, RestSync, UUID } from "./rest_sync.js";
 import { frameScheduler } from "./scheduler.js";
 import { AgentStore, TaskStore } from "./store.js";
 import { TasksView } from "./tasks_view.js";
@@ -73,7 +73,7 @@ class Dashboard {
 
   goLive() {
     this.feed.start();
-    this.sync.backfill(this.tasksView.filter);
+    this.applyFilters(); // the newest matching tasks over REST too
   }
 
   render() {
@@ -183,19 +183,36 @@ class Dashboard {
   }
 
   bindFilters() {
-    const status = byId("filter-status");
-    const workType = byId("filter-work-type");
-    const trace = byId("filter-trace");
-    const apply = () => {
+    const field = (id) => byId(id);
+    const [status, workType, trace, idPrefix, text, since] = [
+      "filter-status", "filter-work-type", "filter-trace", "filter-id", "filter-q", "filter-since",
+    ].map(field);
+    let asked = 0; // answers to older searches are dropped
+    const apply = async () => {
       const traceId = trace.value.trim().toLowerCase();
+      const prefix = idPrefix.value.trim().toLowerCase();
       trace.setAttribute("aria-invalid", String(traceId !== "" && !UUID.test(traceId)));
-      this.tasksView.setFilter({ status: status.value, workType: workType.value, traceId });
+      idPrefix.setAttribute("aria-invalid", String(prefix !== "" && !ID_PREFIX.test(prefix)));
+      const seconds = Number(since.value);
+      const search = {
+        idPrefix: prefix,
+        text: text.value.trim(),
+        createdAfter: seconds ? new Date(Date.now() - seconds * 1000).toISOString() : "",
+      };
+      const searching = Boolean(search.idPrefix || search.text || search.createdAfter);
+      const filter = { status: status.value, workType: workType.value, traceId };
+      this.tasksView.setFilter({ ...filter, found: searching ? new Set() : null });
       this.schedule();
-      this.sync.backfill(this.tasksView.filter);
+      const mine = ++asked;
+      const found = await this.sync.backfill({ ...filter, ...search });
+      if (mine !== asked || !searching) return;
+      this.tasksView.setFilter({ found: new Set((found || []).map((t) => t.task_id)) });
+      this.schedule();
     };
-    status.addEventListener("change", apply);
-    workType.addEventListener("change", apply);
-    trace.addEventListener("change", apply);
+    this.applyFilters = apply;
+    for (const input of [status, workType, trace, idPrefix, text, since]) {
+      input.addEventListener("change", apply);
+    }
   }
 
   select(taskId) {

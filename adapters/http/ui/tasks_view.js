@@ -20,6 +20,8 @@ export function matches(task, filter) {
   if (filter.status && task.status !== filter.status) return false;
   if (filter.workType && task.work_type !== filter.workType) return false;
   if (filter.traceId && task.trace_id !== filter.traceId) return false;
+  // A search's matches come from the server (it alone sees parameters, result and error).
+  if (filter.found && !filter.found.has(task.task_id)) return false;
   return true;
 }
 
@@ -52,7 +54,7 @@ export class TasksView {
         onSelect(event.target.dataset.taskId);
       }
     });
-    this.filter = { status: "", workType: "", traceId: "" };
+    this.filter = { status: "", workType: "", traceId: "", found: null };
     this.filterChanged = true;
     this.rows = new Map(); // task_id -> row, only for the rows in the DOM
     this.selected = null;
