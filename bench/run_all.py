@@ -32,6 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cpu
+import micro
 import psutil
 import scenarios as sc
 from harness import (
@@ -505,6 +506,25 @@ def chiffon_ws(cfg: Config) -> list[dict[str, Any]]:
     ]
 
 
+def decoder(cfg: Config) -> list[dict[str, Any]]:
+    """In process: CPU ms per MiB of the strict decoder for every shape (bench/micro.py)."""
+    runs = []
+    for _ in range(cfg.runs):
+        r = micro.decoder()
+        print(f"  decoder ms/MiB: {json.dumps(r['shapes'])}", flush=True)
+        runs.append(r)
+    return [
+        result(
+            "decoder",
+            "strict JSON decoder, 1 MiB of the costliest shape (CPU)",
+            "worst ms/MiB",
+            runs,
+            "worst_ms_per_mib",
+            higher_is_better=False,
+        )
+    ]
+
+
 # name -> (runner, names it produces); ordered so that each baseline runs next to its chiffon
 SCENARIOS: list[tuple[str, Callable[[Config], list[dict[str, Any]]], list[str]]] = [
     ("baseline_naive", baseline_naive, ["baseline_naive"]),
@@ -521,6 +541,7 @@ SCENARIOS: list[tuple[str, Callable[[Config], list[dict[str, Any]]], list[str]]]
     ("chiffon_e2e_burst", chiffon_e2e_burst, ["chiffon_e2e", "chiffon_burst"]),
     ("baseline_celery", baseline_celery, ["celery_seq", "celery_burst"]),
     ("chiffon_ws", chiffon_ws, ["chiffon_ws"]),
+    ("decoder", decoder, ["decoder"]),
 ]
 ALL_NAMES = [n for _, _, names in SCENARIOS for n in names]
 

@@ -70,6 +70,23 @@ class ForbiddenOrigin(ChiffonError):
     error_code = 4030
 
 
+class ForbiddenHost(ChiffonError):
+    """With no token set, a request whose Host names none of this server's names: the mark of
+    DNS rebinding (a page of another site reaching a loopback server through its own name)."""
+
+    error_code = 4031
+
+
+class TooManyAuthFailures(ChiffonError):
+    """Too many wrong tokens from one address: it must wait `retry_after_s` before trying."""
+
+    error_code = 4291
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message, {"retry_after_s": retry_after_s})
+        self.retry_after_s = retry_after_s
+
+
 class TooManyConnections(ChiffonError):
     """A client holds as many WebSocket connections as it may, or the server does."""
 

@@ -9,7 +9,7 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -47,52 +47,95 @@ class Refused:
 
 
 def check(value: Any, max_depth: int = MAX_DEPTH, path: str = "") -> None:
-    """Raise JsonRejected at the first part of `value` that breaks a limit: nesting deeper than
-    `max_depth`, NaN or Infinity, an integer outside 64 bits, NUL or a lone surrogate in a
-    string or key, or anything that is not a JSON value at all."""
-    stack: list[tuple[str, Any, int]] = [(path, value, 0)]
-    while stack:
-        where, item, depth = stack.pop()
-        if isinstance(item, str):
-            _check_text(where, item)
-        elif isinstance(item, dict | list):
-            if depth >= max_depth:
-                raise JsonRejected(where, f"nested more than {max_depth} levels")
-            stack.extend(_children(where, item, depth + 1))
-        elif isinstance(item, bool) or item is None:
-            continue
-        elif isinstance(item, int):
-            if not INT_MIN <= item <= INT_MAX:
-                raise JsonRejected(where, "integer out of range (64-bit signed integers only)")
-        elif isinstance(item, float):
-            if not math.isfinite(item):
-                raise JsonRejected(where, "number out of range")
-        elif isinstance(item, Refused):
-            raise JsonRejected(where, item.reason)
-        else:
-            raise JsonRejected(where, f"{type(item).__name__} is not a JSON value")
-
-
-def _children(where: str, item: dict[Any, Any] | list[Any], depth: int) -> list[Any]:
-    if isinstance(item, list):
-        return [(f"{where}[{i}]", v, depth) for i, v in enumerate(item)]
-    out = []
-    for key, v in item.items():
-        if not isinstance(key, str):
-            raise JsonRejected(where, f"object keys must be strings, not {type(key).__name__}")
-        name = _join(where, key)
-        _check_text(name, key)
-        out.append((name, v, depth))
-    return out
-
-
-def _check_text(where: str, text: str) -> None:
-    if "\x00" in text:
-        raise JsonRejected(where, "strings must not contain NUL (\\u0000)")
+    """Raise JsonRejected at the first part of `value` (in document order) that breaks a limit:
+    nesting deeper than `max_depth`, NaN or Infinity, an integer outside 64 bits, NUL or a lone
+    surrogate in a string or key, or anything that is not a JSON value at all. One pass, and
+    the path is built only for the part refused: every dispatch is walked, so it must be cheap."""
     try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise JsonRejected(where, "strings must not contain lone surrogates") from None
+        found = _find(value, max_depth)
+    except _BadKey as bad:
+        found = bad.trail, bad.reason
+    if found is not None:
+        trail, reason = found
+        where = path
+        for step in trail:
+            where = f"{where}[{step}]" if isinstance(step, int) else _join(where, step)
+        raise JsonRejected(where, reason)
+
+
+_Trail = list[str | int]  # the keys and indexes from the document down to a value
+
+
+def _find(value: Any, max_depth: int) -> tuple[_Trail, str] | None:
+    if not isinstance(value, dict | list):
+        reason = _scalar_problem(value)
+        return None if reason is None else ([], reason)
+    if max_depth < 1:
+        return [], f"nested more than {max_depth} levels"
+    trail: _Trail = []
+    stack = [_members(value, trail)]
+    while stack:
+        for step, item in stack[-1]:
+            if isinstance(item, dict | list):
+                trail.append(step)
+                if len(stack) >= max_depth:
+                    return trail, f"nested more than {max_depth} levels"
+                stack.append(_members(item, trail))
+                break
+            reason = _scalar_problem(item)
+            if reason is not None:
+                return [*trail, step], reason
+        else:
+            stack.pop()
+            if trail:
+                trail.pop()
+    return None
+
+
+def _members(item: dict[Any, Any] | list[Any], trail: _Trail) -> Iterator[tuple[Any, Any]]:
+    """(key or index, value) pairs; an object's keys are checked first, as a bad key is."""
+    if isinstance(item, list):
+        return enumerate(item)
+    for key in item:
+        reason = _key_problem(key)
+        if reason is not None:
+            raise _BadKey([*trail, key] if isinstance(key, str) else list(trail), reason)
+    return iter(item.items())
+
+
+class _BadKey(Exception):
+    def __init__(self, trail: _Trail, reason: str) -> None:
+        self.trail, self.reason = trail, reason
+
+
+def _key_problem(key: object) -> str | None:
+    if not isinstance(key, str):
+        return f"object keys must be strings, not {type(key).__name__}"
+    return _text_problem(key)
+
+
+def _scalar_problem(item: object) -> str | None:
+    if isinstance(item, str):
+        return _text_problem(item)
+    if item is None or isinstance(item, bool):
+        return None
+    if isinstance(item, int):
+        ok = INT_MIN <= item <= INT_MAX
+        return None if ok else "integer out of range (64-bit signed integers only)"
+    if isinstance(item, float):
+        return None if math.isfinite(item) else "number out of range"
+    if isinstance(item, Refused):
+        return item.reason
+    return f"{type(item).__name__} is not a JSON value"
+
+
+def _text_problem(text: str) -> str | None:
+    unsafe = _UNSAFE_TEXT.search(text)
+    if unsafe is None:
+        return None
+    if unsafe.group() == "\x00":
+        return "strings must not contain NUL (\\u0000)"
+    return "strings must not contain lone surrogates"
 
 
 def _join(where: str, key: str) -> str:

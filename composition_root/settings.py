@@ -46,6 +46,7 @@ class Settings:
     api_token: str | None = None
     insecure: bool = False
     allowed_origins: str = ""
+    allowed_hosts: str = ""
     log_format: str = "text"
     demo_agent: bool = True
     agent_type: str = DEMO_AGENT_TYPE
@@ -143,6 +144,13 @@ class Settings:
     @property
     def origins(self) -> frozenset[str]:
         return frozenset(o.strip() for o in self.allowed_origins.split(",") if o.strip())
+
+    @property
+    def hosts(self) -> frozenset[str]:
+        """Names a request's Host may give when no token is set (IP literals and localhost
+        always pass): the one chiffon listens on, and CHIFFON_ALLOWED_HOSTS."""
+        listed = {h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip()}
+        return frozenset({self.host.strip("[]").lower(), *listed})
 
     @property
     def loopback_only(self) -> bool:

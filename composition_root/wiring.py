@@ -134,6 +134,7 @@ def wire_orchestrator(c: punq.Container, handlers: HandlerRegistry | None = None
         ws_limits=_ws_limits(settings),
         allowed_origins=settings.origins,
         metrics=c.resolve(ChiffonMetrics),
+        allowed_hosts=settings.hosts,
     )
     broker = c.resolve(InMemoryBroker) if settings.in_memory_bus else None
     agent = None

@@ -11,13 +11,16 @@ from adapters.http import (
     correlation,
     docs_routes,
     event_routes,
+    security_headers,
     task_routes,
     ui_routes,
     work_type_routes,
     ws_routes,
 )
 from adapters.http.auth import bearer_auth
+from adapters.http.auth_throttle import AUTH_THROTTLE, AuthThrottle
 from adapters.http.errors import error_middleware
+from adapters.http.host_check import host_check
 from adapters.http.keys import ALLOWED_ORIGINS, READINESS, SERVICE, ReadinessCheck
 from adapters.http.metrics import route as metrics_route
 from adapters.http.metrics.middleware import observe_requests
@@ -40,26 +43,32 @@ def create_app(
     ws_limits: WsLimits | None = None,
     allowed_origins: frozenset[str] = frozenset(),
     metrics: ChiffonMetrics | None = None,
+    allowed_hosts: frozenset[str] = frozenset(),
 ) -> web.Application:
     """The API, the dashboard, live push, /metrics and the OpenAPI document. `metrics` is
     shared with the composition root (which also feeds it task changes); one is made if none
-    is given."""
+    is given. With no token, the Host of every request is checked (`allowed_hosts` besides
+    IP literals and localhost: host_check)."""
     metrics = metrics or ChiffonMetrics()
     middlewares = [observe_requests(metrics), error_middleware]
     if api_token:
         middlewares.append(bearer_auth(api_token))
+    else:
+        middlewares.append(host_check(allowed_hosts))
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
+    app[AUTH_THROTTLE] = throttle = AuthThrottle()
     app[SERVICE] = service
     app[READINESS] = readiness
     app[ALLOWED_ORIGINS] = allowed_origins
     app.on_response_prepare.append(correlation.stamp)
+    app.on_response_prepare.append(security_headers.stamp)
     app.add_routes(task_routes.routes)
     app.add_routes(event_routes.routes)
     app.add_routes(agent_routes.routes)
     app.add_routes(work_type_routes.routes)
     ui_routes.install(app)
     # Set even without live push: ws_routes.install may be called on this app later (tests).
-    app[WS_AUTH] = WsAuth(api_token)
+    app[WS_AUTH] = WsAuth(api_token, throttle=throttle)
     app.on_shutdown.append(app[WS_AUTH].on_shutdown)
     hub = None if events is None else WebSocketHub(events, ws_limits)
     if hub is not None:  # live push needs somewhere to listen

@@ -9,6 +9,7 @@ from typing import Final
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from adapters.http.auth_throttle import AUTH_THROTTLE
 from adapters.http.errors import Handler
 from adapters.http.ui_routes import UI_PREFIX
 from adapters.http.ws_auth import HEADER_AUTHENTICATED
@@ -35,7 +36,13 @@ def bearer_auth(token: str) -> Middleware:
             # A browser cannot set headers on a WebSocket: it sends the token in its first
             # message instead, which the WebSocket handler demands (ws_auth.WsAuth).
             return await handler(request)
+        throttle, address = request.app[AUTH_THROTTLE], request.remote or ""
+        tried = "Authorization" in request.headers  # only a token sent counts as a try
+        if tried:
+            throttle.check(address)  # 429/4291 unchecked while this address must wait
         if not authorized(request, expected):
+            if tried:
+                throttle.failed(address)
             raise Unauthorized("missing or wrong bearer token (Authorization: Bearer ...)")
         request[HEADER_AUTHENTICATED] = True
         return await handler(request)

@@ -10,7 +10,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from adapters.http.correlation import trace_id_of
-from chiffon.errors import ChiffonError, Unauthorized
+from chiffon.errors import ChiffonError, TooManyAuthFailures, Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,9 @@ STATUS_BY_CODE: Final = {
     3001: 409,
     4010: 401,
     4030: 403,
+    4031: 403,
     4290: 429,
+    4291: 429,
     5000: 500,
     5030: 503,
 }
@@ -73,7 +75,7 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ChiffonError as exc:
-        headers = CHALLENGE if isinstance(exc, Unauthorized) else None
+        headers = _headers_for(exc)
         return error_response(request, exc.error_code, exc.message, exc.details, headers=headers)
     except web.HTTPRequestEntityTooLarge as exc:
         return error_response(request, 1004, f"request body too large: {exc.text}")
@@ -92,6 +94,14 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error_response(request, 1000, "the client went away", status=400)
     except Exception:
         return _internal_error(request)
+
+
+def _headers_for(exc: ChiffonError) -> Mapping[str, str] | None:
+    if isinstance(exc, Unauthorized):
+        return CHALLENGE
+    if isinstance(exc, TooManyAuthFailures):
+        return {"Retry-After": str(exc.retry_after_s)}
+    return None
 
 
 def _internal_error(request: web.Request) -> web.Response:

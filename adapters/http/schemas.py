@@ -403,7 +403,8 @@ ERROR_CODES = (
     "1003 task_id or request_id already used by another request, 1004 too large, "
     "1005 not application/json, 1006 too slow, 2001 task not found, 2002 not cancellable "
     "(already finished), 3001 no live agent (on_no_agent: reject), 4010 missing or wrong "
-    "bearer token, 4030 forbidden origin, 4290 too many connections or attempts, "
+    "bearer token, 4030 forbidden origin, 4031 foreign Host (no token set), 4290 too many "
+    "connections, 4291 too many wrong tokens (Retry-After), "
     "5000 internal error, 5030 store or bus unavailable"
 )
 

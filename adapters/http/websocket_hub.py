@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Final
 
 from aiohttp import WSCloseCode, web
@@ -39,7 +40,8 @@ class WebSocketHub:
         self._events = events
         self._budget = ByteBudget(self.limits.total_bytes)
         self._connections: dict[Connection, str] = {}
-        self._per_client: dict[str, int] = {}
+        self._per_client: dict[str, int] = {}  # connections and pending sockets, by address
+        self._pending = 0  # sockets upgraded and not yet authenticated (not in _connections)
         self._unsubscribe: Callable[[], None] | None = None
 
     @property
@@ -57,8 +59,9 @@ class WebSocketHub:
 
     def admit(self, client: str) -> None:
         """Raise TooManyConnections when `client` (an address) or the server is at its limit;
-        call before the upgrade, so a refusal is a plain HTTP 429."""
-        if len(self._connections) >= self.limits.max_connections:
+        call before the upgrade, so a refusal is a plain HTTP 429. Sockets still waiting to
+        authenticate count too."""
+        if len(self._connections) + self._pending >= self.limits.max_connections:
             raise TooManyConnections(
                 "the server holds as many WebSocket connections as it may; try again later",
                 {"limit": self.limits.max_connections},
@@ -69,21 +72,38 @@ class WebSocketHub:
                 {"limit": self.limits.max_per_client},
             )
 
+    @contextlib.contextmanager
+    def pending(self, client: str) -> Iterator[None]:
+        """Holds a place for `client` while its socket authenticates; `connect` (called right
+        after, with no await between) takes the place over."""
+        self._pending += 1
+        self._count(client, +1)
+        try:
+            yield
+        finally:
+            self._pending -= 1
+            self._count(client, -1)
+
+    def _count(self, client: str, change: int) -> None:
+        left = self._per_client.get(client, 0) + change
+        if left > 0:
+            self._per_client[client] = left
+        else:
+            self._per_client.pop(client, None)
+
     def connect(
         self, sink: FrameSink, client: str = "", abort: Callable[[], None] | None = None
     ) -> Connection:
         conn = Connection(sink, self.limits, self._budget, abort)
         conn.start()
         self._connections[conn] = client
-        self._per_client[client] = self._per_client.get(client, 0) + 1
+        self._count(client, +1)
         return conn
 
     async def disconnect(self, conn: Connection) -> None:
         client = self._connections.pop(conn, None)
         if client is not None:
-            left = self._per_client.pop(client, 1) - 1
-            if left > 0:
-                self._per_client[client] = left
+            self._count(client, -1)
         await conn.stop()
 
     @property

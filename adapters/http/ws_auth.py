@@ -12,12 +12,17 @@ from typing import Final
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from adapters.codec import strict_json
+from adapters.http.auth_throttle import AuthThrottle
 from adapters.http.ws_protocol import error_frame
+from chiffon.errors import TooManyAuthFailures
 
 log = logging.getLogger(__name__)
 
 DEADLINE_S: Final = 10.0
 MAX_TRIES: Final = 10  # messages a client may send before its auth one
+# Nothing costs more before authentication than the largest auth message that could be valid
+# (a token of up to 4,000 characters): a bigger frame closes the socket (1009) unread.
+MAX_AUTH_BYTES: Final = 4096
 AUTHENTICATED_FRAME: Final = '{"event":"authenticated"}'
 # Set by the bearer middleware when the upgrade request carried the right header.
 HEADER_AUTHENTICATED = web.RequestKey("chiffon_header_authenticated", bool)
@@ -35,9 +40,15 @@ class WsAuth:
     send `{"action": "auth", "token": ...}` first, within `deadline_s`. Until then nothing
     else is served: each other message is answered with error_code 4010."""
 
-    def __init__(self, token: str | None, deadline_s: float = DEADLINE_S) -> None:
+    def __init__(
+        self,
+        token: str | None,
+        deadline_s: float = DEADLINE_S,
+        throttle: AuthThrottle | None = None,
+    ) -> None:
         self._expected = None if token is None else token.encode()
         self.deadline_s = deadline_s
+        self._throttle = throttle or AuthThrottle()
         self._waiting: set[web.WebSocketResponse] = set()
 
     async def admit(self, request: web.Request, ws: web.WebSocketResponse) -> bool:
@@ -46,7 +57,7 @@ class WsAuth:
             return True
         self._waiting.add(ws)
         try:
-            return await self._handshake(ws, self._expected)
+            return await self._handshake(ws, self._expected, request.remote or "")
         finally:
             self._waiting.discard(ws)
 
@@ -56,21 +67,37 @@ class WsAuth:
             with contextlib.suppress(Exception):
                 await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
 
-    async def _handshake(self, ws: web.WebSocketResponse, expected: bytes) -> bool:
+    async def _handshake(self, ws: web.WebSocketResponse, expected: bytes, address: str) -> bool:
         try:  # the deadline covers our sends too: a peer that does not read cannot stall it
             async with asyncio.timeout(self.deadline_s):
-                return await self._await_auth(ws, expected)
+                return await self._await_auth(ws, expected, address)
         except TimeoutError:
             pass
         await _refuse(ws, f"no auth message within {self.deadline_s:g} s")
         return False
 
-    async def _await_auth(self, ws: web.WebSocketResponse, expected: bytes) -> bool:
+    async def _await_auth(self, ws: web.WebSocketResponse, expected: bytes, address: str) -> bool:
         for _ in range(MAX_TRIES):
             msg = await ws.receive()
             if msg.type in _ENDED:
                 return False
-            verdict = _judge(msg.type, msg.data, expected)
+            if isinstance(msg.data, str | bytes) and len(msg.data) > MAX_AUTH_BYTES:
+                await _refuse(
+                    ws,
+                    f"a message before auth is at most {MAX_AUTH_BYTES} bytes",
+                    WSCloseCode.MESSAGE_TOO_BIG,
+                )
+                return False
+            token = _auth_token(msg.type, msg.data)
+            if token is not None:
+                try:
+                    self._throttle.check(address)
+                except TooManyAuthFailures as exc:
+                    await _refuse(ws, exc.message, code=WSCloseCode.POLICY_VIOLATION, error=4291)
+                    return False
+            verdict = _judge(token, expected)
+            if verdict is _Verdict.REFUSE:
+                self._throttle.failed(address)
             if verdict is _Verdict.ACCEPT:
                 await ws.send_str(AUTHENTICATED_FRAME)
                 return True
@@ -88,25 +115,36 @@ class WsAuth:
         return False
 
 
-def _judge(kind: WSMsgType, data: object, expected: bytes) -> _Verdict:
+def _auth_token(kind: WSMsgType, data: object) -> bytes | None:
+    """The token of an auth message (b"" when it has none), or None for any other message."""
     if kind is not WSMsgType.TEXT or not isinstance(data, str):
-        return _Verdict.NOT_YET
+        return None
     try:
         message = strict_json.loads(data)
     except strict_json.JsonRejected:
-        return _Verdict.NOT_YET
+        return None
     if not isinstance(message, dict) or message.get("action") != "auth":
-        return _Verdict.NOT_YET
+        return None
     token = message.get("token")
-    given = token.encode() if isinstance(token, str) else b""  # strict: always encodable
+    return token.encode() if isinstance(token, str) else b""  # strict: always encodable
+
+
+def _judge(given: bytes | None, expected: bytes) -> _Verdict:
+    if given is None:
+        return _Verdict.NOT_YET
     return _Verdict.ACCEPT if hmac.compare_digest(given, expected) else _Verdict.REFUSE
 
 
-async def _refuse(ws: web.WebSocketResponse, why: str) -> None:
+async def _refuse(
+    ws: web.WebSocketResponse,
+    why: str,
+    code: int = WSCloseCode.POLICY_VIOLATION,
+    error: int = 4010,
+) -> None:
     log.info("WebSocket refused: %s", why)
     with contextlib.suppress(Exception):  # a peer that is gone cannot hear it anyway
-        await ws.send_str(error_frame(4010, f"not authenticated: {why}", None))
-        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=why.encode()[:123])
+        await ws.send_str(error_frame(error, f"not authenticated: {why}", None))
+        await ws.close(code=code, message=why.encode()[:123])
 
 
 WS_AUTH = web.AppKey("ws_auth", WsAuth)

@@ -86,9 +86,10 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     client = request.remote or ""
     hub.admit(client)
     ws = web.WebSocketResponse(heartbeat=hub.heartbeat_s, max_msg_size=MAX_MESSAGE_BYTES)
-    await ws.prepare(request)
-    if not await request.app[WS_AUTH].admit(request, ws):
-        return ws
+    with hub.pending(client):  # counted against the limits from the upgrade on
+        await ws.prepare(request)
+        if not await request.app[WS_AUTH].admit(request, ws):
+            return ws
     conn = hub.connect(ws, client, abort=_aborter(request))
     try:
         async for msg in ws:

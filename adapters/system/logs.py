@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import sys
 from datetime import UTC, datetime
+
+from chiffon.visible_text import visible
 
 # Structured fields a log line may carry (chiffon.log_fields, the access log); they are ids,
 # names and figures, never a task's values or a token.
@@ -45,22 +48,25 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """For people: the message, then the structured fields as key=value."""
+    """For people: the message, then the structured fields as key=value. Every character that
+    could end the line or drive the terminal is written out (chiffon.visible_text): an agent
+    type with a newline in it cannot forge a log line."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
+        safe = copy.copy(record)
+        safe.msg, safe.args = visible(record.getMessage()), None
+        head, sep, tail = super().format(safe).partition("\n")  # a traceback follows
         fields = [
-            f"{name}={getattr(record, name)}"
+            f"{name}={visible(str(getattr(record, name)))}"
             for name in EXTRA_FIELDS
             if getattr(record, name, None) is not None
         ]
-        if not fields:
-            return text
-        head, sep, tail = text.partition("\n")  # a traceback stays below the fields
-        return f"{head} [{' '.join(fields)}]{sep}{tail}"
+        if fields:
+            head = f"{head} [{' '.join(fields)}]"
+        return f"{head}{sep}{visible(tail, lines=True)}"
 
 
 def configure(fmt: str, level: int = logging.INFO, worker: int | None = None) -> None:

@@ -82,5 +82,8 @@ def test_every_dashboard_file_ships_in_a_non_editable_install() -> None:
     config = tomllib.loads((root / "pyproject.toml").read_text())
     globs = config["tool"]["setuptools"]["package-data"]["adapters.http"]
     ui = root / "adapters" / "http"
-    shipped = {p.name for pattern in globs for p in ui.glob(pattern)}
-    assert shipped == set(load_files()) == {p.name for p in (ui / "ui").iterdir()}
+    shipped = {str(p.relative_to(ui)) for pattern in globs for p in ui.glob(pattern)}
+    page = {f"ui/{name}" for name in load_files()}
+    assert page == {f"ui/{p.name}" for p in (ui / "ui").iterdir()}
+    docs_page = {f"docs_page/{p.name}" for p in (ui / "docs_page").iterdir()}
+    assert shipped == page | docs_page

@@ -159,7 +159,9 @@ async def test_health_ready_and_docs(api: TestClient) -> None:
     assert body["content"]["application/json"]["schema"]["$ref"].endswith("/DispatchRequest")
     page = await api.get("/api/docs")
     text = await page.text()
-    assert page.status == 200 and "swagger" in text.lower() and "/api/openapi.json" in text
+    assert page.status == 200 and "swagger" in text.lower() and "/api/docs/init.js" in text
+    init = await (await api.get("/api/docs/init.js")).text()
+    assert 'url: "/api/openapi.json"' in init and "queryConfigEnabled: false" in init
 
 
 async def test_bearer_token_guards_every_route_but_health(make_api: Factory) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import json
 
 import pytest
 
 from adapters.codec import MalformedMessage, decode_events, decode_message
 from adapters.codec.strict_json import MAX_DEPTH, JsonRejected, loads
+from chiffon.json_values import INT_MAX as INT64_MAX
 from chiffon.json_values import same_json
 
 
@@ -107,3 +109,48 @@ def test_same_json_tells_booleans_from_numbers() -> None:
     assert not same_json({"a": [1, 2]}, {"a": [2, 1]})
     assert not same_json({"a": "1"}, {"a": 1})
     assert not same_json({"a": None}, {})
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ('["\\\\u0000"]', ["\\u0000"]),  # an escaped backslash, then plain text
+        ('["\\\\\\\\u0000"]', ["\\\\u0000"]),
+        ('["\\ud83d\\ude00"]', ["😀"]),  # a valid pair of surrogate escapes
+        (
+            "[9223372036854775807, 1e308, 123456789012345678901.5]",
+            [INT64_MAX, 1e308, 1.2345678901234568e20],
+        ),
+        ('["9223372036854775808"]', ["9223372036854775808"]),  # long digits in a string
+    ],
+)
+def test_what_looks_risky_to_the_cheap_screen_but_is_valid_passes(text: str, value: object) -> None:
+    assert loads(text) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [('["a", "\\\\\\u0000"]', "[1]"), ('{"k": ["\\\\\\\\\\ud800"]}', "k[0]")],
+)
+def test_an_escape_after_an_odd_run_of_backslashes_is_still_refused(text: str, path: str) -> None:
+    with pytest.raises(JsonRejected) as caught:
+        loads(text)
+    assert caught.value.path == path
+
+
+def test_the_garbage_collector_is_running_again_after_any_decode() -> None:
+    assert gc.isenabled()
+    with pytest.raises(JsonRejected):
+        loads("[" * 200_000 + "]" * 200_000)
+    loads('{"a": [1, 2]}')
+    assert gc.isenabled()
+
+
+@pytest.mark.parametrize("shape", ["[]", "{}"])
+def test_depth_of_many_siblings_is_judged_in_one_pass(shape: str) -> None:
+    wide = "[" + ",".join([shape] * 50_000) + "]"  # 100,000 brackets, two levels deep
+    assert len(loads(wide)) == 50_000
+    deep = "[" + ",".join([nested(MAX_DEPTH - 1)] * 1000) + "," + nested(MAX_DEPTH) + "]"
+    with pytest.raises(JsonRejected, match="nested more than") as caught:
+        loads(deep)
+    assert caught.value.path.startswith("[1000]")

@@ -1,4 +1,6 @@
-"""What the CLI client verbs print for people: rich tables, one-line changes, ages."""
+"""What the CLI client verbs print for people: rich tables, one-line changes, ages. Every
+string that came from the server is shown with its control characters made visible and is
+never read as rich markup (cells are Text, not str)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,10 @@ from typing import Any
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from adapters.http.client.watch import TaskJson
+from chiffon.visible_text import visible, visible_json
 
 TASK_COLUMNS = ("id", "status", "work type", "agent", "attempt", "priority", "progress", "age")
 AGENT_COLUMNS = ("id", "type", "status", "cpu", "memory", "running/max", "heartbeat age")
@@ -20,11 +24,21 @@ AGENT_COLUMNS = ("id", "type", "status", "cpu", "memory", "running/max", "heartb
 def console(stderr: bool = False) -> Console:
     """A console for stdout (or stderr); piped, it prints plain text at its natural width."""
     probe = Console(stderr=stderr)
-    return Console(stderr=stderr, width=None if probe.is_terminal else 1000, soft_wrap=False)
+    width = None if probe.is_terminal else 1000
+    # No markup, emoji codes or highlighting in anything printed: a task's text is data.
+    return Console(
+        stderr=stderr, width=width, soft_wrap=False, markup=False, emoji=False, highlight=False
+    )
 
 
 def dumps(data: Any) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False)
+    """Indented JSON, readable (non-ASCII kept) and safe to print (visible_json)."""
+    return visible_json(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def cell(value: Any, *, lines: bool = False) -> Text:
+    """A table cell or line for text from the server: escapes visible, no markup."""
+    return Text(visible(str(value), lines=lines))
 
 
 def tasks_table(
@@ -32,16 +46,17 @@ def tasks_table(
 ) -> Table:
     table = _table(TASK_COLUMNS, plain)
     for t in tasks:
-        table.add_row(
-            str(t.get("task_id")),
+        row = (
+            t.get("task_id"),
             status_text(t),
-            str(t.get("work_type")),
+            t.get("work_type"),
             _agent(t),
-            str(t.get("attempt", "")),
-            str(t.get("priority", "")),
+            t.get("attempt", ""),
+            t.get("priority", ""),
             _percent(t.get("progress_percent")),
             age(t.get("created_at"), now),
         )
+        table.add_row(*map(cell, row))
     return table
 
 
@@ -52,15 +67,16 @@ def agents_table(
     for a in agents:
         res = a.get("resources") or {}
         running = len(a.get("running_tasks") or [])
-        table.add_row(
-            str(a.get("agent_id")),
-            str(a.get("agent_type")),
-            str(a.get("status")),
+        row = (
+            a.get("agent_id"),
+            a.get("agent_type"),
+            a.get("status"),
             _percent(res.get("cpu_percent")),
             _percent(res.get("memory_percent")),
             f"{running}/{a.get('max_concurrency', '?')}",
             age(a.get("last_heartbeat_at"), now),
         )
+        table.add_row(*map(cell, row))
     return table
 
 
@@ -92,8 +108,11 @@ def task_view(task: TaskJson, now: datetime | None = None) -> Table:
     }
     for name, value in rows.items():
         if value is not None and value != "":
-            table.add_row(name, str(value))
+            table.add_row(name, cell(value, lines=name in _BLOCKS))
     return table
+
+
+_BLOCKS = frozenset({"output", "error"})  # shown as they are, lines and all
 
 
 def change_line(task: TaskJson) -> str:
@@ -106,7 +125,7 @@ def change_line(task: TaskJson) -> str:
     for key in ("progress_message", "error_message"):
         if task.get(key):
             parts.append(str(task[key]))
-    return "  ".join(parts)
+    return visible("  ".join(parts))
 
 
 def status_text(task: TaskJson) -> str:

@@ -16,6 +16,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn
 from adapters.http.client import render
 from adapters.http.client.api import FINAL, Client, TaskJson
 from chiffon.model import TaskStatus
+from chiffon.visible_text import visible, visible_json
 
 Options = Mapping[str, Any]
 
@@ -37,7 +38,8 @@ class Output:
         print(render.dumps(value), flush=True)
 
     def say(self, line: str) -> None:
-        print(f"chiffon: {line}", file=sys.stderr, flush=True)
+        """One line on stderr; what the server said in it is shown, never interpreted."""
+        print(f"chiffon: {visible(line)}", file=sys.stderr, flush=True)
 
 
 def parameters(pairs: list[str], params: str | None) -> dict[str, Any]:
@@ -93,7 +95,7 @@ async def dispatch(client: Client, opts: Options, out: Output) -> int:
         if out.json:
             out.data(accepted.raw)
         else:
-            print(task_id, flush=True)
+            print(visible(str(task_id)), flush=True)
         return 0
     out.on_interrupt = (
         f"stopped waiting; task {task_id} goes on (cancel it with `chiffon cancel {task_id}`)"
@@ -131,8 +133,8 @@ def _retry(opts: Options) -> dict[str, Any] | None:
 
 async def _follow(client: Client, task_id: str, work_type: str, out: Output) -> TaskJson:
     """The task's final state, with a live progress bar (on stderr) when on a terminal."""
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn())
-    text = (TaskProgressColumn(), TextColumn("{task.fields[message]}"))
+    columns = (SpinnerColumn(), TextColumn("{task.description}", markup=False), BarColumn())
+    text = (TaskProgressColumn(), TextColumn("{task.fields[message]}", markup=False))
     bar = Progress(
         *columns,
         *text,
@@ -147,8 +149,8 @@ async def _follow(client: Client, task_id: str, work_type: str, out: Output) -> 
                 bar.update(
                     row,
                     completed=task.get("progress_percent") or 0,
-                    description=f"{work_type} {task.get('status')}",
-                    message=task.get("progress_message") or "",
+                    description=visible(f"{work_type} {task.get('status')}"),
+                    message=visible(str(task.get("progress_message") or "")),
                 )
                 if task.get("status") in FINAL:
                     return task
@@ -208,7 +210,7 @@ async def cancel(client: Client, opts: Options, out: Output) -> int:
     if out.json:
         out.data(answer)
     else:
-        print(f"{answer['status']} {answer['task_id']}", flush=True)
+        print(visible(f"{answer['status']} {answer['task_id']}"), flush=True)
     return 0
 
 
@@ -217,7 +219,10 @@ async def watch(client: Client, opts: Options, out: Output) -> int:
     states = client.watch(task_id=opts.get("task_id"), trace_id=opts.get("trace_id"))
     async with contextlib.aclosing(states):
         async for task in states:
-            line = json.dumps(task, ensure_ascii=False) if out.json else render.change_line(task)
+            if out.json:
+                line = visible_json(json.dumps(task, ensure_ascii=False))
+            else:
+                line = render.change_line(task)
             print(line, flush=True)
     return 0
 
