@@ -386,6 +386,22 @@ class TaskIdPathSchema(Schema):
     task_id = fields.UUID(required=True)
 
 
+class RerunRequestSchema(StrictSchema):
+    task_id = fields.UUID(
+        metadata={"description": "The new task's id (default: a fresh one). Sent again, the "
+                  "same rerun answers the same task: a retried call makes no second task."},
+    )  # fmt: skip
+
+
+@always_sent
+class RerunResponseSchema(Schema):
+    task_id = fields.UUID(required=True)
+    trace_id = fields.UUID(required=True)
+    request_id = fields.UUID(required=True)
+    status = fields.String(required=True, metadata={"example": "pending"})
+    rerun_of = fields.UUID(required=True)
+
+
 @always_sent
 class CancelResponseSchema(Schema):
     task_id = fields.UUID(required=True)

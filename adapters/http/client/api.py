@@ -187,6 +187,16 @@ class Client:
         answer: dict[str, Any] = await self._call("POST", f"/api/v1/cancel/{_segment(task_id)}")
         return answer
 
+    async def rerun(
+        self, task_id: UUID | str, new_task_id: UUID | str | None = None
+    ) -> dict[str, Any]:
+        """Dispatch a finished task's work again as a new task: `{task_id, trace_id,
+        request_id, status, rerun_of}`. Idempotent on `new_task_id` (generated if not given)."""
+        body = {"task_id": str(new_task_id or uuid4())}
+        path = f"/api/v1/tasks/{_segment(task_id)}/rerun"
+        answer: dict[str, Any] = await self._call("POST", path, body)
+        return answer
+
     def watch(
         self, *, task_id: UUID | str | None = None, trace_id: UUID | str | None = None
     ) -> AsyncGenerator[TaskJson, None]:
