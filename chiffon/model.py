@@ -139,6 +139,7 @@ class Task:
     cancel_outcome: CancelOutcome | None = attrs.field(
         default=None, converter=attrs.converters.optional(CancelOutcome)
     )
+    rerun_of: UUID | None = None  # the task this one reruns (POST /api/v1/tasks/{id}/rerun)
 
 
 @attrs.frozen
