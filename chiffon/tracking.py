@@ -129,7 +129,7 @@ class AgentMessageTracker:
             status=AgentStatus.OFFLINE if beat.goodbye else beat.status,
             capabilities=beat.capabilities,
             max_concurrency=beat.max_concurrency,
-            running_tasks=beat.running_tasks,
+            running_tasks=() if beat.goodbye else beat.running_tasks,  # gone: runs nothing
             resources=beat.resources,
             last_heartbeat_at=self._clock.now(),
         )

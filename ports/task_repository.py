@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
@@ -185,6 +185,19 @@ class TaskRepository(Protocol):
 
     async def running_on(self, agent_id: UUID) -> list[Task]:
         """Tasks in `running` whose current attempt is held by `agent_id`."""
+        ...
+
+    async def orphaned(
+        self, live: Collection[UUID], started_before: datetime, limit: int = 500
+    ) -> list[Task]:
+        """Tasks held by an agent not in `live` whose attempt started before `started_before`:
+        `running`, or `cancelled` and awaiting that agent's answer (cancel_outcome requested);
+        oldest start first, at most `limit`."""
+        ...
+
+    async def pending_without_work(self, limit: int = 500) -> list[Task]:
+        """Pending tasks with no unsent work message in the outbox (their work was sent),
+        oldest first, at most `limit`."""
         ...
 
     async def enqueue(self, outbox: Sequence[OutboxMessage]) -> None:

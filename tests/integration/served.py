@@ -22,7 +22,12 @@ async def chiffon_serve(
 ) -> AsyncIterator[str]:
     """Yield the base URL of a `chiffon serve` with the demo agent; at exit, stop it and check
     that it logged no traceback."""
-    environ = {**_clean_env(), "CHIFFON_HEARTBEAT_INTERVAL_S": "0.5", **(env or {})}
+    environ = {
+        **_clean_env(),
+        "CHIFFON_HEARTBEAT_INTERVAL_S": "0.5",
+        "CHIFFON_SHUTDOWN_GRACE_S": "2",
+        **(env or {}),
+    }
     dsn = await create_database(migrated=False) if store == "postgres" else None
     if dsn is not None:
         environ["CHIFFON_DATABASE_URL"] = dsn
