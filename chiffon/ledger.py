@@ -48,6 +48,7 @@ class Ignored:
     task: Task | None
     reason: str
     foreign: bool = False
+    recorded: bool = False  # foreign, and the first of its kind: now in the timeline
 
 
 Outcome = Applied | Ignored
@@ -197,7 +198,7 @@ class TaskLedger:
             self._recorded.forget(task.task_id, report)
             return None
         await self._notifier.publish(TaskUpdated(stored))
-        return Ignored(stored, reason, foreign=True)
+        return Ignored(stored, reason, foreign=True, recorded=True)
 
     def _ignored(self, task: Task | None, change: c.Change, reason: str) -> Ignored:
         self._observer.ignored(change.kind)
