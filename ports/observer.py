@@ -1,4 +1,5 @@
-"""Port: what the ledger tells observers (metrics) beyond the changes it announces."""
+"""Port: what the ledger and the report gate tell observers (metrics) beyond the changes
+they announce."""
 
 from __future__ import annotations
 
@@ -9,4 +10,9 @@ class ChangeObserver(Protocol):
     def ignored(self, kind: str) -> None:
         """A change of this kind (started, progress, finished, ...) did not apply: stale,
         duplicate, late, or the task is final. Must not block or raise."""
+        ...
+
+    def refused(self, reason: str) -> None:
+        """An agent's message was refused at the boundary (chiffon.report_gate's reasons: a
+        fixed, small set). Must not block or raise."""
         ...

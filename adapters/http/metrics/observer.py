@@ -12,3 +12,6 @@ class MetricsObserver(ChangeObserver):
 
     def ignored(self, kind: str) -> None:
         self._metrics.ignored.labels(kind).inc()
+
+    def refused(self, reason: str) -> None:
+        self._metrics.refused.labels(reason).inc()

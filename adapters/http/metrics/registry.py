@@ -32,6 +32,13 @@ class ChiffonMetrics:
             ["kind"],
             registry=r,
         )
+        self.refused = Counter(
+            "chiffon_agent_messages_refused",
+            "Agent messages refused at the broker boundary: no lease token, not from the agent "
+            "itself, too many agent or work types.",
+            ["reason"],
+            registry=r,
+        )
         self.http_requests = Counter(
             "chiffon_http_requests",
             "HTTP requests answered, by route template and status.",
