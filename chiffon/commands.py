@@ -79,6 +79,7 @@ class DispatchCommand:
     delay_s: float | None = None
     request_id: UUID | None = None
     correlation: Correlation = attrs.Factory(Correlation)
+    rerun_of: UUID | None = None
 
     @property
     def chosen_trace_id(self) -> UUID | None:
@@ -156,7 +157,29 @@ class DispatchCommand:
             and (self.request_id is None or self.request_id == task.request_id)
             and same_retry
             and same_start
+            and task.rerun_of == self.rerun_of
         )
+
+
+def rerun_command(original: Task, task_id: UUID) -> DispatchCommand:
+    """The same work with the same policies (priority, timeout, retry), in the same trace, as
+    a new task that starts now and says which task it reruns."""
+    retry = RetryRequest(
+        max_attempts=original.max_attempts,
+        backoff_s=original.retry_backoff_s,
+        backoff_max_s=original.retry_backoff_max_s,
+        on=original.retry_on,
+    )
+    return DispatchCommand(
+        task_id=task_id,
+        work_type=original.work_type,
+        parameters=original.parameters,
+        priority=original.priority,
+        timeout_s=original.timeout_s,
+        trace_id=original.trace_id,
+        retry=retry,
+        rerun_of=original.task_id,
+    )
 
 
 def _json_size(value: object) -> int | None:

@@ -54,6 +54,12 @@ class NotCancellable(ChiffonError):
     error_code = 2002
 
 
+class NotRerunnable(ChiffonError):
+    """A rerun of a task that has not finished (it would run the same work twice at once)."""
+
+    error_code = 2020
+
+
 class NoLiveAgent(ChiffonError):
     """A dispatch with on_no_agent "reject" while no live agent of its type exists."""
 

@@ -39,6 +39,7 @@ class ResultStatus(enum.StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"  # the agent's own timer ended the handler (timeout_s)
 
 
 class NoAgentPolicy(enum.StrEnum):
@@ -138,6 +139,7 @@ class Task:
     cancel_outcome: CancelOutcome | None = attrs.field(
         default=None, converter=attrs.converters.optional(CancelOutcome)
     )
+    rerun_of: UUID | None = None  # the task this one reruns (POST /api/v1/tasks/{id}/rerun)
 
 
 @attrs.frozen

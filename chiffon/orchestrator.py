@@ -9,16 +9,18 @@ from uuid import UUID
 import attrs
 
 from chiffon.changes import Cancel
-from chiffon.commands import DispatchCommand
+from chiffon.commands import DispatchCommand, rerun_command
 from chiffon.config import OrchestratorConfig
 from chiffon.errors import (
     NoLiveAgent,
     NotCancellable,
+    NotRerunnable,
     TaskIdConflict,
     TaskNotFound,
     UnknownWorkType,
 )
 from chiffon.ledger import Applied, TaskLedger
+from chiffon.lifecycle import TERMINAL
 from chiffon.log_fields import task_fields
 from chiffon.model import Agent, AgentStatus, NoAgentPolicy, Task, TaskEvent, TaskStatus
 from chiffon.routing import Route
@@ -88,6 +90,18 @@ class OrchestratorService:
             extra=task_fields(task, priority=task.priority),
         )
         return stored, True
+
+    async def rerun(self, task_id: UUID, new_task_id: UUID | None = None) -> tuple[Task, bool]:
+        """Dispatch a finished task's work again as `new_task_id` (default: a new id;
+        idempotent on it, like dispatch); raises TaskNotFound, or NotRerunnable while the task
+        is not finished."""
+        original = await self.get_task(task_id)
+        if original.status not in TERMINAL:
+            raise NotRerunnable(
+                f"task {task_id} is {original.status.value}: only a finished task can be rerun",
+                {"task_id": str(task_id), "status": original.status.value},
+            )
+        return await self.dispatch(rerun_command(original, new_task_id or self._ids.new_id()))
 
     async def get_task(self, task_id: UUID) -> Task:
         task = await self._tasks.get(task_id)
@@ -183,6 +197,7 @@ class OrchestratorService:
             next_attempt_at=start,
             timeout_s=None if cmd.timeout_s is None else float(cmd.timeout_s),
             deadline_at=deadline,
+            rerun_of=cmd.rerun_of,
         )
         reason, until = reason_for(task, self._availability.of(agent_type), now)
         return attrs.evolve(task, waiting_reason=reason, waiting_until=until)

@@ -14,11 +14,28 @@ from chiffon.model import EventDraft, OutboxMessage, Task, TaskEvent, TaskStatus
 
 @attrs.frozen
 class TaskFilter:
+    """Which tasks a page holds: every given field must match (all None: every task).
+
+    `id_prefix`: the first hex digits of the task id (lowercase, no dashes, 1..32).
+    `created_after` is inclusive, `created_before` exclusive. `text`: a case-insensitive
+    substring of the parameters' or result's JSON text or of the error message."""
+
     status: TaskStatus | None = None
     waiting_reason: WaitingReason | None = None
     work_type: str | None = None
     agent_type: str | None = None
     trace_id: UUID | None = None
+    id_prefix: str | None = None
+    agent_id: UUID | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    text: str | None = None
+
+    def id_bounds(self) -> tuple[UUID, UUID] | None:
+        """The smallest and largest task ids with `id_prefix` (ids order as their hex)."""
+        if self.id_prefix is None:
+            return None
+        return UUID(self.id_prefix.ljust(32, "0")), UUID(self.id_prefix.ljust(32, "f"))
 
 
 @attrs.frozen

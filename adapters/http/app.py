@@ -11,6 +11,7 @@ from adapters.http import (
     correlation,
     docs_routes,
     event_routes,
+    rerun_routes,
     security_headers,
     task_routes,
     ui_routes,
@@ -64,6 +65,7 @@ def create_app(
     app.on_response_prepare.append(security_headers.stamp)
     app.add_routes(task_routes.routes)
     app.add_routes(event_routes.routes)
+    app.add_routes(rerun_routes.routes)
     app.add_routes(agent_routes.routes)
     app.add_routes(work_type_routes.routes)
     ui_routes.install(app)

@@ -258,6 +258,10 @@ class TaskSchema(Schema):
         metadata={"description": "How a cancel ended: not_started, requested (the agent's "
                   "answer is awaited), stopped, too_late (its result is kept), unconfirmed."},
     )  # fmt: skip
+    rerun_of = fields.UUID(
+        allow_none=True,
+        metadata={"description": "The task this one reruns (POST /api/v1/tasks/{id}/rerun)."},
+    )
 
 
 @always_sent
@@ -307,12 +311,45 @@ class TaskPageSchema(Schema):
     next_cursor = fields.String(allow_none=True, required=True)
 
 
+class IdPrefix(fields.String):
+    """The first hex digits of a task id, dashes anywhere (as copied from a UUID or a short id
+    column); loaded as lowercase hex without dashes."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        pattern = validate.Regexp(r"^[0-9a-fA-F-]{1,36}$", error="Must be hex digits and dashes.")
+        super().__init__(validate=pattern, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text: str = super()._deserialize(value, attr, data, **kwargs)
+        digits = text.replace("-", "").lower()
+        if not 1 <= len(digits) <= 32:
+            raise ValidationError("Must hold 1 to 32 hex digits.")
+        return digits
+
+
 class TaskQuerySchema(StrictSchema):
     status = fields.String(validate=validate.OneOf(TASK_STATUSES))
     waiting_reason = fields.String(validate=validate.OneOf(WAITING_REASONS))
     work_type = _name("Only tasks of this work type.")
     agent_type = _name("Only tasks routed to this agent type.")
     trace_id = fields.UUID()
+    id = IdPrefix(
+        metadata={"description": "Tasks whose id starts with these hex digits (dashes ignored)."}
+    )
+    agent = fields.UUID(metadata={"description": "Only tasks this agent ran or runs."})
+    created_after = fields.AwareDateTime(
+        metadata={"description": "Created at or after this time (ISO 8601 with offset)."}
+    )
+    created_before = fields.AwareDateTime(
+        metadata={"description": "Created before this time (ISO 8601 with offset)."}
+    )
+    q = SafeString(
+        max_length=200,
+        metadata={
+            "description": "Text in the task's parameters, result (as JSON) or error message; "
+            "case-insensitive substring."
+        },
+    )
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
     cursor = SafeString(max_length=200, metadata={"description": "next_cursor of a page."})
 
@@ -347,6 +384,22 @@ class AgentQuerySchema(StrictSchema):
 
 class TaskIdPathSchema(Schema):
     task_id = fields.UUID(required=True)
+
+
+class RerunRequestSchema(StrictSchema):
+    task_id = fields.UUID(
+        metadata={"description": "The new task's id (default: a fresh one). Sent again, the "
+                  "same rerun answers the same task: a retried call makes no second task."},
+    )  # fmt: skip
+
+
+@always_sent
+class RerunResponseSchema(Schema):
+    task_id = fields.UUID(required=True)
+    trace_id = fields.UUID(required=True)
+    request_id = fields.UUID(required=True)
+    status = fields.String(required=True, metadata={"example": "pending"})
+    rerun_of = fields.UUID(required=True)
 
 
 @always_sent

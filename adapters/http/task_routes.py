@@ -95,9 +95,13 @@ async def status(request: web.Request) -> web.Response:
 
 @docs(
     tags=["tasks"],
-    summary="List tasks, newest first",
+    summary="List and search tasks, newest first",
     operationId="listTasks",
-    description="Keyset pagination: pass next_cursor back as cursor for the next page.",
+    description="Keyset pagination: pass next_cursor back as cursor for the next page (with "
+    "the same filters). Every filter given must match: status, waiting_reason, work_type, "
+    "agent_type, trace_id, id (a task id prefix), agent (an agent id), created_after "
+    "(inclusive), created_before (exclusive), and q (a case-insensitive substring of the "
+    "parameters', result's JSON text or the error message).",
     responses=responses((400, BAD_REQUEST)),
 )
 @querystring_schema(TaskQuerySchema)
@@ -111,6 +115,11 @@ async def list_tasks(request: web.Request) -> web.Response:
         work_type=q.get("work_type"),
         agent_type=q.get("agent_type"),
         trace_id=q.get("trace_id"),
+        id_prefix=q.get("id"),
+        agent_id=q.get("agent"),
+        created_after=q.get("created_after"),
+        created_before=q.get("created_before"),
+        text=q.get("q"),
     )
     after = decode_cursor(q["cursor"]) if "cursor" in q else None
     page = await request.app[SERVICE].list_tasks(flt, q["limit"], after)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import json
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -307,7 +308,18 @@ def _matches(task: Task, flt: TaskFilter) -> bool:
         and (flt.work_type is None or task.work_type == flt.work_type)
         and (flt.agent_type is None or task.agent_type == flt.agent_type)
         and (flt.trace_id is None or task.trace_id == flt.trace_id)
+        and (flt.id_prefix is None or task.task_id.hex.startswith(flt.id_prefix))
+        and (flt.agent_id is None or task.agent_id == flt.agent_id)
+        and (flt.created_after is None or task.created_at >= flt.created_after)
+        and (flt.created_before is None or task.created_at < flt.created_before)
+        and (flt.text is None or _mentions(task, flt.text.lower()))
     )
+
+
+def _mentions(task: Task, text: str) -> bool:
+    """Like PostgreSQL's ILIKE over parameters::text, result::text and error_message."""
+    texts = (_json_text(task.parameters), _json_text(task.result), task.error_message or "")
+    return any(text in t.lower() for t in texts)
 
 
 def _copy(task: Task) -> Task:
@@ -326,3 +338,7 @@ def _clone(value: Any) -> Any:
     if isinstance(value, list):
         return [_clone(v) for v in value]
     return value
+
+
+def _json_text(value: Any) -> str:
+    return "" if value is None else json.dumps(value, ensure_ascii=False)

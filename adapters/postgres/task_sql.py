@@ -131,6 +131,7 @@ def page_query(
     if after is not None:
         args += [after.created_at, after.task_id]
         where.append(f"(created_at, task_id) < (${len(args) - 1}, ${len(args)})")
+    _search(flt, where, args)
     args.append(limit + 1)
     clause = f"WHERE {' AND '.join(where)} " if where else ""
     columns = LIGHT_COLUMNS if light else "*"
@@ -139,6 +140,33 @@ def page_query(
         f"ORDER BY created_at DESC, task_id DESC LIMIT ${len(args)}"
     )
     return sql, args
+
+
+def _search(flt: TaskFilter, where: list[str], args: list[Any]) -> None:
+    """The search filters: an id prefix as a range of the primary key, an agent, a time
+    range, and a text match (a substring; no index, see docs/postgres.md)."""
+    bounds = flt.id_bounds()
+    if bounds is not None:
+        args += list(bounds)
+        where.append(f"task_id BETWEEN ${len(args) - 1} AND ${len(args)}")
+    for column, op, value in (
+        ("agent_id", "=", flt.agent_id),
+        ("created_at", ">=", flt.created_after),
+        ("created_at", "<", flt.created_before),
+    ):
+        if value is not None:
+            args.append(value)
+            where.append(f"{column} {op} ${len(args)}")
+    if flt.text is not None:
+        args.append("%" + _like_escaped(flt.text) + "%")
+        n = len(args)
+        where.append(
+            f"(parameters::text ILIKE ${n} OR result::text ILIKE ${n} OR error_message ILIKE ${n})"
+        )
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def apply_query(

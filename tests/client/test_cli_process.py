@@ -375,3 +375,71 @@ def test_errors_say_the_allowed_values_and_the_shape_of_a_url(url: str) -> None:
     # What the server refuses says why, field by field.
     refused = chiffon("dispatch", "echo", "--timeout", "-1", url=url)
     one_error_line(refused, 2, "timeout_s: ")
+
+
+def test_tasks_searches_by_text_id_agent_and_time(url: str) -> None:
+    marker = f"needle-{uuid.uuid4().hex[:8]}"
+    made = chiffon("dispatch", "echo", f"tag={marker}", "--wait", "--json", url=url).json()
+    task_id = made["task_id"]
+
+    def found(*args: str) -> list[str]:
+        run = chiffon("tasks", "--json", *args, url=url)
+        assert run.code == 0, run.err
+        return [t["task_id"] for t in run.json()]
+
+    assert found("--search", marker.upper()) == [task_id]
+    assert found("-q", marker, "--status", "failed") == []
+    assert found("--id", task_id[:8]) == [task_id]
+    assert task_id in found("--agent", made["agent_id"], "--since", "5m")
+    assert found("-q", marker, "--before", "1h") == []
+    assert found("-q", marker, "--since", "2000-01-01T00:00:00Z") == [task_id]
+    one_error_line(chiffon("tasks", "--since", "yesterday", url=url), 2, "15m, 2h, 3d (ago")
+    one_error_line(chiffon("tasks", "--id", "xyz", url=url), 2, "(error_code 1000)")
+
+
+def test_rerun_runs_a_finished_task_again(url: str) -> None:
+    first = chiffon("dispatch", "echo", "n=7", "--wait", "--json", url=url).json()
+    again = chiffon("rerun", first["task_id"], "--wait", "--json", url=url)
+    assert again.code == 0, again.err
+    task = again.json()
+    assert (task["rerun_of"], task["result"]) == (first["task_id"], {"n": 7})
+    assert task["task_id"] != first["task_id"]
+    plain = chiffon("rerun", first["task_id"], url=url)
+    assert plain.code == 0 and uuid.UUID(plain.out.strip())
+    pending = chiffon("dispatch", "echo", "--delay", "60", url=url).out.strip()
+    one_error_line(chiffon("rerun", pending, url=url), 2, "(error_code 2020)")
+
+
+def test_cancel_by_filter_asks_first_unless_yes(url: str) -> None:
+    trace = str(uuid.uuid4())
+    made = {chiffon("dispatch", "ansible", "--trace", trace, url=url).out.strip() for _ in range(3)}
+    filters = ("--status", "pending", "--work-type", "ansible", "--trace", trace)
+
+    def cancel(*extra: str, answer: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*CHIFFON, "cancel", *filters, *extra],
+            cwd=ROOT,
+            env=clean_env(CHIFFON_URL=url),
+            input=answer,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    said_no = cancel(answer="n\n")
+    assert said_no.returncode == 1, said_no.stderr
+    assert "cancel 3 tasks (status pending, work type ansible, trace id" in said_no.stderr
+    assert "nothing cancelled" in said_no.stderr
+    still = {t["task_id"] for t in chiffon("tasks", "--trace", trace, "--json", url=url).json()}
+    assert still == made and all(
+        chiffon("status", t, "--json", url=url).json()["status"] == "pending" for t in made
+    )
+    said_yes = cancel(answer="y\n")
+    assert said_yes.returncode == 0 and "cancelled 3 of 3 tasks" in said_yes.stderr
+    assert {chiffon("status", t, "--json", url=url).json()["status"] for t in made} == {"cancelled"}
+    nothing = cancel("--yes")
+    assert nothing.returncode == 0 and "no pending or running task matches" in nothing.stderr
+    one_error_line(chiffon("cancel", url=url), 2, "give a task ID, or filters")
+    one_error_line(
+        chiffon("cancel", str(uuid.uuid4()), "--status", "pending", url=url), 2, "not both"
+    )

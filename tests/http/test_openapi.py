@@ -20,6 +20,7 @@ OPERATIONS = {
     ("get", "/api/v1/tasks"): "listTasks",
     ("post", "/api/v1/cancel/{task_id}"): "cancelTask",
     ("get", "/api/v1/tasks/{task_id}/events"): "getTaskEvents",
+    ("post", "/api/v1/tasks/{task_id}/rerun"): "rerunTask",
     ("get", "/api/v1/agents"): "listAgents",
     ("get", "/api/v1/work-types"): "listWorkTypes",
     ("get", "/api/v1/ws"): "streamChanges",
@@ -133,6 +134,14 @@ async def test_real_answers_match_the_document(make_api: Factory) -> None:
         await check("GET", f"/api/v1/status/{task_id}", "/api/v1/status/{task_id}", 200)
         await check("GET", f"/api/v1/tasks/{task_id}/events", "/api/v1/tasks/{task_id}/events", 200)
     await check("GET", "/api/v1/tasks?limit=2", "/api/v1/tasks", 200)
+    searched = "/api/v1/tasks?q=b&id=0&created_after=2026-01-01T00:00:00Z&agent=" + ids[0]
+    await check("GET", searched, "/api/v1/tasks", 200)
+    await check("GET", "/api/v1/tasks?id=xyz", "/api/v1/tasks", 400)
+    rerun = "/api/v1/tasks/{task_id}/rerun"
+    again = await check("POST", f"/api/v1/tasks/{ids[0]}/rerun", rerun, 200)
+    assert again["rerun_of"] == ids[0]
+    await check("POST", f"/api/v1/tasks/{ids[1]}/rerun", rerun, 409)  # delayed: pending
+    await check("POST", f"/api/v1/tasks/{uuid.uuid4()}/rerun", rerun, 404)
     await check("GET", "/api/v1/agents", "/api/v1/agents", 200)
     await check("GET", "/api/v1/work-types", "/api/v1/work-types", 200)
     await check("POST", f"/api/v1/cancel/{ids[1]}", "/api/v1/cancel/{task_id}", 200)

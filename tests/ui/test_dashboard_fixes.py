@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 from playwright.async_api import Browser, expect
@@ -124,3 +125,78 @@ async def test_times_carry_their_zone_and_switch_between_utc_and_local(browser: 
             await expect(page.locator("#time-zone")).to_have_text("UTC")
     finally:
         await context.close()
+
+
+async def test_search_by_text_and_id_prefix_is_answered_by_the_server(
+    dashboard: DashboardPage,
+) -> None:
+    ui, page = dashboard, dashboard.page
+    async with chiffon_server("search") as server, explained(ui, "search", server):
+        await ui.open(server.base)
+        await expect(ui.connection).to_have_text("live")
+        made = {}
+        for host in ("alpha-01", "beta-02", "gamma-03"):
+            made[host] = await ui.dispatch("echo", f'{{"host": "{host}"}}')
+        for task_id in made.values():
+            await expect(ui.chip(task_id)).to_have_text("completed")
+        rows = page.locator("#tasks-body tr")
+        await expect(rows).to_have_count(3)
+        await page.fill("#filter-q", "BETA")
+        await page.press("#filter-q", "Enter")
+        await expect(rows).to_have_count(1)
+        await expect(ui.task_row(made["beta-02"])).to_be_visible()
+        await page.fill("#filter-q", "")
+        await page.press("#filter-q", "Enter")
+        await expect(rows).to_have_count(3)
+        await page.fill("#filter-id", made["gamma-03"][:7])
+        await page.press("#filter-id", "Enter")
+        await expect(rows).to_have_count(1)
+        await expect(ui.task_row(made["gamma-03"])).to_be_visible()
+        await page.fill("#filter-id", "not hex")
+        await page.press("#filter-id", "Enter")
+        await expect(page.locator("#filter-id")).to_have_attribute("aria-invalid", "true")
+        await page.fill("#filter-id", "")
+        await page.press("#filter-id", "Enter")
+        await page.select_option("#filter-since", "900")
+        await expect(rows).to_have_count(3)
+        assert not ui.errors, ui.errors
+
+
+async def test_rerun_from_the_detail_and_cancel_a_selection(dashboard: DashboardPage) -> None:
+    ui, page = dashboard, dashboard.page
+    async with chiffon_server("rerun") as server, explained(ui, "rerun", server):
+        await ui.open(server.base)
+        await expect(ui.connection).to_have_text("live")
+        first = await ui.dispatch("echo", '{"again": true}')
+        await expect(ui.chip(first)).to_have_text("completed")
+        await ui.open_detail(first)
+        await expect(ui.detail.locator("[data-role=cancel]")).to_be_hidden()
+        await ui.detail.locator("[data-role=rerun]").click()
+        rerun_of = ui.detail.locator("dt:text-is('Rerun of') + dd")
+        await expect(rerun_of).to_have_text(first)  # the detail now shows the new task
+        new_id = await ui.detail.locator("[data-role=task-id]").inner_text()
+        assert new_id != first
+        await expect(ui.chip(new_id)).to_have_text("completed")
+        await expect(ui.detail.locator("[data-role=result]")).to_contain_text('"again": true')
+        await ui.detail.locator("[data-role=close]").click()
+
+        waiting = [str(uuid.uuid4()) for _ in range(3)]
+        for task_id in waiting:
+            body = {"task_id": task_id, "work_type": "ansible"}
+            answer = await page.request.post(f"{server.base}/api/v1/dispatch", data=body)
+            assert answer.status == 200, await answer.text()
+        for task_id in waiting:
+            await expect(ui.chip(task_id)).to_have_text("pending")
+        bulk = page.locator("#bulk")
+        await expect(bulk).to_be_hidden()
+        for task_id in waiting[:2]:
+            await ui.task_row(task_id).locator("[data-action=pick]").check()
+        await expect(page.locator("#bulk-count")).to_have_text("2 selected")
+        await expect(ui.detail).to_be_hidden()  # ticking a row does not open it
+        await page.click("#bulk-cancel")
+        for task_id in waiting[:2]:
+            await expect(ui.chip(task_id)).to_have_text("cancelled")
+        await expect(bulk).to_be_hidden()
+        await expect(page.locator("#notice")).to_contain_text("cancelled 2 of 2")
+        await expect(ui.chip(waiting[2])).to_have_text("pending")
+        assert not ui.errors, ui.errors

@@ -7,6 +7,7 @@ import contextlib
 import json
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import AbstractAsyncContextManager
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Final
 from urllib.parse import quote
@@ -137,15 +138,28 @@ class Client:
         agent_type: str | None = None,
         trace_id: UUID | str | None = None,
         waiting_reason: str | None = None,
+        id_prefix: str | None = None,
+        agent_id: UUID | str | None = None,
+        text: str | None = None,
+        created_after: datetime | str | None = None,
+        created_before: datetime | str | None = None,
         limit: int | None = None,
         page_size: int = 100,
     ) -> AsyncGenerator[TaskJson, None]:
-        """Every matching task, newest first, page after page (at most `limit` if given)."""
+        """Every matching task, newest first, page after page (at most `limit` if given).
+
+        `id_prefix`: the task id starts with it; `text`: in the parameters, result or error
+        (any case); `created_after` (inclusive) / `created_before`: aware times or ISO text."""
         filters = {
             "status": status,
             "work_type": work_type,
             "agent_type": agent_type,
             "waiting_reason": waiting_reason,
+            "id": id_prefix,
+            "agent": agent_id,
+            "q": text,
+            "created_after": _iso(created_after),
+            "created_before": _iso(created_before),
         }
         query = {k: str(v) for k, v in {**filters, "trace_id": trace_id}.items() if v is not None}
         left, cursor = limit, None
@@ -171,6 +185,16 @@ class Client:
     async def cancel(self, task_id: UUID | str) -> dict[str, Any]:
         """Cancel a pending or running task: `{task_id, status, cancel_outcome}`."""
         answer: dict[str, Any] = await self._call("POST", f"/api/v1/cancel/{_segment(task_id)}")
+        return answer
+
+    async def rerun(
+        self, task_id: UUID | str, new_task_id: UUID | str | None = None
+    ) -> dict[str, Any]:
+        """Dispatch a finished task's work again as a new task: `{task_id, trace_id,
+        request_id, status, rerun_of}`. Idempotent on `new_task_id` (generated if not given)."""
+        body = {"task_id": str(new_task_id or uuid4())}
+        path = f"/api/v1/tasks/{_segment(task_id)}/rerun"
+        answer: dict[str, Any] = await self._call("POST", path, body)
         return answer
 
     def watch(
@@ -237,6 +261,10 @@ class Client:
                 return answer
         except aiohttp.ClientConnectionError as exc:
             raise ServerUnreachable(self.url, str(exc)) from exc
+
+
+def _iso(value: datetime | str | None) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def _segment(task_id: UUID | str) -> str:

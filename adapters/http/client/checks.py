@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -41,6 +42,26 @@ def at_time(text: str | None) -> str | None:
 
 
 Named = type[TaskStatus] | type[AgentStatus] | type[WaitingReason]
+
+
+AGO: Final = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def when(option: str, text: str | None) -> str | None:
+    """A time as `15m` / `2h` / `3d` ago (s, m, h, d, w) or as --at takes it."""
+    if text is None:
+        return None
+    ago = AGO.match(text.strip().lower())
+    if ago:
+        seconds = float(ago.group(1)) * UNITS[ago.group(2)]
+        return (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat()
+    try:
+        return at_time(text)
+    except UsageError:
+        raise UsageError(
+            f"{option} {text!r} is not a time: use 15m, 2h, 3d (ago; s m h d w) or {AT_EXAMPLES}"
+        ) from None
 
 
 def one_of(option: str, value: str | None, allowed: Named) -> str | None:

@@ -20,6 +20,7 @@ import aiohttp
 
 from adapters.http.client import checks
 from adapters.http.client.api import DEFAULT_URL, Client
+from adapters.http.client.bulk import cancel_one_or_many
 from adapters.http.client.errors import ApiError, ServerUnreachable
 from adapters.http.client.verbs import RUNNERS, Options, Output, UsageError, Verb
 from chiffon.model import AgentStatus, TaskStatus, WaitingReason
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 VERBS: Final = frozenset(RUNNERS)
+VERB_RUNNERS: Final[dict[str, Verb]] = {**RUNNERS, "cancel": cancel_one_or_many}
 EXIT_INTERRUPTED: Final = 130
 
 
@@ -97,14 +99,42 @@ def add_verbs(top: argparse.ArgumentParser, verbs: Subparsers) -> None:
     p.add_argument(
         "--limit", type=int, default=50, metavar="N", help="at most this many (default 50)"
     )
+    _search_options(p)
     p = _verb(verbs, "agents", "the agents, their load and resources")
     p.add_argument("--type", dest="agent_type", metavar="T", help="only agents of this type")
     p.add_argument("--status", metavar="S", help="online, busy or offline")
-    _verb(verbs, "cancel", "cancel a pending or running task").add_argument("task_id", metavar="ID")
+    p = _verb(verbs, "cancel", "cancel a pending or running task, or every task a filter finds")
+    p.add_argument("task_id", metavar="ID", nargs="?", help="the task (or give filters)")
+    p.add_argument("--status", metavar="S", help="pending or running")
+    p.add_argument("--work-type", dest="work_type", metavar="W")
+    p.add_argument("--agent-type", dest="agent_type", metavar="T")
+    p.add_argument("--trace", dest="trace_id", metavar="ID", help="the tasks of this trace")
+    p.add_argument("--waiting", dest="waiting_reason", metavar="WHY", help="as for `tasks`")
+    _search_options(p)
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask before cancelling")
+    p = _verb(verbs, "rerun", "run a finished task's work again as a new task")
+    p.add_argument("task_id", metavar="ID")
+    p.add_argument("--wait", action="store_true", help="follow the new task, print its result")
     p = _verb(verbs, "watch", "print every change live, until Ctrl-C (default: all tasks)")
     one = p.add_mutually_exclusive_group()
     one.add_argument("--task", dest="task_id", metavar="ID", help="only this task")
     one.add_argument("--trace", dest="trace_id", metavar="ID", help="only the tasks of this trace")
+
+
+def _search_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--id", dest="id_prefix", metavar="PREFIX", help="task id starts with")
+    p.add_argument("--agent", dest="agent_id", metavar="ID", help="tasks this agent ran")
+    p.add_argument(
+        "--search",
+        "-q",
+        dest="text",
+        metavar="TEXT",
+        help="text in the parameters, result or error (any case)",
+    )
+    p.add_argument(
+        "--since", metavar="WHEN", help="created since: 15m, 2h, 3d ago, or an ISO 8601 time"
+    )
+    p.add_argument("--before", metavar="WHEN", help="created before: same forms as --since")
 
 
 def _gather_pairs(p: argparse.ArgumentParser) -> None:
@@ -139,7 +169,7 @@ def run(verb: str, options: Options, env: Mapping[str, str]) -> int:
     try:
         url = checks.server_url(url)
         checked = _checked(verb, options)
-        return asyncio.run(_interruptible(RUNNERS[verb], url, token, checked, out))
+        return asyncio.run(_interruptible(VERB_RUNNERS[verb], url, token, checked, out))
     except Interrupted:
         if out.on_interrupt:
             out.say(out.on_interrupt)
@@ -175,9 +205,11 @@ def _checked(verb: str, options: Options) -> Options:
     if verb == "dispatch":
         opts["priority"] = checks.priority(opts.get("priority"))
         opts["not_before"] = checks.at_time(opts.get("not_before"))
-    elif verb == "tasks":
+    elif verb in ("tasks", "cancel"):
         checks.one_of("--status", opts.get("status"), TaskStatus)
         checks.one_of("--waiting", opts.get("waiting_reason"), WaitingReason)
+        opts["created_after"] = checks.when("--since", opts.get("since"))
+        opts["created_before"] = checks.when("--before", opts.get("before"))
     elif verb == "agents":
         checks.one_of("--status", opts.get("status"), AgentStatus)
     return opts

@@ -104,16 +104,18 @@ async def dispatch(client: Client, opts: Options, out: Output) -> int:
         trace = f"trace {accepted.trace_id}"
         out.say(f"dispatched {opts['work_type']} as task {task_id} ({trace}); waiting for it")
     final = await _follow(client, str(task_id), opts["work_type"], out)
+    return _final(final, task_id, out)
+
+
+def _final(final: TaskJson, task_id: object, out: Output) -> int:
+    """Print a followed task's end: its result (or JSON); 1 with why when not completed."""
     completed = final.get("status") == TaskStatus.COMPLETED
     if out.json or completed:
         out.data(final if out.json else final.get("result"))
     if not completed:
         reason = final.get("error_message") or "no error message"
-        code = (
-            ""
-            if final.get("exit_code") is None
-            else f" (the handler's exit code was {final['exit_code']})"
-        )
+        exit_code = final.get("exit_code")
+        code = "" if exit_code is None else f" (the handler's exit code was {exit_code})"
         out.say(f"task {task_id} {final.get('status')}: {reason}{code}")
     return 0 if completed else 1
 
@@ -177,6 +179,11 @@ async def tasks(client: Client, opts: Options, out: Output) -> int:
             agent_type=opts.get("agent_type"),
             trace_id=opts.get("trace_id"),
             waiting_reason=opts.get("waiting_reason"),
+            id_prefix=opts.get("id_prefix"),
+            agent_id=opts.get("agent_id"),
+            text=opts.get("text"),
+            created_after=opts.get("created_after"),
+            created_before=opts.get("created_before"),
             limit=opts.get("limit"),
         )
     ]
@@ -209,6 +216,22 @@ async def cancel(client: Client, opts: Options, out: Output) -> int:
     return 0
 
 
+async def rerun(client: Client, opts: Options, out: Output) -> int:
+    answer = await client.rerun(opts["task_id"])
+    task_id = answer["task_id"]
+    if not opts.get("wait"):
+        if out.json:
+            out.data(answer)
+        else:
+            print(task_id, flush=True)
+        return 0
+    out.on_interrupt = f"stopped waiting; task {task_id} goes on"
+    if not out.json:
+        out.say(f"rerun of {opts['task_id']} is task {task_id}; waiting for it")
+    final = await _follow(client, task_id, "rerun", out)
+    return _final(final, task_id, out)
+
+
 async def watch(client: Client, opts: Options, out: Output) -> int:
     """One line (or one JSON document) per change, until Ctrl-C."""
     states = client.watch(task_id=opts.get("task_id"), trace_id=opts.get("trace_id"))
@@ -229,5 +252,6 @@ RUNNERS: dict[str, Verb] = {
     "tasks": tasks,
     "agents": agents,
     "cancel": cancel,
+    "rerun": rerun,
     "watch": watch,
 }

@@ -47,6 +47,10 @@ export class Api {
     return this.request("POST", `/api/v1/cancel/${encodeURIComponent(taskId)}`, {});
   }
 
+  rerun(taskId, newTaskId) {
+    return this.request("POST", `/api/v1/tasks/${encodeURIComponent(taskId)}/rerun`, { task_id: newTaskId });
+  }
+
   async request(method, path, body) {
     const headers = { Accept: "application/json" };
     // Every POST says what it sends: the server answers 415 to a body without it.

@@ -26,6 +26,7 @@ const FIELDS = [
   ["Duration", (t) => (typeof t.duration_ms === "number" ? formatDuration(t.duration_ms) : t.duration_ms)],
   ["Timeout", (t) => (typeof t.timeout_s === "number" ? `${t.timeout_s} s` : t.timeout_s)],
   ["Trace", "trace_id"],
+  ["Rerun of", "rerun_of"],
   ["Request", "request_id"],
   ["Created", (t) => formatTimestamp(t.created_at)],
   ["Started", (t) => formatTimestamp(t.started_at)],
@@ -56,7 +57,7 @@ function stamp(at) {
 }
 
 export class DetailView {
-  constructor(root, store, { api, schedule, onCancel, onClose }) {
+  constructor(root, store, { api, schedule, onCancel, onRerun, onClose }) {
     this.root = root;
     this.store = store;
     this.api = api;
@@ -69,6 +70,7 @@ export class DetailView {
     for (const [label, field] of FIELDS) list.append(h("dt", { textContent: label }), this.fields.get(field));
     this.el("close").addEventListener("click", () => onClose());
     this.el("cancel").addEventListener("click", () => onCancel(this.taskId));
+    this.el("rerun").addEventListener("click", () => onRerun(this.taskId));
   }
 
   open(taskId) {
@@ -76,6 +78,7 @@ export class DetailView {
     this.root.hidden = false;
     setText(this.el("task-id"), taskId);
     setText(this.el("cancel-answer"), "");
+    setText(this.el("rerun-answer"), "");
     this.show();
     this.load();
   }
@@ -95,6 +98,13 @@ export class DetailView {
     this.show();
     const task = this.store.get(this.taskId);
     if (task && DETAIL_FIELDS.some((f) => !(f in task))) this.load();
+  }
+
+  showRerunAnswer(taskId, text, ok) {
+    if (taskId !== this.taskId) return;
+    const answer = this.el("rerun-answer");
+    setText(answer, text);
+    answer.dataset.ok = String(ok);
   }
 
   showCancelAnswer(taskId, text, ok) {
@@ -127,6 +137,7 @@ export class DetailView {
     setText(chip, task.status.replace("_", " "));
     chip.dataset.status = task.status;
     this.el("cancel").hidden = isTerminal(task.status);
+    this.el("rerun").hidden = !isTerminal(task.status);
     for (const [, field] of FIELDS) {
       const value = typeof field === "function" ? field(task) : task[field];
       setText(this.fields.get(field), formatValue(value));

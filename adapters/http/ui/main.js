@@ -4,10 +4,10 @@ import { AgentsView } from "./agents_view.js";
 import { Api } from "./api.js";
 import { ConnectionBadge } from "./connection_badge.js";
 import { DetailView } from "./detail_view.js";
-import { DispatchForm } from "./dispatch_form.js";
+import { DispatchForm, newTaskId } from "./dispatch_form.js";
 import { shortId } from "./format.js";
 import { LiveFeed, socketUrl } from "./live.js";
-import { RestSync, UUID } from "./rest_sync.js";
+import { ID_PREFIX, RestSync, UUID } from "./rest_sync.js";
 import { frameScheduler } from "./scheduler.js";
 import { AgentStore, TaskStore } from "./store.js";
 import { TasksView } from "./tasks_view.js";
@@ -28,7 +28,11 @@ class Dashboard {
     this.tasksView = new TasksView(
       { body: byId("tasks-body"), summary: byId("tasks-summary"), empty: byId("tasks-empty") },
       this.tasks,
-      { onSelect: (id) => this.select(id), onCancel: (id) => this.cancel(id) },
+      {
+        onSelect: (id) => this.select(id),
+        onCancel: (id) => this.cancel(id),
+        onPick: (picked) => this.showBulk(picked),
+      },
     );
     this.agentsView = new AgentsView(
       { body: byId("agents-body"), empty: byId("agents-empty"), count: byId("agents-count") },
@@ -38,6 +42,7 @@ class Dashboard {
       api: this.api,
       schedule: this.schedule,
       onCancel: (id) => this.cancel(id),
+      onRerun: (id) => this.rerun(id),
       onClose: () => this.select(null),
     });
     this.sync = new RestSync(this.api, this.tasks, {
@@ -62,6 +67,11 @@ class Dashboard {
 
   async start() {
     this.bindFilters();
+    byId("bulk-cancel").addEventListener("click", () => this.cancelPicked());
+    byId("bulk-clear").addEventListener("click", () => {
+      this.tasksView.clearPicks();
+      this.showBulk(this.tasksView.picked);
+    });
     setInterval(() => {
       this.ticked = true;
       this.schedule();
@@ -73,7 +83,7 @@ class Dashboard {
 
   goLive() {
     this.feed.start();
-    this.sync.backfill(this.tasksView.filter);
+    this.applyFilters(); // the newest matching tasks over REST too
   }
 
   render() {
@@ -183,19 +193,36 @@ class Dashboard {
   }
 
   bindFilters() {
-    const status = byId("filter-status");
-    const workType = byId("filter-work-type");
-    const trace = byId("filter-trace");
-    const apply = () => {
+    const field = (id) => byId(id);
+    const [status, workType, trace, idPrefix, text, since] = [
+      "filter-status", "filter-work-type", "filter-trace", "filter-id", "filter-q", "filter-since",
+    ].map(field);
+    let asked = 0; // answers to older searches are dropped
+    const apply = async () => {
       const traceId = trace.value.trim().toLowerCase();
+      const prefix = idPrefix.value.trim().toLowerCase();
       trace.setAttribute("aria-invalid", String(traceId !== "" && !UUID.test(traceId)));
-      this.tasksView.setFilter({ status: status.value, workType: workType.value, traceId });
+      idPrefix.setAttribute("aria-invalid", String(prefix !== "" && !ID_PREFIX.test(prefix)));
+      const seconds = Number(since.value);
+      const search = {
+        idPrefix: prefix,
+        text: text.value.trim(),
+        createdAfter: seconds ? new Date(Date.now() - seconds * 1000).toISOString() : "",
+      };
+      const searching = Boolean(search.idPrefix || search.text || search.createdAfter);
+      const filter = { status: status.value, workType: workType.value, traceId };
+      this.tasksView.setFilter({ ...filter, found: searching ? new Set() : null });
       this.schedule();
-      this.sync.backfill(this.tasksView.filter);
+      const mine = ++asked;
+      const found = await this.sync.backfill({ ...filter, ...search });
+      if (mine !== asked || !searching) return;
+      this.tasksView.setFilter({ found: new Set((found || []).map((t) => t.task_id)) });
+      this.schedule();
     };
-    status.addEventListener("change", apply);
-    workType.addEventListener("change", apply);
-    trace.addEventListener("change", apply);
+    this.applyFilters = apply;
+    for (const input of [status, workType, trace, idPrefix, text, since]) {
+      input.addEventListener("change", apply);
+    }
   }
 
   select(taskId) {
@@ -213,6 +240,39 @@ class Dashboard {
     } catch (err) {
       this.say(`${label}: ${err.message}`, false);
       this.detail.showCancelAnswer(taskId, err.message, false);
+    }
+  }
+
+  showBulk(picked) {
+    byId("bulk").hidden = picked.size === 0;
+    byId("bulk-count").textContent = `${picked.size} selected`;
+  }
+
+  // One cancel per task, in turn; a task that finished meanwhile is counted, not an error.
+  async cancelPicked() {
+    const ids = [...this.tasksView.picked];
+    let cancelled = 0;
+    for (const taskId of ids) {
+      try {
+        await this.api.cancel(taskId);
+        cancelled += 1;
+      } catch (err) {
+        if (err.code !== 2002) this.say(`cancel ${shortId(taskId)}: ${err.message}`, false);
+      }
+    }
+    this.tasksView.clearPicks();
+    this.showBulk(this.tasksView.picked);
+    this.say(`cancelled ${cancelled} of ${ids.length} (the others had finished)`, true);
+  }
+
+  async rerun(taskId) {
+    try {
+      const answer = await this.api.rerun(taskId, newTaskId());
+      this.detail.showRerunAnswer(taskId, `rerun as ${shortId(answer.task_id)}`, true);
+      this.say(`rerun of ${shortId(taskId)}: task ${shortId(answer.task_id)}`, true);
+      this.select(answer.task_id);
+    } catch (err) {
+      this.detail.showRerunAnswer(taskId, err.message, false);
     }
   }
 

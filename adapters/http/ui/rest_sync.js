@@ -4,6 +4,7 @@
 const BACKFILL_LIMIT = 500; // the API's largest page
 const REFRESH_LIMIT = 200;
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+export const ID_PREFIX = /^[0-9a-f-]{1,36}$/;
 
 export class RestSync {
   constructor(api, store, { schedule, say }) {
@@ -14,16 +15,28 @@ export class RestSync {
   }
 
   // The newest tasks matching the table's filters, so a filtered view is not limited to what
-  // the snapshot happened to hold.
-  async backfill({ status, workType, traceId }) {
-    if (traceId && !UUID.test(traceId)) return;
-    const query = { limit: BACKFILL_LIMIT, status, work_type: workType, trace_id: traceId };
+  // the snapshot happened to hold; a search (id prefix, text, time) is answered by the server
+  // alone. Returns the tasks found, or null when the query could not be made.
+  async backfill({ status, workType, traceId, idPrefix, text, createdAfter }) {
+    if (traceId && !UUID.test(traceId)) return null;
+    if (idPrefix && !ID_PREFIX.test(idPrefix)) return null;
+    const query = {
+      limit: BACKFILL_LIMIT,
+      status,
+      work_type: workType,
+      trace_id: traceId,
+      id: idPrefix,
+      q: text,
+      created_after: createdAfter,
+    };
     try {
       const page = await this.api.tasks(query);
       page.items.forEach((t) => this.store.upsert(t, "rest"));
       this.schedule();
+      return page.items;
     } catch (err) {
       if (err.status !== 401) this.say(`tasks: ${err.message}`, false);
+      return null;
     }
   }
 

@@ -20,6 +20,8 @@ export function matches(task, filter) {
   if (filter.status && task.status !== filter.status) return false;
   if (filter.workType && task.work_type !== filter.workType) return false;
   if (filter.traceId && task.trace_id !== filter.traceId) return false;
+  // A search's matches come from the server (it alone sees parameters, result and error).
+  if (filter.found && !filter.found.has(task.task_id)) return false;
   return true;
 }
 
@@ -35,7 +37,7 @@ export function ageText(task, now) {
 }
 
 export class TasksView {
-  constructor({ body, summary, empty }, store, { onSelect, onCancel }) {
+  constructor({ body, summary, empty }, store, { onSelect, onCancel, onPick }) {
     this.body = body;
     this.summary = summary;
     this.empty = empty;
@@ -44,7 +46,11 @@ export class TasksView {
     body.addEventListener("click", (event) => {
       const tr = event.target.closest("tr[data-task-id]");
       if (!tr) return;
-      if (event.target.closest("[data-action=cancel]")) onCancel(tr.dataset.taskId);
+      const pick = event.target.closest("[data-action=pick]");
+      if (pick) {
+        this.pick(tr.dataset.taskId, pick.checked);
+        onPick(this.picked);
+      } else if (event.target.closest("[data-action=cancel]")) onCancel(tr.dataset.taskId);
       else onSelect(tr.dataset.taskId);
     });
     body.addEventListener("keydown", (event) => {
@@ -52,15 +58,27 @@ export class TasksView {
         onSelect(event.target.dataset.taskId);
       }
     });
-    this.filter = { status: "", workType: "", traceId: "" };
+    this.filter = { status: "", workType: "", traceId: "", found: null };
     this.filterChanged = true;
     this.rows = new Map(); // task_id -> row, only for the rows in the DOM
     this.selected = null;
+    this.picked = new Set(); // rows ticked for a bulk action
   }
 
   setFilter(filter) {
     this.filter = { ...this.filter, ...filter };
     this.filterChanged = true;
+  }
+
+  pick(taskId, on) {
+    if (on) this.picked.add(taskId);
+    else this.picked.delete(taskId);
+    const row = this.rows.get(taskId);
+    if (row) row.pick.checked = on;
+  }
+
+  clearPicks() {
+    for (const taskId of [...this.picked]) this.pick(taskId, false);
   }
 
   select(taskId) {
@@ -136,14 +154,18 @@ export class TasksView {
       priority: cell("num"),
       age: cell("age num"),
       cancel: h("button", { type: "button", className: "link-button", textContent: "cancel" }),
+      pick: h("input", { type: "checkbox", ariaLabel: "select this task" }),
     };
+    row.pick.dataset.action = "pick";
+    row.pick.checked = this.picked.has(task.task_id);
     row.cancel.dataset.action = "cancel";
     const status = h("td", { className: "status" }, row.chip, row.why);
     const progress = h("td", { className: "progress" },
       h("span", { className: "bar" }, row.bar), row.progress);
     const id = h("td", { className: "mono", textContent: shortId(task.task_id) });
     const actions = h("td", { className: "actions" }, row.cancel);
-    row.tr = h("tr", { dataset: { taskId: task.task_id }, tabIndex: 0 }, status, progress, row.workType,
+    const pick = h("td", { className: "pick" }, row.pick);
+    row.tr = h("tr", { dataset: { taskId: task.task_id }, tabIndex: 0 }, pick, status, progress, row.workType,
       row.agent, row.attempt, row.priority, row.age, id, actions);
     if (task.task_id === this.selected) row.tr.classList.add("selected");
     return row;
