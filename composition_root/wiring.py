@@ -11,6 +11,7 @@ import attrs
 import punq
 from aiohttp import web
 
+from adapters.amqp.notifier import AmqpNotifier
 from adapters.http.app import create_app
 from adapters.http.metrics.observer import MetricsObserver
 from adapters.http.metrics.recorder import MeteredNotifier
@@ -161,7 +162,10 @@ def wire_orchestrator(c: punq.Container, handlers: HandlerRegistry | None = None
         broker,
         agent,
     )
-    app.cleanup_ctx.append(_background(wired, c.resolve(OrchestratorConfig)))
+    observer: ChangeObserver = c.resolve(ChangeObserver)
+    if isinstance(events, AmqpNotifier):  # frames not from a replica, counted with the rest
+        events.on_refused = observer.refused
+    app.cleanup_ctx.append(_background(wired, c.resolve(OrchestratorConfig), observer))
     return wired
 
 
@@ -220,10 +224,10 @@ def _bus_check(bus: WorkBus) -> Callable[[], Awaitable[None]]:
 
 
 def _background(
-    wired: Orchestrator, config: OrchestratorConfig
+    wired: Orchestrator, config: OrchestratorConfig, observer: ChangeObserver
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def run(_: web.Application) -> AsyncIterator[None]:
-        await wired.bus.consume_agent_messages(wired.tracker.handle)
+        await wired.bus.consume_agent_messages(wired.tracker.handle, observer.refused)
         loops = [
             asyncio.create_task(wired.relay.run(), name="outbox-relay"),
             asyncio.create_task(

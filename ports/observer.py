@@ -13,6 +13,6 @@ class ChangeObserver(Protocol):
         ...
 
     def refused(self, reason: str) -> None:
-        """An agent's message was refused at the boundary (chiffon.report_gate's reasons: a
-        fixed, small set). Must not block or raise."""
+        """A message was refused at the broker boundary (chiffon.report_gate's reasons, and
+        the buses' `malformed` and `notify_*`: a fixed, small set). Must not block or raise."""
         ...

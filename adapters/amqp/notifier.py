@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 SIGNATURE: Final = "x-chiffon-signature"  # header: the replica key's HMAC of the body
 MAX_NOTIFY_BYTES: Final = 16 * 1024 * 1024  # a batch is split before it gets this large
+NOT_SIGNED: Final = "notify_not_signed"  # refusal reasons, as metrics count them
+TOO_LARGE: Final = "notify_too_large"
 
 BATCH = 200
 CLOSE_FLUSH_S = 2.0
@@ -57,6 +59,7 @@ class AmqpNotifier(Notifier, EventSource):
         self._key = key  # frames are signed with it, and heard only when signed with it
         self._max_bytes = max_bytes
         self.refused = 0  # notify messages refused: unsigned, forged or too large
+        self.on_refused: Callable[[str], None] | None = None  # counts them (metrics)
         self._connection = connection
         self._topology = Topology(namespace)
         # Sharing the work bus's publisher (one channel) lets `flush` order events ahead of
@@ -139,18 +142,18 @@ class AmqpNotifier(Notifier, EventSource):
 
     async def _on_delivery(self, delivery: DeliveredMessage) -> None:
         if len(delivery.body) > self._max_bytes:
-            self._refuse(f"{len(delivery.body)} bytes; the limit is {self._max_bytes}")
+            self._refuse(TOO_LARGE, f"{len(delivery.body)} bytes; the limit is {self._max_bytes}")
             return
         if events_origin(delivery.body) == self._origin:
             return  # this replica's own events were delivered locally when published
         headers = delivery.header.properties.headers or {}
         signature = headers.get(SIGNATURE)
         if not isinstance(signature, str | bytes):
-            self._refuse("not signed by a replica")
+            self._refuse(NOT_SIGNED, "not signed by a replica")
             return
         text = signature.decode(errors="replace") if isinstance(signature, bytes) else signature
         if not self._key.signed(delivery.body, text):
-            self._refuse("a signature that is not the replicas' key's")
+            self._refuse(NOT_SIGNED, "a signature that is not the replicas' key's")
             return
         try:
             events = decode_events(delivery.body)
@@ -160,9 +163,11 @@ class AmqpNotifier(Notifier, EventSource):
         for event in events:  # no await: listeners see events in delivery order
             self.deliver(event)
 
-    def _refuse(self, why: str) -> None:
+    def _refuse(self, reason: str, why: str) -> None:
         """Only replicas hold the key: anything else on the notify exchange is dropped."""
         self.refused += 1
+        if self.on_refused is not None:
+            self.on_refused(reason)
         if self.refused == 1 or self.refused % 1000 == 0:
             log.warning("refused %d notify message(s); the last: %s", self.refused, why)
 

@@ -85,6 +85,11 @@ async def test_counts_move_with_real_work(make_api: Factory) -> None:
         finished,
         lambda s: value(s, "chiffon_agent_messages_refused_total", reason="no_lease") == 1,
     )
+    wired.broker.publish(RESULTS, b'{"not": "an envelope"}')  # dead-lettered, and counted
+    await eventually(
+        finished,
+        lambda s: value(s, "chiffon_agent_messages_refused_total", reason="malformed") == 1,
+    )
     assert value(ignored, "chiffon_tasks_finished_total", work_type="echo", status="completed") == 1
 
 

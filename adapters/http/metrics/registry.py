@@ -34,8 +34,9 @@ class ChiffonMetrics:
         )
         self.refused = Counter(
             "chiffon_agent_messages_refused",
-            "Agent messages refused at the broker boundary: no lease token, not from the agent "
-            "itself, too many agent or work types.",
+            "Messages refused at the broker boundary: no lease token, not from the agent "
+            "itself, too many agent or work types, malformed (dead-lettered), a notify frame "
+            "not from a replica.",
             ["reason"],
             registry=r,
         )

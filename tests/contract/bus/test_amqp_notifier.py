@@ -173,6 +173,8 @@ async def test_a_notify_frame_not_signed_by_a_replica_reaches_nobody(
     await replica.start()
     heard: list[Event] = []
     replica.subscribe(heard.append)
+    counted: list[str] = []
+    replica.on_refused = counted.append
     ch = await (await amqp_connect("forger")).channel(publisher_confirms=True)
     topology = Topology(namespace)
     fake = attrs.evolve(task(), status=TaskStatus.COMPLETED, revision=99)
@@ -193,4 +195,5 @@ async def test_a_notify_frame_not_signed_by_a_replica_reaches_nobody(
         await ch.basic_publish(raw, exchange=topology.notify_exchange, properties=props)
     await wait_until(lambda: len(heard) == 1)
     assert heard == [TaskUpdated(genuine)] and replica.refused == len(forged)
+    assert counted == ["notify_not_signed"] * 4 + ["notify_too_large"]
     await replica.close()
