@@ -183,7 +183,7 @@ class TaskLedger:
         """Count and log a report from an agent that does not hold the attempt; record it in
         the task's timeline (the first of its kind from that agent and attempt). None: the
         task changed meanwhile."""
-        self._observer.refused(report.kind)
+        self._observer.report_refused(report.kind)
         fields = {"task_id": str(task.task_id), "agent_id": str(report.agent_id)}
         log.warning(
             "refused %s of attempt %d: %s", report.kind, report.attempt, reason, extra=fields
