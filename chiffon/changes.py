@@ -352,7 +352,8 @@ def decide(
     fields = _fields(change, task, now, jitter)
     fields.update(_waiting(task, attrs.evolve(task, **fields), due, now))
     new = attrs.evolve(task, revision=task.revision + 1, **fields)
-    return Accepted(new, fields, draft(change, fields, now), new.attempt > task.attempt)
+    event = draft(change, fields, now, new.status)
+    return Accepted(new, fields, event, new.attempt > task.attempt)
 
 
 def _waiting(before: Task, after: Task, due: WaitingReason, now: datetime) -> dict[str, Any]:
@@ -384,11 +385,14 @@ def stops_agent(change: Change, task: Task) -> bool:
     return isinstance(change, Cancel)
 
 
-def draft(change: Change, fields: dict[str, Any], now: datetime) -> EventDraft:
-    """The timeline entry of `change` setting `fields` (its status is the target's, or, for
-    an update, running: the only state an update applies in)."""
-    status = fields.get("status", TaskStatus.RUNNING)
-    return EventDraft(change.kind, now, status, json_fields(fields))
+def draft(
+    change: Change, fields: dict[str, Any], now: datetime, status: TaskStatus | None = None
+) -> EventDraft:
+    """The timeline entry of `change` setting `fields`: its status is the task's after the
+    change when the caller knows it (a settled cancel stays cancelled), else the target's,
+    or, for a blind update, running: the only state a blind update applies in."""
+    after = status if status is not None else fields.get("status", TaskStatus.RUNNING)
+    return EventDraft(change.kind, now, after, json_fields(fields))
 
 
 def dispatched(task: Task) -> EventDraft:

@@ -194,7 +194,7 @@ class TaskLedger:
                 return None
             await self._notifier.publish(TaskUpdated(stored))
             outcome = Ignored(stored, reason, foreign=True, recorded=True)
-        self._observer.refused(report.kind)
+        self._observer.report_refused(report.kind)
         fields = {"task_id": str(task.task_id), "agent_id": str(report.agent_id)}
         log.warning(
             "refused %s of attempt %d: %s", report.kind, report.attempt, reason, extra=fields

@@ -23,6 +23,7 @@ from chiffon.model import (
     TaskStatus,
     WorkResult,
 )
+from chiffon.report_gate import ReportGate
 from ports.agent_registry import AgentRegistry
 from ports.clock import Clock
 from ports.notifier import Notifier
@@ -45,7 +46,9 @@ class AgentMessageTracker:
         notifier: Notifier,
         clock: Clock,
         outbox: OutboxFactory,
+        gate: ReportGate,
     ) -> None:
+        self._gate = gate
         self._agents = agents
         self._ledger = ledger
         self._leases = leases
@@ -55,8 +58,16 @@ class AgentMessageTracker:
         self._agent_order = KeyedLock()  # one agent's heartbeats, one after the other
         self._live_agents: set[UUID] = set()  # to log an agent's arrival once, not each beat
 
+    @property
+    def refused(self) -> dict[str, int]:
+        """Messages refused at the boundary so far, by reason (none: {})."""
+        return {reason: n for reason, n in self._gate.refused.items() if n}
+
     async def handle(self, message: AgentMessage) -> None:
-        """Apply one message; the ledger applies one task's messages in arrival order."""
+        """Apply one message; the ledger applies one task's messages in arrival order. A
+        message that does not prove where it comes from is refused (ReportGate)."""
+        if not self._gate.admit(message):
+            return
         if isinstance(message, Heartbeat):
             async with self._agent_order.hold(message.agent_id):
                 await self.on_heartbeat(message)

@@ -54,6 +54,8 @@ class Settings:
     concurrency: int = 1
     handlers: str = ""
     agent_id: str | None = None
+    agent_key: str | None = None
+    replica_key: str | None = None
     amqp_namespace: str = "chiffon"
     amqp_connect_wait_s: float = 5.0
     auto_migrate: bool = True

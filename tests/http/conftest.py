@@ -14,9 +14,11 @@ from aiohttp.web_runner import BaseRunner
 from adapters.http.server import ChiffonAppRunner
 from adapters.postgres.agent_registry import PostgresAgentRegistry
 from adapters.postgres.task_repository import PostgresTaskRepository
+from chiffon.credentials import ReplicaKey
 from composition_root import Orchestrator, Settings, build_container, wire_orchestrator
 from ports.agent_registry import AgentRegistry
 from ports.task_repository import TaskRepository
+from tests.helpers import TEST_KEY
 from tests.pg_fixtures import pg_database, pg_pool
 
 __all__ = ["pg_database", "pg_pool"]
@@ -43,7 +45,7 @@ def make_api(request: pytest.FixtureRequest) -> Factory:
     aiohttp_client = request.getfixturevalue("aiohttp_client")
 
     async def make(**settings: Any) -> tuple[TestClient, Orchestrator]:
-        instances: dict[Any, object] = settings.pop("instances", {})
+        instances: dict[Any, object] = {ReplicaKey: TEST_KEY, **settings.pop("instances", {})}
         if pool is not None and TaskRepository not in instances:
             instances[TaskRepository] = PostgresTaskRepository(pool)
             instances[AgentRegistry] = PostgresAgentRegistry(pool)

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from adapters.memory.bus import InMemoryAgentBus
 from chiffon.model import AgentStatus, Heartbeat, ResultStatus, StatusUpdate, WorkResult
 from composition_root import Orchestrator
-from tests.helpers import eventually
+from tests.helpers import eventually, lease, new_agent
 from tests.http.conftest import Factory
 from tests.http.test_dispatch_api import status_of
 from tests.http.test_metrics import scrape, value
@@ -23,20 +23,42 @@ class FakeAgentProcess:
 
     def __init__(self, wired: Orchestrator) -> None:
         assert wired.broker is not None
-        self.agent_id = uuid.uuid4()
+        # A real agent's credentials: its key proves its id, and each attempt's work came with
+        # its lease (the broker boundary lets the reports in; the holder rule is under test).
+        self.agent_id, self.key = new_agent()
         self._bus = InMemoryAgentBus(wired.broker, self.agent_id)
 
     async def beat(self, running: tuple[uuid.UUID, ...] = (), goodbye: bool = False) -> None:
         await self._bus.publish(
-            Heartbeat(self.agent_id, "demo", AgentStatus.ONLINE, ("echo",), 2, running, {}, goodbye)
+            Heartbeat(
+                self.agent_id,
+                "demo",
+                AgentStatus.ONLINE,
+                ("echo",),
+                2,
+                running,
+                {},
+                goodbye,
+                agent_key=self.key,
+            )
         )
 
     async def start(self, task: dict[str, Any], attempt: int = 1) -> None:
-        await self._bus.publish(StatusUpdate(_id(task), self.agent_id, attempt, running=True))
+        await self._bus.publish(
+            StatusUpdate(
+                _id(task), self.agent_id, attempt, running=True, lease=_lease(task, attempt)
+            )
+        )
 
     async def progress(self, task: dict[str, Any], attempt: int, percent: int) -> None:
         await self._bus.publish(
-            StatusUpdate(_id(task), self.agent_id, attempt, progress_percent=percent)
+            StatusUpdate(
+                _id(task),
+                self.agent_id,
+                attempt,
+                progress_percent=percent,
+                lease=_lease(task, attempt),
+            )
         )
 
     async def finish(self, task: dict[str, Any], attempt: int = 1, text: str = "done") -> None:
@@ -48,12 +70,17 @@ class FakeAgentProcess:
                 attempt,
                 ResultStatus.COMPLETED,
                 output=text,
+                lease=_lease(task, attempt),
             )
         )
 
 
 def _id(task: dict[str, Any]) -> uuid.UUID:
     return uuid.UUID(task["task_id"])
+
+
+def _lease(task: dict[str, Any], attempt: int) -> str:
+    return lease(_id(task), attempt)
 
 
 async def _dispatch(api: TestClient, **kw: Any) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from chiffon.changes import (
     Progress,
     Refused,
     Retry,
+    SettleCancel,
     Start,
     TimeOut,
     allowed_from,
@@ -130,6 +131,19 @@ def test_timeline_entries_hold_json_values() -> None:
         "waiting_until": None,
         "updated_at": NOW.isoformat(),
     }
+
+
+def test_a_settled_cancel_is_recorded_as_still_cancelled() -> None:
+    # Found by the fault campaign: the settlement's timeline entry said `running`, so a
+    # history read back showed the task leaving its end state.
+    running = make_task(status=S.RUNNING, agent_id=AGENT, started_at=T0)
+    cancelled = decide(running, Cancel(), NOW)
+    assert isinstance(cancelled, Accepted)
+    stopped = Finish(1, ResultStatus.CANCELLED, AGENT)
+    for finish in (stopped, Finish(1, ResultStatus.COMPLETED, AGENT), None):
+        settled = decide(cancelled.task, SettleCancel(1, finish), NOW)
+        assert isinstance(settled, Accepted), settled
+        assert (settled.task.status, settled.event.status) == (S.CANCELLED, S.CANCELLED)
 
 
 def test_the_agents_time_out_ends_a_task_as_the_deadline_does() -> None:

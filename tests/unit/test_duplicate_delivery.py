@@ -10,7 +10,7 @@ from uuid import uuid4
 from chiffon.handlers import HandlerContext, HandlerRegistry
 from chiffon.messages import work_request_for
 from chiffon.model import OutboxMessage, TaskStatus
-from tests.helpers import Stack, eventually
+from tests.helpers import TEST_KEY, Stack, eventually
 
 S = TaskStatus
 
@@ -32,7 +32,9 @@ async def test_a_second_agent_running_a_held_attempt_is_stopped_alone(stack: Sta
     assert running.agent_id == holder.agent_id
     second, _ = await stack.add_agent(handlers, concurrency=1)
     # Delivered again, twice: the holder drops its copy (it runs that task), `second` runs one.
-    twice = [OutboxMessage(uuid4(), work_request_for(running), stack.clock.now()) for _ in "ab"]
+    twice = [
+        OutboxMessage(uuid4(), work_request_for(running, TEST_KEY), stack.clock.now()) for _ in "ab"
+    ]
     await stack.wired.bus.publish(twice)
     await eventually(lambda: _runs(runs), lambda n: n == 2)
     await eventually(lambda: _running(second), lambda r: r == ())  # stopped there

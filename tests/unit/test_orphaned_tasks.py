@@ -8,14 +8,16 @@ from uuid import UUID, uuid4
 
 from chiffon.commands import RetryRequest
 from chiffon.model import Agent, AgentStatus, StatusUpdate, TaskStatus
-from tests.helpers import Stack, eventually
+from tests.helpers import Stack, eventually, lease
 
 S = TaskStatus
 
 
 async def _running_on(stack: Stack, agent_id: UUID, **kw: object) -> UUID:
     task = await stack.dispatch("echo", **kw)  # no agent takes it: reports come by hand
-    await stack.wired.tracker.handle(StatusUpdate(task.task_id, agent_id, 1, running=True))
+    await stack.wired.tracker.handle(
+        StatusUpdate(task.task_id, agent_id, 1, running=True, lease=lease(task.task_id))
+    )
     assert (await stack.task(task.task_id)).status is S.RUNNING
     return task.task_id
 

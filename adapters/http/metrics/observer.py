@@ -13,5 +13,8 @@ class MetricsObserver(ChangeObserver):
     def ignored(self, kind: str) -> None:
         self._metrics.ignored.labels(kind).inc()
 
-    def refused(self, report: str) -> None:
-        self._metrics.refused.labels(report).inc()
+    def report_refused(self, report: str) -> None:
+        self._metrics.report_refused.labels(report).inc()
+
+    def refused(self, reason: str) -> None:
+        self._metrics.refused.labels(reason).inc()

@@ -33,6 +33,14 @@ class ChiffonMetrics:
             registry=r,
         )
         self.refused = Counter(
+            "chiffon_agent_messages_refused",
+            "Messages refused at the broker boundary: no lease token, not from the agent "
+            "itself, too many agent or work types, malformed (dead-lettered), a notify frame "
+            "not from a replica.",
+            ["reason"],
+            registry=r,
+        )
+        self.report_refused = Counter(
             "chiffon_agent_reports_refused",
             "Agent reports refused: not from the agent holding the task's current attempt.",
             ["report"],
