@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from chiffon.handlers import HandlerContext, HandlerError, HandlerOutcome, HandlerRegistry
@@ -60,7 +60,7 @@ class AgentRuntime:
         self._interval = heartbeat_interval_s
         self._slots = asyncio.Semaphore(concurrency)
         self._reporter = Reporter(bus)
-        self._running: dict[UUID, tuple[asyncio.Task[None], asyncio.Event]] = {}
+        self._running: dict[UUID, _Run] = {}
         self._cancelled: OrderedDict[UUID, None] = OrderedDict()
         self._background: set[asyncio.Task[Any]] = set()
         self._stopping = False
@@ -87,12 +87,12 @@ class AgentRuntime:
         Work held but not started goes back to the queue when the bus closes."""
         self._stopping = True
         await self._bus.stop_consuming()
-        running = [task for task, _ in self._running.values()]
+        running = [run.task for run in self._running.values()]
         if running:
             await asyncio.wait(running, timeout=grace_s)
         abandoned = tuple(self._running)
-        for task, _ in list(self._running.values()):
-            task.cancel()  # no result: the goodbye hands the task to the loss policy
+        for run in list(self._running.values()):
+            run.task.cancel()  # no result: the goodbye hands the task to the loss policy
         for bg in list(self._background):
             bg.cancel()
         await asyncio.gather(*self._background, *running, return_exceptions=True)
@@ -145,17 +145,24 @@ class AgentRuntime:
         self._stop(cancel)
 
     def _stop(self, cancel: Cancel) -> None:
-        entry = self._running.get(cancel.task_id)
-        if entry is not None:
+        run = self._running.get(cancel.task_id)
+        if run is not None and cancel.attempt in (None, run.attempt):
             log.info("cancelling task: %s", cancel.reason, extra={"task_id": str(cancel.task_id)})
-            entry[1].set()
-            entry[0].cancel()
+            run.stop.set()
+            run.task.cancel()
 
     async def _take(self, delivery: WorkDelivery) -> None:
         req = delivery.request
-        if req.task_id in self._cancelled or req.task_id in self._running:
+        held = self._running.get(req.task_id)
+        if req.task_id in self._cancelled or (held is not None and held.attempt >= req.attempt):
             await delivery.ack()  # cancelled before it started, or a duplicate delivery
             return
+        if held is not None:  # the orchestrator moved on (this agent was taken for lost)
+            log.info(
+                "attempt %d superseded by attempt %d", held.attempt, req.attempt, extra=_fields(req)
+            )
+            held.stop.set()
+            held.task.cancel()
         await self._slots.acquire()
         if self._stopping or not delivery.held:
             self._slots.release()
@@ -172,7 +179,7 @@ class AgentRuntime:
         confirming = asyncio.ensure_future(self._bus.publish(running))
         stop = asyncio.Event()
         task = asyncio.create_task(self._run(req, stop))
-        self._running[req.task_id] = (task, stop)
+        self._running[req.task_id] = _Run(task, stop, req.attempt)
         self._changed.set()
         try:
             await confirming
@@ -201,7 +208,9 @@ class AgentRuntime:
                 raise
             outcome = (ResultStatus.CANCELLED, HandlerOutcome(output="cancelled"), None)
         finally:
-            self._running.pop(req.task_id, None)
+            mine = self._running.get(req.task_id)
+            if mine is not None and mine.attempt == req.attempt:  # not a newer attempt's
+                del self._running[req.task_id]
             self._slots.release()
             self._changed.set()
         status, done, error = fit_to_send(*outcome)
@@ -269,6 +278,14 @@ class AgentRuntime:
         task = asyncio.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+
+class _Run(NamedTuple):
+    """One attempt running here: its handler's task, its stop request, its number."""
+
+    task: asyncio.Task[None]
+    stop: asyncio.Event
+    attempt: int
 
 
 def _percent(value: object) -> int | None:

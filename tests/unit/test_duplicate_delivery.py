@@ -62,3 +62,27 @@ async def _runs(runs: list[str]) -> int:
 
 async def _running(runtime: object) -> object:
     return runtime.running_tasks  # type: ignore[attr-defined]
+
+
+async def test_an_agent_taken_for_lost_runs_the_next_attempt_when_it_gets_it(stack: Stack) -> None:
+    """Paused past detection, it comes back still running attempt 1 and is handed attempt 2
+    (it is the only agent): attempt 1 gives way, attempt 2 runs (it is no duplicate)."""
+    first_attempt_runs = asyncio.Event()
+    handlers = HandlerRegistry()
+
+    @handlers.register("echo")
+    async def slow_then_quick(ctx: HandlerContext) -> dict[str, int]:
+        if ctx.attempt == 1:
+            first_attempt_runs.set()
+            await asyncio.sleep(60)
+        return {"attempt": ctx.attempt}
+
+    agent, _ = await stack.add_agent(handlers, concurrency=1)
+    task = await stack.dispatch("echo")
+    await first_attempt_runs.wait()
+    await stack.until_status(task.task_id, S.RUNNING)
+    stack.clock.advance(10)  # its heartbeats missed: lost, attempt 2 goes out
+    await stack.wired.sweeper.sweep()
+    done = await stack.until_status(task.task_id, S.COMPLETED)
+    assert (done.attempt, done.agent_id, done.result) == (2, agent.agent_id, {"attempt": 2})
+    assert agent.running_tasks == ()
