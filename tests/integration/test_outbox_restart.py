@@ -12,6 +12,7 @@ from adapters.memory.clock import ManualClock
 from adapters.postgres.agent_registry import PostgresAgentRegistry
 from adapters.postgres.task_repository import PostgresTaskRepository
 from chiffon.commands import DispatchCommand
+from chiffon.credentials import ReplicaKey
 from chiffon.handlers import HandlerContext, HandlerRegistry
 from chiffon.model import TaskStatus
 from composition_root import Settings, build_container, wire_orchestrator
@@ -19,7 +20,7 @@ from ports.agent_registry import AgentRegistry
 from ports.bus import WorkBus
 from ports.notifier import EventSource, Notifier
 from ports.task_repository import TaskFilter, TaskRepository
-from tests.helpers import Stack
+from tests.helpers import TEST_KEY, Stack
 
 pytestmark = pytest.mark.postgres
 N = 20
@@ -32,6 +33,8 @@ def wired_on(pool: asyncpg.Pool, **instances: object) -> Stack:
         {
             TaskRepository: PostgresTaskRepository(pool),
             AgentRegistry: PostgresAgentRegistry(pool),
+            # Both lives share the replicas' key, as replicas on one database do (ADR 0009).
+            ReplicaKey: TEST_KEY,
             **{ports[name]: value for name, value in instances.items()},
         },
     )
