@@ -135,9 +135,16 @@ class AgentRuntime:
         self._spawn(self._take(delivery))
 
     async def _on_cancel(self, cancel: Cancel) -> None:
+        if cancel.agent_id is not None:  # only this agent's run stops; the task goes on
+            if cancel.agent_id == self.agent_id:
+                self._stop(cancel)
+            return
         self._cancelled[cancel.task_id] = None
         while len(self._cancelled) > CANCELLED_MEMORY:
             self._cancelled.popitem(last=False)
+        self._stop(cancel)
+
+    def _stop(self, cancel: Cancel) -> None:
         entry = self._running.get(cancel.task_id)
         if entry is not None:
             log.info("cancelling task: %s", cancel.reason, extra={"task_id": str(cancel.task_id)})

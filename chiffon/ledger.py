@@ -48,6 +48,7 @@ class Ignored:
     task: Task | None
     reason: str
     foreign: bool = False
+    recorded: bool = False  # foreign, and the first of its kind: now in the timeline
 
 
 Outcome = Applied | Ignored
@@ -182,22 +183,23 @@ class TaskLedger:
     async def _refuse(self, task: Task, report: Report, reason: str) -> Ignored | None:
         """Count and log a report from an agent that does not hold the attempt; record it in
         the task's timeline (the first of its kind from that agent and attempt). None: the
-        task changed meanwhile."""
+        task changed meanwhile (decided again, and counted then)."""
+        outcome = Ignored(task, reason, foreign=True)
+        if self._recorded.first(task.task_id, report):
+            entry = c.refused(task, report, reason, self._clock.now())
+            expect = Expect(revision=task.revision)
+            stored = await self._tasks.apply(task.task_id, expect, entry.fields, entry.event)
+            if stored is None:
+                self._recorded.forget(task.task_id, report)
+                return None
+            await self._notifier.publish(TaskUpdated(stored))
+            outcome = Ignored(stored, reason, foreign=True, recorded=True)
         self._observer.report_refused(report.kind)
         fields = {"task_id": str(task.task_id), "agent_id": str(report.agent_id)}
         log.warning(
             "refused %s of attempt %d: %s", report.kind, report.attempt, reason, extra=fields
         )
-        if not self._recorded.first(task.task_id, report):
-            return Ignored(task, reason, foreign=True)
-        entry = c.refused(task, report, reason, self._clock.now())
-        expect = Expect(revision=task.revision)
-        stored = await self._tasks.apply(task.task_id, expect, entry.fields, entry.event)
-        if stored is None:
-            self._recorded.forget(task.task_id, report)
-            return None
-        await self._notifier.publish(TaskUpdated(stored))
-        return Ignored(stored, reason, foreign=True)
+        return outcome
 
     def _ignored(self, task: Task | None, change: c.Change, reason: str) -> Ignored:
         self._observer.ignored(change.kind)

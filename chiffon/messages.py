@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from chiffon.credentials import ReplicaKey
 from chiffon.model import Cancel, OutboxMessage, Task, TaskAnnouncement, WorkRequest
 from ports.clock import Clock, IdFactory
@@ -56,5 +58,7 @@ class OutboxFactory:
         """The task's announcement, then its work: relayed in this order."""
         return [self.announce(task), self.work(task)]
 
-    def cancel(self, task: Task, reason: str) -> OutboxMessage:
-        return OutboxMessage(self._ids.new_id(), Cancel(task.task_id, reason), self._clock.now())
+    def cancel(self, task: Task, reason: str, agent_id: UUID | None = None) -> OutboxMessage:
+        """Stop the task on whichever agent runs it, or (`agent_id`) only on that one."""
+        stop = Cancel(task.task_id, reason, agent_id)
+        return OutboxMessage(self._ids.new_id(), stop, self._clock.now())

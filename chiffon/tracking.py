@@ -10,7 +10,7 @@ from chiffon.changes import Finish, Progress, SettleCancel, Start
 from chiffon.events import AgentUpdated
 from chiffon.keyed_lock import KeyedLock
 from chiffon.leases import LeaseKeeper
-from chiffon.ledger import Applied, TaskLedger
+from chiffon.ledger import Applied, Ignored, Outcome, TaskLedger
 from chiffon.log_fields import agent_fields, task_fields
 from chiffon.messages import OutboxFactory
 from chiffon.model import (
@@ -81,13 +81,24 @@ class AgentMessageTracker:
             progress = Progress(
                 update.agent_id, update.attempt, update.progress_percent, update.message
             )
-            await self._ledger.apply(update.task_id, progress)
+            await self._stop_foreign(await self._ledger.apply(update.task_id, progress), update)
             return
         outcome = await self._ledger.apply(update.task_id, Start(update.agent_id, update.attempt))
         task = outcome.task
+        if await self._stop_foreign(outcome, update):
+            return
         if not isinstance(outcome, Applied) and task is not None and task.status in STOPPED:
             # The agent started work that was cancelled or timed out: tell it again to stop.
             await self._ledger.send([self._outbox.cancel(task, f"task is {task.status.value}")])
+
+    async def _stop_foreign(self, outcome: Outcome, update: StatusUpdate) -> bool:
+        """An agent at work on an attempt it does not hold (a duplicate delivery, a lost agent
+        back): stop that run, on that agent only (once: when its refusal was recorded)."""
+        if not (isinstance(outcome, Ignored) and outcome.recorded and outcome.task is not None):
+            return False
+        stop = self._outbox.cancel(outcome.task, outcome.reason, update.agent_id)
+        await self._ledger.send([stop])
+        return True
 
     async def on_result(self, result: WorkResult) -> None:
         finish = Finish(

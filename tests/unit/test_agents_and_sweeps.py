@@ -9,7 +9,7 @@ from chiffon.leases import LeaseKeeper
 from chiffon.ledger import TaskLedger
 from chiffon.model import AgentStatus, LossPolicy, TaskStatus
 from ports.notifier import Notifier
-from tests.helpers import Stack, eventually
+from tests.helpers import Stack, eventually, running_stack
 
 S = TaskStatus
 
@@ -173,3 +173,18 @@ async def test_a_clean_stop_hands_only_abandoned_tasks_to_the_loss_policy(stack:
     other, _ = await stack.add_agent()
     moved = await stack.until_status(slow.task_id, S.RUNNING)
     assert moved.agent_id == other.agent_id
+
+
+async def test_the_missed_beats_rule_is_settable() -> None:
+    async with running_stack(heartbeat_interval_s=0.5, missed_heartbeats=4) as stack:
+        assert stack.container is not None
+        config = stack.container.resolve(OrchestratorConfig)
+        assert (config.offline_after_s, config.detection_s) == (2.0, 2.5)
+        await stack.add_agent()
+        await eventually(lambda: agents(stack), lambda a: len(a) == 1)
+        stack.clock.advance(1.9)
+        await stack.wired.sweeper.sweep()
+        assert (await agents(stack))[0].status is AgentStatus.ONLINE
+        stack.clock.advance(0.2)
+        await stack.wired.sweeper.sweep()
+        assert (await agents(stack))[0].status is AgentStatus.OFFLINE
