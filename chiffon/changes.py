@@ -214,13 +214,16 @@ class SettleCancel:
         return None
 
     def fields(self, task: Task | None, now: datetime) -> dict[str, Any]:
+        # The status stays cancelled; saying so keeps the timeline entry's status true.
+        kept_status = {"status": TaskStatus.CANCELLED}
         if self.finish is None:
-            return {"cancel_outcome": CancelOutcome.UNCONFIRMED, "updated_at": now}
+            return {**kept_status, "cancel_outcome": CancelOutcome.UNCONFIRMED, "updated_at": now}
         if self.finish.outcome is ResultStatus.CANCELLED:
-            return {"cancel_outcome": CancelOutcome.STOPPED, "updated_at": now}
+            return {**kept_status, "cancel_outcome": CancelOutcome.STOPPED, "updated_at": now}
         done = self.finish.fields(None, now)  # what the agent finished with, kept
         kept = ("output", "result", "error_message", "exit_code", "duration_ms")
         return {
+            **kept_status,
             **{k: done[k] for k in kept},
             "cancel_outcome": CancelOutcome.TOO_LATE,
             "updated_at": now,
@@ -357,7 +360,25 @@ def draft(change: Change, fields: dict[str, Any], now: datetime) -> EventDraft:
     """The timeline entry of `change` setting `fields` (its status is the target's, or, for
     an update, running: the only state an update applies in)."""
     status = fields.get("status", TaskStatus.RUNNING)
-    return EventDraft(change.kind, now, status, json_fields(fields))
+    changes = json_fields(fields)
+    reporter = reported_by(change)
+    if reporter is not None:
+        changes["reported_by"] = reporter
+    return EventDraft(change.kind, now, status, changes)
+
+
+def reported_by(change: Change) -> dict[str, Any] | None:
+    """Which agent's report, about which attempt, a change applies (None: not a report), kept
+    in its timeline entry under a key that is no task field, so the history checker can tell
+    a result applied from the holder of the current attempt from any other."""
+    report = change.finish if isinstance(change, SettleCancel) else change
+    if not isinstance(report, Start | Progress | Finish):
+        return None
+    agent_id = getattr(report, "agent_id", None)
+    said: dict[str, Any] = {"attempt": report.attempt}
+    if agent_id is not None:
+        said["agent_id"] = str(agent_id)
+    return said
 
 
 def dispatched(task: Task) -> EventDraft:

@@ -29,5 +29,12 @@ class OrchestratorConfig:
     def offline_after_s(self) -> float:
         return self.heartbeat_interval_s * self.missed_heartbeats
 
+    @property
+    def loss_detection_s(self) -> float:
+        """How long after its last heartbeat a silent agent's tasks may still show `running`:
+        its missed beats, then a sweep (every min(1 s, interval)) that notices, once more for
+        margin. The history checker's limit."""
+        return self.offline_after_s + 2 * min(1.0, self.heartbeat_interval_s)
+
     def loss_policy_for(self, work_type: str) -> LossPolicy:
         return self.loss_policies.get(work_type, self.loss_policy)
