@@ -47,7 +47,7 @@ class AgentRuntime:
         agent_type: str,
         resources: ResourceProbe,
         concurrency: int = 1,
-        heartbeat_interval_s: float = 30.0,
+        heartbeat_interval_s: float = 2.0,
     ) -> None:
         self.agent_id = agent_id
         self.agent_type = agent_type

@@ -16,11 +16,11 @@ from uuid import UUID
 import attrs
 
 from chiffon import lifecycle
+from chiffon.attempt_holder import REFUSED_KIND
 from chiffon.model import Agent, CancelOutcome, Task, TaskEvent, TaskStatus
 
 # What may still be written after a task's final state: a refused report (recorded, never
 # applied), and a cancelled task's last word from its agent.
-REFUSED_KIND: Final = "report_refused"
 SETTLE_KINDS: Final = frozenset({"cancel_confirmed", "cancel_unconfirmed"})
 SETTLE_KEYS: Final = frozenset(
     {

@@ -143,7 +143,7 @@ class OrchestratorService:
     ) -> AuditReport:
         """Run the history checker over the tasks created since `since` (None: all), of
         `trace_id` (None: any)."""
-        auditor = Auditor(self._tasks, self._agents, self._clock, self._config.loss_detection_s)
+        auditor = Auditor(self._tasks, self._agents, self._clock, self._config.audit_limit_s)
         return await auditor.audit(since, trace_id, settled=settled)
 
     async def cancel(self, task_id: UUID) -> Task:

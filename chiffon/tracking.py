@@ -67,7 +67,9 @@ class AgentMessageTracker:
 
     async def on_status(self, update: StatusUpdate) -> None:
         if not update.running:
-            progress = Progress(update.attempt, update.progress_percent, update.message)
+            progress = Progress(
+                update.agent_id, update.attempt, update.progress_percent, update.message
+            )
             await self._ledger.apply(update.task_id, progress)
             return
         outcome = await self._ledger.apply(update.task_id, Start(update.agent_id, update.attempt))
@@ -91,7 +93,8 @@ class AgentMessageTracker:
         outcome = await self._ledger.apply(result.task_id, finish)
         task = outcome.task
         if not isinstance(outcome, Applied) and task is not None:
-            if task.cancel_outcome is CancelOutcome.REQUESTED and task.attempt == result.attempt:
+            held = not outcome.foreign  # only the holder's result says how a cancel ended
+            if held and task.cancel_outcome is CancelOutcome.REQUESTED:
                 # Cancelled while it ran: the result says how the cancel ended.
                 await self._ledger.apply(task.task_id, SettleCancel(result.attempt, finish))
             return
@@ -126,7 +129,7 @@ class AgentMessageTracker:
             status=AgentStatus.OFFLINE if beat.goodbye else beat.status,
             capabilities=beat.capabilities,
             max_concurrency=beat.max_concurrency,
-            running_tasks=beat.running_tasks,
+            running_tasks=() if beat.goodbye else beat.running_tasks,  # gone: runs nothing
             resources=beat.resources,
             last_heartbeat_at=self._clock.now(),
         )

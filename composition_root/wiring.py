@@ -18,7 +18,7 @@ from adapters.http.metrics.registry import ChiffonMetrics
 from adapters.http.ws_limits import WsLimits
 from adapters.memory.agent_registry import InMemoryAgentRegistry
 from adapters.memory.broker import InMemoryBroker
-from adapters.memory.bus import InMemoryAgentBus, InMemoryWorkBus
+from adapters.memory.bus import HEARTBEATS, RESULTS, InMemoryAgentBus, InMemoryWorkBus
 from adapters.memory.notifier import InMemoryNotifier
 from adapters.memory.task_repository import InMemoryTaskRepository
 from adapters.system.clock import RandomIds, SystemClock
@@ -154,7 +154,9 @@ def wire_orchestrator(c: punq.Container, handlers: HandlerRegistry | None = None
         broker,
         agent,
     )
-    app.cleanup_ctx.append(_background(wired, c.resolve(OrchestratorConfig)))
+    app.cleanup_ctx.append(
+        _background(wired, c.resolve(OrchestratorConfig), settings.shutdown_grace_s)
+    )
     return wired
 
 
@@ -162,6 +164,7 @@ def _config(settings: Settings) -> OrchestratorConfig:
     return OrchestratorConfig(
         routing=RoutingTable.parse(settings.routes),
         heartbeat_interval_s=settings.heartbeat_interval_s,
+        missed_heartbeats=settings.missed_heartbeats,
     )
 
 
@@ -203,22 +206,22 @@ def _bus_check(bus: WorkBus) -> Callable[[], Awaitable[None]]:
 
 
 def _background(
-    wired: Orchestrator, config: OrchestratorConfig
+    wired: Orchestrator, config: OrchestratorConfig, grace_s: float
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def run(_: web.Application) -> AsyncIterator[None]:
+        if wired.broker is not None:  # it starts empty: what it held before is gone
+            await wired.relay.resend_lost_work()
         await wired.bus.consume_agent_messages(wired.tracker.handle)
         loops = [
             asyncio.create_task(wired.relay.run(), name="outbox-relay"),
-            asyncio.create_task(
-                wired.sweeper.run(min(1.0, config.heartbeat_interval_s)), name="sweeper"
-            ),
+            asyncio.create_task(wired.sweeper.run(config.sweep_interval_s), name="sweeper"),
             asyncio.create_task(wired.retention.run(), name="retention"),
         ]
         if wired.demo_agent is not None:
             await wired.demo_agent.start()
         yield
         if wired.demo_agent is not None:
-            await wired.demo_agent.stop(grace_s=2.0)
+            await _drain(wired.demo_agent, wired.broker, grace_s)
         for loop in loops:
             loop.cancel()
         # Bounded: a loop caught in a broker or database call must not hold the exit forever.
@@ -232,3 +235,20 @@ def _background(
             await wired.broker.close()
 
     return run
+
+
+async def _drain(agent: AgentRuntime, broker: InMemoryBroker | None, grace_s: float) -> None:
+    """The in-process agent takes no more work, finishes what runs within `grace_s`, and
+    hands the rest back as lost (its goodbye); the orchestrator applies its last results and
+    the loss policy before it stops, so the next start (or, on PostgreSQL, another replica)
+    retries them (ADR 0007)."""
+    running = len(agent.running_tasks)
+    if running:
+        log.info(
+            "finishing %d running task(s) for up to %.0fs (CHIFFON_SHUTDOWN_GRACE_S)",
+            running,
+            grace_s,
+        )
+    await agent.stop(grace_s=grace_s)
+    if broker is not None and not await broker.drained((RESULTS, HEARTBEATS), STOP_LOOPS_S):
+        log.warning("the agent's last reports were not all applied within %.0fs", STOP_LOOPS_S)

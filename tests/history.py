@@ -19,7 +19,7 @@ from ports.task_repository import TaskRepository
 
 def detection_s(heartbeat_interval_s: float) -> float:
     """The loss detection time of orchestrators run with this heartbeat interval."""
-    return OrchestratorConfig(heartbeat_interval_s=heartbeat_interval_s).loss_detection_s
+    return OrchestratorConfig(heartbeat_interval_s=heartbeat_interval_s).audit_limit_s
 
 
 async def assert_history_clean(

@@ -196,13 +196,14 @@ class Cluster:
         )
         return proc
 
-    async def start_agent(self, orchestrator: Proc, concurrency: int) -> Proc:
-        """`chiffon agent --type demo`, once it consumes and the orchestrator lists it online."""
+    async def start_agent(self, orchestrator: Proc, concurrency: int, **env: str) -> Proc:
+        """`chiffon agent --type demo` (with these extra settings), once it consumes and the
+        orchestrator lists it online."""
         agent_id = str(uuid.uuid4())
         proc = await self.spawn(
             "agent",
             ["agent", "--type", "demo", "--concurrency", str(concurrency)],
-            self.env(CHIFFON_AGENT_ID=agent_id),
+            self.env(CHIFFON_AGENT_ID=agent_id, **env),
             agent_id=agent_id,
         )
 

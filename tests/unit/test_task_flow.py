@@ -1,6 +1,7 @@
 import asyncio
 from uuid import uuid4
 
+import attrs
 import pytest
 
 from chiffon.errors import NotCancellable, TaskNotFound
@@ -165,7 +166,14 @@ async def test_duplicate_late_and_stale_messages_change_nothing(stack: Stack) ->
     )
     await tracker.handle(StatusUpdate(task.task_id, agent_id, 1, running=True))
     await tracker.handle(StatusUpdate(task.task_id, agent_id, 1, progress_percent=5))
-    assert await stack.task(task.task_id) == done
+    # The holder's duplicates change nothing; the report about an attempt it never held
+    # changes nothing either, and is recorded in the timeline.
+    after = await stack.task(task.task_id)
+    assert attrs.evolve(after, revision=done.revision) == done
+    _, events = await stack.service.timeline(task.task_id, after=done.revision)
+    assert [(e.revision, e.kind, e.status) for e in events] == [
+        (done.revision + 1, "report_refused", S.COMPLETED)
+    ]
 
 
 async def test_a_result_for_a_pending_task_implies_it_ran(stack: Stack) -> None:

@@ -12,3 +12,6 @@ class MetricsObserver(ChangeObserver):
 
     def ignored(self, kind: str) -> None:
         self._metrics.ignored.labels(kind).inc()
+
+    def refused(self, report: str) -> None:
+        self._metrics.refused.labels(report).inc()

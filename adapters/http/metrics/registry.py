@@ -32,6 +32,12 @@ class ChiffonMetrics:
             ["kind"],
             registry=r,
         )
+        self.refused = Counter(
+            "chiffon_agent_reports_refused",
+            "Agent reports refused: not from the agent holding the task's current attempt.",
+            ["report"],
+            registry=r,
+        )
         self.http_requests = Counter(
             "chiffon_http_requests",
             "HTTP requests answered, by route template and status.",
