@@ -61,6 +61,7 @@ class AgentRuntime:
         self._slots = asyncio.Semaphore(concurrency)
         self._reporter = Reporter(bus)
         self._running: dict[UUID, tuple[asyncio.Task[None], asyncio.Event]] = {}
+        self._attempts: dict[UUID, int] = {}  # the attempt each running task is at here
         self._cancelled: OrderedDict[UUID, None] = OrderedDict()
         self._background: set[asyncio.Task[Any]] = set()
         self._stopping = False
@@ -153,9 +154,11 @@ class AgentRuntime:
 
     async def _take(self, delivery: WorkDelivery) -> None:
         req = delivery.request
-        if req.task_id in self._cancelled or req.task_id in self._running:
+        if req.task_id in self._cancelled or req.attempt <= self._attempts.get(req.task_id, 0):
             await delivery.ack()  # cancelled before it started, or a duplicate delivery
             return
+        if req.task_id in self._running:
+            await self._supersede(req.task_id)
         await self._slots.acquire()
         if self._stopping or not delivery.held:
             self._slots.release()
@@ -173,6 +176,7 @@ class AgentRuntime:
         stop = asyncio.Event()
         task = asyncio.create_task(self._run(req, stop))
         self._running[req.task_id] = (task, stop)
+        self._attempts[req.task_id] = req.attempt
         self._changed.set()
         try:
             await confirming
@@ -186,6 +190,15 @@ class AgentRuntime:
             self._give_back(task)
             with contextlib.suppress(Exception):
                 await delivery.reject(requeue=True)
+
+    async def _supersede(self, task_id: UUID) -> None:
+        """A later attempt of a task this agent still runs: the orchestrator counted this agent
+        lost (it was paused, or its heartbeats were late) and gave the task its next attempt,
+        so the old attempt's reports would be refused. Stop it without a result and take the
+        new one (dropping the new one as a duplicate left the task pending for ever)."""
+        old, _ = self._running[task_id]
+        old.cancel()
+        await asyncio.gather(old, return_exceptions=True)
 
     def _give_back(self, task: asyncio.Task[None]) -> None:
         """Stop a handler whose delivery is the broker's again, without a result: the work
@@ -202,6 +215,7 @@ class AgentRuntime:
             outcome = (ResultStatus.CANCELLED, HandlerOutcome(output="cancelled"), None)
         finally:
             self._running.pop(req.task_id, None)
+            self._attempts.pop(req.task_id, None)
             self._slots.release()
             self._changed.set()
         status, done, error = fit_to_send(*outcome)
