@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from typing import Any, NamedTuple
+from typing import Any
 from uuid import UUID
 
 from chiffon.handlers import HandlerContext, HandlerError, HandlerOutcome, HandlerRegistry
@@ -60,7 +60,8 @@ class AgentRuntime:
         self._interval = heartbeat_interval_s
         self._slots = asyncio.Semaphore(concurrency)
         self._reporter = Reporter(bus)
-        self._running: dict[UUID, _Run] = {}
+        self._running: dict[UUID, tuple[asyncio.Task[None], asyncio.Event]] = {}
+        self._attempts: dict[UUID, int] = {}  # the attempt each running task is at here
         self._cancelled: OrderedDict[UUID, None] = OrderedDict()
         self._background: set[asyncio.Task[Any]] = set()
         self._stopping = False
@@ -87,12 +88,12 @@ class AgentRuntime:
         Work held but not started goes back to the queue when the bus closes."""
         self._stopping = True
         await self._bus.stop_consuming()
-        running = [run.task for run in self._running.values()]
+        running = [task for task, _ in self._running.values()]
         if running:
             await asyncio.wait(running, timeout=grace_s)
         abandoned = tuple(self._running)
-        for run in list(self._running.values()):
-            run.task.cancel()  # no result: the goodbye hands the task to the loss policy
+        for task, _ in list(self._running.values()):
+            task.cancel()  # no result: the goodbye hands the task to the loss policy
         for bg in list(self._background):
             bg.cancel()
         await asyncio.gather(*self._background, *running, return_exceptions=True)
@@ -145,24 +146,21 @@ class AgentRuntime:
         self._stop(cancel)
 
     def _stop(self, cancel: Cancel) -> None:
-        run = self._running.get(cancel.task_id)
-        if run is not None and cancel.attempt in (None, run.attempt):
+        entry = self._running.get(cancel.task_id)
+        # A cancel of one attempt (a run it does not hold) leaves a later one running here.
+        ours = cancel.attempt in (None, self._attempts.get(cancel.task_id))
+        if entry is not None and ours:
             log.info("cancelling task: %s", cancel.reason, extra={"task_id": str(cancel.task_id)})
-            run.stop.set()
-            run.task.cancel()
+            entry[1].set()
+            entry[0].cancel()
 
     async def _take(self, delivery: WorkDelivery) -> None:
         req = delivery.request
-        held = self._running.get(req.task_id)
-        if req.task_id in self._cancelled or (held is not None and held.attempt >= req.attempt):
+        if req.task_id in self._cancelled or req.attempt <= self._attempts.get(req.task_id, 0):
             await delivery.ack()  # cancelled before it started, or a duplicate delivery
             return
-        if held is not None:  # the orchestrator moved on (this agent was taken for lost)
-            log.info(
-                "attempt %d superseded by attempt %d", held.attempt, req.attempt, extra=_fields(req)
-            )
-            held.stop.set()
-            held.task.cancel()
+        if req.task_id in self._running:
+            await self._supersede(req.task_id)
         await self._slots.acquire()
         if self._stopping or not delivery.held:
             self._slots.release()
@@ -179,7 +177,8 @@ class AgentRuntime:
         confirming = asyncio.ensure_future(self._bus.publish(running))
         stop = asyncio.Event()
         task = asyncio.create_task(self._run(req, stop))
-        self._running[req.task_id] = _Run(task, stop, req.attempt)
+        self._running[req.task_id] = (task, stop)
+        self._attempts[req.task_id] = req.attempt
         self._changed.set()
         try:
             await confirming
@@ -193,6 +192,15 @@ class AgentRuntime:
             self._give_back(task)
             with contextlib.suppress(Exception):
                 await delivery.reject(requeue=True)
+
+    async def _supersede(self, task_id: UUID) -> None:
+        """A later attempt of a task this agent still runs: the orchestrator counted this agent
+        lost (it was paused, or its heartbeats were late) and gave the task its next attempt,
+        so the old attempt's reports would be refused. Stop it without a result and take the
+        new one (dropping the new one as a duplicate left the task pending for ever)."""
+        old, _ = self._running[task_id]
+        old.cancel()
+        await asyncio.gather(old, return_exceptions=True)
 
     def _give_back(self, task: asyncio.Task[None]) -> None:
         """Stop a handler whose delivery is the broker's again, without a result: the work
@@ -208,9 +216,8 @@ class AgentRuntime:
                 raise
             outcome = (ResultStatus.CANCELLED, HandlerOutcome(output="cancelled"), None)
         finally:
-            mine = self._running.get(req.task_id)
-            if mine is not None and mine.attempt == req.attempt:  # not a newer attempt's
-                del self._running[req.task_id]
+            self._running.pop(req.task_id, None)
+            self._attempts.pop(req.task_id, None)
             self._slots.release()
             self._changed.set()
         status, done, error = fit_to_send(*outcome)
@@ -278,14 +285,6 @@ class AgentRuntime:
         task = asyncio.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-
-class _Run(NamedTuple):
-    """One attempt running here: its handler's task, its stop request, its number."""
-
-    task: asyncio.Task[None]
-    stop: asyncio.Event
-    attempt: int
 
 
 def _percent(value: object) -> int | None:

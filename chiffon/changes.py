@@ -392,7 +392,25 @@ def draft(
     change when the caller knows it (a settled cancel stays cancelled), else the target's,
     or, for a blind update, running: the only state a blind update applies in."""
     after = status if status is not None else fields.get("status", TaskStatus.RUNNING)
-    return EventDraft(change.kind, now, after, json_fields(fields))
+    changes = json_fields(fields)
+    reporter = reported_by(change)
+    if reporter is not None:
+        changes["reported_by"] = reporter
+    return EventDraft(change.kind, now, after, changes)
+
+
+def reported_by(change: Change) -> dict[str, Any] | None:
+    """Which agent's report, about which attempt, a change applies (None: not a report), kept
+    in its timeline entry under a key that is no task field, so the history checker can tell
+    a result applied from the holder of the current attempt from any other."""
+    report = change.finish if isinstance(change, SettleCancel) else change
+    if not isinstance(report, Start | Progress | Finish):
+        return None
+    agent_id = getattr(report, "agent_id", None)
+    said: dict[str, Any] = {"attempt": report.attempt}
+    if agent_id is not None:
+        said["agent_id"] = str(agent_id)
+    return said
 
 
 def dispatched(task: Task) -> EventDraft:

@@ -40,5 +40,11 @@ class OrchestratorConfig:
         next sweep (7 s with the defaults)."""
         return self.offline_after_s + self.sweep_interval_s
 
+    @property
+    def audit_limit_s(self) -> float:
+        """How long after its last heartbeat a silent agent may still hold running tasks in
+        the history checker's eyes: the detection time, plus one more sweep for margin."""
+        return self.detection_s + self.sweep_interval_s
+
     def loss_policy_for(self, work_type: str) -> LossPolicy:
         return self.loss_policies.get(work_type, self.loss_policy)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import attrs
 
+from chiffon.auditor import Auditor, AuditReport
 from chiffon.changes import Cancel
 from chiffon.commands import DispatchCommand, rerun_command
 from chiffon.config import OrchestratorConfig
@@ -136,6 +137,14 @@ class OrchestratorService:
         timeline reaches at least the task's revision); raises TaskNotFound."""
         task = await self.get_task(task_id)
         return task, await self._tasks.events(task_id, after, limit)
+
+    async def audit(
+        self, since: datetime | None = None, trace_id: UUID | None = None, *, settled: bool = False
+    ) -> AuditReport:
+        """Run the history checker over the tasks created since `since` (None: all), of
+        `trace_id` (None: any)."""
+        auditor = Auditor(self._tasks, self._agents, self._clock, self._config.audit_limit_s)
+        return await auditor.audit(since, trace_id, settled=settled)
 
     async def cancel(self, task_id: UUID) -> Task:
         """Cancel a pending or running task; its agent (if any) is told to stop."""

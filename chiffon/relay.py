@@ -85,12 +85,18 @@ class OutboxRelay:
             log.warning("sent again the work of %d pending tasks: the in-process bus lost it", sent)
         return sent
 
-    async def run(self) -> None:
+    async def run(self, resend_lost_work: bool = False) -> None:
+        """Send what is committed, forever. `resend_lost_work`: first (and before anything
+        else goes out) resend what an in-process bus lost with the last process, retried like
+        any send while the store is away."""
         backoff = 0.05
         next_sweep = 0.0
         loop = asyncio.get_running_loop()
         while True:
             try:
+                if resend_lost_work:
+                    await self.resend_lost_work()
+                    resend_lost_work = False
                 await self._send_fresh()
                 if loop.time() >= next_sweep or self._delayed_due():
                     await self.drain()

@@ -230,11 +230,11 @@ def _background(
     wired: Orchestrator, config: OrchestratorConfig, observer: ChangeObserver, grace_s: float
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def run(_: web.Application) -> AsyncIterator[None]:
-        if wired.broker is not None:  # it starts empty: what it held before is gone
-            await wired.relay.resend_lost_work()
         await wired.bus.consume_agent_messages(wired.tracker.handle, observer.refused)
+        # An in-process bus starts empty: what it held before is gone, the relay resends it.
+        lost_work = wired.broker is not None
         loops = [
-            asyncio.create_task(wired.relay.run(), name="outbox-relay"),
+            asyncio.create_task(wired.relay.run(lost_work), name="outbox-relay"),
             asyncio.create_task(wired.sweeper.run(config.sweep_interval_s), name="sweeper"),
             asyncio.create_task(wired.retention.run(), name="retention"),
         ]

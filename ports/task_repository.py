@@ -163,6 +163,11 @@ class TaskRepository(Protocol):
         most `limit` ([] for an unknown task). Their changes are JSON values."""
         ...
 
+    async def timelines(self, task_ids: Sequence[UUID]) -> dict[UUID, list[TaskEvent]]:
+        """The whole timelines of these tasks (for the history checker), each in revision
+        order; a task unknown to the store is left out. Callers keep `task_ids` to a page."""
+        ...
+
     async def due_for_timeout(self, now: datetime, limit: int = 500) -> list[Task]:
         """Pending or running tasks whose deadline_at <= now, oldest deadline first."""
         ...

@@ -10,3 +10,9 @@ from __future__ import annotations
 import sys
 
 sys.dont_write_bytecode = False
+
+
+def pytest_report_header() -> str:
+    from tests.simulation_seed import RANDOM_SEED
+
+    return f"simulation random seed: {RANDOM_SEED} (replay: chiffon simulate --seed {RANDOM_SEED})"

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from adapters.http import (
     agent_routes,
+    audit_routes,
     correlation,
     docs_routes,
     event_routes,
@@ -67,6 +68,7 @@ def create_app(
     app.add_routes(event_routes.routes)
     app.add_routes(rerun_routes.routes)
     app.add_routes(agent_routes.routes)
+    app.add_routes(audit_routes.routes)
     app.add_routes(work_type_routes.routes)
     ui_routes.install(app)
     # Set even without live push: ws_routes.install may be called on this app later (tests).

@@ -444,3 +444,36 @@ class ErrorSchema(Schema):
 class HealthSchema(Schema):
     status = fields.String(required=True)
     checks = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+class AuditQuerySchema(StrictSchema):
+    since = fields.AwareDateTime(
+        metadata={"description": "Only tasks created at or after this time (ISO 8601 with offset)."}
+    )
+    trace_id = fields.UUID(metadata={"description": "Only the tasks of this trace."})
+    settled = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Every task checked must have ended (a run that is over)."},
+    )
+
+
+@always_sent
+class ViolationSchema(Schema):
+    task_id = fields.UUID()
+    rule = fields.String(
+        metadata={
+            "description": "revisions, one_terminal_state, lifecycle, timeline, max_attempts, "
+            "report_holder, one_runner, cancel_outcome, waiting_reason, lost_agent, unfinished"
+        }
+    )
+    revisions = fields.List(
+        fields.Integer(), metadata={"description": "The timeline revisions involved."}
+    )
+    message = fields.String(metadata={"description": "What went wrong, in a sentence."})
+
+
+@always_sent
+class AuditReportSchema(Schema):
+    at = fields.DateTime(metadata={"description": "When the history was read."})
+    tasks_checked = fields.Integer()
+    violations = fields.List(fields.Nested(ViolationSchema))

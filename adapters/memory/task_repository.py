@@ -133,6 +133,13 @@ class InMemoryTaskRepository(TaskRepository):
         start = max(0, after)
         return [attrs.evolve(e, changes=_clone(e.changes)) for e in timeline[start : start + limit]]
 
+    async def timelines(self, task_ids: Sequence[UUID]) -> dict[UUID, list[TaskEvent]]:
+        return {
+            task_id: [attrs.evolve(e, changes=_clone(e.changes)) for e in self._events[task_id]]
+            for task_id in task_ids
+            if task_id in self._events
+        }
+
     async def due_for_timeout(self, now: datetime, limit: int = 500) -> list[Task]:
         due = [
             t

@@ -102,6 +102,16 @@ class PostgresTaskRepository(TaskRepository):
         return [event_from_row(r) for r in rows]
 
     @translates_errors
+    async def timelines(self, task_ids: Sequence[UUID]) -> dict[UUID, list[TaskEvent]]:
+        async with self._connection() as conn:
+            rows = await conn.fetch(sql.SELECT_TIMELINES, list(task_ids))
+        found: dict[UUID, list[TaskEvent]] = {}
+        for row in rows:
+            event = event_from_row(row)
+            found.setdefault(event.task_id, []).append(event)
+        return found
+
+    @translates_errors
     async def due_for_timeout(self, now: datetime, limit: int = 500) -> list[Task]:
         async with self._connection() as conn:
             rows = await conn.fetch(sql.DUE_FOR_TIMEOUT, now, limit)

@@ -99,6 +99,9 @@ FROM unnest($1::uuid[], $2::int[], $3::timestamptz[], $4::text[], $5::text[], $6
 SELECT_EVENTS: Final = """
 SELECT * FROM task_events WHERE task_id = $1 AND revision > $2 ORDER BY revision LIMIT $3
 """
+SELECT_TIMELINES: Final = """
+SELECT * FROM task_events WHERE task_id = ANY($1::uuid[]) ORDER BY task_id, revision
+"""
 INSERT_EVENT_COLUMNS: Final = "task_id, revision, at, kind, status, changes"
 
 # A row without not_before is claimed once stale ($2; NULL: any); one with it, once due ($3).

@@ -21,6 +21,7 @@ OPERATIONS = {
     ("post", "/api/v1/cancel/{task_id}"): "cancelTask",
     ("get", "/api/v1/tasks/{task_id}/events"): "getTaskEvents",
     ("post", "/api/v1/tasks/{task_id}/rerun"): "rerunTask",
+    ("get", "/api/v1/audit"): "auditTasks",
     ("get", "/api/v1/agents"): "listAgents",
     ("get", "/api/v1/work-types"): "listWorkTypes",
     ("get", "/api/v1/ws"): "streamChanges",
@@ -148,5 +149,8 @@ async def test_real_answers_match_the_document(make_api: Factory) -> None:
     await check("POST", f"/api/v1/cancel/{ids[1]}", "/api/v1/cancel/{task_id}", 400)
     await check("GET", f"/api/v1/status/{uuid.uuid4()}", "/api/v1/status/{task_id}", 404)
     await check("POST", "/api/v1/dispatch", "/api/v1/dispatch", 400, json={"task_id": 1})
+    audited = await check("GET", "/api/v1/audit", "/api/v1/audit", 200)
+    assert audited["violations"] == [] and audited["tasks_checked"] == 4
+    await check("GET", "/api/v1/audit?since=yesterday", "/api/v1/audit", 400)
     await check("GET", "/health", "/health", 200)
     await check("GET", "/ready", "/ready", 200)

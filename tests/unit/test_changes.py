@@ -130,6 +130,8 @@ def test_timeline_entries_hold_json_values() -> None:
         "waiting_reason": None,
         "waiting_until": None,
         "updated_at": NOW.isoformat(),
+        # which agent's report about which attempt: no task field, for the history checker
+        "reported_by": {"attempt": 1, "agent_id": str(AGENT)},
     }
 
 

@@ -115,6 +115,14 @@ def add_verbs(top: argparse.ArgumentParser, verbs: Subparsers) -> None:
     p = _verb(verbs, "rerun", "run a finished task's work again as a new task")
     p.add_argument("task_id", metavar="ID")
     p.add_argument("--wait", action="store_true", help="follow the new task, print its result")
+    p = _verb(verbs, "audit", "check the tasks' histories: one line per violation, exit 1 if any")
+    p.add_argument(
+        "--since", metavar="WHEN", help="tasks created since: 15m, 2h, 3d ago, or an ISO 8601 time"
+    )
+    p.add_argument("--trace", dest="trace_id", metavar="ID", help="only the tasks of this trace")
+    p.add_argument(
+        "--settled", action="store_true", help="every task must have ended (a run that is over)"
+    )
     p = _verb(verbs, "watch", "print every change live, until Ctrl-C (default: all tasks)")
     one = p.add_mutually_exclusive_group()
     one.add_argument("--task", dest="task_id", metavar="ID", help="only this task")
@@ -162,7 +170,8 @@ def _verb(verbs: Subparsers, name: str, help: str) -> argparse.ArgumentParser:
 
 def run(verb: str, options: Options, env: Mapping[str, str]) -> int:
     """Run one client verb; every failure is one line on stderr and an exit code:
-    1 the task did not complete, 2 bad usage or 4xx, 3 no server, 4 5xx, 130 Ctrl-C."""
+    1 the task did not complete (audit: a violation found), 2 bad usage or 4xx, 3 no server,
+    4 5xx, 130 Ctrl-C."""
     url = options.get("url") or env.get("CHIFFON_URL") or DEFAULT_URL
     token = options.get("token") or env.get("CHIFFON_API_TOKEN") or None
     out = Output(json=bool(options.get("json")))
@@ -210,6 +219,8 @@ def _checked(verb: str, options: Options) -> Options:
         checks.one_of("--waiting", opts.get("waiting_reason"), WaitingReason)
         opts["created_after"] = checks.when("--since", opts.get("since"))
         opts["created_before"] = checks.when("--before", opts.get("before"))
+    elif verb == "audit":
+        opts["created_after"] = checks.when("--since", opts.get("since"))
     elif verb == "agents":
         checks.one_of("--status", opts.get("status"), AgentStatus)
     return opts

@@ -296,6 +296,21 @@ async def test_the_timeline_has_every_change_in_revision_order(repo: TaskReposit
     assert await repo.events(uuid4()) == []
 
 
+async def test_timelines_of_many_tasks_in_one_read(repo: TaskRepository) -> None:
+    tasks = [make_task(n) for n in range(3)]
+    for task in tasks:
+        await repo.create(task, dispatched(task), [])
+    one, two, _ = tasks
+    changed = {"progress_percent": 10}
+    assert await repo.apply(one.task_id, Expect(revision=1), changed, note("progress", **changed))
+    found = await repo.timelines([one.task_id, two.task_id, uuid4()])
+    assert set(found) == {one.task_id, two.task_id}  # an unknown task is left out
+    assert [e.revision for e in found[one.task_id]] == [1, 2]
+    assert found[one.task_id] == await repo.events(one.task_id)
+    assert [e.kind for e in found[two.task_id]] == ["dispatched"]
+    assert await repo.timelines([]) == {}
+
+
 async def test_due_for_timeout_lists_due_active_tasks_oldest_deadline_first(
     repo: TaskRepository,
 ) -> None:
