@@ -9,7 +9,7 @@ from uuid import uuid4
 
 from chiffon.handlers import HandlerContext, HandlerRegistry
 from chiffon.messages import work_request_for
-from chiffon.model import OutboxMessage, TaskStatus
+from chiffon.model import Cancel, OutboxMessage, TaskStatus
 from tests.helpers import TEST_KEY, Stack, eventually
 
 S = TaskStatus
@@ -86,3 +86,27 @@ async def test_an_agent_taken_for_lost_runs_the_next_attempt_when_it_gets_it(sta
     done = await stack.until_status(task.task_id, S.COMPLETED)
     assert (done.attempt, done.agent_id, done.result) == (2, agent.agent_id, {"attempt": 2})
     assert agent.running_tasks == ()
+
+
+async def test_a_cancel_of_an_earlier_attempt_leaves_the_later_run_alone(stack: Stack) -> None:
+    release = asyncio.Event()
+    handlers = HandlerRegistry()
+
+    @handlers.register("echo")
+    async def wait(ctx: HandlerContext) -> dict[str, int]:
+        await release.wait()
+        return {"attempt": ctx.attempt}
+
+    agent, _ = await stack.add_agent(handlers, concurrency=1)
+    task = await stack.dispatch("echo")
+    await stack.until_status(task.task_id, S.RUNNING)
+    stale = Cancel(task.task_id, "attempt 0 is stale", agent.agent_id, attempt=0)
+    other = Cancel(task.task_id, "not you", uuid4(), attempt=1)
+    await stack.wired.bus.publish(
+        [OutboxMessage(uuid4(), c, stack.clock.now()) for c in (stale, other)]
+    )
+    await asyncio.sleep(0.05)  # delivered (the in-memory broker's pump runs at once)
+    assert agent.running_tasks == (task.task_id,)
+    mine = Cancel(task.task_id, "attempt 1 is not yours", agent.agent_id, attempt=1)
+    await stack.wired.bus.publish([OutboxMessage(uuid4(), mine, stack.clock.now())])
+    await eventually(lambda: _running(agent), lambda r: r == ())
