@@ -36,6 +36,8 @@ async def test_dispatch_wait_says_timed_out_and_the_task_is_listed_so(tmp_path: 
         )
         code, listed = await run_cli("tasks", "--status", "timed_out", *url)
         assert code == 0 and task_id.group(0)[:8] in listed, listed
+        code, audit = await run_cli("audit", "--settled", *url)
+        assert code == 0, audit
 
 
 async def test_ctrl_c_drains_the_in_process_agent_then_exits(tmp_path: Path) -> None:
