@@ -13,6 +13,7 @@ from adapters.http import (
     event_routes,
     rerun_routes,
     security_headers,
+    stats_routes,
     task_routes,
     ui_routes,
     work_type_routes,
@@ -66,6 +67,7 @@ def create_app(
     app.add_routes(task_routes.routes)
     app.add_routes(event_routes.routes)
     app.add_routes(rerun_routes.routes)
+    app.add_routes(stats_routes.routes)
     app.add_routes(agent_routes.routes)
     app.add_routes(work_type_routes.routes)
     ui_routes.install(app)

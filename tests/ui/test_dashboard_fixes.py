@@ -200,3 +200,31 @@ async def test_rerun_from_the_detail_and_cancel_a_selection(dashboard: Dashboard
         await expect(page.locator("#notice")).to_contain_text("cancelled 2 of 2")
         await expect(ui.chip(waiting[2])).to_have_text("pending")
         assert not ui.errors, ui.errors
+
+
+async def test_activity_charts_draw_the_stats_and_follow_new_work(
+    dashboard: DashboardPage,
+) -> None:
+    ui, page = dashboard, dashboard.page
+    async with chiffon_server("stats") as server, explained(ui, "stats", server):
+        await ui.open(server.base)
+        await expect(ui.connection).to_have_text("live")
+        for _ in range(2):
+            await expect(ui.chip(await ui.dispatch("echo"))).to_have_text("completed")
+        failed = await ui.dispatch("fail")
+        await expect(ui.chip(failed)).to_have_text("failed")
+        legend = page.locator("#activity [data-role=throughput-legend]")
+        await expect(legend).to_contain_text("completed 2 · failed 1", timeout=8000)
+        await expect(page.locator("#chart-throughput rect.completed")).not_to_have_count(0)
+        await expect(page.locator("#chart-throughput rect.failed")).not_to_have_count(0)
+        await expect(page.locator("#chart-runtime polyline.p95")).to_have_count(1)
+        # Live: a task dispatched elsewhere shows up in the next refresh, no reload.
+        body = {"task_id": str(uuid.uuid4()), "work_type": "ansible"}
+        await page.request.post(f"{server.base}/api/v1/dispatch", data=body)
+        queue = page.locator("#activity [data-role=queue-legend]")
+        await expect(queue).to_contain_text("pending now: infra 1", timeout=8000)
+        await expect(page.locator("#chart-queue polyline")).not_to_have_count(0)
+        await page.select_option("#activity [data-role=window]", "24h")
+        await expect(legend).to_contain_text("dispatched 4")
+        assert await ui.still_the_same_document()
+        assert not ui.errors, ui.errors

@@ -10,6 +10,7 @@ import { LiveFeed, socketUrl } from "./live.js";
 import { ID_PREFIX, RestSync, UUID } from "./rest_sync.js";
 import { frameScheduler } from "./scheduler.js";
 import { AgentStore, TaskStore } from "./store.js";
+import { StatsView } from "./stats_view.js";
 import { TasksView } from "./tasks_view.js";
 import { TokenPrompt, TokenStore } from "./token.js";
 import { ZoneSwitch } from "./zone_switch.js";
@@ -50,6 +51,7 @@ class Dashboard {
       say: (text, ok) => this.say(text, ok),
     });
     this.form = new DispatchForm(byId("dispatch-form"), this.api);
+    this.stats = new StatsView(byId("activity"), this.api);
     this.zone = new ZoneSwitch(byId("time-zone"), () => this.detail.refresh());
     this.feed = new LiveFeed({
       url: socketUrl(window.location),
@@ -83,6 +85,7 @@ class Dashboard {
 
   goLive() {
     this.feed.start();
+    this.stats.start();
     this.applyFilters(); // the newest matching tasks over REST too
   }
 
