@@ -1,5 +1,6 @@
 // The dashboard's entry point: builds the stores, views and the live feed, and wires them.
 
+import { AgentView } from "./agent_view.js";
 import { AgentsView } from "./agents_view.js";
 import { Api } from "./api.js";
 import { ConnectionBadge } from "./connection_badge.js";
@@ -45,6 +46,17 @@ class Dashboard {
       onCancel: (id) => this.cancel(id),
       onRerun: (id) => this.rerun(id),
       onClose: () => this.select(null),
+    });
+    this.agentView = new AgentView(byId("agent-detail"), this.agents, {
+      api: this.api,
+      onOpenTask: (id) => this.select(id),
+      onClose: () => this.agentView.close(),
+    });
+    byId("agents-body").addEventListener("click", (event) => {
+      const tr = event.target.closest("tr[data-agent-id]");
+      if (!tr) return;
+      this.select(null);
+      this.agentView.open(tr.dataset.agentId);
     });
     this.sync = new RestSync(this.api, this.tasks, {
       schedule: this.schedule,
@@ -92,8 +104,11 @@ class Dashboard {
   render() {
     const now = Date.now();
     const changes = this.tasks.takeChanges();
+    if (changes.ids.size) this.stats.soon();
     this.tasksView.render(changes, now);
-    this.agentsView.render(this.agents.takeChanges(), now);
+    const agentsChanged = this.agents.takeChanges();
+    this.agentsView.render(agentsChanged, now);
+    if (agentsChanged) this.agentView.render();
     this.detail.render(changes);
     if (this.ticked) {
       this.ticked = false;
@@ -229,6 +244,7 @@ class Dashboard {
   }
 
   select(taskId) {
+    if (taskId) this.agentView.close();
     this.tasksView.select(taskId);
     if (taskId) this.detail.open(taskId);
     else this.detail.close();

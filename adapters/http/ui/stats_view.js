@@ -30,6 +30,7 @@ export class StatsView {
     this.api = api;
     this.window = "1h";
     this.timer = null;
+    this.pending = null;
     this.el = (role) => root.querySelector(`[data-role=${role}]`);
     this.el("window").addEventListener("change", (event) => {
       this.window = event.target.value;
@@ -41,6 +42,15 @@ export class StatsView {
     this.load();
     clearInterval(this.timer);
     this.timer = setInterval(() => this.load(), REFRESH_MS);
+  }
+
+  // New tasks arrived: read again shortly (once per second at most), not only on the timer.
+  soon() {
+    if (this.pending) return;
+    this.pending = setTimeout(() => {
+      this.pending = null;
+      this.load();
+    }, 1000);
   }
 
   async load() {
