@@ -2,17 +2,30 @@
 process with no server (CPU time of the calls themselves, best of a few tries).
 
     .venv/bin/python bench/micro.py decoder     # the strict JSON decoder, 1 MiB of each shape
+    .venv/bin/python bench/micro.py fanout      # WebSocket fan-out per change, by subscriptions
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import time
+import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aiohttp import WSMsgType
+
 from adapters.codec import strict_json
+from adapters.http.websocket_hub import WebSocketHub
+from adapters.http.ws_limits import WsLimits
+from adapters.http.ws_protocol import Subscription
+from adapters.http.ws_snapshot import Snapshot
+from adapters.memory.notifier import InMemoryNotifier
+from chiffon.events import TaskUpdated
+from chiffon.model import Task, TaskStatus
 
 MIB = 1024 * 1024
 
@@ -70,7 +83,66 @@ def decoder(tries: int = 5) -> dict[str, Any]:
     return {"shapes": shapes, "worst_ms_per_mib": max(per_mib), "best_ms_per_mib": min(per_mib)}
 
 
-SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {"decoder": decoder}
+class _Discard:
+    """A WebSocket that takes every frame at once."""
+
+    async def send_frame(
+        self, message: bytes, opcode: WSMsgType, compress: int | None = None
+    ) -> None:
+        return None
+
+    async def close(self, *, code: int, message: bytes) -> bool:
+        return True
+
+
+def _change(task_id: uuid.UUID, revision: int) -> TaskUpdated:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    task = Task(
+        task_id=task_id, request_id=task_id, trace_id=task_id, work_type="echo",
+        agent_type="demo", priority=3, parameters={}, status=TaskStatus.RUNNING,
+        created_at=now, updated_at=now + timedelta(seconds=revision), revision=revision,
+    )  # fmt: skip
+    return TaskUpdated(task)
+
+
+async def _fanout_cost(subscriptions: int, changes: int) -> float:
+    """CPU µs per change of one watched task, with `subscriptions` others on the server (100
+    per connection, on tasks that never change), the change pushed to its one watcher."""
+    big = 1 << 40
+    limits = WsLimits(queue_frames=big, queue_bytes=big, total_bytes=big, max_connections=big)
+    notifier = InMemoryNotifier()
+    hub = WebSocketHub(notifier, limits)
+    hub.start()
+    for first in range(0, subscriptions, 100):
+        conn = hub.connect(_Discard())
+        for _ in range(min(100, subscriptions - first)):
+            conn.begin(Subscription("task_id", uuid.uuid4()))
+            conn.complete(Snapshot(()))
+    watched = uuid.uuid4()
+    watcher = hub.connect(_Discard())
+    watcher.begin(Subscription("task_id", watched))
+    watcher.complete(Snapshot(()))
+    events = [_change(watched, revision) for revision in range(1, changes + 1)]
+    start = time.process_time()
+    for event in events:
+        notifier.deliver(event)
+    spent = time.process_time() - start
+    await asyncio.gather(*(hub.disconnect(c) for c in hub.connections))
+    return round(spent / changes * 1e6, 2)
+
+
+def fanout(changes: int = 2000) -> dict[str, Any]:
+    """CPU µs per change by the number of other subscriptions on the server, and the spread
+    (most / fewest) that says whether the cost is flat in subscription count."""
+    counts = (10, 100, 1000, 10_000)
+    per_change = {n: min(asyncio.run(_fanout_cost(n, changes)) for _ in range(3)) for n in counts}
+    return {
+        "us_per_change": {str(n): us for n, us in per_change.items()},
+        "spread": round(max(per_change.values()) / min(per_change.values()), 2),
+    }
+
+
+SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {"decoder": decoder, "fanout": fanout}
 
 
 def main(argv: list[str]) -> int:

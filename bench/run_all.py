@@ -525,6 +525,25 @@ def decoder(cfg: Config) -> list[dict[str, Any]]:
     ]
 
 
+def fanout(cfg: Config) -> list[dict[str, Any]]:
+    """In process: CPU µs per change pushed, by subscriptions on the server (bench/micro.py)."""
+    runs = []
+    for _ in range(cfg.runs):
+        r = micro.fanout()
+        print(f"  fan-out µs per change: {json.dumps(r['us_per_change'])}", flush=True)
+        runs.append(r | {"at_10000": r["us_per_change"]["10000"]})
+    return [
+        result(
+            "fanout",
+            "WebSocket fan-out per change with 10,000 other subscriptions (CPU)",
+            "µs/change",
+            runs,
+            "at_10000",
+            higher_is_better=False,
+        )
+    ]
+
+
 # name -> (runner, names it produces); ordered so that each baseline runs next to its chiffon
 SCENARIOS: list[tuple[str, Callable[[Config], list[dict[str, Any]]], list[str]]] = [
     ("baseline_naive", baseline_naive, ["baseline_naive"]),
@@ -542,6 +561,7 @@ SCENARIOS: list[tuple[str, Callable[[Config], list[dict[str, Any]]], list[str]]]
     ("baseline_celery", baseline_celery, ["celery_seq", "celery_burst"]),
     ("chiffon_ws", chiffon_ws, ["chiffon_ws"]),
     ("decoder", decoder, ["decoder"]),
+    ("fanout", fanout, ["fanout"]),
 ]
 ALL_NAMES = [n for _, _, names in SCENARIOS for n in names]
 

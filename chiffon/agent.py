@@ -23,13 +23,13 @@ from chiffon.model import (
 )
 from chiffon.reporting import Reporter
 from chiffon.result_limits import fit_to_send
+from chiffon.timeouts import TIMEOUT_EXIT_CODE, timeout_error
 from ports.bus import AgentBus, WorkDelivery
 from ports.resources import ResourceProbe
 
 log = logging.getLogger(__name__)
 
 CANCELLED_MEMORY = 10_000
-TIMEOUT_EXIT_CODE = 124
 CHANGE_DEBOUNCE_S = 0.2
 MAX_PROGRESS_CHARS = 1000
 
@@ -238,9 +238,9 @@ class AgentRuntime:
         except HandlerError as exc:
             failed = HandlerOutcome(None, exc.output, exc.exit_code, retryable=exc.retryable)
             return ResultStatus.FAILED, failed, exc.message
-        except TimeoutError:
-            msg = f"handler timed out after {req.timeout_s}s"
-            return ResultStatus.FAILED, HandlerOutcome(exit_code=TIMEOUT_EXIT_CODE), msg
+        except TimeoutError:  # the same error and exit code as the orchestrator's deadline
+            timed_out = HandlerOutcome(exit_code=TIMEOUT_EXIT_CODE)
+            return ResultStatus.TIMED_OUT, timed_out, timeout_error(req.timeout_s)
         except Exception as exc:
             log.exception("handler raised", extra=_fields(req))
             return ResultStatus.FAILED, HandlerOutcome(exit_code=1), f"{type(exc).__name__}: {exc}"

@@ -27,6 +27,7 @@ from chiffon.model import (
     WaitingReason,
 )
 from chiffon.retry_policy import next_attempt_at, retries
+from chiffon.timeouts import TIMEOUT_EXIT_CODE, timeout_error
 from chiffon.waiting import reason_for
 
 MAX_MESSAGE_CHARS: Final = 1000
@@ -91,8 +92,8 @@ class Finish:
 
     @property
     def blind(self) -> bool:
-        """Only a failure depends on the task (its retry policy)."""
-        return self.outcome is not ResultStatus.FAILED
+        """Only a failure or a time-out depends on the task (its retry policy)."""
+        return self.outcome not in (ResultStatus.FAILED, ResultStatus.TIMED_OUT)
 
     @property
     def target(self) -> TaskStatus:
@@ -102,10 +103,16 @@ class Finish:
         return TaskStatus.PENDING if self._retried(task) else self.target
 
     def _retried(self, task: Task | None) -> bool:
+        if self.outcome is ResultStatus.TIMED_OUT:
+            return _retries_timeout(task)
         failed = self.outcome is ResultStatus.FAILED and self.retryable
         return failed and task is not None and retries(task, RetryOn.FAILED)
 
     def fields(self, task: Task | None, now: datetime, jitter: float = 0.5) -> dict[str, Any]:
+        if self.outcome is ResultStatus.TIMED_OUT and task is not None:
+            # The agent's timer saw it first: the same end as the orchestrator's deadline.
+            timed_out = TimeOut().fields(task, now, jitter)
+            return {**timed_out, "output": _bounded(self.output), "duration_ms": self.duration_ms}
         error = self.error_message
         if self.outcome is ResultStatus.FAILED and not error:
             error = "the handler failed without a message"
@@ -240,19 +247,15 @@ class TimeOut:
 
     def fields(self, task: Task | None, now: datetime, jitter: float = 0.5) -> dict[str, Any]:
         assert task is not None
-        error = f"timed out after {task.timeout_s}s"
+        error = timeout_error(task.timeout_s)
+        ended = {"error_message": error, "exit_code": TIMEOUT_EXIT_CODE, "updated_at": now}
         if _retries_timeout(task):
             nxt = _next_attempt(task, now, jitter)
             start = nxt["next_attempt_at"] or now
             deadline = start + timedelta(seconds=task.timeout_s or 0)
             error = f"attempt {task.attempt} {error}"
-            return {**nxt, "error_message": error, "deadline_at": deadline, "updated_at": now}
-        return {
-            "status": TaskStatus.TIMED_OUT,
-            "finished_at": now,
-            "updated_at": now,
-            "error_message": error,
-        }
+            return {**nxt, **ended, "error_message": error, "deadline_at": deadline}
+        return {**ended, "status": TaskStatus.TIMED_OUT, "finished_at": now}
 
 
 def _retries_timeout(task: Task | None) -> bool:

@@ -39,6 +39,7 @@ class ResultStatus(enum.StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"  # the agent's own timer ended the handler (timeout_s)
 
 
 class NoAgentPolicy(enum.StrEnum):

@@ -63,6 +63,10 @@ async def run_server(
             store,
             bus,
         )
+        log.info(
+            "at most %d open connections (below the descriptor limit); more are refused 429",
+            runner.max_connections,
+        )
         await _until_signalled(ready)
 
 

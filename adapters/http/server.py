@@ -1,5 +1,6 @@
-"""aiohttp's server plumbing, hardened: its own errors in our error body, and a deadline for
-request headers (a client that trickles them, slow-loris style, is cut off).
+"""aiohttp's server plumbing, hardened: its own errors in our error body, a deadline for
+request headers (a client that trickles them, slow-loris style, is cut off), and a cap on open
+connections below the process's descriptor limit (past it: an immediate 429, not a hang).
 
 aiohttp answers malformed requests (bad request line, headers too large) itself, before any
 middleware, in text/plain; and it waits for headers as long as a connection stays open. Both
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import resource
+import time
 import uuid
 from http import HTTPStatus
 from typing import Any, Final
@@ -29,19 +32,40 @@ KEEPALIVE_TIMEOUT_S: Final = 30.0
 MAX_MESSAGE_CHARS: Final = 200
 
 
-class ChiffonRequestHandler(RequestHandler):
-    """One HTTP connection (aiohttp's protocol) with the two changes above."""
+def connection_cap() -> int:
+    """Connections to accept at most: the descriptor limit (RLIMIT_NOFILE, soft) less what the
+    process needs besides (pools, broker, files, logs): an eighth of it, at least 64."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return UNLIMITED_CAP
+    return max(MIN_CAP, soft - max(RESERVED_MIN, soft // 8))
 
-    __slots__ = ("_header_count", "_header_timer", "header_timeout_s")
+
+UNLIMITED_CAP: Final = 100_000
+MIN_CAP: Final = 16
+RESERVED_MIN: Final = 64
+REFUSAL_LOG_EVERY_S: Final = 10.0
+
+
+class ChiffonRequestHandler(RequestHandler):
+    """One HTTP connection (aiohttp's protocol) with the three changes above."""
+
+    __slots__ = ("_header_count", "_header_timer", "_refused", "header_timeout_s")
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._header_timer: asyncio.TimerHandle | None = None
         self.header_timeout_s = getattr(self._manager, "header_timeout_s", HEADER_TIMEOUT_S)
         self._header_count = 0
+        self._refused = isinstance(self._manager, ChiffonServer) and self._manager.full()
+        if self._refused:
+            _refuse_connection(transport)
+            return
         super().connection_made(transport)
         self._arm()  # the first request's headers are due from the moment of connecting
 
     def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
         count = self._request_count
         super().data_received(data)
         if self._request_count != count or self._upgraded:
@@ -51,6 +75,9 @@ class ChiffonRequestHandler(RequestHandler):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._disarm()
+        if self._refused:  # never counted, never started: nothing to undo
+            self._manager = None
+            return
         super().connection_lost(exc)
 
     def handle_error(
@@ -99,8 +126,7 @@ class ChiffonRequestHandler(RequestHandler):
         )
         log.info("closed a connection whose request headers took over %gs", self.header_timeout_s)
         self.transport.write(head.encode() + body)
-        self.force_close()
-        self.transport.close()
+        self.force_close()  # closes the transport (and forgets it: no second close here)
 
 
 def _safe(message: str) -> str:
@@ -109,28 +135,64 @@ def _safe(message: str) -> str:
     return text[:MAX_MESSAGE_CHARS]
 
 
+def _refuse_connection(transport: asyncio.BaseTransport) -> None:
+    """At the cap: say so at once and close, reading nothing (a held descriptor is the cost)."""
+    body = error_body(4290, "the server holds as many connections as it may; try again later", None)
+    head = (
+        "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+    )
+    assert isinstance(transport, asyncio.WriteTransport)
+    transport.write(head.encode() + body)
+    transport.close()
+
+
 class ChiffonServer(Server):
-    """Makes ChiffonRequestHandler protocols instead of aiohttp's own."""
+    """Makes ChiffonRequestHandler protocols instead of aiohttp's own, and counts the
+    connections it refused at the cap (logged at most once every 10 s)."""
 
     header_timeout_s: float = HEADER_TIMEOUT_S
+    max_connections: int = UNLIMITED_CAP
+    refused = 0
+    _refusals_logged_at = float("-inf")
 
     def __call__(self) -> RequestHandler:
         return ChiffonRequestHandler(self, loop=self._loop, **self._kwargs)
+
+    def full(self) -> bool:
+        if len(self.connections) < self.max_connections:
+            return False
+        self.refused += 1
+        now = time.monotonic()
+        if now - self._refusals_logged_at >= REFUSAL_LOG_EVERY_S:
+            self._refusals_logged_at = now
+            log.warning(
+                "at the cap of %d open connections: refused %d so far (429/4290)",
+                self.max_connections,
+                self.refused,
+            )
+        return True
 
 
 class ChiffonAppRunner(web.AppRunner):
     """An AppRunner whose server uses ChiffonRequestHandler."""
 
     def __init__(
-        self, app: web.Application, header_timeout_s: float = HEADER_TIMEOUT_S, **kwargs: Any
+        self,
+        app: web.Application,
+        header_timeout_s: float = HEADER_TIMEOUT_S,
+        max_connections: int | None = None,
+        **kwargs: Any,
     ) -> None:
         kwargs.setdefault("keepalive_timeout", KEEPALIVE_TIMEOUT_S)
         super().__init__(app, **kwargs)
         self._header_timeout_s = header_timeout_s
+        self.max_connections = connection_cap() if max_connections is None else max_connections
 
     async def _make_server(self) -> Server:
         server = await super()._make_server()
         server.__class__ = ChiffonServer  # same class otherwise; only __call__ differs
         assert isinstance(server, ChiffonServer)
         server.header_timeout_s = self._header_timeout_s
+        server.max_connections = self.max_connections
         return server

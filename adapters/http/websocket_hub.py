@@ -11,6 +11,8 @@ from typing import Final
 from aiohttp import WSCloseCode, web
 
 from adapters.http.ws_connection import Connection, FrameSink
+from adapters.http.ws_fair_gate import FairGate
+from adapters.http.ws_index import SubscriptionIndex
 from adapters.http.ws_limits import ByteBudget, WsLimits
 from adapters.http.ws_protocol import OutEvent
 from chiffon.errors import TooManyConnections
@@ -36,13 +38,14 @@ class WebSocketHub:
     ) -> None:
         self.limits = limits or WsLimits()
         self.heartbeat_s = heartbeat_s
-        self.snapshots = asyncio.Semaphore(self.limits.snapshots_at_once)
+        self.snapshots = FairGate(self.limits.snapshots_at_once)
         self._events = events
         self._budget = ByteBudget(self.limits.total_bytes)
         self._connections: dict[Connection, str] = {}
         self._per_client: dict[str, int] = {}  # connections and pending sockets, by address
         self._pending = 0  # sockets upgraded and not yet authenticated (not in _connections)
         self._unsubscribe: Callable[[], None] | None = None
+        self._index = SubscriptionIndex()
 
     @property
     def connections(self) -> list[Connection]:
@@ -94,7 +97,7 @@ class WebSocketHub:
     def connect(
         self, sink: FrameSink, client: str = "", abort: Callable[[], None] | None = None
     ) -> Connection:
-        conn = Connection(sink, self.limits, self._budget, abort)
+        conn = Connection(sink, self.limits, self._budget, abort, self._index, client)
         conn.start()
         self._connections[conn] = client
         self._count(client, +1)
@@ -116,8 +119,10 @@ class WebSocketHub:
         await asyncio.gather(*closing, return_exceptions=True)
 
     def _on_event(self, event: Event) -> None:
+        """Offered only to the connections that hold a subscription the event matches (the
+        index): the cost of a change does not grow with everyone else's subscriptions."""
         out = OutEvent(event)
-        for conn in list(self._connections):
+        for conn in list(self._index.interested(out.wanted)):
             try:
                 conn.offer(out)
             except Exception:  # one broken connection must not starve the others

@@ -11,6 +11,7 @@ from uuid import UUID
 
 from aiohttp import WSCloseCode, WSMsgType
 
+from adapters.http.ws_index import SubscriptionIndex
 from adapters.http.ws_limits import ByteBudget, WsLimits
 from adapters.http.ws_protocol import OutEvent, ProtocolError, Subscription, snapshot_frame
 from adapters.http.ws_snapshot import Item, Key, Snapshot, is_covered, key, newest
@@ -47,8 +48,12 @@ class Connection:
         limits: WsLimits,
         budget: ByteBudget | None = None,
         abort: Callable[[], None] | None = None,
+        index: SubscriptionIndex | None = None,
+        client: str = "",
     ) -> None:
         self._sink = sink
+        self.client = client  # the peer's address: snapshots are shared fairly by address
+        self._index = SubscriptionIndex() if index is None else index  # the hub's, shared
         self._limits = limits
         self._budget = budget or ByteBudget(limits.total_bytes)
         self._abort = abort
@@ -79,10 +84,10 @@ class Connection:
         is being read, also remember it for that subscription."""
         if self.closing:
             return
-        pushed = any(s.matches(out.event) for s in self._active)
+        pushed = any(s in self._active for s in out.wanted)
         if pushed:
             self._push(out)
-        if self._pending is not None and self._pending.matches(out.event):
+        if self._pending is not None and self._pending in out.wanted:
             if len(self._buffer) >= self._limits.queue_frames:
                 self.evict("too many changes while the snapshot was read")
             else:
@@ -93,9 +98,13 @@ class Connection:
         limit = self._limits.max_subscriptions
         if sub not in self._active and len(self._active) >= limit:
             raise ProtocolError("too many subscriptions", {"subscription": [f"At most {limit}."]})
+        self.abort()
         self._pending, self._buffer = sub, []
+        self._index.add(sub, self)
 
     def abort(self) -> None:
+        if self._pending is not None:
+            self._index.remove(self._pending, self)
         self._pending, self._buffer = None, []
 
     def complete(self, snapshot: Snapshot) -> None:
@@ -117,7 +126,7 @@ class Connection:
         for out, pushed in buffered:
             if not pushed and not is_covered(out.item, copies.get(key(out.item))):
                 self._push(out)
-        self._active[sub] = None
+        self._activate(sub)
 
     def resume(self, missed: Sequence[Task], seen: int) -> None:
         """Instead of a snapshot: the task at each revision the client missed (it had seen up
@@ -138,10 +147,23 @@ class Connection:
             if not pushed and isinstance(item, Task) and item.revision > high:
                 self._push(out)
                 high = item.revision
-        self._active[sub] = None
+        self._activate(sub)
+
+    def _activate(self, sub: Subscription) -> None:
+        if sub not in self._active:
+            self._active[sub] = None
+            self._index.add(sub, self)
 
     def unsubscribe(self, sub: Subscription) -> None:
-        self._active.pop(sub, None)
+        if sub in self._active:
+            del self._active[sub]
+            self._index.remove(sub, self)
+
+    def _forget_subscriptions(self) -> None:
+        """Out of the index for good: a closing connection is offered nothing more."""
+        self.abort()
+        for sub in list(self._active):
+            self.unsubscribe(sub)
 
     def send(self, text: str) -> None:
         if self.closing:
@@ -180,6 +202,7 @@ class Connection:
         freed now."""
         if self._closer is None:
             self.closing = True
+            self._forget_subscriptions()
             self._drop_queue()
             level = logging.WARNING if code == WSCloseCode.TRY_AGAIN_LATER else logging.INFO
             log.log(level, "closing a WebSocket client (%d): %s", code, reason)
@@ -193,6 +216,7 @@ class Connection:
     async def stop(self) -> None:
         """The client is gone: finish a close in progress, stop the writer, free its queue."""
         self.closing = True
+        self._forget_subscriptions()
         if self._closer is not None:
             await asyncio.shield(self._closer)
         await self._stop_writer()

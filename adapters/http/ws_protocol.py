@@ -48,6 +48,23 @@ class Subscription:
         return {self.key: str(self.value)}
 
 
+AGENTS_TOPIC: Final = Subscription("topic", "agents")
+TASKS_TOPIC: Final = Subscription("topic", "tasks")
+
+
+def wanted_by(event: Event) -> tuple[Subscription, ...]:
+    """Every subscription that matches `event` (Subscription.matches turned around): at most
+    three, which is what lets a change be matched without looking at every subscription."""
+    if isinstance(event, AgentUpdated):
+        return (AGENTS_TOPIC,)
+    task = event.task
+    by_task, by_trace = (
+        Subscription("task_id", task.task_id),
+        Subscription("trace_id", task.trace_id),
+    )
+    return (by_task, by_trace, TASKS_TOPIC)
+
+
 @attrs.frozen
 class ClientMessage:
     action: str
@@ -168,10 +185,11 @@ def unsubscribed_frame(sub: Subscription) -> str:
 class OutEvent:
     """An event with its JSON data encoded once, however many connections push it."""
 
-    __slots__ = ("_data", "event")
+    __slots__ = ("_data", "event", "wanted")
 
     def __init__(self, event: Event) -> None:
         self.event = event
+        self.wanted = wanted_by(event)
         self._data: str | None = None
 
     @property

@@ -158,9 +158,9 @@ async def _subscribe(
 ) -> None:
     """Remember events from now on, read the snapshot, then send both (see Connection).
     The whole of it, reading and encoding, passes a server-wide gate (hub.snapshots): however
-    many clients ask at once, only a few snapshots are being made, and the event loop stays
-    free for everyone else (/health included)."""
-    async with hub.snapshots:
+    many clients ask at once, only a few snapshots are being made, the event loop stays free
+    for everyone else (/health included), and turns are shared fairly between addresses."""
+    async with hub.snapshots.turn(conn.client):
         # Yield once holding the gate: an in-memory store answers without ever suspending,
         # and without this every waiting client would build its snapshot in the same turn
         # of the loop, each holding the gate only while nobody else could ask for it.

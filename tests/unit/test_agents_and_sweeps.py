@@ -145,7 +145,10 @@ async def test_a_running_task_past_its_deadline_is_stopped_on_the_agent(stack: S
     await stack.wired.sweeper.sweep()
     assert (await stack.task(task.task_id)).status is S.TIMED_OUT
     await eventually(lambda: _running(runtime), lambda r: r == ())
-    assert (await stack.task(task.task_id)).status is S.TIMED_OUT
+    final = await stack.task(task.task_id)  # the agent's `cancelled` result changed nothing
+    # The orchestrator's deadline won: the same end as the agent's own timer gives.
+    assert (final.status, final.exit_code) == (S.TIMED_OUT, 124)
+    assert final.error_message == "timed out after 20.0s"
 
 
 async def _running(runtime: object) -> object:

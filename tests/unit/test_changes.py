@@ -124,3 +124,19 @@ def test_timeline_entries_hold_json_values() -> None:
         "waiting_until": None,
         "updated_at": NOW.isoformat(),
     }
+
+
+def test_the_agents_time_out_ends_a_task_as_the_deadline_does() -> None:
+    running = make_task(status=S.RUNNING, agent_id=AGENT, started_at=T0, timeout_s=0.5)
+    by_agent = decide(running, Finish(1, ResultStatus.TIMED_OUT, AGENT, duration_ms=500), NOW)
+    by_deadline = decide(running, TimeOut(), NOW)
+    assert isinstance(by_agent, Accepted) and isinstance(by_deadline, Accepted)
+    ends = [
+        (d.task.status, d.task.error_message, d.task.exit_code) for d in (by_agent, by_deadline)
+    ]
+    assert ends == [(S.TIMED_OUT, "timed out after 0.5s", 124)] * 2
+    retrying = attrs.evolve(running, retry_on=("timed_out",), max_attempts=2)
+    again = decide(retrying, Finish(1, ResultStatus.TIMED_OUT, AGENT), NOW)
+    assert isinstance(again, Accepted)
+    assert (again.task.status, again.task.attempt) == (S.PENDING, 2)
+    assert again.task.deadline_at == NOW + timedelta(seconds=0.5)  # a new deadline
