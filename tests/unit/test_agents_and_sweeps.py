@@ -169,3 +169,17 @@ async def test_a_clean_stop_hands_only_abandoned_tasks_to_the_loss_policy(stack:
     other, _ = await stack.add_agent()
     moved = await stack.until_status(slow.task_id, S.RUNNING)
     assert moved.agent_id == other.agent_id
+
+
+async def test_a_second_signal_stops_at_once_without_waiting_out_the_grace(stack: Stack) -> None:
+    leaving, _ = await stack.add_agent()
+    slow = await stack.dispatch("sleep", parameters={"seconds": 30})
+    await stack.until_status(slow.task_id, S.RUNNING)
+    hurry = asyncio.Event()
+    stopping = asyncio.create_task(leaving.stop(grace_s=3600, hurry=hurry))
+    await asyncio.sleep(0.05)
+    assert not stopping.done()  # warm: it waits for the running task
+    hurry.set()  # cold: the second Ctrl-C
+    await asyncio.wait_for(stopping, 5)  # not the hour of grace
+    retried = await stack.until_status(slow.task_id, S.PENDING)
+    assert retried.attempt == 2  # the goodbye handed it to the loss policy
