@@ -54,6 +54,7 @@ export class StatsView {
   }
 
   async load() {
+    if (document.hidden) return; // a background tab asks nothing; the next tick catches up
     try {
       const stats = await this.api.stats(this.window, WINDOWS[this.window]);
       this.draw(stats);
