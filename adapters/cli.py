@@ -89,7 +89,8 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--heartbeat-interval",
         dest="heartbeat_interval_s",
         type=float,
-        help="seconds between agent heartbeats (CHIFFON_HEARTBEAT_INTERVAL_S, 30)",
+        help="seconds between agent heartbeats (CHIFFON_HEARTBEAT_INTERVAL_S, 2); an agent "
+        "silent for CHIFFON_MISSED_HEARTBEATS (3) intervals is lost",
     )
     p.add_argument("--log-format", choices=["text", "json"], help="CHIFFON_LOG_FORMAT")
 

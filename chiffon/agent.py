@@ -49,9 +49,11 @@ class AgentRuntime:
         agent_type: str,
         resources: ResourceProbe,
         concurrency: int = 1,
-        heartbeat_interval_s: float = 30.0,
+        heartbeat_interval_s: float = 2.0,
+        agent_key: str = "",
     ) -> None:
         self.agent_id = agent_id
+        self._agent_key = agent_key  # proves agent_id (chiffon.credentials); never logged
         self.agent_type = agent_type
         self._bus = bus
         self._handlers = handlers
@@ -116,6 +118,7 @@ class AgentRuntime:
                 running_tasks=self.running_tasks if running is None else running,
                 resources=self._resources.sample(),
                 goodbye=goodbye,
+                agent_key=self._agent_key,
             )
         )
 
@@ -163,7 +166,7 @@ class AgentRuntime:
         # The handler starts while `running` is on its way to the broker; the delivery is acked
         # once `running` is confirmed (ADR 0006). Publishing `running` first, before the
         # handler can report anything, puts it ahead of the result on the channel.
-        running = StatusUpdate(req.task_id, self.agent_id, req.attempt, True)
+        running = StatusUpdate(req.task_id, self.agent_id, req.attempt, True, lease=req.lease)
         confirming = asyncio.ensure_future(self._bus.publish(running))
         stop = asyncio.Event()
         task = asyncio.create_task(self._run(req, stop))
@@ -215,6 +218,7 @@ class AgentRuntime:
                 exit_code=done.exit_code,
                 duration_ms=duration_ms,
                 retryable=done.retryable,
+                lease=req.lease,
             )
         )
 
@@ -230,7 +234,13 @@ class AgentRuntime:
             text = None if message is None else clean_text(str(message))[:MAX_PROGRESS_CHARS]
             self._reporter.send(
                 StatusUpdate(
-                    req.task_id, self.agent_id, req.attempt, False, _percent(percent), text
+                    req.task_id,
+                    self.agent_id,
+                    req.attempt,
+                    False,
+                    _percent(percent),
+                    text,
+                    lease=req.lease,
                 )
             )
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from chiffon.credentials import ReplicaKey
 from chiffon.model import Cancel, OutboxMessage, Task, TaskAnnouncement, WorkRequest
 from ports.clock import Clock, IdFactory
 
 
-def work_request_for(task: Task) -> WorkRequest:
-    """The work message of the task's current attempt."""
+def work_request_for(task: Task, leases: ReplicaKey | None = None) -> WorkRequest:
+    """The work message of the task's current attempt, with its lease token."""
     return WorkRequest(
         task_id=task.task_id,
         request_id=task.request_id,
@@ -18,6 +19,7 @@ def work_request_for(task: Task) -> WorkRequest:
         priority=task.priority,
         attempt=task.attempt,
         timeout_s=_remaining_s(task),
+        lease="" if leases is None else leases.lease(task.task_id, task.attempt),
     )
 
 
@@ -33,14 +35,18 @@ def _remaining_s(task: Task) -> float | None:
 class OutboxFactory:
     """Wraps messages for the outbox with fresh ids and timestamps."""
 
-    def __init__(self, clock: Clock, ids: IdFactory) -> None:
+    def __init__(self, clock: Clock, ids: IdFactory, leases: ReplicaKey) -> None:
         self._clock = clock
         self._ids = ids
+        self._leases = leases
 
     def work(self, task: Task) -> OutboxMessage:
         """The work of the task's current attempt, sent when the attempt is due."""
         return OutboxMessage(
-            self._ids.new_id(), work_request_for(task), self._clock.now(), task.next_attempt_at
+            self._ids.new_id(),
+            work_request_for(task, self._leases),
+            self._clock.now(),
+            task.next_attempt_at,
         )
 
     def announce(self, task: Task) -> OutboxMessage:

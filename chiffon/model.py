@@ -197,6 +197,7 @@ class WorkRequest:
     attempt: int
     timeout_s: float | None = None
     hints: JsonObject = attrs.Factory(dict)
+    lease: str = ""  # this attempt's lease token: every report on it must carry it back
 
 
 @attrs.frozen
@@ -209,6 +210,7 @@ class StatusUpdate:
     running: bool = False
     progress_percent: int | None = None
     message: str | None = None
+    lease: str = ""  # the WorkRequest's lease token (chiffon.credentials)
 
 
 @attrs.frozen
@@ -227,6 +229,7 @@ class WorkResult:
     duration_ms: int | None = None
     resources_used: JsonObject = attrs.Factory(dict)
     retryable: bool = True  # False: the handler says another attempt would not help
+    lease: str = ""  # the WorkRequest's lease token (chiffon.credentials)
 
 
 @attrs.frozen
@@ -241,6 +244,7 @@ class Heartbeat:
     running_tasks: tuple[UUID, ...]
     resources: JsonObject
     goodbye: bool = False
+    agent_key: str = ""  # the secret the agent_id is derived from (chiffon.credentials)
 
 
 @attrs.frozen

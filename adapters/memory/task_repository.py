@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 import json
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -177,6 +177,35 @@ class InMemoryTaskRepository(TaskRepository):
             for t in (self._tasks[i] for i in ids)
             if t.status is TaskStatus.RUNNING and t.agent_id == agent_id
         ]
+
+    async def orphaned(
+        self, live: Collection[UUID], started_before: datetime, limit: int = 500
+    ) -> list[Task]:
+        held = [
+            t
+            for t in self._tasks.values()
+            if (t.status is TaskStatus.RUNNING or t.cancel_outcome is CancelOutcome.REQUESTED)
+            and t.agent_id is not None
+            and t.agent_id not in live
+            and t.started_at is not None
+            and t.started_at < started_before
+        ]
+        held.sort(key=lambda t: (t.started_at, t.task_id))
+        return [_copy(t) for t in held[:limit]]
+
+    async def pending_without_work(self, limit: int = 500) -> list[Task]:
+        def has_work(task_id: UUID) -> bool:
+            mine = self._outbox_of.get(task_id, ())
+            return any(isinstance(self._outbox[m].payload, WorkRequest) for m in mine)
+
+        pending = [
+            t
+            for ids in self._active.values()
+            for t in (self._tasks[i] for i in ids)
+            if t.status is TaskStatus.PENDING and not has_work(t.task_id)
+        ]
+        pending.sort(key=lambda t: (t.created_at, t.task_id))
+        return [_copy(t) for t in pending[:limit]]
 
     async def enqueue(self, outbox: Sequence[OutboxMessage]) -> None:
         self._add_outbox(outbox)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
@@ -125,6 +125,20 @@ class PostgresTaskRepository(TaskRepository):
             if moved:  # the timeline entries, with changes in the API's own JSON
                 await conn.execute(sql.INSERT_EVENTS, *_waiting_events(moved, now))
         return moved
+
+    @translates_errors
+    async def orphaned(
+        self, live: Collection[UUID], started_before: datetime, limit: int = 500
+    ) -> list[Task]:
+        async with self._connection() as conn:
+            rows = await conn.fetch(sql.ORPHANED, list(live), started_before, limit)
+        return [task_from_row(r) for r in rows]
+
+    @translates_errors
+    async def pending_without_work(self, limit: int = 500) -> list[Task]:
+        async with self._connection() as conn:
+            rows = await conn.fetch(sql.PENDING_WITHOUT_WORK, limit)
+        return [task_from_row(r) for r in rows]
 
     @translates_errors
     async def running_on(self, agent_id: UUID) -> list[Task]:

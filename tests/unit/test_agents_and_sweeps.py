@@ -36,9 +36,13 @@ async def test_an_agent_at_full_concurrency_reports_busy(stack: Stack) -> None:
 
 
 async def test_offline_after_three_missed_intervals_not_before(stack: Stack) -> None:
+    assert stack.container is not None
+    config = stack.container.resolve(OrchestratorConfig)
+    # The defaults: 2 s heartbeats, lost after 3 missed, seen by the next sweep (every 1 s).
+    assert (config.offline_after_s, config.sweep_interval_s, config.detection_s) == (6, 1, 7)
     await stack.add_agent()
     await eventually(lambda: agents(stack), lambda a: len(a) == 1)
-    stack.clock.advance(30 * 3 - 1)
+    stack.clock.advance(config.offline_after_s - 1)
     await stack.wired.sweeper.sweep()
     assert (await agents(stack))[0].status is AgentStatus.ONLINE
     stack.clock.advance(2)

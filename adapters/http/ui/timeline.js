@@ -30,7 +30,7 @@ function entryOf(event, known) {
   if (typeof changes.progress_percent === "number" || changes.progress_percent === null) {
     known.progress = changes.progress_percent;
   }
-  const note = changes.progress_message || changes.error_message || "";
+  const note = changes.progress_message || changes.error_message || refusedNote(changes.refused);
   return {
     at: event.at,
     status: event.status,
@@ -38,4 +38,10 @@ function entryOf(event, known) {
     message: `#${event.revision} ${event.kind}${note ? `: ${note}` : ""}`,
     source: "push",
   };
+}
+
+// A report_refused entry: which agent's report, about which attempt, and why.
+function refusedNote(refused) {
+  if (!refused) return "";
+  return `${refused.report} from agent ${refused.agent_id} (attempt ${refused.attempt}): ${refused.reason}`;
 }
