@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from tests.e2e.harness import READY_TIMEOUT_S, Cluster, Proc, eventually
+from tests.e2e.harness import Cluster, Proc, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -16,22 +16,7 @@ GRACE_S = "120"  # far longer than any wait here: stopping sooner proves the sec
 
 
 async def start_agent(cluster: Cluster, serve: Proc) -> Proc:
-    agent_id = str(uuid.uuid4())
-    env = cluster.env(CHIFFON_AGENT_ID=agent_id, CHIFFON_SHUTDOWN_GRACE_S=GRACE_S)
-    proc = await cluster.spawn("agent", ["agent", "--type", "demo"], env, agent_id=agent_id)
-
-    async def log() -> str:
-        return proc.log()
-
-    await eventually(log, lambda t: "taking work" in t, READY_TIMEOUT_S, "agent consuming",
-                     alive=proc.check_alive)  # fmt: skip
-    await eventually(
-        lambda: cluster.agent_status(serve, agent_id),
-        lambda s: s == "online",
-        READY_TIMEOUT_S,
-        "agent online",
-    )
-    return proc
+    return await cluster.start_agent(serve, concurrency=4, CHIFFON_SHUTDOWN_GRACE_S=GRACE_S)
 
 
 async def said(proc: Proc, text: str, what: str) -> None:
