@@ -18,6 +18,7 @@ from adapters.system.resources import PsutilResourceProbe
 from chiffon.agent import AgentRuntime
 from chiffon.credentials import ReplicaKey, agent_id_for, new_agent_key
 from chiffon.handlers import HandlerRegistry
+from composition_root.agent_stop import stop_agent
 from composition_root.handlers import HandlersNotFound, load_handlers
 from composition_root.settings import Settings
 from composition_root.startup import (
@@ -155,4 +156,4 @@ async def run_agent(settings: Settings) -> None:
             settings.concurrency,
         )
         await _until_signalled(None)
-        await runtime.stop(grace_s=settings.shutdown_grace_s)
+        await stop_agent(runtime, settings.shutdown_grace_s)

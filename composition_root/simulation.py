@@ -39,6 +39,7 @@ from chiffon.audit import Violation
 from chiffon.auditor import Auditor
 from chiffon.commands import DispatchCommand, RetryRequest
 from chiffon.config import OrchestratorConfig
+from chiffon.credentials import ReplicaKey, agent_id_for
 from chiffon.demo_handlers import demo
 from chiffon.errors import ChiffonError
 from chiffon.lifecycle import TERMINAL
@@ -135,6 +136,9 @@ class _World:
         self.chores: set[asyncio.Task[Any]] = set()
         self.broker = InMemoryBroker()
         self.wired: Orchestrator | None = None
+        # Every life of the orchestrator shares the replicas' key (as replicas on one store
+        # do), so work sent before a restart is still reported on after it (ADR 0009).
+        self.replica_key = ReplicaKey(f"the simulated replicas' key, seed {plan.seed}".encode())
 
     async def run(self) -> SimulationReport:
         started = time.perf_counter()
@@ -168,6 +172,7 @@ class _World:
             IdFactory: self.ids,
             TaskRepository: self.store,
             AgentRegistry: self.registry,
+            ReplicaKey: self.replica_key,
             InMemoryBroker: self.broker,
             WorkBus: FaultyWorkBus(InMemoryWorkBus(self.broker), self.dice),
         }
@@ -197,7 +202,8 @@ class _World:
             await self._start_agent()
 
     async def _start_agent(self) -> None:
-        agent_id = self.ids.new_id()
+        key = f"simulated agent {self.ids.new_id()}"  # seeded: the same world every run
+        agent_id = agent_id_for(key)
         bus = FaultyAgentBus(InMemoryAgentBus(self.broker, agent_id), self.dice)
         runtime = AgentRuntime(
             bus,
@@ -207,6 +213,7 @@ class _World:
             _StaticProbe(),
             self.plan.concurrency,
             self.plan.heartbeat_interval_s,
+            agent_key=key,
         )
         await runtime.start()
         self.agents.append((runtime, bus))

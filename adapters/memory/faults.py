@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -133,8 +133,10 @@ class FaultyWorkBus(WorkBus):
             await self._inner.publish(messages)
         return rejected
 
-    async def consume_agent_messages(self, handler: AgentMessageHandler) -> None:
-        await self._inner.consume_agent_messages(handler)
+    async def consume_agent_messages(
+        self, handler: AgentMessageHandler, on_refused: Callable[[str], None] | None = None
+    ) -> None:
+        await self._inner.consume_agent_messages(handler, on_refused)
 
     def is_connected(self) -> bool:
         return self._inner.is_connected()
