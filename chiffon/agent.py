@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable
 from typing import Any
 from uuid import UUID
 
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 CANCELLED_MEMORY = 10_000
 CHANGE_DEBOUNCE_S = 0.2
+HURRIED_FLUSH_S = 2.0  # a cold stop still sends what is queued, briefly
 MAX_PROGRESS_CHARS = 1000
 
 
@@ -82,15 +84,18 @@ class AgentRuntime:
             self._concurrency,
         )
 
-    async def stop(self, grace_s: float = 10.0) -> None:
-        """Take no more work, let running handlers finish within `grace_s`, then stop the rest
-        and say goodbye listing them, so the orchestrator's loss policy retries exactly those.
-        Work held but not started goes back to the queue when the bus closes."""
+    async def stop(self, grace_s: float = 10.0, hurry: asyncio.Event | None = None) -> None:
+        """Take no more work, let running handlers finish within `grace_s` (or until `hurry`
+        is set: a second Ctrl-C), then stop the rest and say goodbye listing them, so the
+        orchestrator's loss policy retries exactly those. Work held but not started goes back
+        to the queue when the bus closes."""
         self._stopping = True
         await self._bus.stop_consuming()
         running = [task for task, _ in self._running.values()]
         if running:
-            await asyncio.wait(running, timeout=grace_s)
+            await _first_of(asyncio.wait(running), hurry, grace_s)
+        if hurry is not None and hurry.is_set():
+            grace_s = min(grace_s, HURRIED_FLUSH_S)
         abandoned = tuple(self._running)
         for task, _ in list(self._running.values()):
             task.cancel()  # no result: the goodbye hands the task to the loss policy
@@ -310,3 +315,17 @@ def _fields(req: WorkRequest) -> dict[str, Any]:
         "work_type": req.work_type,
         "attempt": req.attempt,
     }
+
+
+async def _first_of(done: Awaitable[Any], hurry: asyncio.Event | None, limit_s: float) -> None:
+    """Until `done` completes, `hurry` is set or `limit_s` passes, whichever comes first
+    (what `done` waits on is not cancelled)."""
+    contenders = {asyncio.ensure_future(done)}
+    if hurry is not None:
+        contenders.add(asyncio.ensure_future(hurry.wait()))
+    _, pending = await asyncio.wait(
+        contenders, timeout=limit_s, return_when=asyncio.FIRST_COMPLETED
+    )
+    for waiter in pending:
+        waiter.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)

@@ -25,6 +25,7 @@ from chiffon.lifecycle import TERMINAL
 from chiffon.log_fields import task_fields
 from chiffon.model import Agent, AgentStatus, NoAgentPolicy, Task, TaskEvent, TaskStatus
 from chiffon.routing import Route
+from chiffon.stats import Span, Stats, build_stats
 from chiffon.waiting import AgentAvailability, reason_for
 from ports.agent_registry import AgentRegistry
 from ports.clock import Clock, IdFactory
@@ -115,6 +116,12 @@ class OrchestratorService:
     ) -> TaskPage:
         """A page of tasks, newest first; `light` leaves parameters, result and output out."""
         return await self._tasks.page(flt, max(1, min(limit, MAX_PAGE)), after, light=light)
+
+    async def stats(self, window_s: int, step_s: int) -> Stats:
+        """Counts per interval over the last `window_s` seconds (see chiffon.stats); raises
+        InvalidRequest beyond its limits."""
+        span = Span.ending_at(self._clock.now(), window_s, step_s)
+        return build_stats(span, await self._tasks.activity(span))
 
     async def store_counts(self) -> StoreCounts:
         """Tasks by status and the unsent outbox backlog (for gauges)."""

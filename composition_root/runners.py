@@ -18,6 +18,7 @@ from adapters.system.resources import PsutilResourceProbe
 from chiffon.agent import AgentRuntime
 from chiffon.credentials import ReplicaKey, agent_id_for, new_agent_key
 from chiffon.handlers import HandlerRegistry
+from composition_root.agent_stop import stop_agent
 from composition_root.handlers import HandlersNotFound, load_handlers
 from composition_root.settings import Settings
 from composition_root.startup import (
@@ -71,6 +72,7 @@ async def run_server(
             runner.max_connections,
         )
         await _until_signalled(ready)
+        _hurry_on_second_signal(wired.hurry)
 
 
 def _bind(settings: Settings) -> socket.socket:
@@ -108,6 +110,20 @@ async def _until_signalled(ready: asyncio.Event | None) -> None:
         ready.set()
     await stop.wait()
     log.info("chiffon: shutting down")
+
+
+def _hurry_on_second_signal(hurry: asyncio.Event) -> None:
+    """A second Ctrl-C (or SIGTERM) while the in-process agent drains: stop now (what still
+    runs is handed back as lost)."""
+
+    def now() -> None:
+        if not hurry.is_set():
+            log.warning("chiffon: stopping now; running tasks are handed back as lost")
+            hurry.set()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, now)
 
 
 async def run_migrate(settings: Settings) -> None:
@@ -155,4 +171,4 @@ async def run_agent(settings: Settings) -> None:
             settings.concurrency,
         )
         await _until_signalled(None)
-        await runtime.stop(grace_s=settings.shutdown_grace_s)
+        await stop_agent(runtime, settings.shutdown_grace_s)

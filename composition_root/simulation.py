@@ -125,9 +125,6 @@ class _World:
         self.ids = SeededIds(plan.seed)
         self.store = FlakyTaskRepository(self.dice)
         self.registry = InMemoryAgentRegistry()
-        # Kept across orchestrator restarts, as replicas on one database share theirs: the
-        # leases of attempts started before a restart stay good after it.
-        self.replica_key = ReplicaKey(self.ids.new_id().bytes + self.ids.new_id().bytes)
         self.settings = Settings(demo_agent=False, heartbeat_interval_s=plan.heartbeat_interval_s)
         self.config = OrchestratorConfig(heartbeat_interval_s=plan.heartbeat_interval_s)
         self.accepted: list[UUID] = []
@@ -139,6 +136,9 @@ class _World:
         self.chores: set[asyncio.Task[Any]] = set()
         self.broker = InMemoryBroker()
         self.wired: Orchestrator | None = None
+        # Every life of the orchestrator shares the replicas' key (as replicas on one store
+        # do), so work sent before a restart is still reported on after it (ADR 0009).
+        self.replica_key = ReplicaKey(f"the simulated replicas' key, seed {plan.seed}".encode())
 
     async def run(self) -> SimulationReport:
         started = time.perf_counter()
@@ -172,8 +172,8 @@ class _World:
             IdFactory: self.ids,
             TaskRepository: self.store,
             AgentRegistry: self.registry,
-            InMemoryBroker: self.broker,
             ReplicaKey: self.replica_key,
+            InMemoryBroker: self.broker,
             WorkBus: FaultyWorkBus(InMemoryWorkBus(self.broker), self.dice),
         }
         wired = wire_orchestrator(build_container(self.settings, overrides))
@@ -202,8 +202,8 @@ class _World:
             await self._start_agent()
 
     async def _start_agent(self) -> None:
-        agent_key = self.ids.new_id().hex  # seeded: the run replays; its id proves itself
-        agent_id = agent_id_for(agent_key)
+        key = f"simulated agent {self.ids.new_id()}"  # seeded: the same world every run
+        agent_id = agent_id_for(key)
         bus = FaultyAgentBus(InMemoryAgentBus(self.broker, agent_id), self.dice)
         runtime = AgentRuntime(
             bus,
@@ -213,7 +213,7 @@ class _World:
             _StaticProbe(),
             self.plan.concurrency,
             self.plan.heartbeat_interval_s,
-            agent_key=agent_key,
+            agent_key=key,
         )
         await runtime.start()
         self.agents.append((runtime, bus))

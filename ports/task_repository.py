@@ -10,6 +10,7 @@ from uuid import UUID
 import attrs
 
 from chiffon.model import EventDraft, OutboxMessage, Task, TaskEvent, TaskStatus, WaitingReason
+from chiffon.stats import Activity, Span
 
 
 @attrs.frozen
@@ -232,6 +233,13 @@ class TaskRepository(Protocol):
         """Delete up to `limit` tasks that reached a final state before `before`, oldest
         first, with their timelines and outbox rows; returns how many (0 also when another
         replica is deleting right now). Holds no lock another writer waits on for long."""
+        ...
+
+    async def activity(self, span: Span) -> Activity:
+        """What happened to the stored tasks over `span`, by interval (see Activity): tasks
+        created, first started (or finished unstarted), finished by status with the p50/p95
+        of their duration_ms, and the pending tasks per agent type now. Cost grows with the
+        tasks created or finished in the span (docs/performance.md)."""
         ...
 
     async def counts(self) -> StoreCounts:

@@ -14,6 +14,7 @@ from adapters.http import (
     event_routes,
     rerun_routes,
     security_headers,
+    stats_routes,
     task_routes,
     ui_routes,
     work_type_routes,
@@ -67,6 +68,7 @@ def create_app(
     app.add_routes(task_routes.routes)
     app.add_routes(event_routes.routes)
     app.add_routes(rerun_routes.routes)
+    app.add_routes(stats_routes.routes)
     app.add_routes(agent_routes.routes)
     app.add_routes(audit_routes.routes)
     app.add_routes(work_type_routes.routes)

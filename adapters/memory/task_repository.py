@@ -12,6 +12,7 @@ from uuid import UUID
 
 import attrs
 
+from adapters.memory.task_activity import activity_of
 from chiffon.json_values import json_fields
 from chiffon.lifecycle import ACTIVE, TERMINAL
 from chiffon.model import (
@@ -25,6 +26,7 @@ from chiffon.model import (
     WaitingReason,
     WorkRequest,
 )
+from chiffon.stats import Activity, Span
 from chiffon.waiting import reason_for
 from ports.bus import PartiallyPublished
 from ports.task_repository import (
@@ -246,6 +248,9 @@ class InMemoryTaskRepository(TaskRepository):
     async def mark_sent(self, message_ids: Sequence[UUID]) -> None:
         for message_id in message_ids:
             self._pop_outbox(message_id)
+
+    async def activity(self, span: Span) -> Activity:
+        return activity_of(list(self._tasks.values()), span)
 
     async def counts(self) -> StoreCounts:
         by_status = dict.fromkeys(TaskStatus, 0)

@@ -17,8 +17,10 @@ from adapters.postgres.errors import connection, transaction, translates_errors
 from adapters.postgres.group_commit import GroupCommitter
 from adapters.postgres.report_batch import ReportBatcher
 from adapters.postgres.rows import event_from_row, outbox_arrays, outbox_from_row, task_from_row
+from adapters.postgres.task_activity import read_activity
 from chiffon.json_values import json_fields
 from chiffon.model import EventDraft, OutboxMessage, Task, TaskEvent, TaskStatus, WaitingReason
+from chiffon.stats import Activity, Span
 from ports.bus import PartiallyPublished
 from ports.task_repository import (
     Expect,
@@ -192,6 +194,11 @@ class PostgresTaskRepository(TaskRepository):
                 return 0  # another replica is deleting: one at a time
             gone: int = await conn.fetchval(sql.DELETE_FINISHED, before, limit)
             return gone
+
+    @translates_errors
+    async def activity(self, span: Span) -> Activity:
+        async with self._connection() as conn:
+            return await read_activity(conn, span)
 
     @translates_errors
     async def counts(self) -> StoreCounts:

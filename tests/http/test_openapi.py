@@ -22,6 +22,7 @@ OPERATIONS = {
     ("get", "/api/v1/tasks/{task_id}/events"): "getTaskEvents",
     ("post", "/api/v1/tasks/{task_id}/rerun"): "rerunTask",
     ("get", "/api/v1/audit"): "auditTasks",
+    ("get", "/api/v1/stats"): "getStats",
     ("get", "/api/v1/agents"): "listAgents",
     ("get", "/api/v1/work-types"): "listWorkTypes",
     ("get", "/api/v1/ws"): "streamChanges",
@@ -138,6 +139,8 @@ async def test_real_answers_match_the_document(make_api: Factory) -> None:
     searched = "/api/v1/tasks?q=b&id=0&created_after=2026-01-01T00:00:00Z&agent=" + ids[0]
     await check("GET", searched, "/api/v1/tasks", 200)
     await check("GET", "/api/v1/tasks?id=xyz", "/api/v1/tasks", 400)
+    await check("GET", "/api/v1/stats?window=10m&step=1m", "/api/v1/stats", 200)
+    await check("GET", "/api/v1/stats?window=30d", "/api/v1/stats", 400)
     rerun = "/api/v1/tasks/{task_id}/rerun"
     again = await check("POST", f"/api/v1/tasks/{ids[0]}/rerun", rerun, 200)
     assert again["rerun_of"] == ids[0]

@@ -188,3 +188,17 @@ async def test_the_missed_beats_rule_is_settable() -> None:
         stack.clock.advance(0.2)
         await stack.wired.sweeper.sweep()
         assert (await agents(stack))[0].status is AgentStatus.OFFLINE
+
+
+async def test_a_second_signal_stops_at_once_without_waiting_out_the_grace(stack: Stack) -> None:
+    leaving, _ = await stack.add_agent()
+    slow = await stack.dispatch("sleep", parameters={"seconds": 30})
+    await stack.until_status(slow.task_id, S.RUNNING)
+    hurry = asyncio.Event()
+    stopping = asyncio.create_task(leaving.stop(grace_s=3600, hurry=hurry))
+    await asyncio.sleep(0.05)
+    assert not stopping.done()  # warm: it waits for the running task
+    hurry.set()  # cold: the second Ctrl-C
+    await asyncio.wait_for(stopping, 5)  # not the hour of grace
+    retried = await stack.until_status(slow.task_id, S.PENDING)
+    assert retried.attempt == 2  # the goodbye handed it to the loss policy

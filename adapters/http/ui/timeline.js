@@ -3,25 +3,26 @@
 // read are kept per task, so a refresh asks only for the revisions after the last one.
 
 const MAX_ENTRIES = 2000; // a detail view shows the first ones; the API has them all
-const cache = new Map(); // task_id -> {entries, revision, progress}
+const cache = new Map(); // task_id -> {entries, events, revision, progress}
 
 export async function loadTimeline(taskId, store, api) {
-  const known = cache.get(taskId) || { entries: [], revision: 0, progress: null };
+  const known = cache.get(taskId) || { entries: [], events: [], revision: 0, progress: null };
   try {
     while (known.entries.length < MAX_ENTRIES) {
       const page = await api.events(taskId, known.revision);
       for (const event of page.items) {
         known.entries.push(entryOf(event, known));
+        known.events.push(event);
         known.revision = event.revision;
       }
       if (page.next_after === null || page.items.length === 0) break;
     }
   } catch (error) {
     // The server is away: show what this page saw itself, and say so.
-    return { entries: store.historyOf(taskId), complete: false };
+    return { entries: store.historyOf(taskId), events: [], complete: false };
   }
   cache.set(taskId, known);
-  return { entries: known.entries, complete: true };
+  return { entries: known.entries, events: known.events, complete: true };
 }
 
 function entryOf(event, known) {
