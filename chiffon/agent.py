@@ -152,7 +152,9 @@ class AgentRuntime:
 
     def _stop(self, cancel: Cancel) -> None:
         entry = self._running.get(cancel.task_id)
-        if entry is not None:
+        # A cancel of one attempt (a run it does not hold) leaves a later one running here.
+        ours = cancel.attempt in (None, self._attempts.get(cancel.task_id))
+        if entry is not None and ours:
             log.info("cancelling task: %s", cancel.reason, extra={"task_id": str(cancel.task_id)})
             entry[1].set()
             entry[0].cancel()

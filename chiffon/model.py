@@ -249,12 +249,14 @@ class Heartbeat:
 
 @attrs.frozen
 class Cancel:
-    """Tells the agent running a task (any attempt) to stop it; with `agent_id`, only that
-    agent (one that runs an attempt it does not hold: the task goes on elsewhere)."""
+    """Tells the agent running a task (any attempt) to stop it; with `agent_id` and
+    `attempt`, only that agent's run of that attempt (one it does not hold: the task goes on
+    elsewhere)."""
 
     task_id: UUID
     reason: str = "cancelled"
     agent_id: UUID | None = None
+    attempt: int | None = None
 
 
 AgentMessage = StatusUpdate | WorkResult | Heartbeat

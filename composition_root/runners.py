@@ -72,6 +72,7 @@ async def run_server(
             runner.max_connections,
         )
         await _until_signalled(ready)
+        _hurry_on_second_signal(wired.hurry)
 
 
 def _bind(settings: Settings) -> socket.socket:
@@ -109,6 +110,20 @@ async def _until_signalled(ready: asyncio.Event | None) -> None:
         ready.set()
     await stop.wait()
     log.info("chiffon: shutting down")
+
+
+def _hurry_on_second_signal(hurry: asyncio.Event) -> None:
+    """A second Ctrl-C (or SIGTERM) while the in-process agent drains: stop now (what still
+    runs is handed back as lost)."""
+
+    def now() -> None:
+        if not hurry.is_set():
+            log.warning("chiffon: stopping now; running tasks are handed back as lost")
+            hurry.set()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, now)
 
 
 async def run_migrate(settings: Settings) -> None:

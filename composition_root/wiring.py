@@ -72,6 +72,7 @@ class Orchestrator:
     retention: RetentionSweeper
     broker: InMemoryBroker | None = None
     demo_agent: AgentRuntime | None = None
+    hurry: asyncio.Event = attrs.Factory(asyncio.Event)  # set: stop draining, stop now
 
 
 Overrides = Mapping[Any, object]  # a port (or concrete type) -> the instance to use for it
@@ -242,7 +243,7 @@ def _background(
             await wired.demo_agent.start()
         yield
         if wired.demo_agent is not None:
-            await _drain(wired.demo_agent, wired.broker, grace_s)
+            await _drain(wired.demo_agent, wired.broker, grace_s, wired.hurry)
         for loop in loops:
             loop.cancel()
         # Bounded: a loop caught in a broker or database call must not hold the exit forever.
@@ -258,18 +259,21 @@ def _background(
     return run
 
 
-async def _drain(agent: AgentRuntime, broker: InMemoryBroker | None, grace_s: float) -> None:
-    """The in-process agent takes no more work, finishes what runs within `grace_s`, and
-    hands the rest back as lost (its goodbye); the orchestrator applies its last results and
-    the loss policy before it stops, so the next start (or, on PostgreSQL, another replica)
-    retries them (ADR 0007)."""
+async def _drain(
+    agent: AgentRuntime, broker: InMemoryBroker | None, grace_s: float, hurry: asyncio.Event
+) -> None:
+    """The in-process agent takes no more work, finishes what runs within `grace_s` (or until
+    `hurry`: a second Ctrl-C), and hands the rest back as lost (its goodbye); the
+    orchestrator applies its last results and the loss policy before it stops, so the next
+    start (or, on PostgreSQL, another replica) retries them (ADR 0007)."""
     running = len(agent.running_tasks)
     if running:
         log.info(
-            "finishing %d running task(s) for up to %.0fs (CHIFFON_SHUTDOWN_GRACE_S)",
+            "finishing %d running task(s) for up to %.0fs (CHIFFON_SHUTDOWN_GRACE_S); "
+            "Ctrl-C again stops now",
             running,
             grace_s,
         )
-    await agent.stop(grace_s=grace_s)
+    await agent.stop(grace_s=grace_s, hurry=hurry)
     if broker is not None and not await broker.drained((RESULTS, HEARTBEATS), STOP_LOOPS_S):
         log.warning("the agent's last reports were not all applied within %.0fs", STOP_LOOPS_S)

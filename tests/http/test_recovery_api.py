@@ -13,7 +13,7 @@ from ports.agent_registry import AgentRegistry
 from ports.task_repository import TaskRepository
 from tests.helpers import eventually
 from tests.http.conftest import Factory
-from tests.http.test_dispatch_api import status_of
+from tests.http.test_dispatch_api import assert_no_violations, status_of
 
 FINAL = ("completed", "failed", "cancelled", "timed_out")
 
@@ -56,6 +56,7 @@ async def test_a_stop_drains_then_hands_back_and_the_next_start_retries(make_api
         for e in (await (await second.get(f"/api/v1/tasks/{slow}/events")).json())["items"]
     ]
     assert kinds.count("started") == 2 and "retried" in kinds
+    await assert_no_violations(second, settled=True)
 
 
 async def test_work_the_in_process_bus_held_is_sent_again_at_the_next_start(
@@ -68,3 +69,4 @@ async def test_work_the_in_process_bus_held_is_sent_again_at_the_next_start(
     second, _ = await make_api(instances={TaskRepository: wired.tasks, AgentRegistry: wired.agents})
     done = await _until(second, task_id, *FINAL)
     assert (done["status"], done["attempt"], done["result"]) == ("completed", 1, {"n": 1})
+    await assert_no_violations(second, settled=True)

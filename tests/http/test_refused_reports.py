@@ -14,7 +14,7 @@ from chiffon.model import AgentStatus, Heartbeat, ResultStatus, StatusUpdate, Wo
 from composition_root import Orchestrator
 from tests.helpers import eventually, lease, new_agent
 from tests.http.conftest import Factory
-from tests.http.test_dispatch_api import status_of
+from tests.http.test_dispatch_api import assert_no_violations, status_of
 from tests.http.test_metrics import scrape, value
 
 
@@ -140,6 +140,7 @@ async def test_another_agents_reports_are_refused_and_the_holder_finishes(
     samples = await scrape(api)
     for report in ("started", "progress", "finished"):
         assert value(samples, "chiffon_agent_reports_refused_total", report=report) == 1
+    await assert_no_violations(api, settled=True)
 
 
 async def test_a_lost_agent_coming_back_is_refused_on_the_retried_and_the_failed_task(
@@ -171,6 +172,7 @@ async def test_a_lost_agent_coming_back_is_refused_on_the_retried_and_the_failed
         assert (now["status"], now["output"], now["progress_percent"]) == (status, None, None)
     samples = await scrape(api)
     assert value(samples, "chiffon_agent_reports_refused_total", report="progress") == 6
+    await assert_no_violations(api)
 
 
 async def test_reports_about_work_never_sent_are_refused(make_api: Factory) -> None:
@@ -188,3 +190,4 @@ async def test_reports_about_work_never_sent_are_refused(make_api: Factory) -> N
     assert late["reason"] == "attempt 1 is held by no agent (the task is cancelled)"
     assert (await status_of(api, later["task_id"]))["status"] == "pending"
     assert (await status_of(api, cancelled["task_id"]))["cancel_outcome"] == "not_started"
+    await assert_no_violations(api)

@@ -81,3 +81,5 @@ async def test_a_task_running_when_the_server_stopped_is_retried_after_the_resta
             assert kinds.count("started") == 2 and "retried" in kinds
             async with http.post(f"{base}/api/v1/cancel/{task_id}") as answer:
                 assert answer.status == 200  # ends it: 20 s of sleep would only slow the suite
+            audit = await _get(http, f"{base}/api/v1/audit")  # the history checker
+            assert (audit["tasks_checked"], audit["violations"]) == (1, [])
