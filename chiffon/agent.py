@@ -152,6 +152,8 @@ class AgentRuntime:
 
     def _stop(self, cancel: Cancel) -> None:
         entry = self._running.get(cancel.task_id)
+        if cancel.attempt is not None and self._attempts.get(cancel.task_id) != cancel.attempt:
+            return  # about a run of another attempt: this one is held (found by the simulation)
         if entry is not None:
             log.info("cancelling task: %s", cancel.reason, extra={"task_id": str(cancel.task_id)})
             entry[1].set()

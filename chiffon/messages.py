@@ -58,7 +58,10 @@ class OutboxFactory:
         """The task's announcement, then its work: relayed in this order."""
         return [self.announce(task), self.work(task)]
 
-    def cancel(self, task: Task, reason: str, agent_id: UUID | None = None) -> OutboxMessage:
-        """Stop the task on whichever agent runs it, or (`agent_id`) only on that one."""
-        stop = Cancel(task.task_id, reason, agent_id)
+    def cancel(
+        self, task: Task, reason: str, agent_id: UUID | None = None, attempt: int | None = None
+    ) -> OutboxMessage:
+        """Stop the task on whichever agent runs it, or (`agent_id`) only on that one, and
+        (`attempt`) only its run of that attempt: the same agent may hold the next one."""
+        stop = Cancel(task.task_id, reason, agent_id, attempt)
         return OutboxMessage(self._ids.new_id(), stop, self._clock.now())

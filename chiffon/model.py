@@ -255,6 +255,7 @@ class Cancel:
     task_id: UUID
     reason: str = "cancelled"
     agent_id: UUID | None = None
+    attempt: int | None = None  # with agent_id: only its run of this attempt stops
 
 
 AgentMessage = StatusUpdate | WorkResult | Heartbeat

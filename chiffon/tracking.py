@@ -96,7 +96,7 @@ class AgentMessageTracker:
         back): stop that run, on that agent only (once: when its refusal was recorded)."""
         if not (isinstance(outcome, Ignored) and outcome.recorded and outcome.task is not None):
             return False
-        stop = self._outbox.cancel(outcome.task, outcome.reason, update.agent_id)
+        stop = self._outbox.cancel(outcome.task, outcome.reason, update.agent_id, update.attempt)
         await self._ledger.send([stop])
         return True
 
