@@ -262,6 +262,13 @@ class TaskSchema(Schema):
         allow_none=True,
         metadata={"description": "The task this one reruns (POST /api/v1/tasks/{id}/rerun)."},
     )
+    schedule_id = fields.UUID(
+        allow_none=True, metadata={"description": "The schedule that fired this task."}
+    )
+    scheduled_at = fields.DateTime(
+        allow_none=True,
+        metadata={"description": "The time the schedule fired it for (it may start later)."},
+    )
 
 
 @always_sent
