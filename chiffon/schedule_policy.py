@@ -19,6 +19,7 @@ MAX_DUE: Final = 1000
 class SkipReason(enum.StrEnum):
     MISSED = "missed"  # passed while no replica could fire it (catch-up policy)
     OVERLAP = "overlap"  # the previous run had not finished (overlap policy)
+    REFUSED = "refused"  # dispatch refused it (unknown work type, no live agent)
 
 
 @attrs.frozen

@@ -23,12 +23,14 @@ from adapters.postgres.pool import (
     check_schema,
     create_pool,
 )
+from adapters.postgres.schedule_repository import PostgresScheduleRepository
 from adapters.postgres.task_repository import PostgresTaskRepository
 from chiffon.errors import DependencyUnavailable
 from composition_root.settings import Settings
 from ports.agent_registry import AgentRegistry
 from ports.bus import BusUnavailable, WorkBus
 from ports.notifier import EventSource, Notifier
+from ports.schedule_repository import ScheduleRepository
 from ports.task_repository import TaskRepository
 
 log = logging.getLogger("chiffon")
@@ -72,6 +74,7 @@ async def open_store(settings: Settings, stack: contextlib.AsyncExitStack) -> di
     return {
         TaskRepository: PostgresTaskRepository(pool),
         AgentRegistry: PostgresAgentRegistry(pool),
+        ScheduleRepository: PostgresScheduleRepository(pool),
     }
 
 

@@ -15,11 +15,13 @@ from adapters.http.app import create_app
 from adapters.http.metrics.observer import MetricsObserver
 from adapters.http.metrics.recorder import MeteredNotifier
 from adapters.http.metrics.registry import ChiffonMetrics
+from adapters.http.metrics.schedule_observer import MetricsScheduleObserver
 from adapters.http.ws_limits import WsLimits
 from adapters.memory.agent_registry import InMemoryAgentRegistry
 from adapters.memory.broker import InMemoryBroker
 from adapters.memory.bus import InMemoryAgentBus, InMemoryWorkBus
 from adapters.memory.notifier import InMemoryNotifier
+from adapters.memory.schedule_repository import InMemoryScheduleRepository
 from adapters.memory.task_repository import InMemoryTaskRepository
 from adapters.system.clock import RandomIds, SystemClock
 from adapters.system.resources import PsutilResourceProbe
@@ -35,6 +37,7 @@ from chiffon.orchestrator import OrchestratorService
 from chiffon.relay import OutboxRelay
 from chiffon.retention import RetentionPolicy, RetentionSweeper
 from chiffon.routing import RoutingTable
+from chiffon.scheduler import Scheduler
 from chiffon.sweeper import Sweeper
 from chiffon.tracking import AgentMessageTracker
 from chiffon.waiting import AgentAvailability
@@ -45,9 +48,12 @@ from ports.bus import WorkBus
 from ports.clock import Clock, IdFactory
 from ports.notifier import EventSource, Notifier
 from ports.observer import ChangeObserver
+from ports.schedule_observer import ScheduleObserver
+from ports.schedule_repository import ScheduleRepository
 from ports.task_repository import TaskRepository
 
 IN_PROCESS_AGENT_CONCURRENCY = 4
+SCHEDULER_TICK_S = 1.0  # cron's resolution is a minute; an interval's, a second
 STOP_LOOPS_S = 5.0  # the background loops get this long to stop at shutdown
 
 log = logging.getLogger("chiffon")
@@ -69,6 +75,7 @@ class Orchestrator:
     retention: RetentionSweeper
     broker: InMemoryBroker | None = None
     demo_agent: AgentRuntime | None = None
+    scheduler: Scheduler | None = None
 
 
 Overrides = Mapping[Any, object]  # a port (or concrete type) -> the instance to use for it
@@ -99,6 +106,7 @@ def build_container(settings: Settings, overrides: Overrides | None = None) -> p
     port(IdFactory, RandomIds)
     port(TaskRepository, lambda: InMemoryTaskRepository(settings.memory_max_finished))
     port(AgentRegistry, InMemoryAgentRegistry)
+    port(ScheduleRepository, InMemoryScheduleRepository)
     c.register(InMemoryBroker, instance=given.pop(InMemoryBroker, None) or InMemoryBroker())
     port(WorkBus, InMemoryWorkBus)
     raw = cast(Notifier, given.pop(Notifier, None) or InMemoryNotifier())
@@ -107,12 +115,13 @@ def build_container(settings: Settings, overrides: Overrides | None = None) -> p
     c.register(EventSource, instance=given.pop(EventSource, raw))
     c.register(Notifier, instance=MeteredNotifier(raw, metrics))
     c.register(ChangeObserver, instance=MetricsObserver(metrics))
+    c.register(ScheduleObserver, instance=MetricsScheduleObserver(metrics))
     if given:
         raise TypeError(f"nothing to override for {sorted(map(str, given))}")
     services: tuple[type, ...] = (FreshOutbox, KeyedLock, OutboxFactory, AgentAvailability)
     services += (TaskLedger,)
     services += (LeaseKeeper, OrchestratorService, AgentMessageTracker, Sweeper, OutboxRelay)
-    services += (RetentionSweeper,)
+    services += (RetentionSweeper, Scheduler)
     for service in services:  # singletons: one of each, built from its constructor's types
         c.register(service, scope=single)
     return c
@@ -153,6 +162,7 @@ def wire_orchestrator(c: punq.Container, handlers: HandlerRegistry | None = None
         c.resolve(RetentionSweeper),
         broker,
         agent,
+        scheduler=c.resolve(Scheduler),
     )
     app.cleanup_ctx.append(_background(wired, c.resolve(OrchestratorConfig)))
     return wired
@@ -214,6 +224,10 @@ def _background(
             ),
             asyncio.create_task(wired.retention.run(), name="retention"),
         ]
+        if wired.scheduler is not None:
+            loops.append(
+                asyncio.create_task(wired.scheduler.run(SCHEDULER_TICK_S), name="scheduler")
+            )
         if wired.demo_agent is not None:
             await wired.demo_agent.start()
         yield
