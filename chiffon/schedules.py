@@ -138,3 +138,8 @@ class Schedule:
         if nxt is None or (self.end_at is not None and nxt > self.end_at):
             return None
         return nxt
+
+    def resumed(self, now: datetime) -> Schedule:
+        """Unpaused, from its next time after `now`: the paused period is not caught up."""
+        nxt = attrs.evolve(self, paused=False).first_fire_after(now)
+        return attrs.evolve(self, paused=False, next_fire_at=nxt, updated_at=now)

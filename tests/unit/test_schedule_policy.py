@@ -200,3 +200,11 @@ def test_timing_problems_name_the_field() -> None:
     assert list(bad_zone.problems()) == ["timezone"]
     tiny = Timing(cron=None, timezone="UTC", interval_s=0.1, anchor=T0)
     assert list(tiny.problems()) == ["interval_s"]
+
+
+def test_resume_continues_from_the_next_time_without_catching_up() -> None:
+    paused = every_minute(paused=True)
+    later = T0 + timedelta(hours=3, seconds=10)
+    resumed = paused.resumed(later)
+    assert not resumed.paused and resumed.next_fire_at == T0 + timedelta(hours=3, minutes=1)
+    assert plan_tick(resumed, later, previous_running=False).skipped == ()
