@@ -77,6 +77,21 @@ def parser(extend: Extension | None = None) -> argparse.ArgumentParser:
     agent.add_argument("--agent-id", help="stable agent id (CHIFFON_AGENT_ID, default: random)")
     migrate = verbs.add_parser("migrate", help="apply pending PostgreSQL migrations")
     _common(migrate)
+    simulate = verbs.add_parser(
+        "simulate",
+        help="run a seeded, faulty in-memory world on virtual time and check its history "
+        "(exit 1 on any violation; see docs/reliability.md)",
+    )
+    simulate.add_argument("--seed", type=int, help="the run's seed (default: a random one)")
+    simulate.add_argument("--tasks", type=int, help="tasks to dispatch (default 2000)")
+    simulate.add_argument("--agents", type=int, help="agents at once (default 4)")
+    simulate.add_argument(
+        "--no-faults",
+        dest="faults",
+        action="store_false",
+        default=None,
+        help="the same workload without any fault",
+    )
     if extend is not None:
         extend(top, verbs)
     return top
@@ -89,7 +104,8 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--heartbeat-interval",
         dest="heartbeat_interval_s",
         type=float,
-        help="seconds between agent heartbeats (CHIFFON_HEARTBEAT_INTERVAL_S, 30)",
+        help="seconds between agent heartbeats (CHIFFON_HEARTBEAT_INTERVAL_S, 2); an agent "
+        "silent for CHIFFON_MISSED_HEARTBEATS (3) intervals is lost",
     )
     p.add_argument("--log-format", choices=["text", "json"], help="CHIFFON_LOG_FORMAT")
 

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable
 from typing import Any
 from uuid import UUID
 
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 CANCELLED_MEMORY = 10_000
 CHANGE_DEBOUNCE_S = 0.2
+HURRIED_FLUSH_S = 2.0  # a cold stop still sends what is queued, briefly
 MAX_PROGRESS_CHARS = 1000
 
 
@@ -47,9 +49,11 @@ class AgentRuntime:
         agent_type: str,
         resources: ResourceProbe,
         concurrency: int = 1,
-        heartbeat_interval_s: float = 30.0,
+        heartbeat_interval_s: float = 2.0,
+        agent_key: str = "",
     ) -> None:
         self.agent_id = agent_id
+        self._agent_key = agent_key  # proves agent_id (chiffon.credentials); never logged
         self.agent_type = agent_type
         self._bus = bus
         self._handlers = handlers
@@ -59,6 +63,7 @@ class AgentRuntime:
         self._slots = asyncio.Semaphore(concurrency)
         self._reporter = Reporter(bus)
         self._running: dict[UUID, tuple[asyncio.Task[None], asyncio.Event]] = {}
+        self._attempts: dict[UUID, int] = {}  # the attempt each running task is at here
         self._cancelled: OrderedDict[UUID, None] = OrderedDict()
         self._background: set[asyncio.Task[Any]] = set()
         self._stopping = False
@@ -79,15 +84,18 @@ class AgentRuntime:
             self._concurrency,
         )
 
-    async def stop(self, grace_s: float = 10.0) -> None:
-        """Take no more work, let running handlers finish within `grace_s`, then stop the rest
-        and say goodbye listing them, so the orchestrator's loss policy retries exactly those.
-        Work held but not started goes back to the queue when the bus closes."""
+    async def stop(self, grace_s: float = 10.0, hurry: asyncio.Event | None = None) -> None:
+        """Take no more work, let running handlers finish within `grace_s` (or until `hurry`
+        is set: a second Ctrl-C), then stop the rest and say goodbye listing them, so the
+        orchestrator's loss policy retries exactly those. Work held but not started goes back
+        to the queue when the bus closes."""
         self._stopping = True
         await self._bus.stop_consuming()
         running = [task for task, _ in self._running.values()]
         if running:
-            await asyncio.wait(running, timeout=grace_s)
+            await _first_of(asyncio.wait(running), hurry, grace_s)
+        if hurry is not None and hurry.is_set():
+            grace_s = min(grace_s, HURRIED_FLUSH_S)
         abandoned = tuple(self._running)
         for task, _ in list(self._running.values()):
             task.cancel()  # no result: the goodbye hands the task to the loss policy
@@ -111,6 +119,7 @@ class AgentRuntime:
                 running_tasks=self.running_tasks if running is None else running,
                 resources=self._resources.sample(),
                 goodbye=goodbye,
+                agent_key=self._agent_key,
             )
         )
 
@@ -132,20 +141,31 @@ class AgentRuntime:
         self._spawn(self._take(delivery))
 
     async def _on_cancel(self, cancel: Cancel) -> None:
+        if cancel.agent_id is not None:  # only this agent's run stops; the task goes on
+            if cancel.agent_id == self.agent_id:
+                self._stop(cancel)
+            return
         self._cancelled[cancel.task_id] = None
         while len(self._cancelled) > CANCELLED_MEMORY:
             self._cancelled.popitem(last=False)
+        self._stop(cancel)
+
+    def _stop(self, cancel: Cancel) -> None:
         entry = self._running.get(cancel.task_id)
-        if entry is not None:
+        # A cancel of one attempt (a run it does not hold) leaves a later one running here.
+        ours = cancel.attempt in (None, self._attempts.get(cancel.task_id))
+        if entry is not None and ours:
             log.info("cancelling task: %s", cancel.reason, extra={"task_id": str(cancel.task_id)})
             entry[1].set()
             entry[0].cancel()
 
     async def _take(self, delivery: WorkDelivery) -> None:
         req = delivery.request
-        if req.task_id in self._cancelled or req.task_id in self._running:
+        if req.task_id in self._cancelled or req.attempt <= self._attempts.get(req.task_id, 0):
             await delivery.ack()  # cancelled before it started, or a duplicate delivery
             return
+        if req.task_id in self._running:
+            await self._supersede(req.task_id)
         await self._slots.acquire()
         if self._stopping or not delivery.held:
             self._slots.release()
@@ -158,11 +178,12 @@ class AgentRuntime:
         # The handler starts while `running` is on its way to the broker; the delivery is acked
         # once `running` is confirmed (ADR 0006). Publishing `running` first, before the
         # handler can report anything, puts it ahead of the result on the channel.
-        running = StatusUpdate(req.task_id, self.agent_id, req.attempt, True)
+        running = StatusUpdate(req.task_id, self.agent_id, req.attempt, True, lease=req.lease)
         confirming = asyncio.ensure_future(self._bus.publish(running))
         stop = asyncio.Event()
         task = asyncio.create_task(self._run(req, stop))
         self._running[req.task_id] = (task, stop)
+        self._attempts[req.task_id] = req.attempt
         self._changed.set()
         try:
             await confirming
@@ -176,6 +197,15 @@ class AgentRuntime:
             self._give_back(task)
             with contextlib.suppress(Exception):
                 await delivery.reject(requeue=True)
+
+    async def _supersede(self, task_id: UUID) -> None:
+        """A later attempt of a task this agent still runs: the orchestrator counted this agent
+        lost (it was paused, or its heartbeats were late) and gave the task its next attempt,
+        so the old attempt's reports would be refused. Stop it without a result and take the
+        new one (dropping the new one as a duplicate left the task pending for ever)."""
+        old, _ = self._running[task_id]
+        old.cancel()
+        await asyncio.gather(old, return_exceptions=True)
 
     def _give_back(self, task: asyncio.Task[None]) -> None:
         """Stop a handler whose delivery is the broker's again, without a result: the work
@@ -192,6 +222,7 @@ class AgentRuntime:
             outcome = (ResultStatus.CANCELLED, HandlerOutcome(output="cancelled"), None)
         finally:
             self._running.pop(req.task_id, None)
+            self._attempts.pop(req.task_id, None)
             self._slots.release()
             self._changed.set()
         status, done, error = fit_to_send(*outcome)
@@ -210,6 +241,7 @@ class AgentRuntime:
                 exit_code=done.exit_code,
                 duration_ms=duration_ms,
                 retryable=done.retryable,
+                lease=req.lease,
             )
         )
 
@@ -225,7 +257,13 @@ class AgentRuntime:
             text = None if message is None else clean_text(str(message))[:MAX_PROGRESS_CHARS]
             self._reporter.send(
                 StatusUpdate(
-                    req.task_id, self.agent_id, req.attempt, False, _percent(percent), text
+                    req.task_id,
+                    self.agent_id,
+                    req.attempt,
+                    False,
+                    _percent(percent),
+                    text,
+                    lease=req.lease,
                 )
             )
 
@@ -277,3 +315,17 @@ def _fields(req: WorkRequest) -> dict[str, Any]:
         "work_type": req.work_type,
         "attempt": req.attempt,
     }
+
+
+async def _first_of(done: Awaitable[Any], hurry: asyncio.Event | None, limit_s: float) -> None:
+    """Until `done` completes, `hurry` is set or `limit_s` passes, whichever comes first
+    (what `done` waits on is not cancelled)."""
+    contenders = {asyncio.ensure_future(done)}
+    if hurry is not None:
+        contenders.add(asyncio.ensure_future(hurry.wait()))
+    _, pending = await asyncio.wait(
+        contenders, timeout=limit_s, return_when=asyncio.FIRST_COMPLETED
+    )
+    for waiter in pending:
+        waiter.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)

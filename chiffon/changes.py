@@ -14,7 +14,8 @@ from uuid import UUID
 
 import attrs
 
-from chiffon import lifecycle
+from chiffon import attempt_holder, lifecycle
+from chiffon.attempt_holder import Report
 from chiffon.config import MAX_OUTPUT_CHARS
 from chiffon.json_values import json_fields
 from chiffon.model import (
@@ -43,6 +44,10 @@ class Start:
     target: ClassVar[TaskStatus | None] = TaskStatus.RUNNING
     blind: ClassVar[bool] = True  # its fields do not depend on the task: written without a read
 
+    @property
+    def report(self) -> Report:
+        return Report(self.kind, self.agent_id, self.attempt)
+
     def fields(self, task: Task | None, now: datetime) -> dict[str, Any]:
         return {
             "status": TaskStatus.RUNNING,
@@ -59,12 +64,17 @@ class Start:
 class Progress:
     """An agent's progress report for the attempt."""
 
+    agent_id: UUID
     attempt: int
     percent: int | None
     message: str | None
     kind: ClassVar[str] = "progress"
     target: ClassVar[TaskStatus | None] = None
     blind: ClassVar[bool] = True
+
+    @property
+    def report(self) -> Report:
+        return Report(self.kind, self.agent_id, self.attempt)
 
     def fields(self, task: Task | None, now: datetime) -> dict[str, Any]:
         message = None if self.message is None else self.message[:MAX_MESSAGE_CHARS]
@@ -89,6 +99,10 @@ class Finish:
     duration_ms: int | None = None
     retryable: bool = True
     kind: ClassVar[str] = "finished"
+
+    @property
+    def report(self) -> Report:
+        return Report(self.kind, self.agent_id, self.attempt)
 
     @property
     def blind(self) -> bool:
@@ -154,7 +168,8 @@ class Retry:
 @attrs.frozen
 class Fail:
     """The task fails without an agent's result: its agent was lost for good, or its work
-    can never be sent (`attempt` is the one it is about)."""
+    can never be sent (`attempt` is the one it is about). The attempt has no holder after
+    it: the lost agent's late reports are refused (`reason` names it)."""
 
     attempt: int
     reason: str
@@ -165,6 +180,7 @@ class Fail:
     def fields(self, task: Task | None, now: datetime) -> dict[str, Any]:
         return {
             "status": TaskStatus.FAILED,
+            "agent_id": None,
             "error_message": self.reason[:MAX_MESSAGE_CHARS],
             "finished_at": now,
             "updated_at": now,
@@ -291,9 +307,11 @@ class Accepted:
 
 @attrs.frozen
 class Refused:
-    """Why a change does not apply to the task as it is (stale, duplicate, late, final)."""
+    """Why a change does not apply to the task as it is (stale, duplicate, late, final).
+    `foreign`: an agent's report that is not from the attempt's holder (recorded)."""
 
     reason: str
+    foreign: Report | None = None
 
 
 def allowed_from(change: Change, task: Task | None = None) -> frozenset[TaskStatus]:
@@ -317,6 +335,11 @@ def decide(
     """The change applied to `task`, checked against the lifecycle table and the attempt.
     `jitter` (in [0, 1)) is the random part of a retry's backoff; `due` is what a due pending
     task of its type waits for (its waiting_reason if the change leaves it pending)."""
+    report = getattr(change, "report", None)
+    if report is not None:
+        why = attempt_holder.refusal(task, report, now)
+        if why is not None:
+            return Refused(why, report)
     target = target_of(change, task)
     if task.status not in allowed_from(change, task):
         to = "an update" if target is None else target.value
@@ -329,7 +352,8 @@ def decide(
     fields = _fields(change, task, now, jitter)
     fields.update(_waiting(task, attrs.evolve(task, **fields), due, now))
     new = attrs.evolve(task, revision=task.revision + 1, **fields)
-    return Accepted(new, fields, draft(change, fields, now), new.attempt > task.attempt)
+    event = draft(change, fields, now, new.status)
+    return Accepted(new, fields, event, new.attempt > task.attempt)
 
 
 def _waiting(before: Task, after: Task, due: WaitingReason, now: datetime) -> dict[str, Any]:
@@ -346,6 +370,14 @@ def _fields(change: Change, task: Task, now: datetime, jitter: float) -> dict[st
     return change.fields(task, now)
 
 
+def refused(task: Task, report: Report, reason: str, now: datetime) -> Accepted:
+    """The timeline entry of a refused report: the task's status and fields stay as they are
+    (only its revision moves, as for every entry)."""
+    changes = attempt_holder.refused_changes(report, reason)
+    event = EventDraft(attempt_holder.REFUSED_KIND, now, task.status, changes)
+    return Accepted(attrs.evolve(task, revision=task.revision + 1), {}, event)
+
+
 def stops_agent(change: Change, task: Task) -> bool:
     """Whether the agent running the task (if any) must be told to stop."""
     if isinstance(change, TimeOut):
@@ -353,11 +385,32 @@ def stops_agent(change: Change, task: Task) -> bool:
     return isinstance(change, Cancel)
 
 
-def draft(change: Change, fields: dict[str, Any], now: datetime) -> EventDraft:
-    """The timeline entry of `change` setting `fields` (its status is the target's, or, for
-    an update, running: the only state an update applies in)."""
-    status = fields.get("status", TaskStatus.RUNNING)
-    return EventDraft(change.kind, now, status, json_fields(fields))
+def draft(
+    change: Change, fields: dict[str, Any], now: datetime, status: TaskStatus | None = None
+) -> EventDraft:
+    """The timeline entry of `change` setting `fields`: its status is the task's after the
+    change when the caller knows it (a settled cancel stays cancelled), else the target's,
+    or, for a blind update, running: the only state a blind update applies in."""
+    after = status if status is not None else fields.get("status", TaskStatus.RUNNING)
+    changes = json_fields(fields)
+    reporter = reported_by(change)
+    if reporter is not None:
+        changes["reported_by"] = reporter
+    return EventDraft(change.kind, now, after, changes)
+
+
+def reported_by(change: Change) -> dict[str, Any] | None:
+    """Which agent's report, about which attempt, a change applies (None: not a report), kept
+    in its timeline entry under a key that is no task field, so the history checker can tell
+    a result applied from the holder of the current attempt from any other."""
+    report = change.finish if isinstance(change, SettleCancel) else change
+    if not isinstance(report, Start | Progress | Finish):
+        return None
+    agent_id = getattr(report, "agent_id", None)
+    said: dict[str, Any] = {"attempt": report.attempt}
+    if agent_id is not None:
+        said["agent_id"] = str(agent_id)
+    return said
 
 
 def dispatched(task: Task) -> EventDraft:

@@ -16,12 +16,14 @@ from uuid import UUID
 import attrs
 
 from chiffon import changes as c
+from chiffon.attempt_holder import Report
 from chiffon.config import OrchestratorConfig
 from chiffon.events import TaskUpdated
 from chiffon.fresh_outbox import FreshOutbox
 from chiffon.keyed_lock import KeyedLock
 from chiffon.messages import OutboxFactory
 from chiffon.model import OutboxMessage, Task
+from chiffon.refused_reports import RecordedRefusals
 from chiffon.waiting import AgentAvailability
 from ports.clock import Clock
 from ports.notifier import Notifier
@@ -40,10 +42,13 @@ class Applied:
 
 @attrs.frozen
 class Ignored:
-    """The change did not apply: `task` is how it stands (None: no such task)."""
+    """The change did not apply: `task` is how it stands (None: no such task). `foreign`:
+    an agent's report refused because that agent does not hold the attempt."""
 
     task: Task | None
     reason: str
+    foreign: bool = False
+    recorded: bool = False  # foreign, and the first of its kind: now in the timeline
 
 
 Outcome = Applied | Ignored
@@ -71,6 +76,7 @@ class TaskLedger:
         self._observer = observer
         self._jitter = config.jitter
         self._availability = availability
+        self._recorded = RecordedRefusals()
 
     async def create(self, task: Task) -> tuple[Task, bool]:
         """Store a new task with its first timeline entry, its announcement and its work (the
@@ -111,7 +117,16 @@ class TaskLedger:
         write on the status and attempt it requires, with no read first (the common case)."""
         now = self._clock.now()
         fields = change.fields(None, now)
-        expect = Expect(statuses=c.allowed_from(change), attempt=change.attempt)
+        # Only from the attempt's holder; a `running` claims an attempt nobody holds, once
+        # its work is out. Anything else is decided after a read (and maybe refused).
+        claim = isinstance(change, c.Start)
+        holder = None if claim else getattr(change, "agent_id", None)
+        expect = Expect(
+            statuses=c.allowed_from(change),
+            attempt=change.attempt,
+            agent_id=holder,
+            due_by=now if claim else None,
+        )
         return await self._tasks.apply(task_id, expect, fields, c.draft(change, fields, now))
 
     async def _decide_and_write(
@@ -126,7 +141,13 @@ class TaskLedger:
             due = self._availability.of(task.agent_type)
             decision = c.decide(task, step, self._clock.now(), self._jitter(), due)
             if isinstance(decision, c.Refused):
-                return self._ignored(task, change, decision.reason)
+                if decision.foreign is None:
+                    return self._ignored(task, change, decision.reason)
+                recorded = await self._refuse(task, decision.foreign, decision.reason)
+                if recorded is None:
+                    task = await self._tasks.get(task_id)  # lost a race: decide again
+                    continue
+                return recorded
             messages = self._messages(step, decision, task)
             expect = Expect(revision=task.revision)
             stored = await self._tasks.apply(
@@ -158,6 +179,27 @@ class TaskLedger:
             await self._notifier.publish(TaskUpdated(stored))
         self._fresh.submit(messages)
         return Applied(stored)
+
+    async def _refuse(self, task: Task, report: Report, reason: str) -> Ignored | None:
+        """Count and log a report from an agent that does not hold the attempt; record it in
+        the task's timeline (the first of its kind from that agent and attempt). None: the
+        task changed meanwhile (decided again, and counted then)."""
+        outcome = Ignored(task, reason, foreign=True)
+        if self._recorded.first(task.task_id, report):
+            entry = c.refused(task, report, reason, self._clock.now())
+            expect = Expect(revision=task.revision)
+            stored = await self._tasks.apply(task.task_id, expect, entry.fields, entry.event)
+            if stored is None:
+                self._recorded.forget(task.task_id, report)
+                return None
+            await self._notifier.publish(TaskUpdated(stored))
+            outcome = Ignored(stored, reason, foreign=True, recorded=True)
+        self._observer.report_refused(report.kind)
+        fields = {"task_id": str(task.task_id), "agent_id": str(report.agent_id)}
+        log.warning(
+            "refused %s of attempt %d: %s", report.kind, report.attempt, reason, extra=fields
+        )
+        return outcome
 
     def _ignored(self, task: Task | None, change: c.Change, reason: str) -> Ignored:
         self._observer.ignored(change.kind)

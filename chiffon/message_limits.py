@@ -3,8 +3,10 @@ the orchestrator: a message out of bounds is refused whole (the bus dead-letters
 
 from __future__ import annotations
 
+import json
 from typing import Final
 
+from chiffon.credentials import MAX_TOKEN_CHARS
 from chiffon.model import AgentMessage, Heartbeat, StatusUpdate, WorkResult
 
 INT32_MAX: Final = 2**31 - 1
@@ -13,6 +15,8 @@ MAX_TEXT_CHARS: Final = 1024 * 1024  # output is kept to its last 64 KiB; a mess
 MAX_NAME_CHARS: Final = 200
 MAX_LIST_ITEMS: Final = 10_000
 MAX_CONCURRENCY: Final = 10_000
+MAX_CAPABILITIES: Final = 1000  # the work types one agent advertises
+MAX_RESOURCES_BYTES: Final = 16 * 1024  # a heartbeat's resources, as compact JSON
 
 
 class InvalidAgentMessage(ValueError):
@@ -25,6 +29,7 @@ def check_agent_message(message: AgentMessage) -> None:
         _check_heartbeat(message)
         return
     _within("attempt", message.attempt, 1, INT32_MAX)
+    _text("lease", message.lease, MAX_TOKEN_CHARS)
     if isinstance(message, StatusUpdate):
         _within("progress_percent", message.progress_percent, -INT32_MAX, INT32_MAX)
         _text("message", message.message)
@@ -44,11 +49,18 @@ def _check_heartbeat(beat: Heartbeat) -> None:
     _text("agent_type", beat.agent_type, MAX_NAME_CHARS)
     if not beat.agent_type:
         raise InvalidAgentMessage("agent_type must not be empty")
-    for name, items in (("capabilities", beat.capabilities), ("running_tasks", beat.running_tasks)):
-        if len(items) > MAX_LIST_ITEMS:
-            raise InvalidAgentMessage(f"{name}: more than {MAX_LIST_ITEMS} items")
+    _text("agent_key", beat.agent_key, MAX_TOKEN_CHARS)
+    if len(beat.capabilities) > MAX_CAPABILITIES:
+        raise InvalidAgentMessage(f"capabilities: more than {MAX_CAPABILITIES} items")
+    if len(beat.running_tasks) > MAX_LIST_ITEMS:
+        raise InvalidAgentMessage(f"running_tasks: more than {MAX_LIST_ITEMS} items")
     for capability in beat.capabilities:
         _text("capabilities", capability, MAX_NAME_CHARS)
+    size = len(json.dumps(beat.resources, separators=(",", ":")))
+    if size > MAX_RESOURCES_BYTES:
+        raise InvalidAgentMessage(
+            f"resources: {size} bytes of JSON; the limit is {MAX_RESOURCES_BYTES}"
+        )
 
 
 def _within(name: str, value: int | None, low: int, high: int) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
+from chiffon.credentials import ReplicaKey
 from chiffon.model import Cancel, OutboxMessage, Task, TaskAnnouncement, WorkRequest
 from ports.clock import Clock, IdFactory
 
 
-def work_request_for(task: Task) -> WorkRequest:
-    """The work message of the task's current attempt."""
+def work_request_for(task: Task, leases: ReplicaKey | None = None) -> WorkRequest:
+    """The work message of the task's current attempt, with its lease token."""
     return WorkRequest(
         task_id=task.task_id,
         request_id=task.request_id,
@@ -18,6 +21,7 @@ def work_request_for(task: Task) -> WorkRequest:
         priority=task.priority,
         attempt=task.attempt,
         timeout_s=_remaining_s(task),
+        lease="" if leases is None else leases.lease(task.task_id, task.attempt),
     )
 
 
@@ -33,14 +37,18 @@ def _remaining_s(task: Task) -> float | None:
 class OutboxFactory:
     """Wraps messages for the outbox with fresh ids and timestamps."""
 
-    def __init__(self, clock: Clock, ids: IdFactory) -> None:
+    def __init__(self, clock: Clock, ids: IdFactory, leases: ReplicaKey) -> None:
         self._clock = clock
         self._ids = ids
+        self._leases = leases
 
     def work(self, task: Task) -> OutboxMessage:
         """The work of the task's current attempt, sent when the attempt is due."""
         return OutboxMessage(
-            self._ids.new_id(), work_request_for(task), self._clock.now(), task.next_attempt_at
+            self._ids.new_id(),
+            work_request_for(task, self._leases),
+            self._clock.now(),
+            task.next_attempt_at,
         )
 
     def announce(self, task: Task) -> OutboxMessage:
@@ -50,5 +58,9 @@ class OutboxFactory:
         """The task's announcement, then its work: relayed in this order."""
         return [self.announce(task), self.work(task)]
 
-    def cancel(self, task: Task, reason: str) -> OutboxMessage:
-        return OutboxMessage(self._ids.new_id(), Cancel(task.task_id, reason), self._clock.now())
+    def cancel(
+        self, task: Task, reason: str, agent_id: UUID | None = None, attempt: int | None = None
+    ) -> OutboxMessage:
+        """Stop the task on whichever agent runs it, or only `agent_id`'s run of `attempt`."""
+        stop = Cancel(task.task_id, reason, agent_id, attempt)
+        return OutboxMessage(self._ids.new_id(), stop, self._clock.now())

@@ -199,6 +199,7 @@ class WorkRequest:
     attempt: int
     timeout_s: float | None = None
     hints: JsonObject = attrs.Factory(dict)
+    lease: str = ""  # this attempt's lease token: every report on it must carry it back
 
 
 @attrs.frozen
@@ -211,6 +212,7 @@ class StatusUpdate:
     running: bool = False
     progress_percent: int | None = None
     message: str | None = None
+    lease: str = ""  # the WorkRequest's lease token (chiffon.credentials)
 
 
 @attrs.frozen
@@ -229,6 +231,7 @@ class WorkResult:
     duration_ms: int | None = None
     resources_used: JsonObject = attrs.Factory(dict)
     retryable: bool = True  # False: the handler says another attempt would not help
+    lease: str = ""  # the WorkRequest's lease token (chiffon.credentials)
 
 
 @attrs.frozen
@@ -243,14 +246,19 @@ class Heartbeat:
     running_tasks: tuple[UUID, ...]
     resources: JsonObject
     goodbye: bool = False
+    agent_key: str = ""  # the secret the agent_id is derived from (chiffon.credentials)
 
 
 @attrs.frozen
 class Cancel:
-    """Tells the agent running a task (any attempt) to stop it."""
+    """Tells the agent running a task (any attempt) to stop it; with `agent_id` and
+    `attempt`, only that agent's run of that attempt (one it does not hold: the task goes on
+    elsewhere)."""
 
     task_id: UUID
     reason: str = "cancelled"
+    agent_id: UUID | None = None
+    attempt: int | None = None
 
 
 AgentMessage = StatusUpdate | WorkResult | Heartbeat

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import attrs
 
+from chiffon.auditor import Auditor, AuditReport
 from chiffon.changes import Cancel
 from chiffon.commands import DispatchCommand, rerun_command
 from chiffon.config import OrchestratorConfig
@@ -24,6 +25,7 @@ from chiffon.lifecycle import TERMINAL
 from chiffon.log_fields import task_fields
 from chiffon.model import Agent, AgentStatus, NoAgentPolicy, Task, TaskEvent, TaskStatus
 from chiffon.routing import Route
+from chiffon.stats import Span, Stats, build_stats
 from chiffon.waiting import AgentAvailability, reason_for
 from ports.agent_registry import AgentRegistry
 from ports.clock import Clock, IdFactory
@@ -115,6 +117,12 @@ class OrchestratorService:
         """A page of tasks, newest first; `light` leaves parameters, result and output out."""
         return await self._tasks.page(flt, max(1, min(limit, MAX_PAGE)), after, light=light)
 
+    async def stats(self, window_s: int, step_s: int) -> Stats:
+        """Counts per interval over the last `window_s` seconds (see chiffon.stats); raises
+        InvalidRequest beyond its limits."""
+        span = Span.ending_at(self._clock.now(), window_s, step_s)
+        return build_stats(span, await self._tasks.activity(span))
+
     async def store_counts(self) -> StoreCounts:
         """Tasks by status and the unsent outbox backlog (for gauges)."""
         return await self._tasks.counts()
@@ -136,6 +144,14 @@ class OrchestratorService:
         timeline reaches at least the task's revision); raises TaskNotFound."""
         task = await self.get_task(task_id)
         return task, await self._tasks.events(task_id, after, limit)
+
+    async def audit(
+        self, since: datetime | None = None, trace_id: UUID | None = None, *, settled: bool = False
+    ) -> AuditReport:
+        """Run the history checker over the tasks created since `since` (None: all), of
+        `trace_id` (None: any)."""
+        auditor = Auditor(self._tasks, self._agents, self._clock, self._config.audit_limit_s)
+        return await auditor.audit(since, trace_id, settled=settled)
 
     async def cancel(self, task_id: UUID) -> Task:
         """Cancel a pending or running task; its agent (if any) is told to stop."""

@@ -12,6 +12,7 @@ from chiffon.changes import Fail
 from chiffon.events import TaskUpdated
 from chiffon.fresh_outbox import FreshOutbox
 from chiffon.ledger import TaskLedger
+from chiffon.messages import OutboxFactory
 from chiffon.model import OutboxMessage, TaskAnnouncement, WorkRequest
 from ports.bus import PartiallyPublished, Rejected, WorkBus
 from ports.clock import Clock
@@ -39,6 +40,7 @@ class OutboxRelay:
         clock: Clock,
         fresh: FreshOutbox,
         ledger: TaskLedger,
+        outbox: OutboxFactory,
         batch: int = 200,
         poll_s: float = 1.0,
         stale_after_s: float = 2.0,
@@ -50,6 +52,7 @@ class OutboxRelay:
         self._clock = clock
         self._fresh = fresh
         self._ledger = ledger
+        self._outbox = outbox
         self._batch = batch
         self._poll_s = poll_s
         self._stale_after = timedelta(seconds=stale_after_s)
@@ -69,12 +72,31 @@ class OutboxRelay:
                 return sent
             await self._send_fresh()  # a backlog must not starve what was just committed
 
-    async def run(self) -> None:
+    async def resend_lost_work(self) -> int:
+        """An in-process bus starts empty: the work it held when the last process stopped
+        (delivered, not yet started) went with it. Send the work of every pending task whose
+        work went out once more; returns how many. Only for a bus that starts empty, and
+        before this process's relay sends anything: elsewhere it would send work twice."""
+        sent = 0
+        while batch := await self._tasks.pending_without_work(self._batch):
+            await self._ledger.send([self._outbox.work(task) for task in batch])
+            sent += len(batch)
+        if sent:
+            log.warning("sent again the work of %d pending tasks: the in-process bus lost it", sent)
+        return sent
+
+    async def run(self, resend_lost_work: bool = False) -> None:
+        """Send what is committed, forever. `resend_lost_work`: first (and before anything
+        else goes out) resend what an in-process bus lost with the last process, retried like
+        any send while the store is away."""
         backoff = 0.05
         next_sweep = 0.0
         loop = asyncio.get_running_loop()
         while True:
             try:
+                if resend_lost_work:
+                    await self.resend_lost_work()
+                    resend_lost_work = False
                 await self._send_fresh()
                 if loop.time() >= next_sweep or self._delayed_due():
                     await self.drain()

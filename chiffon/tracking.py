@@ -10,7 +10,7 @@ from chiffon.changes import Finish, Progress, SettleCancel, Start
 from chiffon.events import AgentUpdated
 from chiffon.keyed_lock import KeyedLock
 from chiffon.leases import LeaseKeeper
-from chiffon.ledger import Applied, TaskLedger
+from chiffon.ledger import Applied, Ignored, Outcome, TaskLedger
 from chiffon.log_fields import agent_fields, task_fields
 from chiffon.messages import OutboxFactory
 from chiffon.model import (
@@ -23,6 +23,7 @@ from chiffon.model import (
     TaskStatus,
     WorkResult,
 )
+from chiffon.report_gate import ReportGate
 from ports.agent_registry import AgentRegistry
 from ports.clock import Clock
 from ports.notifier import Notifier
@@ -45,7 +46,9 @@ class AgentMessageTracker:
         notifier: Notifier,
         clock: Clock,
         outbox: OutboxFactory,
+        gate: ReportGate,
     ) -> None:
+        self._gate = gate
         self._agents = agents
         self._ledger = ledger
         self._leases = leases
@@ -55,8 +58,16 @@ class AgentMessageTracker:
         self._agent_order = KeyedLock()  # one agent's heartbeats, one after the other
         self._live_agents: set[UUID] = set()  # to log an agent's arrival once, not each beat
 
+    @property
+    def refused(self) -> dict[str, int]:
+        """Messages refused at the boundary so far, by reason (none: {})."""
+        return {reason: n for reason, n in self._gate.refused.items() if n}
+
     async def handle(self, message: AgentMessage) -> None:
-        """Apply one message; the ledger applies one task's messages in arrival order."""
+        """Apply one message; the ledger applies one task's messages in arrival order. A
+        message that does not prove where it comes from is refused (ReportGate)."""
+        if not self._gate.admit(message):
+            return
         if isinstance(message, Heartbeat):
             async with self._agent_order.hold(message.agent_id):
                 await self.on_heartbeat(message)
@@ -67,14 +78,27 @@ class AgentMessageTracker:
 
     async def on_status(self, update: StatusUpdate) -> None:
         if not update.running:
-            progress = Progress(update.attempt, update.progress_percent, update.message)
-            await self._ledger.apply(update.task_id, progress)
+            progress = Progress(
+                update.agent_id, update.attempt, update.progress_percent, update.message
+            )
+            await self._stop_foreign(await self._ledger.apply(update.task_id, progress), update)
             return
         outcome = await self._ledger.apply(update.task_id, Start(update.agent_id, update.attempt))
         task = outcome.task
+        if await self._stop_foreign(outcome, update):
+            return
         if not isinstance(outcome, Applied) and task is not None and task.status in STOPPED:
             # The agent started work that was cancelled or timed out: tell it again to stop.
             await self._ledger.send([self._outbox.cancel(task, f"task is {task.status.value}")])
+
+    async def _stop_foreign(self, outcome: Outcome, update: StatusUpdate) -> bool:
+        """An agent at work on an attempt it does not hold (a duplicate delivery, a lost agent
+        back): stop that run, on that agent only (once: when its refusal was recorded)."""
+        if not (isinstance(outcome, Ignored) and outcome.recorded and outcome.task is not None):
+            return False
+        stop = self._outbox.cancel(outcome.task, outcome.reason, update.agent_id, update.attempt)
+        await self._ledger.send([stop])
+        return True
 
     async def on_result(self, result: WorkResult) -> None:
         finish = Finish(
@@ -91,7 +115,8 @@ class AgentMessageTracker:
         outcome = await self._ledger.apply(result.task_id, finish)
         task = outcome.task
         if not isinstance(outcome, Applied) and task is not None:
-            if task.cancel_outcome is CancelOutcome.REQUESTED and task.attempt == result.attempt:
+            held = not outcome.foreign  # only the holder's result says how a cancel ended
+            if held and task.cancel_outcome is CancelOutcome.REQUESTED:
                 # Cancelled while it ran: the result says how the cancel ended.
                 await self._ledger.apply(task.task_id, SettleCancel(result.attempt, finish))
             return
@@ -126,7 +151,7 @@ class AgentMessageTracker:
             status=AgentStatus.OFFLINE if beat.goodbye else beat.status,
             capabilities=beat.capabilities,
             max_concurrency=beat.max_concurrency,
-            running_tasks=beat.running_tasks,
+            running_tasks=() if beat.goodbye else beat.running_tasks,  # gone: runs nothing
             resources=beat.resources,
             last_heartbeat_at=self._clock.now(),
         )

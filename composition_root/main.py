@@ -52,6 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = cli.parse(sys.argv[1:] if argv is None else argv, client_cli.add_verbs)
     if command.verb in client_cli.VERBS:  # they need only CHIFFON_URL and CHIFFON_API_TOKEN
         return client_cli.run(command.verb, command.overrides, os.environ)
+    if command.verb == "simulate":  # a world of its own: no server settings
+        from composition_root.simulation import simulate_command  # on demand
+
+        return simulate_command(command.overrides)
     listen_fd = command.overrides.pop("listen_fd", None)  # set for a worker by its parent
     ready_fd = command.overrides.pop("ready_fd", None)
     worker = command.overrides.pop("worker_index", None)

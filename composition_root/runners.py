@@ -16,7 +16,9 @@ from adapters.amqp.connection import AmqpConnection
 from adapters.http.server import ChiffonAppRunner
 from adapters.system.resources import PsutilResourceProbe
 from chiffon.agent import AgentRuntime
+from chiffon.credentials import ReplicaKey, agent_id_for, new_agent_key
 from chiffon.handlers import HandlerRegistry
+from composition_root.agent_stop import stop_agent
 from composition_root.handlers import HandlersNotFound, load_handlers
 from composition_root.settings import Settings
 from composition_root.startup import (
@@ -27,7 +29,7 @@ from composition_root.startup import (
     open_store,
     wait_for_broker,
 )
-from composition_root.wiring import build_container, wire_orchestrator
+from composition_root.wiring import build_container, replica_key, wire_orchestrator
 
 log = logging.getLogger("chiffon")
 
@@ -45,7 +47,9 @@ async def run_server(
     async with contextlib.AsyncExitStack() as stack:
         stack.callback(sock.close)
         instances = await open_store(settings, stack)
-        instances.update(await open_bus(settings, stack))
+        key = instances.setdefault(ReplicaKey, replica_key(settings))
+        assert isinstance(key, ReplicaKey)
+        instances.update(await open_bus(settings, stack, key))
         wired = wire_orchestrator(build_container(settings, instances), handlers)
         runner = ChiffonAppRunner(
             wired.app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S
@@ -68,6 +72,7 @@ async def run_server(
             runner.max_connections,
         )
         await _until_signalled(ready)
+        _hurry_on_second_signal(wired.hurry)
 
 
 def _bind(settings: Settings) -> socket.socket:
@@ -107,6 +112,20 @@ async def _until_signalled(ready: asyncio.Event | None) -> None:
     log.info("chiffon: shutting down")
 
 
+def _hurry_on_second_signal(hurry: asyncio.Event) -> None:
+    """A second Ctrl-C (or SIGTERM) while the in-process agent drains: stop now (what still
+    runs is handed back as lost)."""
+
+    def now() -> None:
+        if not hurry.is_set():
+            log.warning("chiffon: stopping now; running tasks are handed back as lost")
+            hurry.set()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, now)
+
+
 async def run_migrate(settings: Settings) -> None:
     applied = await migrate_database(settings)
     log.info("applied: %s", ", ".join(applied) if applied else "nothing; the schema is up to date")
@@ -120,7 +139,13 @@ async def run_agent(settings: Settings) -> None:
             "mode the agent runs inside `chiffon serve` (give it --handlers there)"
         )
     handlers = _handlers(settings)
-    agent_id = uuid.UUID(settings.agent_id) if settings.agent_id else uuid.uuid4()
+    agent_key = settings.agent_key or new_agent_key()
+    agent_id = agent_id_for(agent_key)  # what the orchestrator checks its heartbeats against
+    if settings.agent_id and uuid.UUID(settings.agent_id) != agent_id:
+        raise StartupError(
+            "CHIFFON_AGENT_ID is derived from CHIFFON_AGENT_KEY (the agent proves its id with "
+            f"the key): with this key it is {agent_id}; give the key alone for a stable id"
+        )
     async with contextlib.AsyncExitStack() as stack:
         conn = AmqpConnection(settings.amqp_url, name=f"agent-{agent_id}")
         stack.push_async_callback(conn.close)
@@ -135,6 +160,7 @@ async def run_agent(settings: Settings) -> None:
             PsutilResourceProbe(),
             settings.concurrency,
             settings.heartbeat_interval_s,
+            agent_key,
         )
         await runtime.start()
         log.info(
@@ -145,4 +171,4 @@ async def run_agent(settings: Settings) -> None:
             settings.concurrency,
         )
         await _until_signalled(None)
-        await runtime.stop(grace_s=settings.shutdown_grace_s)
+        await stop_agent(runtime, settings.shutdown_grace_s)

@@ -41,7 +41,8 @@ class Settings:
     port: int = 8080
     database_url: str | None = None
     amqp_url: str | None = None
-    heartbeat_interval_s: float = 30.0
+    heartbeat_interval_s: float = 2.0  # an agent silent for missed_heartbeats of these is lost
+    missed_heartbeats: int = 3
     routes: str = ""
     api_token: str | None = None
     insecure: bool = False
@@ -53,6 +54,8 @@ class Settings:
     concurrency: int = 1
     handlers: str = ""
     agent_id: str | None = None
+    agent_key: str | None = None
+    replica_key: str | None = None
     amqp_namespace: str = "chiffon"
     amqp_connect_wait_s: float = 5.0
     auto_migrate: bool = True
@@ -88,6 +91,7 @@ class Settings:
     def validate(self) -> None:
         _within("CHIFFON_PORT", self.port, 0, 65535)
         _within("CHIFFON_HEARTBEAT_INTERVAL_S", self.heartbeat_interval_s, 0.05, 3600)
+        _within("CHIFFON_MISSED_HEARTBEATS", self.missed_heartbeats, 2, 1000)
         _within("CHIFFON_CONCURRENCY", self.concurrency, 1, 10_000)
         _within("CHIFFON_AMQP_CONNECT_WAIT_S", self.amqp_connect_wait_s, 0, 3600)
         _within("CHIFFON_SHUTDOWN_GRACE_S", self.shutdown_grace_s, 0, 86_400)

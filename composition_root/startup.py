@@ -23,8 +23,10 @@ from adapters.postgres.pool import (
     check_schema,
     create_pool,
 )
+from adapters.postgres.replica_key import shared_secret
 from adapters.postgres.schedule_repository import PostgresScheduleRepository
 from adapters.postgres.task_repository import PostgresTaskRepository
+from chiffon.credentials import ReplicaKey
 from chiffon.errors import DependencyUnavailable
 from composition_root.settings import Settings
 from ports.agent_registry import AgentRegistry
@@ -71,14 +73,19 @@ async def open_store(settings: Settings, stack: contextlib.AsyncExitStack) -> di
         await check_schema(pool)
     except SchemaNotMigrated as exc:
         raise StartupError(str(exc)) from exc
-    return {
+    stores: dict[Any, object] = {
         TaskRepository: PostgresTaskRepository(pool),
         AgentRegistry: PostgresAgentRegistry(pool),
         ScheduleRepository: PostgresScheduleRepository(pool),
     }
+    if not settings.replica_key:  # CHIFFON_REPLICA_KEY wins over the database's
+        stores[ReplicaKey] = ReplicaKey(await shared_secret(pool))
+    return stores
 
 
-async def open_bus(settings: Settings, stack: contextlib.AsyncExitStack) -> dict[Any, object]:
+async def open_bus(
+    settings: Settings, stack: contextlib.AsyncExitStack, key: ReplicaKey
+) -> dict[Any, object]:
     """RabbitMQ adapters, or nothing. A broker that is down does not stop the start: dispatch
     keeps storing work (the outbox holds it) and /ready says the bus is down until it is back.
     A broker that refuses us (credentials, vhost) does: that needs a different setting."""
@@ -89,7 +96,7 @@ async def open_bus(settings: Settings, stack: contextlib.AsyncExitStack) -> dict
     bus = AmqpWorkBus(conn, settings.amqp_namespace)
     # One channel for events and work: an announcement is routed before the work it caused
     # without waiting for its confirm (see AmqpNotifier.flush).
-    notifier = AmqpNotifier(conn, settings.amqp_namespace, publisher=bus.publisher)
+    notifier = AmqpNotifier(conn, settings.amqp_namespace, publisher=bus.publisher, key=key)
     stack.push_async_callback(notifier.close)
     await notifier.start()
     await conn.start()

@@ -11,6 +11,7 @@ import attrs
 import punq
 from aiohttp import web
 
+from adapters.amqp.notifier import AmqpNotifier
 from adapters.http.app import create_app
 from adapters.http.metrics.observer import MetricsObserver
 from adapters.http.metrics.recorder import MeteredNotifier
@@ -19,7 +20,7 @@ from adapters.http.metrics.schedule_observer import MetricsScheduleObserver
 from adapters.http.ws_limits import WsLimits
 from adapters.memory.agent_registry import InMemoryAgentRegistry
 from adapters.memory.broker import InMemoryBroker
-from adapters.memory.bus import InMemoryAgentBus, InMemoryWorkBus
+from adapters.memory.bus import HEARTBEATS, RESULTS, InMemoryAgentBus, InMemoryWorkBus
 from adapters.memory.notifier import InMemoryNotifier
 from adapters.memory.schedule_repository import InMemoryScheduleRepository
 from adapters.memory.task_repository import InMemoryTaskRepository
@@ -27,6 +28,7 @@ from adapters.system.clock import RandomIds, SystemClock
 from adapters.system.resources import PsutilResourceProbe
 from chiffon.agent import AgentRuntime
 from chiffon.config import OrchestratorConfig
+from chiffon.credentials import ReplicaKey, agent_id_for, new_agent_key
 from chiffon.fresh_outbox import FreshOutbox
 from chiffon.handlers import HandlerRegistry
 from chiffon.keyed_lock import KeyedLock
@@ -35,6 +37,7 @@ from chiffon.ledger import TaskLedger
 from chiffon.messages import OutboxFactory
 from chiffon.orchestrator import OrchestratorService
 from chiffon.relay import OutboxRelay
+from chiffon.report_gate import ReportGate
 from chiffon.retention import RetentionPolicy, RetentionSweeper
 from chiffon.routing import RoutingTable
 from chiffon.scheduler import Scheduler
@@ -76,6 +79,7 @@ class Orchestrator:
     broker: InMemoryBroker | None = None
     demo_agent: AgentRuntime | None = None
     scheduler: Scheduler | None = None
+    hurry: asyncio.Event = attrs.Factory(asyncio.Event)  # set: stop draining, stop now
 
 
 Overrides = Mapping[Any, object]  # a port (or concrete type) -> the instance to use for it
@@ -114,7 +118,12 @@ def build_container(settings: Settings, overrides: Overrides | None = None) -> p
     # change, by the replica that made it); live push listens to the notifier itself.
     c.register(EventSource, instance=given.pop(EventSource, raw))
     c.register(Notifier, instance=MeteredNotifier(raw, metrics))
-    c.register(ChangeObserver, instance=MetricsObserver(metrics))
+    observer = MetricsObserver(metrics)
+    c.register(ChangeObserver, instance=observer)
+    # The key replicas share (leases, signed notify): the store's, or one for this process.
+    key = cast(ReplicaKey, given.pop(ReplicaKey, None) or replica_key(settings))
+    c.register(ReplicaKey, instance=key)
+    c.register(ReportGate, instance=ReportGate(key, observer))
     c.register(ScheduleObserver, instance=MetricsScheduleObserver(metrics))
     if given:
         raise TypeError(f"nothing to override for {sorted(map(str, given))}")
@@ -164,14 +173,28 @@ def wire_orchestrator(c: punq.Container, handlers: HandlerRegistry | None = None
         agent,
         scheduler=c.resolve(Scheduler),
     )
-    app.cleanup_ctx.append(_background(wired, c.resolve(OrchestratorConfig)))
+    observer: ChangeObserver = c.resolve(ChangeObserver)
+    if isinstance(events, AmqpNotifier):  # frames not from a replica, counted with the rest
+        events.on_refused = observer.refused
+    app.cleanup_ctx.append(
+        _background(wired, c.resolve(OrchestratorConfig), observer, settings.shutdown_grace_s)
+    )
     return wired
+
+
+def replica_key(settings: Settings) -> ReplicaKey:
+    """CHIFFON_REPLICA_KEY, or a key of this process's own (memory mode; PostgreSQL mode
+    reads the replicas' shared one from the database instead)."""
+    if settings.replica_key:
+        return ReplicaKey(settings.replica_key.encode())
+    return ReplicaKey.random()
 
 
 def _config(settings: Settings) -> OrchestratorConfig:
     return OrchestratorConfig(
         routing=RoutingTable.parse(settings.routes),
         heartbeat_interval_s=settings.heartbeat_interval_s,
+        missed_heartbeats=settings.missed_heartbeats,
     )
 
 
@@ -192,7 +215,8 @@ def _in_process_agent(
     handlers: HandlerRegistry | None,
 ) -> AgentRuntime:
     """Memory mode's agent: the demo handlers, or those of CHIFFON_HANDLERS / --handlers."""
-    agent_id = ids.new_id()
+    agent_key = new_agent_key()
+    agent_id = agent_id_for(agent_key)
     return AgentRuntime(
         InMemoryAgentBus(broker, agent_id),
         handlers if handlers is not None else load_handlers(settings.handlers),
@@ -201,6 +225,7 @@ def _in_process_agent(
         PsutilResourceProbe(),
         concurrency=max(settings.concurrency, IN_PROCESS_AGENT_CONCURRENCY),
         heartbeat_interval_s=settings.heartbeat_interval_s,
+        agent_key=agent_key,
     )
 
 
@@ -213,15 +238,15 @@ def _bus_check(bus: WorkBus) -> Callable[[], Awaitable[None]]:
 
 
 def _background(
-    wired: Orchestrator, config: OrchestratorConfig
+    wired: Orchestrator, config: OrchestratorConfig, observer: ChangeObserver, grace_s: float
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def run(_: web.Application) -> AsyncIterator[None]:
-        await wired.bus.consume_agent_messages(wired.tracker.handle)
+        await wired.bus.consume_agent_messages(wired.tracker.handle, observer.refused)
+        # An in-process bus starts empty: what it held before is gone, the relay resends it.
+        lost_work = wired.broker is not None
         loops = [
-            asyncio.create_task(wired.relay.run(), name="outbox-relay"),
-            asyncio.create_task(
-                wired.sweeper.run(min(1.0, config.heartbeat_interval_s)), name="sweeper"
-            ),
+            asyncio.create_task(wired.relay.run(lost_work), name="outbox-relay"),
+            asyncio.create_task(wired.sweeper.run(config.sweep_interval_s), name="sweeper"),
             asyncio.create_task(wired.retention.run(), name="retention"),
         ]
         if wired.scheduler is not None:
@@ -232,7 +257,7 @@ def _background(
             await wired.demo_agent.start()
         yield
         if wired.demo_agent is not None:
-            await wired.demo_agent.stop(grace_s=2.0)
+            await _drain(wired.demo_agent, wired.broker, grace_s, wired.hurry)
         for loop in loops:
             loop.cancel()
         # Bounded: a loop caught in a broker or database call must not hold the exit forever.
@@ -246,3 +271,23 @@ def _background(
             await wired.broker.close()
 
     return run
+
+
+async def _drain(
+    agent: AgentRuntime, broker: InMemoryBroker | None, grace_s: float, hurry: asyncio.Event
+) -> None:
+    """The in-process agent takes no more work, finishes what runs within `grace_s` (or until
+    `hurry`: a second Ctrl-C), and hands the rest back as lost (its goodbye); the
+    orchestrator applies its last results and the loss policy before it stops, so the next
+    start (or, on PostgreSQL, another replica) retries them (ADR 0007)."""
+    running = len(agent.running_tasks)
+    if running:
+        log.info(
+            "finishing %d running task(s) for up to %.0fs (CHIFFON_SHUTDOWN_GRACE_S); "
+            "Ctrl-C again stops now",
+            running,
+            grace_s,
+        )
+    await agent.stop(grace_s=grace_s, hurry=hurry)
+    if broker is not None and not await broker.drained((RESULTS, HEARTBEATS), STOP_LOOPS_S):
+        log.warning("the agent's last reports were not all applied within %.0fs", STOP_LOOPS_S)

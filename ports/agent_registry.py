@@ -25,12 +25,14 @@ class AgentRegistry(Protocol):
         ...
 
     async def mark_offline(self, agent_id: UUID) -> Agent | None:
-        """Set one agent offline; returns it only if this call changed it."""
+        """Set one agent offline (with no running tasks); returns it only if this call
+        changed it."""
         ...
 
     async def mark_stale_offline(self, heard_before: datetime) -> list[Agent]:
-        """Set offline every agent not offline whose last heartbeat is older than
-        `heard_before`, as one atomic step; return exactly the agents this call changed."""
+        """Set offline (with no running tasks) every agent not offline whose last heartbeat
+        is older than `heard_before`, as one atomic step; return exactly the agents this call
+        changed."""
         ...
 
     async def advertised_routes(self) -> list[tuple[str, str]]:

@@ -49,10 +49,13 @@ class WorkBus(Protocol):
         (PartiallyPublished when some were)."""
         ...
 
-    async def consume_agent_messages(self, handler: AgentMessageHandler) -> None:
+    async def consume_agent_messages(
+        self, handler: AgentMessageHandler, on_refused: Callable[[str], None] | None = None
+    ) -> None:
         """Start delivering statuses, results and heartbeats (in the order each agent sent
         them) to `handler`. A message is acknowledged only after `handler` returned; if it
-        raises, the message is delivered again later. Malformed messages are dead-lettered."""
+        raises, the message is delivered again later. Malformed or out-of-bounds messages are
+        dead-lettered, and `on_refused("malformed")` counts each."""
         ...
 
     def is_connected(self) -> bool: ...

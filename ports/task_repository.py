@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
@@ -10,6 +10,7 @@ from uuid import UUID
 import attrs
 
 from chiffon.model import EventDraft, OutboxMessage, Task, TaskEvent, TaskStatus, WaitingReason
+from chiffon.stats import Activity, Span
 
 
 @attrs.frozen
@@ -61,16 +62,23 @@ Publish = Callable[[Sequence[OutboxMessage]], Awaitable[None]]
 class Expect:
     """What a conditional write requires of the stored task: the `revision` a change was
     decided from, or, for a change decided without reading the task (an agent's report), one
-    of `statuses` and, when given, `attempt`."""
+    of `statuses` and, when given, `attempt`, the attempt's holder `agent_id`, and work due
+    by `due_by`."""
 
     revision: int | None = None
     statuses: frozenset[TaskStatus] = frozenset()
     attempt: int | None = None
+    agent_id: UUID | None = None  # when given: the agent holding the attempt (its agent_id)
+    due_by: datetime | None = None  # when given: next_attempt_at is null or not after it
 
     def matches(self, task: Task) -> bool:
         if self.revision is not None:
             return task.revision == self.revision
-        return task.status in self.statuses and self.attempt in (None, task.attempt)
+        held = self.agent_id is None or task.agent_id == self.agent_id
+        later = task.next_attempt_at
+        due = self.due_by is None or later is None or later <= self.due_by
+        ours = task.status in self.statuses and self.attempt in (None, task.attempt)
+        return ours and held and due
 
 
 # Fields `apply` may change (the revision too, by one); the rest is fixed at dispatch.
@@ -158,6 +166,11 @@ class TaskRepository(Protocol):
         most `limit` ([] for an unknown task). Their changes are JSON values."""
         ...
 
+    async def timelines(self, task_ids: Sequence[UUID]) -> dict[UUID, list[TaskEvent]]:
+        """The whole timelines of these tasks (for the history checker), each in revision
+        order; a task unknown to the store is left out. Callers keep `task_ids` to a page."""
+        ...
+
     async def due_for_timeout(self, now: datetime, limit: int = 500) -> list[Task]:
         """Pending or running tasks whose deadline_at <= now, oldest deadline first."""
         ...
@@ -180,6 +193,19 @@ class TaskRepository(Protocol):
 
     async def running_on(self, agent_id: UUID) -> list[Task]:
         """Tasks in `running` whose current attempt is held by `agent_id`."""
+        ...
+
+    async def orphaned(
+        self, live: Collection[UUID], started_before: datetime, limit: int = 500
+    ) -> list[Task]:
+        """Tasks held by an agent not in `live` whose attempt started before `started_before`:
+        `running`, or `cancelled` and awaiting that agent's answer (cancel_outcome requested);
+        oldest start first, at most `limit`."""
+        ...
+
+    async def pending_without_work(self, limit: int = 500) -> list[Task]:
+        """Pending tasks with no unsent work message in the outbox (their work was sent),
+        oldest first, at most `limit`."""
         ...
 
     async def enqueue(self, outbox: Sequence[OutboxMessage]) -> None:
@@ -209,6 +235,13 @@ class TaskRepository(Protocol):
         """Delete up to `limit` tasks that reached a final state before `before`, oldest
         first, with their timelines and outbox rows; returns how many (0 also when another
         replica is deleting right now). Holds no lock another writer waits on for long."""
+        ...
+
+    async def activity(self, span: Span) -> Activity:
+        """What happened to the stored tasks over `span`, by interval (see Activity): tasks
+        created, first started (or finished unstarted), finished by status with the p50/p95
+        of their duration_ms, and the pending tasks per agent type now. Cost grows with the
+        tasks created or finished in the span (docs/performance.md)."""
         ...
 
     async def counts(self) -> StoreCounts:

@@ -16,6 +16,7 @@ from adapters.memory.bus import InMemoryAgentBus
 from adapters.memory.clock import ManualClock, SequentialIds
 from chiffon.agent import AgentRuntime
 from chiffon.commands import DispatchCommand
+from chiffon.credentials import ReplicaKey, agent_id_for, new_agent_key
 from chiffon.demo_handlers import demo
 from chiffon.events import Event
 from chiffon.handlers import HandlerRegistry
@@ -24,6 +25,20 @@ from composition_root import Orchestrator, Settings, build_container, wire_orche
 from ports.clock import Clock, IdFactory
 
 T = TypeVar("T")
+
+# The replicas' key in tests that build their own agents' reports (they carry its leases).
+TEST_KEY = ReplicaKey(b"the replica key of chiffon's tests")
+
+
+def lease(task_id: UUID, attempt: int = 1) -> str:
+    """The lease token an agent holding this attempt got with its work (TEST_KEY's)."""
+    return TEST_KEY.lease(task_id, attempt)
+
+
+def new_agent() -> tuple[UUID, str]:
+    """An agent id and the key that proves it (chiffon.credentials)."""
+    key = new_agent_key()
+    return agent_id_for(key), key
 
 
 async def eventually(
@@ -72,10 +87,17 @@ class Stack:
         agent_type: str = "demo",
         heartbeat_interval_s: float = 30.0,
     ) -> tuple[AgentRuntime, InMemoryAgentBus]:
-        agent_id = uuid4()
+        agent_id, key = new_agent()
         bus = InMemoryAgentBus(self.broker, agent_id)
         runtime = AgentRuntime(
-            bus, handlers, agent_id, agent_type, StaticProbe(), concurrency, heartbeat_interval_s
+            bus,
+            handlers,
+            agent_id,
+            agent_type,
+            StaticProbe(),
+            concurrency,
+            heartbeat_interval_s,
+            agent_key=key,
         )
         await runtime.start()
         self.agents.append((runtime, bus))
@@ -98,7 +120,8 @@ class Stack:
 async def running_stack(**settings: Any) -> AsyncIterator[Stack]:
     clock = ManualClock()
     container = build_container(
-        Settings(demo_agent=False, **settings), {Clock: clock, IdFactory: SequentialIds()}
+        Settings(demo_agent=False, **settings),
+        {Clock: clock, IdFactory: SequentialIds(), ReplicaKey: TEST_KEY},
     )
     wired = wire_orchestrator(container)
     stack = Stack(wired, clock, container)

@@ -9,6 +9,7 @@ import logging
 import uuid
 from collections import deque
 from collections.abc import Callable
+from typing import Final
 
 from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
 
@@ -23,11 +24,17 @@ from adapters.codec import (
     encode_events,
     events_origin,
 )
+from chiffon.credentials import ReplicaKey
 from chiffon.events import Event
 from chiffon.listeners import Listeners
 from ports.notifier import EventSource, Listener, Notifier
 
 log = logging.getLogger(__name__)
+
+SIGNATURE: Final = "x-chiffon-signature"  # header: the replica key's HMAC of the body
+MAX_NOTIFY_BYTES: Final = 16 * 1024 * 1024  # a batch is split before it gets this large
+NOT_SIGNED: Final = "notify_not_signed"  # refusal reasons, as metrics count them
+TOO_LARGE: Final = "notify_too_large"
 
 BATCH = 200
 CLOSE_FLUSH_S = 2.0
@@ -45,7 +52,14 @@ class AmqpNotifier(Notifier, EventSource):
         connection: AmqpConnection,
         namespace: str = "chiffon",
         publisher: ConfirmingPublisher | None = None,
+        *,
+        key: ReplicaKey,
+        max_bytes: int = MAX_NOTIFY_BYTES,
     ) -> None:
+        self._key = key  # frames are signed with it, and heard only when signed with it
+        self._max_bytes = max_bytes
+        self.refused = 0  # notify messages refused: unsigned, forged or too large
+        self.on_refused: Callable[[str], None] | None = None  # counts them (metrics)
         self._connection = connection
         self._topology = Topology(namespace)
         # Sharing the work bus's publisher (one channel) lets `flush` order events ahead of
@@ -99,15 +113,19 @@ class AmqpNotifier(Notifier, EventSource):
             if not self._queued:
                 return
             batch = [self._queued.popleft() for _ in range(min(len(self._queued), BATCH))]
-            message = Outgoing(
-                self._topology.notify_exchange,
-                "",
-                _encode(batch, self._origin),
-                mandatory=False,
-                message_type="events",
-            )
+            messages = [
+                Outgoing(
+                    self._topology.notify_exchange,
+                    "",
+                    body,
+                    mandatory=False,
+                    message_type="events",
+                    headers={SIGNATURE: self._key.sign(body)},
+                )
+                for body in _bodies(batch, self._origin)
+            ]
             try:
-                sends = await self._publisher.send([message])
+                sends = await self._publisher.send(messages)
             except Exception as exc:  # BusUnavailable, or a channel error aiormq raised
                 _not_announced(len(batch), exc)
                 return
@@ -123,8 +141,20 @@ class AmqpNotifier(Notifier, EventSource):
             _not_announced(events, send.exception())
 
     async def _on_delivery(self, delivery: DeliveredMessage) -> None:
+        if len(delivery.body) > self._max_bytes:
+            self._refuse(TOO_LARGE, f"{len(delivery.body)} bytes; the limit is {self._max_bytes}")
+            return
         if events_origin(delivery.body) == self._origin:
             return  # this replica's own events were delivered locally when published
+        headers = delivery.header.properties.headers or {}
+        signature = headers.get(SIGNATURE)
+        if not isinstance(signature, str | bytes):
+            self._refuse(NOT_SIGNED, "not signed by a replica")
+            return
+        text = signature.decode(errors="replace") if isinstance(signature, bytes) else signature
+        if not self._key.signed(delivery.body, text):
+            self._refuse(NOT_SIGNED, "a signature that is not the replicas' key's")
+            return
         try:
             events = decode_events(delivery.body)
         except MalformedMessage as exc:
@@ -132,6 +162,14 @@ class AmqpNotifier(Notifier, EventSource):
             return
         for event in events:  # no await: listeners see events in delivery order
             self.deliver(event)
+
+    def _refuse(self, reason: str, why: str) -> None:
+        """Only replicas hold the key: anything else on the notify exchange is dropped."""
+        self.refused += 1
+        if self.on_refused is not None:
+            self.on_refused(reason)
+        if self.refused == 1 or self.refused % 1000 == 0:
+            log.warning("refused %d notify message(s); the last: %s", self.refused, why)
 
     def deliver(self, event: Event) -> None:
         """Hand `event` to every local listener, in order."""
@@ -159,6 +197,19 @@ class AmqpNotifier(Notifier, EventSource):
 
 def _not_announced(events: int, why: BaseException | None) -> None:
     log.warning("%d events not announced to other replicas: %s", events, why)
+
+
+def _bodies(batch: list[Event], origin: str) -> list[bytes]:
+    """The batch as few messages as fit under MAX_NOTIFY_BYTES each (halved until they do;
+    one event alone that does not fit is logged and left out)."""
+    body = _encode(batch, origin)
+    if len(body) <= MAX_NOTIFY_BYTES:
+        return [body]
+    if len(batch) == 1:
+        log.warning("an event of %d bytes not announced to other replicas", len(body))
+        return []
+    half = len(batch) // 2
+    return _bodies(batch[:half], origin) + _bodies(batch[half:], origin)
 
 
 def _encode(batch: list[Event], origin: str) -> bytes:

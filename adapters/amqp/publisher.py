@@ -30,6 +30,7 @@ class Outgoing:
     priority: int | None = None
     mandatory: bool = True
     message_type: str | None = None
+    headers: dict[str, str] | None = None
 
 
 class ConfirmingPublisher:
@@ -99,6 +100,7 @@ class ConfirmingPublisher:
             priority=message.priority,
             content_type="application/json",
             message_type=message.message_type,
+            headers=dict(message.headers) if message.headers else None,
         )
         confirm = await ch.basic_publish(
             message.body,

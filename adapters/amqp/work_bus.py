@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from uuid import UUID
 
 import aiormq
@@ -50,6 +50,7 @@ class AmqpWorkBus(WorkBus):
         self._publisher = ConfirmingPublisher(connection, self._prepare_publish_channel)
         self._declared: set[str] = set()
         self._handler: AgentMessageHandler | None = None
+        self._on_refused: Callable[[str], None] | None = None
         self._channel: AbstractChannel | None = None
         self._spawner = Spawner()
 
@@ -114,8 +115,11 @@ class AmqpWorkBus(WorkBus):
             raise BusUnavailable(f"cannot declare the {agent_type} work queue: {exc!r}") from exc
         self._declared.add(agent_type)
 
-    async def consume_agent_messages(self, handler: AgentMessageHandler) -> None:
+    async def consume_agent_messages(
+        self, handler: AgentMessageHandler, on_refused: Callable[[str], None] | None = None
+    ) -> None:
         self._handler = handler
+        self._on_refused = on_refused
         await self._connection.add_on_connect(self._start_consuming)
 
     async def _start_consuming(self, conn: AbstractConnection) -> None:
@@ -138,6 +142,8 @@ class AmqpWorkBus(WorkBus):
         except MalformedMessage as exc:
             log.warning("dead-lettering a message from %s: %s", delivery.routing_key, exc)
             settler.settle(delivery, "dead")
+            if self._on_refused is not None:
+                self._on_refused("malformed")
             return
         self._spawner.spawn(self._handle(settler, delivery, message))
 

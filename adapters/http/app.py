@@ -8,11 +8,13 @@ from aiohttp import web
 
 from adapters.http import (
     agent_routes,
+    audit_routes,
     correlation,
     docs_routes,
     event_routes,
     rerun_routes,
     security_headers,
+    stats_routes,
     task_routes,
     ui_routes,
     work_type_routes,
@@ -66,7 +68,9 @@ def create_app(
     app.add_routes(task_routes.routes)
     app.add_routes(event_routes.routes)
     app.add_routes(rerun_routes.routes)
+    app.add_routes(stats_routes.routes)
     app.add_routes(agent_routes.routes)
+    app.add_routes(audit_routes.routes)
     app.add_routes(work_type_routes.routes)
     ui_routes.install(app)
     # Set even without live push: ws_routes.install may be called on this app later (tests).

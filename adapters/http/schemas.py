@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
@@ -451,3 +451,99 @@ class ErrorSchema(Schema):
 class HealthSchema(Schema):
     status = fields.String(required=True)
     checks = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+class AuditQuerySchema(StrictSchema):
+    since = fields.AwareDateTime(
+        metadata={"description": "Only tasks created at or after this time (ISO 8601 with offset)."}
+    )
+    trace_id = fields.UUID(metadata={"description": "Only the tasks of this trace."})
+    settled = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Every task checked must have ended (a run that is over)."},
+    )
+
+
+@always_sent
+class ViolationSchema(Schema):
+    task_id = fields.UUID()
+    rule = fields.String(
+        metadata={
+            "description": "revisions, one_terminal_state, lifecycle, timeline, max_attempts, "
+            "report_holder, one_runner, cancel_outcome, waiting_reason, lost_agent, unfinished"
+        }
+    )
+    revisions = fields.List(
+        fields.Integer(), metadata={"description": "The timeline revisions involved."}
+    )
+    message = fields.String(metadata={"description": "What went wrong, in a sentence."})
+
+
+@always_sent
+class AuditReportSchema(Schema):
+    at = fields.DateTime(metadata={"description": "When the history was read."})
+    tasks_checked = fields.Integer()
+    violations = fields.List(fields.Nested(ViolationSchema))
+
+
+class Duration(fields.Field[int]):
+    """Seconds as a whole number (`3600`) or with a unit: `90s`, `15m`, `1h`, `7d`."""
+
+    UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        text = str(value).strip().lower()
+        unit = self.UNITS.get(text[-1:], 0) if text else 0
+        number = text[:-1] if unit else text
+        if not number.isdigit() or len(number) > 9:
+            raise ValidationError("Must be seconds (3600) or a number and s, m, h or d (1h).")
+        return int(number) * (unit or 1)
+
+
+class StatsQuerySchema(StrictSchema):
+    window = Duration(
+        load_default=3600,
+        metadata={
+            "type": "string",
+            "default": "1h",
+            "example": "1h",
+            "description": "How far back: 1 s .. 7 d (default 1h).",
+        },
+    )
+    step = Duration(
+        load_default=60,
+        metadata={
+            "type": "string",
+            "default": "1m",
+            "example": "1m",
+            "description": "Interval length: 1 s .. 1 d, at most 500 intervals in the window.",
+        },
+    )
+
+
+@always_sent
+class StatsIntervalSchema(Schema):
+    start = fields.DateTime(required=True)
+    dispatched = fields.Integer(required=True)
+    completed = fields.Integer(required=True)
+    failed = fields.Integer(required=True)
+    timed_out = fields.Integer(required=True)
+    cancelled = fields.Integer(required=True)
+    p50_ms = fields.Float(allow_none=True, metadata={"description": "Median duration_ms."})
+    p95_ms = fields.Float(allow_none=True)
+
+
+@always_sent
+class StatsSchema(Schema):
+    window_s = fields.Integer(required=True)
+    step_s = fields.Integer(required=True)
+    start = fields.DateTime(required=True, metadata={"description": "The first interval's start."})
+    end = fields.DateTime(required=True, metadata={"description": "The last interval's end."})
+    intervals = fields.List(fields.Nested(StatsIntervalSchema), required=True)
+    queue_depth = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.Integer()),
+        required=True,
+        metadata={"description": "agent_type -> pending tasks at each interval's end."},
+    )
+    pending_now = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)

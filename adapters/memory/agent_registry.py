@@ -40,7 +40,7 @@ class InMemoryAgentRegistry(AgentRegistry):
         agent = self._agents.get(agent_id)
         if agent is None or agent.status is AgentStatus.OFFLINE:
             return None
-        return await self.record(attrs.evolve(agent, status=AgentStatus.OFFLINE))
+        return await self.record(_offline(agent))
 
     async def mark_stale_offline(self, heard_before: datetime) -> list[Agent]:
         stale = [
@@ -48,7 +48,7 @@ class InMemoryAgentRegistry(AgentRegistry):
             for a in self._agents.values()
             if a.status is not AgentStatus.OFFLINE and a.last_heartbeat_at < heard_before
         ]
-        return [await self.record(attrs.evolve(a, status=AgentStatus.OFFLINE)) for a in stale]
+        return [await self.record(_offline(a)) for a in stale]
 
     async def advertised_routes(self) -> list[tuple[str, str]]:
         return [
@@ -67,3 +67,8 @@ class InMemoryAgentRegistry(AgentRegistry):
         for agent_id in gone:
             del self._agents[agent_id]
         return len(gone)
+
+
+def _offline(agent: Agent) -> Agent:
+    """An agent gone offline runs nothing any more (the loss policy has its tasks)."""
+    return attrs.evolve(agent, status=AgentStatus.OFFLINE, running_tasks=())

@@ -12,7 +12,7 @@ import asyncio
 import heapq
 import itertools
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 import attrs
@@ -130,6 +130,24 @@ class InMemoryBroker:
     def depth(self, queue: str) -> int:
         q = self._queues.get(queue)
         return 0 if q is None else len(q.heap)
+
+    async def drained(self, queues: Iterable[str], timeout_s: float) -> bool:
+        """Wait (up to `timeout_s`) until these queues are empty and what was taken from
+        them is settled; returns whether they were."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + timeout_s
+        while not self._idle(queues):
+            if loop.time() >= until:
+                return False
+            await asyncio.sleep(0.01)
+        return True
+
+    def _idle(self, queues: Iterable[str]) -> bool:
+        for name in queues:
+            q = self._queues.get(name)
+            if q is not None and (q.heap or any(c.unacked for c in q.consumers)):
+                return False
+        return True
 
     async def close(self) -> None:
         if self._pump is not None:

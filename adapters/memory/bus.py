@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from uuid import UUID
 
 from adapters.codec import MalformedMessage, Unencodable, decode_message, encode_message
@@ -29,6 +29,8 @@ from ports.bus import (
 )
 
 log = logging.getLogger(__name__)
+
+MALFORMED = "malformed"  # the refusal reason of a dead-lettered agent message
 
 RESULTS = "chiffon.results"
 HEARTBEATS = "chiffon.heartbeats"
@@ -67,7 +69,9 @@ class InMemoryWorkBus(WorkBus):
                 self._broker.fanout(CONTROL, body)
         return rejected
 
-    async def consume_agent_messages(self, handler: AgentMessageHandler) -> None:
+    async def consume_agent_messages(
+        self, handler: AgentMessageHandler, on_refused: Callable[[str], None] | None = None
+    ) -> None:
         async def deliver(delivery: Delivery) -> None:
             try:
                 message = decode_message(delivery.body)
@@ -75,6 +79,8 @@ class InMemoryWorkBus(WorkBus):
                     raise MalformedMessage(f"{type(message).__name__} on {delivery.queue}")
             except MalformedMessage as exc:
                 self._broker.settle(delivery, dead=str(exc))
+                if on_refused is not None:
+                    on_refused(MALFORMED)
                 return
             try:
                 await handler(message)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import bisect
 import json
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import attrs
 
+from adapters.memory.task_activity import activity_of
 from chiffon.json_values import json_fields
 from chiffon.lifecycle import ACTIVE, TERMINAL
 from chiffon.model import (
@@ -25,6 +26,7 @@ from chiffon.model import (
     WaitingReason,
     WorkRequest,
 )
+from chiffon.stats import Activity, Span
 from chiffon.waiting import reason_for
 from ports.bus import PartiallyPublished
 from ports.task_repository import (
@@ -133,6 +135,13 @@ class InMemoryTaskRepository(TaskRepository):
         start = max(0, after)
         return [attrs.evolve(e, changes=_clone(e.changes)) for e in timeline[start : start + limit]]
 
+    async def timelines(self, task_ids: Sequence[UUID]) -> dict[UUID, list[TaskEvent]]:
+        return {
+            task_id: [attrs.evolve(e, changes=_clone(e.changes)) for e in self._events[task_id]]
+            for task_id in task_ids
+            if task_id in self._events
+        }
+
     async def due_for_timeout(self, now: datetime, limit: int = 500) -> list[Task]:
         due = [
             t
@@ -176,6 +185,35 @@ class InMemoryTaskRepository(TaskRepository):
             if t.status is TaskStatus.RUNNING and t.agent_id == agent_id
         ]
 
+    async def orphaned(
+        self, live: Collection[UUID], started_before: datetime, limit: int = 500
+    ) -> list[Task]:
+        held = [
+            t
+            for t in self._tasks.values()
+            if (t.status is TaskStatus.RUNNING or t.cancel_outcome is CancelOutcome.REQUESTED)
+            and t.agent_id is not None
+            and t.agent_id not in live
+            and t.started_at is not None
+            and t.started_at < started_before
+        ]
+        held.sort(key=lambda t: (t.started_at, t.task_id))
+        return [_copy(t) for t in held[:limit]]
+
+    async def pending_without_work(self, limit: int = 500) -> list[Task]:
+        def has_work(task_id: UUID) -> bool:
+            mine = self._outbox_of.get(task_id, ())
+            return any(isinstance(self._outbox[m].payload, WorkRequest) for m in mine)
+
+        pending = [
+            t
+            for ids in self._active.values()
+            for t in (self._tasks[i] for i in ids)
+            if t.status is TaskStatus.PENDING and not has_work(t.task_id)
+        ]
+        pending.sort(key=lambda t: (t.created_at, t.task_id))
+        return [_copy(t) for t in pending[:limit]]
+
     async def enqueue(self, outbox: Sequence[OutboxMessage]) -> None:
         self._add_outbox(outbox)
 
@@ -210,6 +248,9 @@ class InMemoryTaskRepository(TaskRepository):
     async def mark_sent(self, message_ids: Sequence[UUID]) -> None:
         for message_id in message_ids:
             self._pop_outbox(message_id)
+
+    async def activity(self, span: Span) -> Activity:
+        return activity_of(list(self._tasks.values()), span)
 
     async def counts(self) -> StoreCounts:
         by_status = dict.fromkeys(TaskStatus, 0)

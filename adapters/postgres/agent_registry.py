@@ -23,11 +23,12 @@ UPSERT: Final = (
 )
 SELECT_ONE: Final = "SELECT * FROM agents WHERE agent_id = $1"
 MARK_OFFLINE: Final = (
-    "UPDATE agents SET status = 'offline' WHERE agent_id = $1 AND status <> 'offline' RETURNING *"
+    "UPDATE agents SET status = 'offline', running_tasks = '{}'"
+    " WHERE agent_id = $1 AND status <> 'offline' RETURNING *"
 )
 MARK_STALE: Final = """
 WITH changed AS (
-    UPDATE agents SET status = 'offline'
+    UPDATE agents SET status = 'offline', running_tasks = '{}'
     WHERE status <> 'offline' AND last_heartbeat_at < $1
     RETURNING *
 )

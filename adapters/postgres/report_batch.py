@@ -119,16 +119,21 @@ def batch_apply_query(group: Sequence[Report]) -> tuple[str, list[Any]]:
     the drop of its unsent work; exactly what `apply_query` does for one."""
     names, statuses = group[0].shape  # names come from MUTABLE_FIELDS only: safe to interpolate
     jsonb = {n for n in names if TASK_SQL_TYPES[n] == "jsonb"}
-    columns = ["task_id", "guard_attempt", *names, "ev_at", "ev_kind", "ev_status", "ev_changes"]
+    columns = ["task_id", "guard_attempt", "guard_agent", "guard_due", *names]
+    columns += ["ev_at", "ev_kind", "ev_status", "ev_changes"]
     types = [
         "uuid",
         "int8",
+        "uuid",
+        "timestamptz",
         *("text" if n in jsonb else TASK_SQL_TYPES[n] for n in names),
         *_EVENT_TYPES,
     ]
     args: list[Any] = [
         [r.task_id for r in group],
         [r.expect.attempt for r in group],
+        [r.expect.agent_id for r in group],
+        [r.expect.due_by for r in group],
         *([_column(n, r.fields[n], n in jsonb) for r in group] for n in names),
         [r.event.at for r in group],
         [r.event.kind for r in group],
@@ -147,7 +152,11 @@ def batch_apply_query(group: Sequence[Report]) -> tuple[str, list[Any]]:
         f"WITH v AS (SELECT * FROM unnest({arrays}) AS v({', '.join(columns)})),"
         f" moved AS (UPDATE tasks t SET {sets} FROM v WHERE t.task_id = v.task_id"
         f" AND t.status = ANY(${n_statuses}::text[])"
-        " AND (v.guard_attempt IS NULL OR t.attempt = v.guard_attempt) RETURNING t.*),"
+        " AND (v.guard_attempt IS NULL OR t.attempt = v.guard_attempt)"
+        " AND (v.guard_agent IS NULL OR t.agent_id = v.guard_agent)"
+        " AND (v.guard_due IS NULL OR t.next_attempt_at IS NULL"
+        " OR t.next_attempt_at <= v.guard_due)"
+        " RETURNING t.*),"
         f" logged AS (INSERT INTO task_events ({sql.INSERT_EVENT_COLUMNS})"
         " SELECT m.task_id, m.revision, v.ev_at, v.ev_kind, v.ev_status, v.ev_changes::jsonb"
         " FROM moved m JOIN v ON v.task_id = m.task_id)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
@@ -17,8 +17,10 @@ from adapters.postgres.errors import connection, transaction, translates_errors
 from adapters.postgres.group_commit import GroupCommitter
 from adapters.postgres.report_batch import ReportBatcher
 from adapters.postgres.rows import event_from_row, outbox_arrays, outbox_from_row, task_from_row
+from adapters.postgres.task_activity import read_activity
 from chiffon.json_values import json_fields
 from chiffon.model import EventDraft, OutboxMessage, Task, TaskEvent, TaskStatus, WaitingReason
+from chiffon.stats import Activity, Span
 from ports.bus import PartiallyPublished
 from ports.task_repository import (
     Expect,
@@ -102,6 +104,16 @@ class PostgresTaskRepository(TaskRepository):
         return [event_from_row(r) for r in rows]
 
     @translates_errors
+    async def timelines(self, task_ids: Sequence[UUID]) -> dict[UUID, list[TaskEvent]]:
+        async with self._connection() as conn:
+            rows = await conn.fetch(sql.SELECT_TIMELINES, list(task_ids))
+        found: dict[UUID, list[TaskEvent]] = {}
+        for row in rows:
+            event = event_from_row(row)
+            found.setdefault(event.task_id, []).append(event)
+        return found
+
+    @translates_errors
     async def due_for_timeout(self, now: datetime, limit: int = 500) -> list[Task]:
         async with self._connection() as conn:
             rows = await conn.fetch(sql.DUE_FOR_TIMEOUT, now, limit)
@@ -123,6 +135,20 @@ class PostgresTaskRepository(TaskRepository):
             if moved:  # the timeline entries, with changes in the API's own JSON
                 await conn.execute(sql.INSERT_EVENTS, *_waiting_events(moved, now))
         return moved
+
+    @translates_errors
+    async def orphaned(
+        self, live: Collection[UUID], started_before: datetime, limit: int = 500
+    ) -> list[Task]:
+        async with self._connection() as conn:
+            rows = await conn.fetch(sql.ORPHANED, list(live), started_before, limit)
+        return [task_from_row(r) for r in rows]
+
+    @translates_errors
+    async def pending_without_work(self, limit: int = 500) -> list[Task]:
+        async with self._connection() as conn:
+            rows = await conn.fetch(sql.PENDING_WITHOUT_WORK, limit)
+        return [task_from_row(r) for r in rows]
 
     @translates_errors
     async def running_on(self, agent_id: UUID) -> list[Task]:
@@ -168,6 +194,11 @@ class PostgresTaskRepository(TaskRepository):
                 return 0  # another replica is deleting: one at a time
             gone: int = await conn.fetchval(sql.DELETE_FINISHED, before, limit)
             return gone
+
+    @translates_errors
+    async def activity(self, span: Span) -> Activity:
+        async with self._connection() as conn:
+            return await read_activity(conn, span)
 
     @translates_errors
     async def counts(self) -> StoreCounts:

@@ -22,6 +22,22 @@ RUNNING_ON: Final = (
     "SELECT * FROM tasks WHERE status = 'running' AND agent_id = $1 ORDER BY created_at, task_id"
 )
 INSERT_OUTBOX: Final = insert_outbox_sql(1)
+# Each half on its partial index (running by agent, cancel requested by agent).
+ORPHANED: Final = f"""
+SELECT * FROM (
+  (SELECT * FROM tasks WHERE status = 'running' AND NOT (agent_id = ANY($1::uuid[]))
+   AND started_at < $2)
+  UNION ALL
+  (SELECT * FROM tasks WHERE cancel_outcome = '{CancelOutcome.REQUESTED}'
+   AND NOT (agent_id = ANY($1::uuid[])) AND started_at < $2)
+) held WHERE agent_id IS NOT NULL ORDER BY started_at, task_id LIMIT $3
+"""
+PENDING_WITHOUT_WORK: Final = """
+SELECT * FROM tasks t WHERE status = 'pending' AND NOT EXISTS (
+  SELECT 1 FROM outbox o WHERE o.task_id = t.task_id AND o.sent_at IS NULL
+  AND o.kind = 'work_request')
+ORDER BY created_at, task_id LIMIT $1
+"""
 
 _ACTIVE: Final = ", ".join(f"'{s.value}'" for s in sorted(lifecycle.ACTIVE))
 # Literal states (from the lifecycle table), so the planner can use the partial index.
@@ -82,6 +98,9 @@ FROM unnest($1::uuid[], $2::int[], $3::timestamptz[], $4::text[], $5::text[], $6
 """
 SELECT_EVENTS: Final = """
 SELECT * FROM task_events WHERE task_id = $1 AND revision > $2 ORDER BY revision LIMIT $3
+"""
+SELECT_TIMELINES: Final = """
+SELECT * FROM task_events WHERE task_id = ANY($1::uuid[]) ORDER BY task_id, revision
 """
 INSERT_EVENT_COLUMNS: Final = "task_id, revision, at, kind, status, changes"
 
@@ -220,6 +239,11 @@ def _guard(expect: Expect, args: list[Any]) -> str:
     if expect.revision is not None:
         args.append(expect.revision)
         return f"revision = ${len(args)}"
-    args += [sorted(s.value for s in expect.statuses), expect.attempt]
+    args += [sorted(s.value for s in expect.statuses), expect.attempt, expect.agent_id]
+    args.append(expect.due_by)
     n = len(args)
-    return f"status = ANY(${n - 1}::text[]) AND (${n}::int IS NULL OR attempt = ${n})"
+    return (
+        f"status = ANY(${n - 3}::text[]) AND (${n - 2}::int IS NULL OR attempt = ${n - 2})"
+        f" AND (${n - 1}::uuid IS NULL OR agent_id = ${n - 1})"
+        f" AND (${n}::timestamptz IS NULL OR next_attempt_at IS NULL OR next_attempt_at <= ${n})"
+    )

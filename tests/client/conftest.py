@@ -32,7 +32,7 @@ def serve(aiohttp_server: Any) -> Serve:
     async def start(**settings: Any) -> Served:
         instances: dict[Any, object] = settings.pop("instances", {})
         middlewares = settings.pop("middlewares", [])
-        base: dict[str, Any] = {"heartbeat_interval_s": HEARTBEAT_S}
+        base: dict[str, Any] = {"heartbeat_interval_s": HEARTBEAT_S, "shutdown_grace_s": 0.2}
         wired = wire_orchestrator(build_container(Settings(**{**base, **settings}), instances))
         wired.app.middlewares[:0] = middlewares  # outermost, before the app is frozen
         server = await aiohttp_server(wired.app)

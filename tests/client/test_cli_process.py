@@ -406,6 +406,10 @@ def test_rerun_runs_a_finished_task_again(url: str) -> None:
     assert task["task_id"] != first["task_id"]
     plain = chiffon("rerun", first["task_id"], url=url)
     assert plain.code == 0 and uuid.UUID(plain.out.strip())
+    shown = chiffon("status", plain.out.strip(), url=url)
+    assert [line.split() for line in shown.out.splitlines() if line.startswith("rerun of")] == [
+        ["rerun", "of", first["task_id"]]
+    ], shown.out
     pending = chiffon("dispatch", "echo", "--delay", "60", url=url).out.strip()
     one_error_line(chiffon("rerun", pending, url=url), 2, "(error_code 2020)")
 

@@ -2,6 +2,8 @@
 
 PostgreSQL or RabbitMQ that do not answer FAIL these tests (never skip). Every process a test
 starts is killed at teardown, pass or fail; on failure the tail of each one's output is printed.
+Every test that passed ends with the history checker over the tasks it made (tests.history):
+a violation fails it, before its processes are stopped.
 """
 
 from __future__ import annotations
@@ -9,13 +11,15 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 
 from tests.amqp_fixtures import base_url, fresh_vhost
-from tests.e2e.harness import Cluster
+from tests.e2e.harness import HEARTBEAT_INTERVAL_S, Cluster
+from tests.history import assert_database_history_clean
 from tests.pg_fixtures import create_database, drop_database
 
 
@@ -57,7 +61,14 @@ async def cluster(
     parts = urlsplit(base_url())
     amqp_url = urlunsplit(parts._replace(path="/" + quote(e2e_vhost, safe="")))
     stack = Cluster(tmp_path, e2e_database, amqp_url, e2e_vhost, f"e2e{secrets.token_hex(4)}")
+    started = datetime.now(UTC)
+    broken = False
     try:
         yield stack
+        served = any(p.name.startswith("serve") for p in stack.procs)  # the schema exists
+        if served and not _failed(request.node):
+            broken = True
+            await assert_database_history_clean(e2e_database, HEARTBEAT_INTERVAL_S, started)
+            broken = False
     finally:
-        await stack.close(failed=_failed(request.node))
+        await stack.close(failed=broken or _failed(request.node))

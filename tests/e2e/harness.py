@@ -15,7 +15,6 @@ import signal
 import socket
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any, TypeVar
 import aiohttp
 import asyncpg
 
+from chiffon.credentials import agent_id_for, new_agent_key
 from tests.amqp_fixtures import rabbitmqctl
 from tests.e2e.recording import RUNLOG_ENV
 
@@ -196,13 +196,15 @@ class Cluster:
         )
         return proc
 
-    async def start_agent(self, orchestrator: Proc, concurrency: int) -> Proc:
-        """`chiffon agent --type demo`, once it consumes and the orchestrator lists it online."""
-        agent_id = str(uuid.uuid4())
+    async def start_agent(self, orchestrator: Proc, concurrency: int, **env: str) -> Proc:
+        """`chiffon agent --type demo` (with these extra settings), once it consumes and the
+        orchestrator lists it online."""
+        key = new_agent_key()  # the agent's id is derived from it (chiffon.credentials)
+        agent_id = str(agent_id_for(key))
         proc = await self.spawn(
             "agent",
             ["agent", "--type", "demo", "--concurrency", str(concurrency)],
-            self.env(CHIFFON_AGENT_ID=agent_id),
+            self.env(CHIFFON_AGENT_KEY=key, CHIFFON_AGENT_ID=agent_id, **env),
             agent_id=agent_id,
         )
 

@@ -14,9 +14,11 @@ from aiohttp.web_runner import BaseRunner
 from adapters.http.server import ChiffonAppRunner
 from adapters.postgres.agent_registry import PostgresAgentRegistry
 from adapters.postgres.task_repository import PostgresTaskRepository
+from chiffon.credentials import ReplicaKey
 from composition_root import Orchestrator, Settings, build_container, wire_orchestrator
 from ports.agent_registry import AgentRegistry
 from ports.task_repository import TaskRepository
+from tests.helpers import TEST_KEY
 from tests.pg_fixtures import pg_database, pg_pool
 
 __all__ = ["pg_database", "pg_pool"]
@@ -37,15 +39,18 @@ class HardenedTestServer(TestServer):
 
 
 @pytest.fixture(params=["memory", pytest.param("postgres", marks=pytest.mark.postgres)])
-def make_api(request: pytest.FixtureRequest, aiohttp_client: Any) -> Factory:
+def make_api(request: pytest.FixtureRequest) -> Factory:
     pool = request.getfixturevalue("pg_pool") if request.param == "postgres" else None
+    # After the pool: the apps stop (their agent's last reports applied) before it closes.
+    aiohttp_client = request.getfixturevalue("aiohttp_client")
 
     async def make(**settings: Any) -> tuple[TestClient, Orchestrator]:
-        instances: dict[Any, object] = settings.pop("instances", {})
+        instances: dict[Any, object] = {ReplicaKey: TEST_KEY, **settings.pop("instances", {})}
         if pool is not None and TaskRepository not in instances:
             instances[TaskRepository] = PostgresTaskRepository(pool)
             instances[AgentRegistry] = PostgresAgentRegistry(pool)
-        base: dict[str, Any] = {"heartbeat_interval_s": HEARTBEAT_S}
+        # A short drain at shutdown: a test that leaves a task running does not wait for it.
+        base: dict[str, Any] = {"heartbeat_interval_s": HEARTBEAT_S, "shutdown_grace_s": 0.2}
         wired = wire_orchestrator(build_container(Settings(**{**base, **settings}), instances))
         client = await aiohttp_client(HardenedTestServer(wired.app))
         return client, wired

@@ -183,3 +183,11 @@ async def test_reject_admission_refuses_work_no_live_agent_can_take(api: TestCli
     assert await eventually(echo_admitted, lambda status: status == 200) == 200  # demo agent
     bad = await api.post("/api/v1/dispatch", json={**body, "on_no_agent": "maybe"})
     assert (bad.status, (await bad.json())["details"].keys()) == (400, {"on_no_agent"})
+
+
+async def assert_no_violations(api: TestClient, settled: bool = False) -> None:
+    """The history checker over everything the test made: every promise kept."""
+    resp = await api.get("/api/v1/audit", params={"settled": "true" if settled else "false"})
+    assert resp.status == 200, await resp.text()
+    report = await resp.json()
+    assert report["violations"] == [], report["violations"]

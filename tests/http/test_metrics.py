@@ -7,6 +7,7 @@ import socket
 import uuid
 from typing import Any
 
+import attrs
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -16,7 +17,7 @@ from adapters.postgres.pool import create_pool
 from adapters.postgres.task_repository import PostgresTaskRepository
 from chiffon.model import AgentStatus, Heartbeat, ResultStatus, WorkResult
 from ports.task_repository import TaskRepository
-from tests.helpers import eventually
+from tests.helpers import eventually, lease, new_agent
 from tests.http.conftest import Factory
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -65,11 +66,29 @@ async def test_counts_move_with_real_work(make_api: Factory) -> None:
     # A duplicate result changes nothing, and is counted as such.
     task = await wired.service.get_task(uuid.UUID(task_id))
     assert task.agent_id is not None
-    again = WorkResult(task.task_id, task.request_id, task.agent_id, 1, ResultStatus.COMPLETED)
+    again = WorkResult(
+        task.task_id,
+        task.request_id,
+        task.agent_id,
+        1,
+        ResultStatus.COMPLETED,
+        lease=lease(task.task_id),
+    )
     assert wired.broker is not None
     wired.broker.publish(RESULTS, encode_message(again))
     ignored = await eventually(
         finished, lambda s: value(s, "chiffon_agent_messages_ignored_total", kind="finished") == 1
+    )
+    # One without the attempt's lease token (anyone with the broker login) is refused.
+    wired.broker.publish(RESULTS, encode_message(attrs.evolve(again, lease="")))
+    await eventually(
+        finished,
+        lambda s: value(s, "chiffon_agent_messages_refused_total", reason="no_lease") == 1,
+    )
+    wired.broker.publish(RESULTS, b'{"not": "an envelope"}')  # dead-lettered, and counted
+    await eventually(
+        finished,
+        lambda s: value(s, "chiffon_agent_messages_refused_total", reason="malformed") == 1,
     )
     assert value(ignored, "chiffon_tasks_finished_total", work_type="echo", status="completed") == 1
 
@@ -106,7 +125,8 @@ async def test_a_pending_task_that_changes_is_not_dispatched_again(make_api: Fac
     assert await reason() == "no_agent"
     # A research agent turns up: the pending task's waiting reason changes (a new revision,
     # still pending, still attempt 1), which is not a second dispatch.
-    beat = Heartbeat(uuid.uuid4(), "research", AgentStatus.ONLINE, ("research",), 1, (), {})
+    agent_id, key = new_agent()
+    beat = Heartbeat(agent_id, "research", AgentStatus.ONLINE, ("research",), 1, (), {}, False, key)
     assert wired.broker is not None
     wired.broker.publish(HEARTBEATS, encode_message(beat))
     await eventually(reason, lambda r: r != "no_agent", 5)

@@ -21,6 +21,8 @@ OPERATIONS = {
     ("post", "/api/v1/cancel/{task_id}"): "cancelTask",
     ("get", "/api/v1/tasks/{task_id}/events"): "getTaskEvents",
     ("post", "/api/v1/tasks/{task_id}/rerun"): "rerunTask",
+    ("get", "/api/v1/audit"): "auditTasks",
+    ("get", "/api/v1/stats"): "getStats",
     ("get", "/api/v1/agents"): "listAgents",
     ("get", "/api/v1/work-types"): "listWorkTypes",
     ("get", "/api/v1/ws"): "streamChanges",
@@ -137,6 +139,8 @@ async def test_real_answers_match_the_document(make_api: Factory) -> None:
     searched = "/api/v1/tasks?q=b&id=0&created_after=2026-01-01T00:00:00Z&agent=" + ids[0]
     await check("GET", searched, "/api/v1/tasks", 200)
     await check("GET", "/api/v1/tasks?id=xyz", "/api/v1/tasks", 400)
+    await check("GET", "/api/v1/stats?window=10m&step=1m", "/api/v1/stats", 200)
+    await check("GET", "/api/v1/stats?window=30d", "/api/v1/stats", 400)
     rerun = "/api/v1/tasks/{task_id}/rerun"
     again = await check("POST", f"/api/v1/tasks/{ids[0]}/rerun", rerun, 200)
     assert again["rerun_of"] == ids[0]
@@ -148,5 +152,8 @@ async def test_real_answers_match_the_document(make_api: Factory) -> None:
     await check("POST", f"/api/v1/cancel/{ids[1]}", "/api/v1/cancel/{task_id}", 400)
     await check("GET", f"/api/v1/status/{uuid.uuid4()}", "/api/v1/status/{task_id}", 404)
     await check("POST", "/api/v1/dispatch", "/api/v1/dispatch", 400, json={"task_id": 1})
+    audited = await check("GET", "/api/v1/audit", "/api/v1/audit", 200)
+    assert audited["violations"] == [] and audited["tasks_checked"] == 4
+    await check("GET", "/api/v1/audit?since=yesterday", "/api/v1/audit", 400)
     await check("GET", "/health", "/health", 200)
     await check("GET", "/ready", "/ready", 200)

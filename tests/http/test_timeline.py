@@ -43,10 +43,12 @@ async def test_the_timeline_numbers_every_change(api: TestClient) -> None:
     assert kinds[-1] == "finished" and set(kinds[started + 1 : -1]) == {"progress"}
     assert items[0]["changes"]["status"] == "pending" and "parameters" not in items[0]["changes"]
     assert items[-1]["status"] == "completed" and items[-1]["changes"]["exit_code"] == 0
-    # Folding the changes in order gives the task as it is.
+    # Folding the changes in order gives the task as it is (`reported_by`, which agent's
+    # report about which attempt an entry applied, is no task field).
     state: dict[str, Any] = {}
     for event in items:
         state.update(event["changes"])
+    assert state.pop("reported_by") == {"attempt": 1, "agent_id": done["agent_id"]}
     assert {**state, "parameters": done["parameters"], "revision": done["revision"]} == done
 
     later = await get_json(api, f"/api/v1/tasks/{task_id}/events?after=2&limit=2")

@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient
 
 from tests.helpers import eventually
 from tests.http.conftest import Factory
-from tests.http.test_dispatch_api import body, status_of
+from tests.http.test_dispatch_api import assert_no_violations, body, status_of
 
 FINAL = ("completed", "failed", "cancelled", "timed_out")
 TIMED_OUT = {"status": "timed_out", "exit_code": 124, "error_message": "timed out after 0.5s"}
@@ -37,6 +37,7 @@ async def test_the_agents_timer_ends_a_running_task_timed_out(make_api: Factory)
     assert task["started_at"] is not None and task["attempt"] == 1  # it ran, on the agent
     listed = await (await api.get("/api/v1/tasks", params={"status": "timed_out"})).json()
     assert task["task_id"] in [t["task_id"] for t in listed["items"]]
+    await assert_no_violations(api, settled=True)
 
 
 async def test_the_orchestrators_deadline_ends_the_task_the_same_way(make_api: Factory) -> None:
@@ -46,6 +47,7 @@ async def test_the_orchestrators_deadline_ends_the_task_the_same_way(make_api: F
     )
     assert _end(task) == TIMED_OUT
     assert task["started_at"] is None
+    await assert_no_violations(api, settled=True)
 
 
 async def test_retry_on_timed_out_retries_what_the_agents_timer_stopped(make_api: Factory) -> None:
@@ -63,3 +65,4 @@ async def test_retry_on_timed_out_retries_what_the_agents_timer_stopped(make_api
     kinds = [e["kind"] for e in events["items"]]
     # Attempt 2 ran too; whichever side saw its time run out first ended it.
     assert kinds.count("started") == 2 and kinds[-1] in ("finished", "timed_out")
+    await assert_no_violations(api, settled=True)

@@ -96,6 +96,7 @@ async def test_the_readme_walkthrough_in_memory_then_ctrl_c() -> None:
         (["migrate"], {}, 1, "set CHIFFON_DATABASE_URL"),
         (["agent"], {}, 1, "needs CHIFFON_AMQP_URL"),
         (["serve"], {"CHIFFON_HEARTBEAT_INTERVAL_S": "0"}, 2, "CHIFFON_HEARTBEAT_INTERVAL_S must"),
+        (["serve"], {"CHIFFON_MISSED_HEARTBEATS": "1"}, 2, "MISSED_HEARTBEATS must be between 2"),
         (["serve"], {"CHIFFON_PORT": "eighty"}, 2, "CHIFFON_PORT must be a whole number"),
         (["serve"], {"CHIFFON_ROUTES": "nonsense"}, 2, "expected work_type=agent_type"),
         (["serve"], {"CHIFFON_LOG_FORMAT": "xml"}, 2, "must be one of text, json"),

@@ -12,6 +12,7 @@ from adapters.memory.clock import ManualClock
 from adapters.postgres.agent_registry import PostgresAgentRegistry
 from adapters.postgres.task_repository import PostgresTaskRepository
 from chiffon.commands import DispatchCommand
+from chiffon.credentials import ReplicaKey
 from chiffon.handlers import HandlerContext, HandlerRegistry
 from chiffon.model import TaskStatus
 from composition_root import Settings, build_container, wire_orchestrator
@@ -19,7 +20,8 @@ from ports.agent_registry import AgentRegistry
 from ports.bus import WorkBus
 from ports.notifier import EventSource, Notifier
 from ports.task_repository import TaskFilter, TaskRepository
-from tests.helpers import Stack
+from tests.helpers import TEST_KEY, Stack
+from tests.history import assert_history_clean
 
 pytestmark = pytest.mark.postgres
 N = 20
@@ -32,6 +34,8 @@ def wired_on(pool: asyncpg.Pool, **instances: object) -> Stack:
         {
             TaskRepository: PostgresTaskRepository(pool),
             AgentRegistry: PostgresAgentRegistry(pool),
+            # Both lives share the replicas' key, as replicas on one database do (ADR 0009).
+            ReplicaKey: TEST_KEY,
             **{ports[name]: value for name, value in instances.items()},
         },
     )
@@ -75,6 +79,8 @@ async def test_rows_committed_before_a_crash_are_sent_once_after_restart(
         await asyncio.sleep(0.2)  # a duplicate publish would have run by now
         assert runs == Counter({str(i): 1 for i in ids})
         assert await pg_pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
+        wired = second.wired
+        await assert_history_clean(wired.tasks, wired.agents, second.clock, 30.0, settled=True)
     finally:
         for runtime, _ in second.agents:
             await runtime.stop(grace_s=0.1)
@@ -98,3 +104,4 @@ async def test_tasks_and_statuses_survive_a_restart(pg_pool: asyncpg.Pool) -> No
     assert (created, stored.request_id) == (False, task.request_id)
     page = await second.service.list_tasks(TaskFilter(), 10, None)
     assert {t.task_id for t in page.items} == {task.task_id, cancelled.task_id}
+    await assert_history_clean(second.wired.tasks, second.wired.agents, second.clock, 30.0)

@@ -200,3 +200,140 @@ async def test_rerun_from_the_detail_and_cancel_a_selection(dashboard: Dashboard
         await expect(page.locator("#notice")).to_contain_text("cancelled 2 of 2")
         await expect(ui.chip(waiting[2])).to_have_text("pending")
         assert not ui.errors, ui.errors
+
+
+async def test_activity_charts_draw_the_stats_and_follow_new_work(
+    dashboard: DashboardPage,
+) -> None:
+    ui, page = dashboard, dashboard.page
+    async with chiffon_server("stats") as server, explained(ui, "stats", server):
+        await ui.open(server.base)
+        await expect(ui.connection).to_have_text("live")
+        for _ in range(2):
+            await expect(ui.chip(await ui.dispatch("echo"))).to_have_text("completed")
+        failed = await ui.dispatch("fail")
+        await expect(ui.chip(failed)).to_have_text("failed")
+        legend = page.locator("#activity [data-role=throughput-legend]")
+        await expect(legend).to_contain_text("completed 2 · failed 1", timeout=8000)
+        await expect(page.locator("#chart-throughput rect.completed")).not_to_have_count(0)
+        await expect(page.locator("#chart-throughput rect.failed")).not_to_have_count(0)
+        await expect(page.locator("#chart-runtime polyline.p95")).to_have_count(1)
+        # Live: a task dispatched elsewhere shows up in the next refresh, no reload.
+        body = {"task_id": str(uuid.uuid4()), "work_type": "ansible"}
+        await page.request.post(f"{server.base}/api/v1/dispatch", data=body)
+        queue = page.locator("#activity [data-role=queue-legend]")
+        await expect(queue).to_contain_text("pending now: infra 1", timeout=8000)
+        await expect(page.locator("#chart-queue polyline")).not_to_have_count(0)
+        await page.select_option("#activity [data-role=window]", "24h")
+        await expect(legend).to_contain_text("dispatched 4")
+        assert await ui.still_the_same_document()
+        assert not ui.errors, ui.errors
+
+
+async def test_the_detail_draws_each_attempt_to_scale_with_reasons(
+    dashboard: DashboardPage,
+) -> None:
+    ui, page = dashboard, dashboard.page
+    async with chiffon_server("attempts") as server, explained(ui, "attempts", server):
+        await ui.open(server.base)
+        await expect(ui.connection).to_have_text("live")
+        task_id = str(uuid.uuid4())
+        body = {
+            "task_id": task_id,
+            "work_type": "fail",
+            "parameters": {"message": "disk full"},
+            "retry": {"max_attempts": 2, "on": ["failed"], "backoff_s": 0.5},
+        }
+        answer = await page.request.post(f"{server.base}/api/v1/dispatch", data=body)
+        assert answer.status == 200, await answer.text()
+        await expect(ui.chip(task_id)).to_have_text("failed", timeout=8000)
+        await ui.open_detail(task_id)
+        attempts = ui.detail.locator("[data-role=attempts]")
+        await expect(attempts.locator(".attempt-row")).to_have_count(2)
+        notes = attempts.locator("li")
+        await expect(notes.first).to_contain_text("attempt 1: waited")
+        texts = await notes.all_inner_texts()
+        assert any(t.startswith("attempt 1: ran") and "failed" in t for t in texts), texts
+        assert any("attempt 2: waited" in t and "retry backoff" in t for t in texts), texts
+        assert texts[-1].startswith("attempt 2: ran") and "failed: disk full" in texts[-1], texts
+        # To scale: attempt 2's wait (0.5 s backoff) is wider than attempt 1's.
+        widths = await attempts.locator(".segment.waiting").evaluate_all(
+            "els => els.map(e => e.getBoundingClientRect().width)"
+        )
+        assert len(widths) == 2 and widths[1] > widths[0], widths
+        assert not ui.errors, ui.errors
+
+
+async def test_an_agent_page_shows_its_tasks_counts_and_resources(
+    dashboard: DashboardPage,
+) -> None:
+    ui, page = dashboard, dashboard.page
+    async with chiffon_server("agent-page") as server, explained(ui, "agent-page", server):
+        await ui.open(server.base)
+        await expect(ui.connection).to_have_text("live")
+        for _ in range(2):
+            await expect(ui.chip(await ui.dispatch("echo"))).to_have_text("completed")
+        failed = await ui.dispatch("fail")
+        await expect(ui.chip(failed)).to_have_text("failed")
+        await ui.agent_rows().first.click()
+        panel = page.locator("#agent-detail")
+        await expect(panel).to_be_visible()
+        await expect(panel.locator("[data-role=chip]")).to_have_text("online")
+        await expect(panel.locator("dt:text-is('Serves') + dd")).to_contain_text("echo")
+        await expect(panel.locator("[data-role=counts]")).to_contain_text(
+            "3 tasks: running 0 · completed 2 · failed 1"
+        )
+        await expect(panel.locator("[data-role=tasks] tr")).to_have_count(3)
+        # Resources over time: a point per heartbeat this page sees (one every 0.5 s here).
+        legend = panel.locator("[data-role=resources-legend]")
+        await expect(legend).to_contain_text(re.compile(r"CPU \d+%"))
+        await expect(legend).to_contain_text(re.compile(r"([3-9]|\d\d+) heartbeats"))
+        points = await panel.locator("polyline.cpu").get_attribute("points")
+        assert points is not None and len(points.split()) >= 3, points
+        # A task of the agent opens the task's detail.
+        await panel.locator(f'[data-role=tasks] tr[data-task-id="{failed}"]').click()
+        await expect(ui.detail.locator("[data-role=task-id]")).to_have_text(failed)
+        await expect(panel).to_be_hidden()
+        assert not ui.errors, ui.errors
+
+
+async def test_dark_mode_follows_the_system_and_screenshots(browser: Browser) -> None:
+    """Light and dark, the same page; test-results/docs-*.png are docs/img/dashboard*.png."""
+    colors = {}
+    async with chiffon_server("dark") as server:
+        for scheme in ("light", "dark"):
+            context = await browser.new_context(
+                viewport={"width": 1280, "height": 900}, color_scheme=scheme
+            )
+            page = await context.new_page()
+            page.set_default_timeout(WAIT_MS)
+            ui = DashboardPage(page)
+            try:
+                async with explained(ui, f"dark-{scheme}", server):
+                    await ui.open(server.base)
+                    await expect(ui.connection).to_have_text("live")
+                    if scheme == "light":  # some history for both pictures
+                        await ui.dispatch("sleep", '{"seconds": 60, "step_s": 1}')
+                        for work, params in (("echo", "{}"), ("fail", "{}"), ("echo", "{}")):
+                            await ui.dispatch(work, params)
+                        await ui.dispatch("ansible")
+                    await expect(page.locator("#tasks-body tr")).to_have_count(5)
+                    await expect(
+                        page.locator("#activity [data-role=throughput-legend]")
+                    ).to_contain_text("dispatched 5", timeout=8000)
+                    colors[scheme] = await page.evaluate(
+                        "[getComputedStyle(document.documentElement).backgroundColor,"
+                        " getComputedStyle(document.querySelector('.panel')).color]"
+                    )
+                    await page.screenshot(path=f"test-results/docs-{scheme}.png")
+                    rows = page.locator("#tasks-body tr td.work-type")
+                    await rows.filter(has_text="fail").first.click()
+                    await expect(ui.detail).to_be_visible()
+                    await expect(ui.detail.locator(".attempt-row")).to_have_count(1)
+                    await page.screenshot(path=f"test-results/docs-detail-{scheme}.png")
+                    assert not ui.errors, ui.errors
+            finally:
+                await context.close()
+    assert colors["light"][0] == "rgb(246, 247, 249)", colors
+    assert colors["dark"][0] == "rgb(18, 21, 27)", colors
+    assert colors["dark"][1] == "rgb(227, 231, 238)", colors  # light text on dark panels

@@ -9,7 +9,7 @@ from chiffon.leases import LeaseKeeper
 from chiffon.ledger import TaskLedger
 from chiffon.model import AgentStatus, LossPolicy, TaskStatus
 from ports.notifier import Notifier
-from tests.helpers import Stack, eventually
+from tests.helpers import Stack, eventually, running_stack
 
 S = TaskStatus
 
@@ -36,9 +36,13 @@ async def test_an_agent_at_full_concurrency_reports_busy(stack: Stack) -> None:
 
 
 async def test_offline_after_three_missed_intervals_not_before(stack: Stack) -> None:
+    assert stack.container is not None
+    config = stack.container.resolve(OrchestratorConfig)
+    # The defaults: 2 s heartbeats, lost after 3 missed, seen by the next sweep (every 1 s).
+    assert (config.offline_after_s, config.sweep_interval_s, config.detection_s) == (6, 1, 7)
     await stack.add_agent()
     await eventually(lambda: agents(stack), lambda a: len(a) == 1)
-    stack.clock.advance(30 * 3 - 1)
+    stack.clock.advance(config.offline_after_s - 1)
     await stack.wired.sweeper.sweep()
     assert (await agents(stack))[0].status is AgentStatus.ONLINE
     stack.clock.advance(2)
@@ -169,3 +173,32 @@ async def test_a_clean_stop_hands_only_abandoned_tasks_to_the_loss_policy(stack:
     other, _ = await stack.add_agent()
     moved = await stack.until_status(slow.task_id, S.RUNNING)
     assert moved.agent_id == other.agent_id
+
+
+async def test_the_missed_beats_rule_is_settable() -> None:
+    async with running_stack(heartbeat_interval_s=0.5, missed_heartbeats=4) as stack:
+        assert stack.container is not None
+        config = stack.container.resolve(OrchestratorConfig)
+        assert (config.offline_after_s, config.detection_s) == (2.0, 2.5)
+        await stack.add_agent()
+        await eventually(lambda: agents(stack), lambda a: len(a) == 1)
+        stack.clock.advance(1.9)
+        await stack.wired.sweeper.sweep()
+        assert (await agents(stack))[0].status is AgentStatus.ONLINE
+        stack.clock.advance(0.2)
+        await stack.wired.sweeper.sweep()
+        assert (await agents(stack))[0].status is AgentStatus.OFFLINE
+
+
+async def test_a_second_signal_stops_at_once_without_waiting_out_the_grace(stack: Stack) -> None:
+    leaving, _ = await stack.add_agent()
+    slow = await stack.dispatch("sleep", parameters={"seconds": 30})
+    await stack.until_status(slow.task_id, S.RUNNING)
+    hurry = asyncio.Event()
+    stopping = asyncio.create_task(leaving.stop(grace_s=3600, hurry=hurry))
+    await asyncio.sleep(0.05)
+    assert not stopping.done()  # warm: it waits for the running task
+    hurry.set()  # cold: the second Ctrl-C
+    await asyncio.wait_for(stopping, 5)  # not the hour of grace
+    retried = await stack.until_status(slow.task_id, S.PENDING)
+    assert retried.attempt == 2  # the goodbye handed it to the loss policy

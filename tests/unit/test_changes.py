@@ -19,11 +19,13 @@ from chiffon.changes import (
     Progress,
     Refused,
     Retry,
+    SettleCancel,
     Start,
     TimeOut,
     allowed_from,
     decide,
     dispatched,
+    refused,
 )
 from chiffon.model import ResultStatus, TaskStatus
 from tests.contract.store.builders import T0, make_task
@@ -36,7 +38,7 @@ NOW = T0 + timedelta(seconds=5)
 def every_change() -> list[Change]:
     return [
         Start(AGENT, 1),
-        Progress(1, 50, "half"),
+        Progress(AGENT, 1, 50, "half"),
         Finish(1, ResultStatus.COMPLETED, AGENT, "out", {"r": 1}),
         Finish(1, ResultStatus.FAILED, AGENT),
         Retry(1),
@@ -48,7 +50,8 @@ def every_change() -> list[Change]:
 
 @pytest.mark.parametrize("status", list(TaskStatus))
 def test_every_change_applies_exactly_where_the_table_allows(status: TaskStatus) -> None:
-    task = make_task(status=status, timeout_s=1.0)
+    held_by = None if status is S.PENDING else AGENT  # agent reports come from the holder
+    task = make_task(status=status, timeout_s=1.0, agent_id=held_by)
     for change in every_change():
         decision = decide(task, change, NOW)
         allowed = status in allowed_from(change)
@@ -68,7 +71,11 @@ def test_nothing_leaves_a_final_status() -> None:
 
 def test_agent_reports_of_another_attempt_are_refused() -> None:
     task = make_task(status=S.RUNNING, attempt=2)
-    for change in (Progress(1, 10, None), Finish(1, ResultStatus.COMPLETED, AGENT), Retry(1)):
+    for change in (
+        Progress(AGENT, 1, 10, None),
+        Finish(1, ResultStatus.COMPLETED, AGENT),
+        Retry(1),
+    ):
         refused = decide(task, change, NOW)
         assert isinstance(refused, Refused) and "attempt 1" in refused.reason
 
@@ -89,7 +96,7 @@ def test_what_each_change_sets() -> None:
     assert done.task.output is not None and len(done.task.output) == 64 * 1024
     failed = decide(running, Finish(1, ResultStatus.FAILED, AGENT), NOW)
     assert isinstance(failed, Accepted) and failed.task.error_message
-    progress = decide(running, Progress(1, 250, "m" * 5000), NOW)
+    progress = decide(running, Progress(AGENT, 1, 250, "m" * 5000), NOW)
     assert isinstance(progress, Accepted) and progress.task.progress_percent == 100
     assert (
         progress.task.progress_message is not None and len(progress.task.progress_message) == 1000
@@ -123,7 +130,22 @@ def test_timeline_entries_hold_json_values() -> None:
         "waiting_reason": None,
         "waiting_until": None,
         "updated_at": NOW.isoformat(),
+        # which agent's report about which attempt: no task field, for the history checker
+        "reported_by": {"attempt": 1, "agent_id": str(AGENT)},
     }
+
+
+def test_a_settled_cancel_is_recorded_as_still_cancelled() -> None:
+    # Found by the fault campaign: the settlement's timeline entry said `running`, so a
+    # history read back showed the task leaving its end state.
+    running = make_task(status=S.RUNNING, agent_id=AGENT, started_at=T0)
+    cancelled = decide(running, Cancel(), NOW)
+    assert isinstance(cancelled, Accepted)
+    stopped = Finish(1, ResultStatus.CANCELLED, AGENT)
+    for finish in (stopped, Finish(1, ResultStatus.COMPLETED, AGENT), None):
+        settled = decide(cancelled.task, SettleCancel(1, finish), NOW)
+        assert isinstance(settled, Accepted), settled
+        assert (settled.task.status, settled.event.status) == (S.CANCELLED, S.CANCELLED)
 
 
 def test_the_agents_time_out_ends_a_task_as_the_deadline_does() -> None:
@@ -140,3 +162,42 @@ def test_the_agents_time_out_ends_a_task_as_the_deadline_does() -> None:
     assert isinstance(again, Accepted)
     assert (again.task.status, again.task.attempt) == (S.PENDING, 2)
     assert again.task.deadline_at == NOW + timedelta(seconds=0.5)  # a new deadline
+
+
+def test_only_the_holder_of_the_current_attempt_may_report() -> None:
+    other = uuid4()
+    running = make_task(status=S.RUNNING, agent_id=AGENT, attempt=2)
+    waiting = make_task(attempt=2, next_attempt_at=NOW + timedelta(seconds=1))
+    cases = [
+        (running, Progress(AGENT, 2, 5, None), None),
+        (running, Progress(other, 2, 5, None), f"attempt 2 is held by agent {AGENT}"),
+        (
+            running,
+            Finish(1, ResultStatus.COMPLETED, AGENT),
+            "attempt 1 is not the current attempt (2)",
+        ),
+        (waiting, Start(other, 2), "attempt 2 is not sent before"),
+        (attrs.evolve(waiting, next_attempt_at=NOW), Start(other, 2), None),  # the first claims it
+        (
+            make_task(status=S.FAILED, attempt=2),
+            Finish(2, ResultStatus.COMPLETED, AGENT),
+            "attempt 2 is held by no agent",
+        ),
+    ]
+    for task, change, why in cases:
+        decision = decide(task, change, NOW)
+        if why is None:
+            assert isinstance(decision, Accepted), (change, decision)
+        else:
+            assert isinstance(decision, Refused) and decision.foreign == change.report
+            assert decision.reason.startswith(why), decision.reason
+    entry = refused(running, Progress(other, 2, 5, None).report, "why", NOW)
+    assert (entry.task.revision, entry.task.status, entry.fields) == (
+        running.revision + 1,
+        S.RUNNING,
+        {},
+    )
+    assert entry.event.kind == "report_refused"
+    assert entry.event.changes == {
+        "refused": {"report": "progress", "agent_id": str(other), "attempt": 2, "reason": "why"}
+    }

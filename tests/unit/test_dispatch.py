@@ -11,7 +11,7 @@ from chiffon.fresh_outbox import FreshOutbox
 from chiffon.messages import OutboxFactory
 from chiffon.model import TaskStatus, WorkRequest
 from ports.task_repository import TaskFilter
-from tests.helpers import Stack, eventually
+from tests.helpers import TEST_KEY, Stack, eventually
 
 
 async def queued(stack: Stack, agent_type: str = "demo") -> list[WorkRequest]:
@@ -104,7 +104,7 @@ async def test_the_relay_fast_path_is_bounded_and_keeps_groups_whole(stack: Stac
     """Past its bound the fast path takes no more (the sweep sends those), and it never
     splits a group: an announcement is never queued without the work it comes with."""
     fresh = FreshOutbox(max_waiting=5)
-    outbox = OutboxFactory(stack.clock, SequentialIds())
+    outbox = OutboxFactory(stack.clock, SequentialIds(), TEST_KEY)
     groups = [
         outbox.work_announced(await stack.dispatch("echo", parameters={"n": n})) for n in range(3)
     ]

@@ -18,7 +18,7 @@ from chiffon.handlers import HandlerContext, HandlerOutcome, HandlerRegistry
 from chiffon.messages import OutboxFactory
 from chiffon.model import TaskStatus
 from tests.contract.store.builders import make_task
-from tests.helpers import Stack
+from tests.helpers import TEST_KEY, Stack
 
 S = TaskStatus
 
@@ -34,7 +34,7 @@ async def test_work_that_cannot_be_encoded_fails_its_task_and_not_the_batch(stac
     await stack.add_agent()
     # Stored behind the service's back (the edge refuses NaN): a task the bus cannot encode.
     poison = make_task(parameters={"x": float("nan")}, created_at=stack.clock.now())
-    outbox = OutboxFactory(stack.clock, RandomIds())
+    outbox = OutboxFactory(stack.clock, RandomIds(), TEST_KEY)
     stored, _ = await stack.wired.tasks.create(poison, dispatched(poison), [outbox.work(poison)])
     good = await stack.dispatch("echo", parameters={"ok": True})
     assert stack.container is not None

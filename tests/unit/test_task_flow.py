@@ -1,13 +1,14 @@
 import asyncio
 from uuid import uuid4
 
+import attrs
 import pytest
 
 from chiffon.errors import NotCancellable, TaskNotFound
 from chiffon.events import TaskUpdated
 from chiffon.handlers import HandlerContext, HandlerRegistry
 from chiffon.model import ResultStatus, StatusUpdate, TaskStatus, WorkResult
-from tests.helpers import Stack, eventually
+from tests.helpers import Stack, eventually, lease
 
 S = TaskStatus
 
@@ -150,7 +151,13 @@ async def test_duplicate_late_and_stale_messages_change_nothing(stack: Stack) ->
     tracker = stack.wired.tracker
     await tracker.handle(
         WorkResult(
-            task.task_id, task.request_id, agent_id, 1, ResultStatus.FAILED, error_message="late"
+            task.task_id,
+            task.request_id,
+            agent_id,
+            1,
+            ResultStatus.FAILED,
+            error_message="late",
+            lease=lease(task.task_id),
         )
     )
     await tracker.handle(
@@ -161,11 +168,22 @@ async def test_duplicate_late_and_stale_messages_change_nothing(stack: Stack) ->
             2,
             ResultStatus.FAILED,
             error_message="other attempt",
+            lease=lease(task.task_id, 2),
         )
     )
-    await tracker.handle(StatusUpdate(task.task_id, agent_id, 1, running=True))
-    await tracker.handle(StatusUpdate(task.task_id, agent_id, 1, progress_percent=5))
-    assert await stack.task(task.task_id) == done
+    token = lease(task.task_id)
+    await tracker.handle(StatusUpdate(task.task_id, agent_id, 1, running=True, lease=token))
+    await tracker.handle(StatusUpdate(task.task_id, agent_id, 1, progress_percent=5, lease=token))
+    # All from the lease holder, so the boundary lets them in; the holder's duplicates change
+    # nothing; the report about an attempt it never held changes nothing either, and is
+    # recorded in the timeline.
+    assert stack.wired.tracker.refused == {}
+    after = await stack.task(task.task_id)
+    assert attrs.evolve(after, revision=done.revision) == done
+    _, events = await stack.service.timeline(task.task_id, after=done.revision)
+    assert [(e.revision, e.kind, e.status) for e in events] == [
+        (done.revision + 1, "report_refused", S.COMPLETED)
+    ]
 
 
 async def test_a_result_for_a_pending_task_implies_it_ran(stack: Stack) -> None:
@@ -173,7 +191,15 @@ async def test_a_result_for_a_pending_task_implies_it_ran(stack: Stack) -> None:
     await eventually(lambda: _depth(stack), lambda d: d == 1)  # announced and published
     agent_id = uuid4()
     await stack.wired.tracker.handle(
-        WorkResult(task.task_id, task.request_id, agent_id, 1, ResultStatus.COMPLETED, result=7)
+        WorkResult(
+            task.task_id,
+            task.request_id,
+            agent_id,
+            1,
+            ResultStatus.COMPLETED,
+            result=7,
+            lease=lease(task.task_id),
+        )
     )
     final = await stack.task(task.task_id)
     assert (final.status, final.result, final.agent_id) == (S.COMPLETED, 7, agent_id)

@@ -3,7 +3,7 @@ agents' messages fed to the tracker directly where a real agent could not be mad
 
 from __future__ import annotations
 
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from chiffon.commands import RetryRequest
 from chiffon.model import (
@@ -18,13 +18,17 @@ from chiffon.model import (
     WorkResult,
 )
 from ports.task_repository import TaskFilter
-from tests.helpers import Stack
+from tests.helpers import Stack, lease, new_agent
 
 W = WaitingReason
 
 
+AGENT, AGENT_KEY = new_agent()
+
+
 def beat(agent_id: UUID, status: AgentStatus, goodbye: bool = False) -> Heartbeat:
-    return Heartbeat(agent_id, "research", status, ("research",), 1, (), {}, goodbye)
+    assert agent_id == AGENT  # the one agent these tests know the key of
+    return Heartbeat(agent_id, "research", status, ("research",), 1, (), {}, goodbye, AGENT_KEY)
 
 
 async def reason(stack: Stack, task_id: UUID) -> tuple[WaitingReason | None, object]:
@@ -36,7 +40,7 @@ async def test_the_waiting_reason_follows_the_agents(stack: Stack) -> None:
     tracker, sweeper = stack.wired.tracker, stack.wired.sweeper
     task = await stack.dispatch("research")  # its agent type has no agent (yet)
     assert task.waiting_reason is W.NO_AGENT
-    agent = uuid4()
+    agent = AGENT
     for status, expected in (
         (AgentStatus.ONLINE, W.QUEUED),
         (AgentStatus.BUSY, W.AGENTS_BUSY),
@@ -53,7 +57,9 @@ async def test_the_waiting_reason_follows_the_agents(stack: Stack) -> None:
     timeline = await stack.wired.tasks.events(task.task_id)
     waits = [e.changes["waiting_reason"] for e in timeline if e.kind == "waiting"]
     assert waits == ["queued", "agents_busy", "queued", "no_agent"]
-    await tracker.handle(StatusUpdate(task.task_id, agent, 1, running=True))
+    await tracker.handle(
+        StatusUpdate(task.task_id, agent, 1, running=True, lease=lease(task.task_id))
+    )
     assert await reason(stack, task.task_id) == (None, None)  # running: not waiting
 
 
@@ -62,9 +68,13 @@ async def test_scheduled_and_retry_backoff_say_until_when(stack: Stack) -> None:
     assert (later.waiting_reason, later.waiting_until) == (W.SCHEDULED, later.not_before)
     policy = RetryRequest(max_attempts=2, backoff_s=30, on=(RetryOn.FAILED,))
     flaky = await stack.dispatch("research", retry=policy)
-    agent = uuid4()
-    await stack.wired.tracker.handle(StatusUpdate(flaky.task_id, agent, 1, running=True))
-    failed = WorkResult(flaky.task_id, flaky.request_id, agent, 1, ResultStatus.FAILED)
+    agent = AGENT
+    await stack.wired.tracker.handle(
+        StatusUpdate(flaky.task_id, agent, 1, running=True, lease=lease(flaky.task_id))
+    )
+    failed = WorkResult(
+        flaky.task_id, flaky.request_id, agent, 1, ResultStatus.FAILED, lease=lease(flaky.task_id)
+    )
     await stack.wired.tracker.handle(failed)
     waiting = await stack.task(flaky.task_id)
     assert waiting.waiting_reason is W.RETRY_BACKOFF
@@ -77,8 +87,10 @@ async def test_scheduled_and_retry_backoff_say_until_when(stack: Stack) -> None:
 
 async def running_task(stack: Stack) -> tuple[UUID, UUID]:
     task = await stack.dispatch("research")
-    agent = uuid4()
-    await stack.wired.tracker.handle(StatusUpdate(task.task_id, agent, 1, running=True))
+    agent = AGENT
+    await stack.wired.tracker.handle(
+        StatusUpdate(task.task_id, agent, 1, running=True, lease=lease(task.task_id))
+    )
     return task.task_id, agent
 
 
@@ -92,7 +104,9 @@ async def test_a_running_cancel_waits_for_the_agent_then_says_stopped(stack: Sta
     task_id, agent = await running_task(stack)
     cancelled = await stack.service.cancel(task_id)
     assert cancelled.cancel_outcome is CancelOutcome.REQUESTED
-    stopped = WorkResult(task_id, task_id, agent, 1, ResultStatus.CANCELLED, output="stopped")
+    stopped = WorkResult(
+        task_id, task_id, agent, 1, ResultStatus.CANCELLED, output="stopped", lease=lease(task_id)
+    )
     await stack.wired.tracker.handle(stopped)
     final = await stack.task(task_id)
     assert (final.status, final.cancel_outcome) == (TaskStatus.CANCELLED, CancelOutcome.STOPPED)
@@ -103,7 +117,7 @@ async def test_a_cancel_too_late_keeps_the_result_and_stays_cancelled(stack: Sta
     await stack.service.cancel(task_id)
     done = WorkResult(
         task_id, task_id, agent, 1, ResultStatus.COMPLETED, output="all done", result={"x": 1},
-        exit_code=0, duration_ms=12,
+        exit_code=0, duration_ms=12, lease=lease(task_id),
     )  # fmt: skip
     await stack.wired.tracker.handle(done)
     final = await stack.task(task_id)
@@ -118,7 +132,9 @@ async def test_a_cancel_too_late_keeps_the_result_and_stays_cancelled(stack: Sta
 async def test_a_cancel_whose_agent_is_lost_is_unconfirmed(stack: Stack) -> None:
     task_id, agent = await running_task(stack)
     await stack.service.cancel(task_id)
-    goodbye = Heartbeat(agent, "research", AgentStatus.ONLINE, (), 1, (task_id,), {}, True)
+    goodbye = Heartbeat(
+        agent, "research", AgentStatus.ONLINE, (), 1, (task_id,), {}, True, AGENT_KEY
+    )
     await stack.wired.tracker.handle(goodbye)
     final = await stack.task(task_id)
     assert (final.status, final.cancel_outcome) == (

@@ -197,6 +197,22 @@ class Client:
         answer: dict[str, Any] = await self._call("POST", path, body)
         return answer
 
+    async def audit(
+        self,
+        since: datetime | str | None = None,
+        trace_id: UUID | str | None = None,
+        *,
+        settled: bool = False,
+    ) -> dict[str, Any]:
+        """The history checker's report: `{at, tasks_checked, violations: [{task_id, rule,
+        revisions, message}]}` (no violations: every promise held)."""
+        query = {"since": _iso(since), "trace_id": None if trace_id is None else str(trace_id)}
+        params = {k: v for k, v in query.items() if v is not None}
+        if settled:
+            params["settled"] = "true"
+        answer: dict[str, Any] = await self._call("GET", "/api/v1/audit", query=params)
+        return answer
+
     def watch(
         self, *, task_id: UUID | str | None = None, trace_id: UUID | str | None = None
     ) -> AsyncGenerator[TaskJson, None]:

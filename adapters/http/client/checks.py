@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from adapters.http.client.verbs import UsageError
@@ -84,3 +85,32 @@ def server_url(text: str) -> str:
     if path not in KNOWN_PATHS or parts.query or parts.fragment:
         raise UsageError(f"--url {text!r} has a path: give {URL_SHAPE} (no /api/...)")
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def checked(verb: str, options: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The options with the values a request needs checked (or made explicit) first."""
+    opts = dict(options)
+    if verb == "dispatch":
+        opts["priority"] = priority(opts.get("priority"))
+        opts["not_before"] = at_time(opts.get("not_before"))
+    elif verb in ("tasks", "cancel"):
+        one_of("--status", opts.get("status"), TaskStatus)
+        one_of("--waiting", opts.get("waiting_reason"), WaitingReason)
+        opts["created_after"] = when("--since", opts.get("since"))
+        opts["created_before"] = when("--before", opts.get("before"))
+    elif verb == "audit":
+        opts["created_after"] = when("--since", opts.get("since"))
+    elif verb == "agents":
+        one_of("--status", opts.get("status"), AgentStatus)
+    return opts
+
+
+def details_line(details: object) -> str:
+    """What a 400 says of each field ({"priority": ["Must be ..."]}), in one line."""
+    if not isinstance(details, dict) or not details:
+        return ""
+    said = []
+    for field, messages in details.items():
+        text = " ".join(str(m) for m in messages) if isinstance(messages, list) else str(messages)
+        said.append(f"{field}: {text}")
+    return " (" + "; ".join(said) + ")"

@@ -23,7 +23,6 @@ from adapters.http.client.api import DEFAULT_URL, Client
 from adapters.http.client.bulk import cancel_one_or_many
 from adapters.http.client.errors import ApiError, ServerUnreachable
 from adapters.http.client.verbs import RUNNERS, Options, Output, UsageError, Verb
-from chiffon.model import AgentStatus, TaskStatus, WaitingReason
 
 if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -115,6 +114,14 @@ def add_verbs(top: argparse.ArgumentParser, verbs: Subparsers) -> None:
     p = _verb(verbs, "rerun", "run a finished task's work again as a new task")
     p.add_argument("task_id", metavar="ID")
     p.add_argument("--wait", action="store_true", help="follow the new task, print its result")
+    p = _verb(verbs, "audit", "check the tasks' histories: one line per violation, exit 1 if any")
+    p.add_argument(
+        "--since", metavar="WHEN", help="tasks created since: 15m, 2h, 3d ago, or an ISO 8601 time"
+    )
+    p.add_argument("--trace", dest="trace_id", metavar="ID", help="only the tasks of this trace")
+    p.add_argument(
+        "--settled", action="store_true", help="every task must have ended (a run that is over)"
+    )
     p = _verb(verbs, "watch", "print every change live, until Ctrl-C (default: all tasks)")
     one = p.add_mutually_exclusive_group()
     one.add_argument("--task", dest="task_id", metavar="ID", help="only this task")
@@ -162,13 +169,14 @@ def _verb(verbs: Subparsers, name: str, help: str) -> argparse.ArgumentParser:
 
 def run(verb: str, options: Options, env: Mapping[str, str]) -> int:
     """Run one client verb; every failure is one line on stderr and an exit code:
-    1 the task did not complete, 2 bad usage or 4xx, 3 no server, 4 5xx, 130 Ctrl-C."""
+    1 the task did not complete (audit: a violation found), 2 bad usage or 4xx, 3 no server,
+    4 5xx, 130 Ctrl-C."""
     url = options.get("url") or env.get("CHIFFON_URL") or DEFAULT_URL
     token = options.get("token") or env.get("CHIFFON_API_TOKEN") or None
     out = Output(json=bool(options.get("json")))
     try:
         url = checks.server_url(url)
-        checked = _checked(verb, options)
+        checked = checks.checked(verb, options)
         return asyncio.run(_interruptible(VERB_RUNNERS[verb], url, token, checked, out))
     except Interrupted:
         if out.on_interrupt:
@@ -183,7 +191,7 @@ def run(verb: str, options: Options, env: Mapping[str, str]) -> int:
         code = (
             f"error_code {exc.error_code}" if exc.error_code is not None else f"HTTP {exc.status}"
         )
-        out.say(f"{exc.error_message}{_details(exc.details)} ({code})")
+        out.say(f"{exc.error_message}{checks.details_line(exc.details)} ({code})")
         return 2 if 400 <= exc.status < 500 else 4
     except ServerUnreachable:
         out.say(f"no chiffon at {url} (is `chiffon serve` running?)")
@@ -197,33 +205,6 @@ def run(verb: str, options: Options, env: Mapping[str, str]) -> int:
     except Exception as exc:  # never a traceback: one line, with what failed
         out.say(f"unexpected error: {type(exc).__name__}: {exc}")
         return 4
-
-
-def _checked(verb: str, options: Options) -> Options:
-    """The options with the values a request needs checked (or made explicit) first."""
-    opts = dict(options)
-    if verb == "dispatch":
-        opts["priority"] = checks.priority(opts.get("priority"))
-        opts["not_before"] = checks.at_time(opts.get("not_before"))
-    elif verb in ("tasks", "cancel"):
-        checks.one_of("--status", opts.get("status"), TaskStatus)
-        checks.one_of("--waiting", opts.get("waiting_reason"), WaitingReason)
-        opts["created_after"] = checks.when("--since", opts.get("since"))
-        opts["created_before"] = checks.when("--before", opts.get("before"))
-    elif verb == "agents":
-        checks.one_of("--status", opts.get("status"), AgentStatus)
-    return opts
-
-
-def _details(details: object) -> str:
-    """What a 400 says of each field ({"priority": ["Must be ..."]}), in one line."""
-    if not isinstance(details, dict) or not details:
-        return ""
-    said = []
-    for field, messages in details.items():
-        text = " ".join(str(m) for m in messages) if isinstance(messages, list) else str(messages)
-        said.append(f"{field}: {text}")
-    return " (" + "; ".join(said) + ")"
 
 
 class Interrupted(Exception):

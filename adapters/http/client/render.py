@@ -100,6 +100,7 @@ def task_view(task: TaskJson, now: datetime | None = None) -> Table:
         "progress": progress,
         "age": age(task.get("created_at"), now),
         "trace": task.get("trace_id"),
+        "rerun of": task.get("rerun_of"),
         "parameters": json.dumps(task.get("parameters")),
         "error": task.get("error_message"),
         "exit code": task.get("exit_code"),

@@ -245,6 +245,23 @@ async def watch(client: Client, opts: Options, out: Output) -> int:
     return 0
 
 
+async def audit(client: Client, opts: Options, out: Output) -> int:
+    """The history checker: one line per violation; exit 1 if there is any."""
+    report = await client.audit(
+        opts.get("created_after"), opts.get("trace_id"), settled=bool(opts.get("settled"))
+    )
+    violations = report["violations"]
+    if out.json:
+        out.data(report)
+    else:
+        for v in violations:
+            at = ", ".join(str(r) for r in v["revisions"]) or "-"
+            print(visible(f"{v['task_id']} [{v['rule']}] revisions {at}: {v['message']}"))
+        checked = report["tasks_checked"]
+        print(f"{checked} tasks checked, {len(violations)} violations", flush=True)
+    return 1 if violations else 0
+
+
 Verb = Callable[[Client, Options, Output], Awaitable[int]]
 RUNNERS: dict[str, Verb] = {
     "dispatch": dispatch,
@@ -254,4 +271,5 @@ RUNNERS: dict[str, Verb] = {
     "cancel": cancel,
     "rerun": rerun,
     "watch": watch,
+    "audit": audit,
 }

@@ -12,3 +12,9 @@ class MetricsObserver(ChangeObserver):
 
     def ignored(self, kind: str) -> None:
         self._metrics.ignored.labels(kind).inc()
+
+    def report_refused(self, report: str) -> None:
+        self._metrics.report_refused.labels(report).inc()
+
+    def refused(self, reason: str) -> None:
+        self._metrics.refused.labels(reason).inc()

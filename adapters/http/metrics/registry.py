@@ -32,6 +32,20 @@ class ChiffonMetrics:
             ["kind"],
             registry=r,
         )
+        self.refused = Counter(
+            "chiffon_agent_messages_refused",
+            "Messages refused at the broker boundary: no lease token, not from the agent "
+            "itself, too many agent or work types, malformed (dead-lettered), a notify frame "
+            "not from a replica.",
+            ["reason"],
+            registry=r,
+        )
+        self.report_refused = Counter(
+            "chiffon_agent_reports_refused",
+            "Agent reports refused: not from the agent holding the task's current attempt.",
+            ["report"],
+            registry=r,
+        )
         self.http_requests = Counter(
             "chiffon_http_requests",
             "HTTP requests answered, by route template and status.",

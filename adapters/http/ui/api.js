@@ -47,6 +47,10 @@ export class Api {
     return this.request("POST", `/api/v1/cancel/${encodeURIComponent(taskId)}`, {});
   }
 
+  stats(window, step) {
+    return this.request("GET", `/api/v1/stats?window=${encodeURIComponent(window)}&step=${encodeURIComponent(step)}`);
+  }
+
   rerun(taskId, newTaskId) {
     return this.request("POST", `/api/v1/tasks/${encodeURIComponent(taskId)}/rerun`, { task_id: newTaskId });
   }

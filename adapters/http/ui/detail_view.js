@@ -11,6 +11,7 @@ import {
   setText,
   zoneLabel,
 } from "./format.js";
+import { drawAttempts, segmentsOf } from "./attempts.js";
 import { loadTimeline } from "./timeline.js";
 
 const FIELDS = [
@@ -149,8 +150,9 @@ export class DetailView {
 
   async showHistory() {
     const taskId = this.taskId;
-    const { entries, complete } = await loadTimeline(taskId, this.store, this.api);
+    const { entries, events, complete } = await loadTimeline(taskId, this.store, this.api);
     if (taskId !== this.taskId) return;
+    drawAttempts(this.el("attempts"), segmentsOf(events), Date.now());
     const rows = entries.map((e) =>
       h("tr", {},
         h("td", { className: "mono", textContent: clockTime(e.at), title: formatTimestamp(stamp(e.at)) }),

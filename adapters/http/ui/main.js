@@ -1,15 +1,19 @@
 // The dashboard's entry point: builds the stores, views and the live feed, and wires them.
 
+import { AgentView } from "./agent_view.js";
 import { AgentsView } from "./agents_view.js";
+import { BulkCancel } from "./bulk_cancel.js";
 import { Api } from "./api.js";
 import { ConnectionBadge } from "./connection_badge.js";
 import { DetailView } from "./detail_view.js";
 import { DispatchForm, newTaskId } from "./dispatch_form.js";
 import { shortId } from "./format.js";
 import { LiveFeed, socketUrl } from "./live.js";
-import { ID_PREFIX, RestSync, UUID } from "./rest_sync.js";
+import { RestSync } from "./rest_sync.js";
 import { frameScheduler } from "./scheduler.js";
 import { AgentStore, TaskStore } from "./store.js";
+import { StatsView } from "./stats_view.js";
+import { bindFilters } from "./task_filters.js";
 import { TasksView } from "./tasks_view.js";
 import { TokenPrompt, TokenStore } from "./token.js";
 import { ZoneSwitch } from "./zone_switch.js";
@@ -31,7 +35,7 @@ class Dashboard {
       {
         onSelect: (id) => this.select(id),
         onCancel: (id) => this.cancel(id),
-        onPick: (picked) => this.showBulk(picked),
+        onPick: () => this.bulk.show(),
       },
     );
     this.agentsView = new AgentsView(
@@ -45,11 +49,23 @@ class Dashboard {
       onRerun: (id) => this.rerun(id),
       onClose: () => this.select(null),
     });
+    this.agentView = new AgentView(byId("agent-detail"), this.agents, {
+      api: this.api,
+      onOpenTask: (id) => this.select(id),
+      onClose: () => this.agentView.close(),
+    });
+    byId("agents-body").addEventListener("click", (event) => {
+      const tr = event.target.closest("tr[data-agent-id]");
+      if (!tr) return;
+      this.select(null);
+      this.agentView.open(tr.dataset.agentId);
+    });
     this.sync = new RestSync(this.api, this.tasks, {
       schedule: this.schedule,
       say: (text, ok) => this.say(text, ok),
     });
     this.form = new DispatchForm(byId("dispatch-form"), this.api);
+    this.stats = new StatsView(byId("activity"), this.api);
     this.zone = new ZoneSwitch(byId("time-zone"), () => this.detail.refresh());
     this.feed = new LiveFeed({
       url: socketUrl(window.location),
@@ -66,12 +82,8 @@ class Dashboard {
   }
 
   async start() {
-    this.bindFilters();
-    byId("bulk-cancel").addEventListener("click", () => this.cancelPicked());
-    byId("bulk-clear").addEventListener("click", () => {
-      this.tasksView.clearPicks();
-      this.showBulk(this.tasksView.picked);
-    });
+    this.applyFilters = bindFilters(byId, this.tasksView, this.sync, this.schedule);
+    this.bulk = new BulkCancel(byId, this.tasksView, this.api, (text, ok) => this.say(text, ok));
     setInterval(() => {
       this.ticked = true;
       this.schedule();
@@ -83,14 +95,18 @@ class Dashboard {
 
   goLive() {
     this.feed.start();
+    this.stats.start();
     this.applyFilters(); // the newest matching tasks over REST too
   }
 
   render() {
     const now = Date.now();
     const changes = this.tasks.takeChanges();
+    if (changes.ids.size) this.stats.soon();
     this.tasksView.render(changes, now);
-    this.agentsView.render(this.agents.takeChanges(), now);
+    const agentsChanged = this.agents.takeChanges();
+    this.agentsView.render(agentsChanged, now);
+    if (agentsChanged) this.agentView.render();
     this.detail.render(changes);
     if (this.ticked) {
       this.ticked = false;
@@ -192,40 +208,8 @@ class Dashboard {
     select.value = chosen;
   }
 
-  bindFilters() {
-    const field = (id) => byId(id);
-    const [status, workType, trace, idPrefix, text, since] = [
-      "filter-status", "filter-work-type", "filter-trace", "filter-id", "filter-q", "filter-since",
-    ].map(field);
-    let asked = 0; // answers to older searches are dropped
-    const apply = async () => {
-      const traceId = trace.value.trim().toLowerCase();
-      const prefix = idPrefix.value.trim().toLowerCase();
-      trace.setAttribute("aria-invalid", String(traceId !== "" && !UUID.test(traceId)));
-      idPrefix.setAttribute("aria-invalid", String(prefix !== "" && !ID_PREFIX.test(prefix)));
-      const seconds = Number(since.value);
-      const search = {
-        idPrefix: prefix,
-        text: text.value.trim(),
-        createdAfter: seconds ? new Date(Date.now() - seconds * 1000).toISOString() : "",
-      };
-      const searching = Boolean(search.idPrefix || search.text || search.createdAfter);
-      const filter = { status: status.value, workType: workType.value, traceId };
-      this.tasksView.setFilter({ ...filter, found: searching ? new Set() : null });
-      this.schedule();
-      const mine = ++asked;
-      const found = await this.sync.backfill({ ...filter, ...search });
-      if (mine !== asked || !searching) return;
-      this.tasksView.setFilter({ found: new Set((found || []).map((t) => t.task_id)) });
-      this.schedule();
-    };
-    this.applyFilters = apply;
-    for (const input of [status, workType, trace, idPrefix, text, since]) {
-      input.addEventListener("change", apply);
-    }
-  }
-
   select(taskId) {
+    if (taskId) this.agentView.close();
     this.tasksView.select(taskId);
     if (taskId) this.detail.open(taskId);
     else this.detail.close();
@@ -241,28 +225,6 @@ class Dashboard {
       this.say(`${label}: ${err.message}`, false);
       this.detail.showCancelAnswer(taskId, err.message, false);
     }
-  }
-
-  showBulk(picked) {
-    byId("bulk").hidden = picked.size === 0;
-    byId("bulk-count").textContent = `${picked.size} selected`;
-  }
-
-  // One cancel per task, in turn; a task that finished meanwhile is counted, not an error.
-  async cancelPicked() {
-    const ids = [...this.tasksView.picked];
-    let cancelled = 0;
-    for (const taskId of ids) {
-      try {
-        await this.api.cancel(taskId);
-        cancelled += 1;
-      } catch (err) {
-        if (err.code !== 2002) this.say(`cancel ${shortId(taskId)}: ${err.message}`, false);
-      }
-    }
-    this.tasksView.clearPicks();
-    this.showBulk(this.tasksView.picked);
-    this.say(`cancelled ${cancelled} of ${ids.length} (the others had finished)`, true);
   }
 
   async rerun(taskId) {

@@ -99,9 +99,12 @@ export class TaskStore {
   }
 }
 
+const SAMPLE_LIMIT = 720; // heartbeats kept per agent: an hour at 5 s, 6 min at 0.5 s
+
 export class AgentStore {
   constructor() {
     this.agents = new Map();
+    this.samples = new Map(); // agent_id -> [{at, cpu, memory}], one per heartbeat seen
     this.dirty = false;
   }
 
@@ -109,13 +112,33 @@ export class AgentStore {
   upsert(agent) {
     if (!agent || typeof agent.agent_id !== "string") return;
     this.agents.set(agent.agent_id, agent);
+    this.sample(agent);
     this.dirty = true;
   }
 
   // An agents snapshot is every agent there is.
   replaceAll(agents) {
     this.agents = new Map(agents.map((a) => [a.agent_id, a]));
+    for (const agentId of [...this.samples.keys()]) {
+      if (!this.agents.has(agentId)) this.samples.delete(agentId);
+    }
+    agents.forEach((a) => this.sample(a));
     this.dirty = true;
+  }
+
+  samplesOf(agentId) {
+    return this.samples.get(agentId) || [];
+  }
+
+  // Resources over time come from heartbeats: the server keeps only the last one.
+  sample(agent) {
+    const list = this.samples.get(agent.agent_id) || [];
+    const at = agent.last_heartbeat_at;
+    if (list.length && list.at(-1).at === at) return;
+    const r = agent.resources || {};
+    list.push({ at, cpu: r.cpu_percent, memory: r.memory_percent });
+    if (list.length > SAMPLE_LIMIT) list.splice(0, list.length - SAMPLE_LIMIT);
+    this.samples.set(agent.agent_id, list);
   }
 
   sorted() {

@@ -8,3 +8,6 @@ CREATE INDEX tasks_agent_created_idx ON tasks (agent_id, created_at DESC, task_i
 
 -- POST /api/v1/tasks/{id}/rerun: the task a rerun repeats.
 ALTER TABLE tasks ADD COLUMN rerun_of uuid;
+
+-- GET /api/v1/stats: when each task left the queue (first started, or finished unstarted).
+CREATE INDEX tasks_left_queue_idx ON tasks ((coalesce(started_at, finished_at)));

@@ -20,6 +20,7 @@ from chiffon.model import (
     WorkResult,
 )
 from ports.bus import WorkDelivery
+from tests.helpers import lease
 
 WAIT_S = 10.0
 
@@ -42,11 +43,15 @@ def outbox(payload: WorkRequest | Cancel) -> OutboxMessage:
 
 
 def status(agent_id: UUID, task_id: UUID, percent: int) -> StatusUpdate:
-    return StatusUpdate(task_id, agent_id, 1, running=percent == 0, progress_percent=percent)
+    running = percent == 0
+    return StatusUpdate(task_id, agent_id, 1, running, percent, lease=lease(task_id))
 
 
 def result(agent_id: UUID, req: WorkRequest) -> WorkResult:
-    return WorkResult(req.task_id, req.request_id, agent_id, 1, ResultStatus.COMPLETED, "ok")
+    done = ResultStatus.COMPLETED
+    return WorkResult(
+        req.task_id, req.request_id, agent_id, 1, done, "ok", lease=lease(req.task_id)
+    )
 
 
 def heartbeat(agent_id: UUID, n: int, agent_type: str = "alpha") -> Heartbeat:

@@ -9,18 +9,22 @@ from uuid import uuid4
 import aiormq.abc
 import attrs
 import pytest
+from pamqp.commands import Basic
 
 from adapters.amqp.connection import AmqpConnection
-from adapters.amqp.notifier import AmqpNotifier
+from adapters.amqp.notifier import SIGNATURE, AmqpNotifier
 from adapters.amqp.topology import Topology
 from adapters.amqp.work_bus import AmqpWorkBus
 from adapters.codec import decode_event, decode_events, decode_message, encode_event
+from chiffon.credentials import ReplicaKey
 from chiffon.events import AgentUpdated, Event, TaskUpdated
 from chiffon.model import Agent, AgentStatus, Task, TaskStatus
 from tests.amqp_fixtures import ConnectionFactory
 from tests.contract.bus.helpers import outbox, request, wait_until
 
 pytestmark = [pytest.mark.amqp, pytest.mark.usefixtures("amqp_cleanup")]
+
+KEY = ReplicaKey(b"the replicas' key in these tests")
 
 
 def task(percent: int = 0) -> Task:
@@ -62,7 +66,9 @@ def test_events_round_trip_through_the_codec() -> None:
 async def test_every_replica_hears_every_event_in_order(
     amqp_connect: ConnectionFactory, namespace: str
 ) -> None:
-    replicas = [AmqpNotifier(await amqp_connect(f"replica-{i}"), namespace) for i in range(2)]
+    replicas = [
+        AmqpNotifier(await amqp_connect(f"replica-{i}"), namespace, key=KEY) for i in range(2)
+    ]
     heard: list[list[Event]] = [[], []]
     for replica, events in zip(replicas, heard, strict=True):
         await replica.start()
@@ -90,7 +96,7 @@ async def test_every_replica_hears_every_event_in_order(
 async def test_unsubscribed_listeners_hear_nothing_more(
     amqp_connect: ConnectionFactory, namespace: str
 ) -> None:
-    replica = AmqpNotifier(await amqp_connect("replica"), namespace)
+    replica = AmqpNotifier(await amqp_connect("replica"), namespace, key=KEY)
     await replica.start()
     kept: list[Event] = []
     dropped: list[Event] = []
@@ -107,7 +113,7 @@ async def test_a_broker_outage_does_not_fail_the_publisher() -> None:
     nowhere = AmqpConnection("amqp://guest:guest@127.0.0.1:1/", "nowhere")
     await nowhere.start()
     try:
-        notifier = AmqpNotifier(nowhere, "unused")
+        notifier = AmqpNotifier(nowhere, "unused", key=KEY)
         await notifier.start()
         await notifier.publish(TaskUpdated(task()))  # logged, not raised
     finally:
@@ -123,7 +129,7 @@ async def test_an_announcement_is_routed_before_the_work_published_after_its_flu
     amqp_cleanup.append("probe")
     conn = await amqp_connect("orchestrator")
     bus = AmqpWorkBus(conn, namespace)
-    notifier = AmqpNotifier(conn, namespace, publisher=bus.publisher)
+    notifier = AmqpNotifier(conn, namespace, publisher=bus.publisher, key=KEY)
     await notifier.start()
     topology = Topology(namespace)
     probe_conn = await amqp_connect("probe")
@@ -156,3 +162,38 @@ async def test_an_announcement_is_routed_before_the_work_published_after_its_flu
         assert heard.index(f"event {work.task_id}") < heard.index(f"work {work.task_id}")
     await notifier.close()
     await bus.close()
+
+
+async def test_a_notify_frame_not_signed_by_a_replica_reaches_nobody(
+    amqp_connect: ConnectionFactory, namespace: str
+) -> None:
+    """The agents' login may reach the notify exchange (a misconfigured broker): a frame is
+    heard only when signed with the replicas' key, and only up to the size bound."""
+    replica = AmqpNotifier(await amqp_connect("replica"), namespace, key=KEY, max_bytes=64_000)
+    await replica.start()
+    heard: list[Event] = []
+    replica.subscribe(heard.append)
+    counted: list[str] = []
+    replica.on_refused = counted.append
+    ch = await (await amqp_connect("forger")).channel(publisher_confirms=True)
+    topology = Topology(namespace)
+    fake = attrs.evolve(task(), status=TaskStatus.COMPLETED, revision=99)
+    body = encode_event(TaskUpdated(fake))
+    other_key = ReplicaKey(b"not the replicas' key, but long")
+    forged = [
+        (body, {}),
+        (body, {SIGNATURE: "x" * 43}),
+        (body, {SIGNATURE: other_key.sign(body)}),
+        (body + b" ", {SIGNATURE: KEY.sign(body)}),  # a signature of another body
+    ]
+    big = encode_event(TaskUpdated(attrs.evolve(fake, output="x" * 70_000)))
+    forged.append((big, {SIGNATURE: KEY.sign(big)}))  # signed, but over the size bound
+    genuine = attrs.evolve(fake, revision=100)
+    signed = encode_event(TaskUpdated(genuine))
+    for raw, headers in [*forged, (signed, {SIGNATURE: KEY.sign(signed)})]:
+        props = Basic.Properties(headers=headers or None)
+        await ch.basic_publish(raw, exchange=topology.notify_exchange, properties=props)
+    await wait_until(lambda: len(heard) == 1)
+    assert heard == [TaskUpdated(genuine)] and replica.refused == len(forged)
+    assert counted == ["notify_not_signed"] * 4 + ["notify_too_large"]
+    await replica.close()

@@ -8,6 +8,7 @@ from adapters.memory.clock import ManualClock, SequentialIds
 from adapters.memory.notifier import InMemoryNotifier
 from adapters.memory.task_repository import InMemoryTaskRepository
 from chiffon.changes import dispatched
+from chiffon.credentials import ReplicaKey
 from chiffon.events import Event, TaskUpdated
 from chiffon.model import AgentMessage, Task, TaskStatus
 from chiffon.tracking import AgentMessageTracker
@@ -17,6 +18,7 @@ from ports.notifier import Notifier
 from ports.task_repository import TaskRepository
 from tests.contract.bus.helpers import eventually, outbox, request, result, status
 from tests.contract.bus.worlds import BusWorld
+from tests.helpers import TEST_KEY
 
 
 async def test_duplicated_and_redelivered_reports_apply_once(world: BusWorld) -> None:
@@ -26,6 +28,7 @@ async def test_duplicated_and_redelivered_reports_apply_once(world: BusWorld) ->
         Clock: clock,
         IdFactory: SequentialIds(),
         Notifier: notifier,
+        ReplicaKey: TEST_KEY,
     }
     tracker = build_container(Settings(demo_agent=False), overrides).resolve(AgentMessageTracker)
     events: list[Event] = []

@@ -69,7 +69,7 @@ async def test_find_filters_and_orders_by_type_then_id(registry: AgentRegistry) 
 async def test_mark_offline_reports_only_the_change(registry: AgentRegistry) -> None:
     agent = make_agent()
     await registry.record(agent)
-    gone = attrs.evolve(agent, status=AgentStatus.OFFLINE)
+    gone = attrs.evolve(agent, status=AgentStatus.OFFLINE, running_tasks=())  # runs nothing now
     assert await registry.mark_offline(agent.agent_id) == gone
     assert await registry.mark_offline(agent.agent_id) is None
     assert await registry.get(agent.agent_id) == gone
@@ -84,7 +84,9 @@ async def test_mark_stale_offline_returns_exactly_what_it_changed(registry: Agen
     for agent in (stale, stale_busy, already_offline, fresh):
         await registry.record(agent)
     changed = await registry.mark_stale_offline(at(10))
-    expected = [attrs.evolve(a, status=AgentStatus.OFFLINE) for a in (stale, stale_busy)]
+    expected = [
+        attrs.evolve(a, status=AgentStatus.OFFLINE, running_tasks=()) for a in (stale, stale_busy)
+    ]
     key = lambda a: a.agent_id  # noqa: E731
     assert sorted(changed, key=key) == sorted(expected, key=key)
     assert await registry.get(fresh.agent_id) == fresh

@@ -162,3 +162,26 @@ async def test_one_poison_task_among_200_concurrent_fails_alone(pg_pool: asyncpg
     assert isinstance(error, InvalidRequest) and error.error_code == 1000
     assert await pg_pool.fetchval("SELECT count(*) FROM tasks") == 200
     assert [await repo.get(t.task_id) for t in good] == good
+
+
+async def test_0012_repairs_the_status_of_settled_cancels_in_old_timelines(
+    pg_pool: asyncpg.Pool,
+) -> None:
+    repo = PostgresTaskRepository(pg_pool)
+    task = make_task()
+    await repo.create(task, dispatched(task), [])
+    insert = (
+        "INSERT INTO task_events (task_id, revision, at, kind, status, changes)"
+        " VALUES ($1, $2, now(), $3, $4, '{}'::jsonb)"
+    )
+    for revision, kind, status in [
+        (2, "started", "running"),
+        (3, "cancelled", "cancelled"),
+        (4, "cancel_confirmed", "running"),  # as versions before 0012 wrote it
+    ]:
+        await pg_pool.execute(insert, task.task_id, revision, kind, status)
+    await pg_pool.execute(available_migrations()["0012_settled_cancel_events"])
+    rows = await pg_pool.fetch(
+        "SELECT status FROM task_events WHERE task_id = $1 ORDER BY revision", task.task_id
+    )
+    assert [r["status"] for r in rows] == ["pending", "running", "cancelled", "cancelled"]

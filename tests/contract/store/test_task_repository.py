@@ -225,6 +225,36 @@ async def test_apply_on_status_and_attempt_needs_no_revision(repo: TaskRepositor
     assert moved == attrs.evolve(task, revision=2, **changes)
 
 
+async def test_apply_on_the_holder_and_due_work_of_an_agents_report(repo: TaskRepository) -> None:
+    holder, other = uuid4(), uuid4()
+    held = make_task(status=TaskStatus.RUNNING, agent_id=holder)
+    later = make_task(next_attempt_at=at(60))
+    due = make_task(next_attempt_at=at(5))
+    for task in (held, later, due):
+        await repo.create(task, dispatched(task), [])
+    progress: dict[str, Any] = {"progress_percent": 50}
+    started: dict[str, Any] = {"status": TaskStatus.RUNNING, "agent_id": other}
+    pending = frozenset({TaskStatus.PENDING})
+    # Written together (PostgreSQL batches reports that arrive at once), each on its guard.
+    answers = await asyncio.gather(
+        repo.apply(
+            held.task_id, Expect(statuses=RUNNING, attempt=1, agent_id=other), progress, note()
+        ),
+        repo.apply(
+            held.task_id, Expect(statuses=RUNNING, attempt=1, agent_id=holder), progress, note()
+        ),
+        repo.apply(
+            later.task_id, Expect(statuses=pending, attempt=1, due_by=at(10)), started, note()
+        ),
+        repo.apply(
+            due.task_id, Expect(statuses=pending, attempt=1, due_by=at(10)), started, note()
+        ),
+    )
+    assert [a is not None for a in answers] == [False, True, False, True]
+    assert await repo.get(later.task_id) == later
+    assert (await repo.get(held.task_id)) == attrs.evolve(held, revision=2, progress_percent=50)
+
+
 async def test_a_terminal_task_is_never_reopened(repo: TaskRepository) -> None:
     task = make_task(status=TaskStatus.RUNNING)
     await repo.create(task, dispatched(task), [])
@@ -264,6 +294,21 @@ async def test_the_timeline_has_every_change_in_revision_order(repo: TaskReposit
     assert [e.revision for e in await repo.events(task.task_id, after=1, limit=2)] == [2, 3]
     assert await repo.events(task.task_id, after=5) == []
     assert await repo.events(uuid4()) == []
+
+
+async def test_timelines_of_many_tasks_in_one_read(repo: TaskRepository) -> None:
+    tasks = [make_task(n) for n in range(3)]
+    for task in tasks:
+        await repo.create(task, dispatched(task), [])
+    one, two, _ = tasks
+    changed = {"progress_percent": 10}
+    assert await repo.apply(one.task_id, Expect(revision=1), changed, note("progress", **changed))
+    found = await repo.timelines([one.task_id, two.task_id, uuid4()])
+    assert set(found) == {one.task_id, two.task_id}  # an unknown task is left out
+    assert [e.revision for e in found[one.task_id]] == [1, 2]
+    assert found[one.task_id] == await repo.events(one.task_id)
+    assert [e.kind for e in found[two.task_id]] == ["dispatched"]
+    assert await repo.timelines([]) == {}
 
 
 async def test_due_for_timeout_lists_due_active_tasks_oldest_deadline_first(
@@ -365,3 +410,38 @@ async def test_concurrent_reports_each_get_their_own_answer(repo: TaskRepository
     while await repo.relay_outbox(publish, 100, due_by=at(7200)):
         pass
     assert sent == [later[1]]  # running[0] finished: its waiting work was dropped
+
+
+async def test_orphaned_are_tasks_held_by_agents_not_live_that_started_before(
+    repo: TaskRepository,
+) -> None:
+    live, gone = uuid4(), uuid4()
+    running = TaskStatus.RUNNING
+    on_gone = make_task(status=running, agent_id=gone, started_at=at(1))
+    cancel_waits = make_task(
+        status=TaskStatus.CANCELLED, agent_id=gone, started_at=at(2), cancel_outcome="requested"
+    )
+    on_live = make_task(status=running, agent_id=live, started_at=at(1))
+    too_recent = make_task(status=running, agent_id=gone, started_at=at(9))
+    settled = make_task(
+        status=TaskStatus.CANCELLED, agent_id=gone, started_at=at(1), cancel_outcome="stopped"
+    )
+    pending = make_task()
+    for task in (on_gone, cancel_waits, on_live, too_recent, settled, pending):
+        await repo.create(task, dispatched(task), [])
+    found = await repo.orphaned({live}, at(5))
+    assert [t.task_id for t in found] == [on_gone.task_id, cancel_waits.task_id]
+    assert found[0] == on_gone
+    assert [t.task_id for t in await repo.orphaned({live}, at(5), limit=1)] == [on_gone.task_id]
+
+
+async def test_pending_without_work_are_those_whose_work_went_out(repo: TaskRepository) -> None:
+    sent, unsent, later = make_task(), make_task(created_s=1), make_task(created_s=2)
+    running = make_task(created_s=3, status=TaskStatus.RUNNING)
+    await repo.create(sent, dispatched(sent), [work_message(sent)])
+    await drain(repo)
+    await repo.create(unsent, dispatched(unsent), [work_message(unsent)])
+    scheduled = attrs.evolve(work_message(later), not_before=at(60))  # not sent before then
+    await repo.create(later, dispatched(later), [scheduled])
+    await repo.create(running, dispatched(running), [])
+    assert [t.task_id for t in await repo.pending_without_work()] == [sent.task_id]
