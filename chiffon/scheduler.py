@@ -19,6 +19,7 @@ from chiffon.errors import (
     TaskNotFound,
 )
 from chiffon.lifecycle import TERMINAL
+from chiffon.model import Task
 from chiffon.orchestrator import OrchestratorService
 from chiffon.schedule_policy import SkipReason, plan_tick
 from chiffon.schedules import Schedule
@@ -101,19 +102,7 @@ class Scheduler:
         """Dispatch the schedule's work for scheduled time `at`; its task id, or None when
         dispatch refused it (logged; a store or bus outage propagates, nothing claimed)."""
         task_id, request_id = fire_ids(schedule.schedule_id, at, kind)
-        work = schedule.work
-        cmd = DispatchCommand(
-            task_id=task_id,
-            request_id=request_id,
-            work_type=work.work_type,
-            parameters=work.parameters,
-            priority=work.priority,
-            timeout_s=work.timeout_s,
-            retry=work.retry,
-            on_no_agent=work.on_no_agent,
-            schedule_id=schedule.schedule_id,
-            scheduled_at=at,
-        )
+        cmd = self._command(schedule, at, task_id, request_id)
         try:
             task, _created = await self._service.dispatch(cmd)
         except TaskIdConflict:
@@ -130,6 +119,33 @@ class Scheduler:
             )
             return None
         return task.task_id
+
+    async def trigger(self, schedule: Schedule, now: datetime) -> Task:
+        """Dispatch the schedule's work now, as a run outside its timing (`scheduled_at` is
+        now); dispatch's errors propagate."""
+        task_id, request_id = fire_ids(schedule.schedule_id, now, "trigger")
+        task, _created = await self._service.dispatch(
+            self._command(schedule, now, task_id, request_id)
+        )
+        return task
+
+    @staticmethod
+    def _command(
+        schedule: Schedule, at: datetime, task_id: UUID, request_id: UUID
+    ) -> DispatchCommand:
+        work = schedule.work
+        return DispatchCommand(
+            task_id=task_id,
+            request_id=request_id,
+            work_type=work.work_type,
+            parameters=work.parameters,
+            priority=work.priority,
+            timeout_s=work.timeout_s,
+            retry=work.retry,
+            on_no_agent=work.on_no_agent,
+            schedule_id=schedule.schedule_id,
+            scheduled_at=at,
+        )
 
     async def _cancel(self, task_id: UUID) -> None:
         with contextlib.suppress(NotCancellable, TaskNotFound):  # it ended meanwhile

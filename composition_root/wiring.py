@@ -40,6 +40,7 @@ from chiffon.relay import OutboxRelay
 from chiffon.report_gate import ReportGate
 from chiffon.retention import RetentionPolicy, RetentionSweeper
 from chiffon.routing import RoutingTable
+from chiffon.schedule_service import ScheduleService
 from chiffon.scheduler import Scheduler
 from chiffon.sweeper import Sweeper
 from chiffon.tracking import AgentMessageTracker
@@ -130,7 +131,7 @@ def build_container(settings: Settings, overrides: Overrides | None = None) -> p
     services: tuple[type, ...] = (FreshOutbox, KeyedLock, OutboxFactory, AgentAvailability)
     services += (TaskLedger,)
     services += (LeaseKeeper, OrchestratorService, AgentMessageTracker, Sweeper, OutboxRelay)
-    services += (RetentionSweeper, Scheduler)
+    services += (RetentionSweeper, Scheduler, ScheduleService)
     for service in services:  # singletons: one of each, built from its constructor's types
         c.register(service, scope=single)
     return c
