@@ -62,12 +62,15 @@ class Timing:
         found: dict[str, list[str]] = {}
         try:
             ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             found["timezone"] = [f"{self.timezone!r} is not an IANA time zone (e.g. Europe/Paris)"]
         try:
-            parse(self.cron or "")
+            cron = parse(self.cron or "")
         except CronError as exc:
             found["cron"] = [str(exc)]
+        else:
+            if cron.next_after(self.anchor, ZoneInfo("UTC")) is None:
+                found["cron"] = ["matches no date (e.g. 31 February)"]
         return found
 
     def next_after(self, after: datetime) -> datetime | None:

@@ -154,6 +154,7 @@ def wire_orchestrator(c: punq.Container, handlers: HandlerRegistry | None = None
         allowed_origins=settings.origins,
         metrics=c.resolve(ChiffonMetrics),
         allowed_hosts=settings.hosts,
+        schedules=c.resolve(ScheduleService),
     )
     broker = c.resolve(InMemoryBroker) if settings.in_memory_bus else None
     agent = None

@@ -344,6 +344,7 @@ class TaskQuerySchema(StrictSchema):
         metadata={"description": "Tasks whose id starts with these hex digits (dashes ignored)."}
     )
     agent = fields.UUID(metadata={"description": "Only tasks this agent ran or runs."})
+    schedule_id = fields.UUID(metadata={"description": "Only tasks this schedule fired."})
     created_after = fields.AwareDateTime(
         metadata={"description": "Created at or after this time (ISO 8601 with offset)."}
     )

@@ -117,6 +117,7 @@ async def list_tasks(request: web.Request) -> web.Response:
         trace_id=q.get("trace_id"),
         id_prefix=q.get("id"),
         agent_id=q.get("agent"),
+        schedule_id=q.get("schedule_id"),
         created_after=q.get("created_after"),
         created_before=q.get("created_before"),
         text=q.get("q"),

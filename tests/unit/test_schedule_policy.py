@@ -198,6 +198,8 @@ def test_timing_problems_name_the_field() -> None:
     assert "cron" in both.problems()
     bad_zone = Timing(cron="* * * * *", timezone="Mars/Olympus", interval_s=None, anchor=T0)
     assert list(bad_zone.problems()) == ["timezone"]
+    never = Timing(cron="0 0 31 2 *", timezone="UTC", interval_s=None, anchor=T0)
+    assert never.problems() == {"cron": ["matches no date (e.g. 31 February)"]}
     tiny = Timing(cron=None, timezone="UTC", interval_s=0.1, anchor=T0)
     assert list(tiny.problems()) == ["interval_s"]
 
