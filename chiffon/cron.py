@@ -79,14 +79,22 @@ class Cron:
 
         Wall times are read in `zone`; when clocks change, Vixie cron's rule applies (see
         `instants`)."""
-        start = after.astimezone(zone).date() - timedelta(days=1)
+        # A wall time before `after`'s own, less any offset change around it, is before it.
+        offsets = [(after + timedelta(days=d)).astimezone(zone).utcoffset() for d in (-1, 0, 1)]
+        change = max(o for o in offsets if o is not None) - min(o for o in offsets if o is not None)
+        floor = after.astimezone(zone).replace(tzinfo=None) - change - timedelta(minutes=1)
+        start = floor.date()
         for offset in range(_SEARCH_DAYS):
             day = start + timedelta(days=offset)
             if not self.matches_day(day):
                 continue
             for hour in sorted(self.hours):
+                if datetime.combine(day, time(hour, 59)) < floor:
+                    continue
                 for minute in sorted(self.minutes):
                     wall = datetime.combine(day, time(hour, minute))
+                    if wall < floor:
+                        continue
                     for at in instants(wall, zone, every_hour=len(self.hours) == 24):
                         if at > after:
                             return at

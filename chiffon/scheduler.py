@@ -63,7 +63,16 @@ class Scheduler:
         now = self._clock.now()
         fired = 0
         for schedule in await self._schedules.due(now):
-            fired += await self._tick_one(schedule, now)
+            try:
+                fired += await self._tick_one(schedule, now)
+            except DependencyUnavailable:
+                raise  # the next tick tries them all again
+            except Exception:  # one broken schedule must not stop the others
+                log.exception(
+                    "schedule %s: tick failed",
+                    schedule.schedule_id,
+                    extra={"schedule_id": str(schedule.schedule_id)},
+                )
         return fired
 
     async def _tick_one(self, schedule: Schedule, now: datetime) -> int:
