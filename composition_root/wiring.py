@@ -57,7 +57,7 @@ from ports.schedule_repository import ScheduleRepository
 from ports.task_repository import TaskRepository
 
 IN_PROCESS_AGENT_CONCURRENCY = 4
-SCHEDULER_TICK_S = 1.0  # cron's resolution is a minute; an interval's, a second
+SCHEDULER_TICK_S = 0.25  # the drift bound: a fire waits up to one tick (bench/schedule_drift.py)
 STOP_LOOPS_S = 5.0  # the background loops get this long to stop at shutdown
 
 log = logging.getLogger("chiffon")
