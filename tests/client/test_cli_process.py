@@ -447,3 +447,22 @@ def test_cancel_by_filter_asks_first_unless_yes(url: str) -> None:
     one_error_line(
         chiffon("cancel", str(uuid.uuid4()), "--status", "pending", url=url), 2, "not both"
     )
+
+
+def test_audit_checks_the_servers_histories_and_exits_0(url: str) -> None:
+    trace = str(uuid.uuid4())
+    assert chiffon("dispatch", "echo", "n=1", "--trace", trace, "--wait", url=url).code == 0
+    run = chiffon("audit", "--trace", trace, "--settled", url=url)
+    assert (run.code, run.out) == (0, "1 tasks checked, 0 violations\n"), run.err
+    report = chiffon("audit", "--since", "1h", "--json", url=url)
+    assert report.code == 0 and report.json()["violations"] == []
+    one_error_line(chiffon("audit", "--since", "soon", url=url), 2, "--since 'soon' is not a time")
+
+
+def test_simulate_prints_the_seed_and_its_counts() -> None:
+    run = chiffon("simulate", "--seed", "9", "--tasks", "80", "--agents", "2")
+    assert run.code == 0, run.out + run.err
+    lines = run.out.splitlines()
+    assert lines[0] == "simulating seed 9: 80 tasks, 2 agents"
+    assert any(line.startswith("seed 9: 80 tasks (") for line in lines)
+    assert lines[-1] == "0 violations"
