@@ -99,7 +99,8 @@ async def status(request: web.Request) -> web.Response:
     operationId="listTasks",
     description="Keyset pagination: pass next_cursor back as cursor for the next page (with "
     "the same filters). Every filter given must match: status, waiting_reason, work_type, "
-    "agent_type, trace_id, id (a task id prefix), agent (an agent id), created_after "
+    "agent_type, trace_id, id (a task id prefix), agent (an agent id), schedule_id (the "
+    "schedule that fired it), created_after "
     "(inclusive), created_before (exclusive), and q (a case-insensitive substring of the "
     "parameters', result's JSON text or the error message).",
     responses=responses((400, BAD_REQUEST)),
