@@ -80,6 +80,8 @@ class DispatchCommand:
     request_id: UUID | None = None
     correlation: Correlation = attrs.Factory(Correlation)
     rerun_of: UUID | None = None
+    schedule_id: UUID | None = None  # set by the scheduler, never by a caller
+    scheduled_at: datetime | None = None
 
     @property
     def chosen_trace_id(self) -> UUID | None:
@@ -158,6 +160,7 @@ class DispatchCommand:
             and same_retry
             and same_start
             and task.rerun_of == self.rerun_of
+            and task.schedule_id == self.schedule_id
         )
 
 

@@ -103,3 +103,13 @@ class DependencyUnavailable(ChiffonError):
     """The store or the bus cannot be reached; nothing was half-stored."""
 
     error_code = 5030
+
+
+class ScheduleNotFound(ChiffonError):
+    error_code = 2030
+
+
+class ScheduleBusy(ChiffonError):
+    """The schedule kept changing under an update (another writer); try again."""
+
+    error_code = 2031

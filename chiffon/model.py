@@ -140,6 +140,8 @@ class Task:
         default=None, converter=attrs.converters.optional(CancelOutcome)
     )
     rerun_of: UUID | None = None  # the task this one reruns (POST /api/v1/tasks/{id}/rerun)
+    schedule_id: UUID | None = None  # the schedule that fired it ...
+    scheduled_at: datetime | None = None  # ... for this scheduled time
 
 
 @attrs.frozen

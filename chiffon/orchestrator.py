@@ -214,6 +214,8 @@ class OrchestratorService:
             timeout_s=None if cmd.timeout_s is None else float(cmd.timeout_s),
             deadline_at=deadline,
             rerun_of=cmd.rerun_of,
+            schedule_id=cmd.schedule_id,
+            scheduled_at=cmd.scheduled_at,
         )
         reason, until = reason_for(task, self._availability.of(agent_type), now)
         return attrs.evolve(task, waiting_reason=reason, waiting_until=until)

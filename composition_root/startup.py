@@ -24,6 +24,7 @@ from adapters.postgres.pool import (
     create_pool,
 )
 from adapters.postgres.replica_key import shared_secret
+from adapters.postgres.schedule_repository import PostgresScheduleRepository
 from adapters.postgres.task_repository import PostgresTaskRepository
 from chiffon.credentials import ReplicaKey
 from chiffon.errors import DependencyUnavailable
@@ -31,6 +32,7 @@ from composition_root.settings import Settings
 from ports.agent_registry import AgentRegistry
 from ports.bus import BusUnavailable, WorkBus
 from ports.notifier import EventSource, Notifier
+from ports.schedule_repository import ScheduleRepository
 from ports.task_repository import TaskRepository
 
 log = logging.getLogger("chiffon")
@@ -74,6 +76,7 @@ async def open_store(settings: Settings, stack: contextlib.AsyncExitStack) -> di
     stores: dict[Any, object] = {
         TaskRepository: PostgresTaskRepository(pool),
         AgentRegistry: PostgresAgentRegistry(pool),
+        ScheduleRepository: PostgresScheduleRepository(pool),
     }
     if not settings.replica_key:  # CHIFFON_REPLICA_KEY wins over the database's
         stores[ReplicaKey] = ReplicaKey(await shared_secret(pool))

@@ -16,11 +16,13 @@ from adapters.http.app import create_app
 from adapters.http.metrics.observer import MetricsObserver
 from adapters.http.metrics.recorder import MeteredNotifier
 from adapters.http.metrics.registry import ChiffonMetrics
+from adapters.http.metrics.schedule_observer import MetricsScheduleObserver
 from adapters.http.ws_limits import WsLimits
 from adapters.memory.agent_registry import InMemoryAgentRegistry
 from adapters.memory.broker import InMemoryBroker
 from adapters.memory.bus import HEARTBEATS, RESULTS, InMemoryAgentBus, InMemoryWorkBus
 from adapters.memory.notifier import InMemoryNotifier
+from adapters.memory.schedule_repository import InMemoryScheduleRepository
 from adapters.memory.task_repository import InMemoryTaskRepository
 from adapters.system.clock import RandomIds, SystemClock
 from adapters.system.resources import PsutilResourceProbe
@@ -38,6 +40,8 @@ from chiffon.relay import OutboxRelay
 from chiffon.report_gate import ReportGate
 from chiffon.retention import RetentionPolicy, RetentionSweeper
 from chiffon.routing import RoutingTable
+from chiffon.schedule_service import ScheduleService
+from chiffon.scheduler import Scheduler
 from chiffon.sweeper import Sweeper
 from chiffon.tracking import AgentMessageTracker
 from chiffon.waiting import AgentAvailability
@@ -48,9 +52,12 @@ from ports.bus import WorkBus
 from ports.clock import Clock, IdFactory
 from ports.notifier import EventSource, Notifier
 from ports.observer import ChangeObserver
+from ports.schedule_observer import ScheduleObserver
+from ports.schedule_repository import ScheduleRepository
 from ports.task_repository import TaskRepository
 
 IN_PROCESS_AGENT_CONCURRENCY = 4
+SCHEDULER_TICK_S = 0.25  # the drift bound: a fire waits up to one tick (bench/schedule_drift.py)
 STOP_LOOPS_S = 5.0  # the background loops get this long to stop at shutdown
 
 log = logging.getLogger("chiffon")
@@ -72,6 +79,7 @@ class Orchestrator:
     retention: RetentionSweeper
     broker: InMemoryBroker | None = None
     demo_agent: AgentRuntime | None = None
+    scheduler: Scheduler | None = None
     hurry: asyncio.Event = attrs.Factory(asyncio.Event)  # set: stop draining, stop now
 
 
@@ -103,6 +111,7 @@ def build_container(settings: Settings, overrides: Overrides | None = None) -> p
     port(IdFactory, RandomIds)
     port(TaskRepository, lambda: InMemoryTaskRepository(settings.memory_max_finished))
     port(AgentRegistry, InMemoryAgentRegistry)
+    port(ScheduleRepository, InMemoryScheduleRepository)
     c.register(InMemoryBroker, instance=given.pop(InMemoryBroker, None) or InMemoryBroker())
     port(WorkBus, InMemoryWorkBus)
     raw = cast(Notifier, given.pop(Notifier, None) or InMemoryNotifier())
@@ -116,12 +125,13 @@ def build_container(settings: Settings, overrides: Overrides | None = None) -> p
     key = cast(ReplicaKey, given.pop(ReplicaKey, None) or replica_key(settings))
     c.register(ReplicaKey, instance=key)
     c.register(ReportGate, instance=ReportGate(key, observer))
+    c.register(ScheduleObserver, instance=MetricsScheduleObserver(metrics))
     if given:
         raise TypeError(f"nothing to override for {sorted(map(str, given))}")
     services: tuple[type, ...] = (FreshOutbox, KeyedLock, OutboxFactory, AgentAvailability)
     services += (TaskLedger,)
     services += (LeaseKeeper, OrchestratorService, AgentMessageTracker, Sweeper, OutboxRelay)
-    services += (RetentionSweeper,)
+    services += (RetentionSweeper, Scheduler, ScheduleService)
     for service in services:  # singletons: one of each, built from its constructor's types
         c.register(service, scope=single)
     return c
@@ -144,6 +154,7 @@ def wire_orchestrator(c: punq.Container, handlers: HandlerRegistry | None = None
         allowed_origins=settings.origins,
         metrics=c.resolve(ChiffonMetrics),
         allowed_hosts=settings.hosts,
+        schedules=c.resolve(ScheduleService),
     )
     broker = c.resolve(InMemoryBroker) if settings.in_memory_bus else None
     agent = None
@@ -162,6 +173,7 @@ def wire_orchestrator(c: punq.Container, handlers: HandlerRegistry | None = None
         c.resolve(RetentionSweeper),
         broker,
         agent,
+        scheduler=c.resolve(Scheduler),
     )
     observer: ChangeObserver = c.resolve(ChangeObserver)
     if isinstance(events, AmqpNotifier):  # frames not from a replica, counted with the rest
@@ -239,6 +251,10 @@ def _background(
             asyncio.create_task(wired.sweeper.run(config.sweep_interval_s), name="sweeper"),
             asyncio.create_task(wired.retention.run(), name="retention"),
         ]
+        if wired.scheduler is not None:
+            loops.append(
+                asyncio.create_task(wired.scheduler.run(SCHEDULER_TICK_S), name="scheduler")
+            )
         if wired.demo_agent is not None:
             await wired.demo_agent.start()
         yield

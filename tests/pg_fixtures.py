@@ -20,7 +20,7 @@ from adapters.postgres.pool import create_pool
 
 ADMIN_DSN_ENV = "CHIFFON_TEST_ADMIN_DSN"
 DEFAULT_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
-TABLES = ("tasks", "agents", "outbox")
+TABLES = ("tasks", "agents", "outbox", "schedules")
 
 
 def admin_dsn() -> str:

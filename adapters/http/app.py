@@ -13,6 +13,7 @@ from adapters.http import (
     docs_routes,
     event_routes,
     rerun_routes,
+    schedule_routes,
     security_headers,
     stats_routes,
     task_routes,
@@ -24,7 +25,7 @@ from adapters.http.auth import bearer_auth
 from adapters.http.auth_throttle import AUTH_THROTTLE, AuthThrottle
 from adapters.http.errors import error_middleware
 from adapters.http.host_check import host_check
-from adapters.http.keys import ALLOWED_ORIGINS, READINESS, SERVICE, ReadinessCheck
+from adapters.http.keys import ALLOWED_ORIGINS, READINESS, SCHEDULES, SERVICE, ReadinessCheck
 from adapters.http.metrics import route as metrics_route
 from adapters.http.metrics.middleware import observe_requests
 from adapters.http.metrics.registry import ChiffonMetrics
@@ -32,6 +33,7 @@ from adapters.http.websocket_hub import WebSocketHub
 from adapters.http.ws_auth import WS_AUTH, WsAuth
 from adapters.http.ws_limits import WsLimits
 from chiffon.orchestrator import OrchestratorService
+from chiffon.schedule_service import ScheduleService
 from ports.notifier import EventSource
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -47,6 +49,7 @@ def create_app(
     allowed_origins: frozenset[str] = frozenset(),
     metrics: ChiffonMetrics | None = None,
     allowed_hosts: frozenset[str] = frozenset(),
+    schedules: ScheduleService | None = None,
 ) -> web.Application:
     """The API, the dashboard, live push, /metrics and the OpenAPI document. `metrics` is
     shared with the composition root (which also feeds it task changes); one is made if none
@@ -72,6 +75,9 @@ def create_app(
     app.add_routes(agent_routes.routes)
     app.add_routes(audit_routes.routes)
     app.add_routes(work_type_routes.routes)
+    if schedules is not None:
+        app[SCHEDULES] = schedules
+        app.add_routes(schedule_routes.routes)
     ui_routes.install(app)
     # Set even without live push: ws_routes.install may be called on this app later (tests).
     app[WS_AUTH] = WsAuth(api_token, throttle=throttle)

@@ -262,6 +262,13 @@ class TaskSchema(Schema):
         allow_none=True,
         metadata={"description": "The task this one reruns (POST /api/v1/tasks/{id}/rerun)."},
     )
+    schedule_id = fields.UUID(
+        allow_none=True, metadata={"description": "The schedule that fired this task."}
+    )
+    scheduled_at = fields.DateTime(
+        allow_none=True,
+        metadata={"description": "The time the schedule fired it for (it may start later)."},
+    )
 
 
 @always_sent
@@ -337,6 +344,7 @@ class TaskQuerySchema(StrictSchema):
         metadata={"description": "Tasks whose id starts with these hex digits (dashes ignored)."}
     )
     agent = fields.UUID(metadata={"description": "Only tasks this agent ran or runs."})
+    schedule_id = fields.UUID(metadata={"description": "Only tasks this schedule fired."})
     created_after = fields.AwareDateTime(
         metadata={"description": "Created at or after this time (ISO 8601 with offset)."}
     )

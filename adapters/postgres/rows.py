@@ -44,7 +44,7 @@ TASK_SQL_TYPES: dict[str, str] = {
     f.name: _sql_type(f.type) for f in attrs.fields(attrs.resolve_types(Task))
 }
 AGENT_COLUMNS: tuple[str, ...] = tuple(f.name for f in attrs.fields(Agent))
-_TASK_UUIDS = ("task_id", "request_id", "trace_id", "agent_id", "rerun_of")
+_TASK_UUIDS = ("task_id", "request_id", "trace_id", "agent_id", "rerun_of", "schedule_id")
 
 
 def _uuid(value: Any) -> UUID | None:

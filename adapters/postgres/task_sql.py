@@ -170,6 +170,7 @@ def _search(flt: TaskFilter, where: list[str], args: list[Any]) -> None:
         where.append(f"task_id BETWEEN ${len(args) - 1} AND ${len(args)}")
     for column, op, value in (
         ("agent_id", "=", flt.agent_id),
+        ("schedule_id", "=", flt.schedule_id),
         ("created_at", ">=", flt.created_after),
         ("created_at", "<", flt.created_before),
     ):

@@ -13,10 +13,12 @@ from aiohttp.web_runner import BaseRunner
 
 from adapters.http.server import ChiffonAppRunner
 from adapters.postgres.agent_registry import PostgresAgentRegistry
+from adapters.postgres.schedule_repository import PostgresScheduleRepository
 from adapters.postgres.task_repository import PostgresTaskRepository
 from chiffon.credentials import ReplicaKey
 from composition_root import Orchestrator, Settings, build_container, wire_orchestrator
 from ports.agent_registry import AgentRegistry
+from ports.schedule_repository import ScheduleRepository
 from ports.task_repository import TaskRepository
 from tests.helpers import TEST_KEY
 from tests.pg_fixtures import pg_database, pg_pool
@@ -49,6 +51,7 @@ def make_api(request: pytest.FixtureRequest) -> Factory:
         if pool is not None and TaskRepository not in instances:
             instances[TaskRepository] = PostgresTaskRepository(pool)
             instances[AgentRegistry] = PostgresAgentRegistry(pool)
+            instances[ScheduleRepository] = PostgresScheduleRepository(pool)
         # A short drain at shutdown: a test that leaves a task running does not wait for it.
         base: dict[str, Any] = {"heartbeat_interval_s": HEARTBEAT_S, "shutdown_grace_s": 0.2}
         wired = wire_orchestrator(build_container(Settings(**{**base, **settings}), instances))

@@ -197,6 +197,33 @@ class Client:
         answer: dict[str, Any] = await self._call("POST", path, body)
         return answer
 
+    async def create_schedule(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Create a schedule from its flat body (docs/api.md#schedules); the schedule."""
+        answer: dict[str, Any] = await self._call("POST", "/api/v1/schedules", dict(body))
+        return answer
+
+    async def schedules(self) -> list[dict[str, Any]]:
+        """Every schedule, oldest first."""
+        page: dict[str, Any] = await self._call("GET", "/api/v1/schedules")
+        items: list[dict[str, Any]] = page["items"]
+        return items
+
+    async def schedule(self, schedule_id: UUID | str) -> dict[str, Any]:
+        """A schedule with `upcoming` (next fire times) and `last_runs` (its latest tasks)."""
+        path = f"/api/v1/schedules/{_segment(schedule_id)}"
+        answer: dict[str, Any] = await self._call("GET", path)
+        return answer
+
+    async def schedule_action(self, schedule_id: UUID | str, action: str) -> dict[str, Any]:
+        """`pause` or `resume` (answers the schedule), or `trigger` (answers the new task)."""
+        path = f"/api/v1/schedules/{_segment(schedule_id)}/{_segment(action)}"
+        answer: dict[str, Any] = await self._call("POST", path)
+        return answer
+
+    async def delete_schedule(self, schedule_id: UUID | str) -> None:
+        """Delete a schedule (its tasks stay)."""
+        await self._call("DELETE", f"/api/v1/schedules/{_segment(schedule_id)}")
+
     async def audit(
         self,
         since: datetime | str | None = None,
@@ -270,6 +297,8 @@ class Client:
                 params=query,
                 timeout=self._timeout,
             ) as resp:
+                if resp.status == 204:
+                    return None
                 text = await resp.text()
                 answer = _json_or_none(text)
                 if resp.status >= 400 or answer is None:

@@ -22,13 +22,18 @@ from adapters.http.client import checks
 from adapters.http.client.api import DEFAULT_URL, Client
 from adapters.http.client.bulk import cancel_one_or_many
 from adapters.http.client.errors import ApiError, ServerUnreachable
+from adapters.http.client.schedule_verbs import schedule
 from adapters.http.client.verbs import RUNNERS, Options, Output, UsageError, Verb
 
 if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
-VERBS: Final = frozenset(RUNNERS)
-VERB_RUNNERS: Final[dict[str, Verb]] = {**RUNNERS, "cancel": cancel_one_or_many}
+VERBS: Final = frozenset(RUNNERS) | {"schedule"}
+VERB_RUNNERS: Final[dict[str, Verb]] = {
+    **RUNNERS,
+    "cancel": cancel_one_or_many,
+    "schedule": schedule,
+}
 EXIT_INTERRUPTED: Final = 130
 
 
@@ -122,10 +127,45 @@ def add_verbs(top: argparse.ArgumentParser, verbs: Subparsers) -> None:
     p.add_argument(
         "--settled", action="store_true", help="every task must have ended (a run that is over)"
     )
+    _schedule_verbs(_verb(verbs, "schedule", "recurring work: add, list, show, pause, ..."))
     p = _verb(verbs, "watch", "print every change live, until Ctrl-C (default: all tasks)")
     one = p.add_mutually_exclusive_group()
     one.add_argument("--task", dest="task_id", metavar="ID", help="only this task")
     one.add_argument("--trace", dest="trace_id", metavar="ID", help="only the tasks of this trace")
+
+
+def _schedule_verbs(top: argparse.ArgumentParser) -> None:
+    actions = top.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = _verb(actions, "add", "create a schedule (prints its id)")
+    p.add_argument("work_type", help="what to do, e.g. echo")
+    p.add_argument("pairs", nargs="*", metavar="key=value", help="a parameter (JSON if it parses)")
+    p.add_argument("--params", metavar="JSON", help="parameters as a JSON object, or @file.json")
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--cron", metavar="EXPR", help="five fields, e.g. '0 3 * * *', or @daily")
+    when.add_argument("--every", type=float, metavar="S", help="every S seconds")
+    p.add_argument("--tz", metavar="ZONE", help="the cron's time zone (default UTC)")
+    p.add_argument("--priority", type=int, metavar="N", help="1 .. 5, default 3")
+    p.add_argument("--timeout", dest="timeout_s", type=float, metavar="S")
+    p.add_argument("--attempts", dest="max_attempts", type=int, metavar="N")
+    p.add_argument("--overlap", metavar="P", help="skip, buffer_one, allow_all, cancel_previous")
+    p.add_argument(
+        "--catch-up", dest="catch_up", metavar="P", help="skip_missed, run_once, run_all"
+    )
+    p.add_argument("--window", dest="window_s", type=float, metavar="S", help="run_all's window")
+    p.add_argument("--max-runs", dest="max_runs", type=int, metavar="N")
+    p.add_argument("--until", metavar="TIME", help="no fire after this (ISO 8601 with offset)")
+    p.add_argument("--note", metavar="TEXT")
+    p.add_argument("--paused", action="store_true", help="create it paused")
+    _gather_pairs(p)
+    _verb(actions, "list", "every schedule, one line each")
+    for action, what in (
+        ("show", "a schedule, its next fire times and last runs"),
+        ("pause", "pause a schedule"),
+        ("resume", "resume a schedule from its next time"),
+        ("rm", "delete a schedule (its tasks stay)"),
+        ("trigger", "fire a schedule now (prints the task id)"),
+    ):
+        _verb(actions, action, what).add_argument("schedule_id", metavar="ID")
 
 
 def _search_options(p: argparse.ArgumentParser) -> None:

@@ -86,6 +86,25 @@ class ChiffonMetrics:
         self.websockets = Gauge(
             "chiffon_websocket_connections", "Open WebSocket connections.", registry=r
         )
+        self.schedule_fires = Counter(
+            "chiffon_schedule_fires",
+            "Tasks dispatched by schedules (each scheduled time once).",
+            ["work_type"],
+            registry=r,
+        )
+        self.schedule_skipped = Counter(
+            "chiffon_schedule_skipped",
+            "Scheduled times not run: missed (catch-up), overlap, refused (by dispatch).",
+            ["work_type", "reason"],
+            registry=r,
+        )
+        self.schedule_lag = Histogram(
+            "chiffon_schedule_lag_seconds",
+            "From a fire's scheduled time to its dispatch.",
+            ["work_type"],
+            buckets=TASK_BUCKETS,
+            registry=r,
+        )
         self.store_up = Gauge(
             "chiffon_store_up", "1 when the store answered the last scrape, else 0.", registry=r
         )
