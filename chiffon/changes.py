@@ -106,17 +106,33 @@ class Finish:
 
     @property
     def blind(self) -> bool:
-        """Only a failure or a time-out depends on the task (its retry policy)."""
-        return self.outcome not in (ResultStatus.FAILED, ResultStatus.TIMED_OUT)
+        """Only a failure, a time-out or a stop depends on the task (its retry policy; for a
+        stop, whether anyone asked for it)."""
+        return self.outcome is ResultStatus.COMPLETED
 
     @property
     def target(self) -> TaskStatus:
         return TaskStatus(self.outcome.value)
 
     def target_for(self, task: Task | None) -> TaskStatus:
+        if self._unasked_stop(task):
+            return TaskStatus.PENDING if self._retried(task) else TaskStatus.FAILED
         return TaskStatus.PENDING if self._retried(task) else self.target
 
+    def _unasked_stop(self, task: Task | None) -> bool:
+        """The agent says it stopped the attempt, but the task was never cancelled (a cancel
+        is final before the agent's word, so the task is still pending or running): the
+        attempt ended without its work done, which is the loss policy's to decide, never
+        `cancelled` with no cancel behind it."""
+        return (
+            self.outcome is ResultStatus.CANCELLED
+            and task is not None
+            and task.status is not TaskStatus.CANCELLED
+        )
+
     def _retried(self, task: Task | None) -> bool:
+        if self._unasked_stop(task):
+            return task is not None and retries(task, RetryOn.LOST)
         if self.outcome is ResultStatus.TIMED_OUT:
             return _retries_timeout(task)
         failed = self.outcome is ResultStatus.FAILED and self.retryable
@@ -130,6 +146,11 @@ class Finish:
         error = self.error_message
         if self.outcome is ResultStatus.FAILED and not error:
             error = "the handler failed without a message"
+        if self._unasked_stop(task):
+            error = (
+                f"agent {self.agent_id} stopped attempt {self.attempt} though the task was "
+                "not cancelled"
+            )
         outcome: dict[str, Any] = {
             "output": _bounded(self.output),
             "error_message": error,
@@ -139,7 +160,8 @@ class Finish:
         }
         if task is not None and self._retried(task):
             return {**outcome, **_next_attempt(task, now, jitter), "result": None}
-        fields = {**outcome, "status": self.target, "result": self.result, "finished_at": now}
+        ended = self.target_for(task) if task is not None else self.target
+        fields = {**outcome, "status": ended, "result": self.result, "finished_at": now}
         if self.outcome is ResultStatus.COMPLETED:
             fields["progress_percent"] = 100
         return fields

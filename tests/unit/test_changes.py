@@ -201,3 +201,24 @@ def test_only_the_holder_of_the_current_attempt_may_report() -> None:
     assert entry.event.changes == {
         "refused": {"report": "progress", "agent_id": str(other), "attempt": 2, "reason": "why"}
     }
+
+
+def test_a_stop_nobody_asked_for_is_the_loss_policys_never_a_cancel() -> None:
+    # Found by the simulation: an agent that stopped an attempt on its own (a stop meant for
+    # another attempt) ended the task `cancelled` with no cancel behind it.
+    running = make_task(status=S.RUNNING, agent_id=AGENT, started_at=T0, max_attempts=1)
+    stopped = Finish(1, ResultStatus.CANCELLED, AGENT)
+    assert not stopped.blind  # it depends on whether anyone asked
+    failed = decide(running, stopped, NOW)
+    assert isinstance(failed, Accepted)
+    assert (failed.task.status, failed.task.cancel_outcome) == (S.FAILED, None)
+    assert failed.task.error_message == (
+        f"agent {AGENT} stopped attempt 1 though the task was not cancelled"
+    )
+    retried = decide(attrs.evolve(running, max_attempts=3), stopped, NOW)
+    assert isinstance(retried, Accepted)
+    assert (retried.task.status, retried.task.attempt) == (S.PENDING, 2)
+    # Asked for, it settles the cancel (the task is cancelled before the agent's word).
+    cancelled = decide(running, Cancel(), NOW)
+    assert isinstance(cancelled, Accepted)
+    assert isinstance(decide(cancelled.task, stopped, NOW), Refused)

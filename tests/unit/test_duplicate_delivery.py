@@ -109,4 +109,9 @@ async def test_a_cancel_of_an_earlier_attempt_leaves_the_later_run_alone(stack: 
     assert agent.running_tasks == (task.task_id,)
     mine = Cancel(task.task_id, "attempt 1 is not yours", agent.agent_id, attempt=1)
     await stack.wired.bus.publish([OutboxMessage(uuid4(), mine, stack.clock.now())])
-    await eventually(lambda: _running(agent), lambda r: r == ())
+    # It stops attempt 1; nobody cancelled the task, so the loss policy gives it attempt 2
+    # (never `cancelled` with no cancel behind it), which runs to its end.
+    await eventually(lambda: stack.task(task.task_id), lambda t: t.attempt == 2)
+    release.set()
+    done = await stack.until_status(task.task_id, S.COMPLETED)
+    assert (done.attempt, done.result, done.cancel_outcome) == (2, {"attempt": 2}, None)
