@@ -214,5 +214,11 @@ async def test_retention_deletes_finished_tasks_while_work_goes_on(cluster: Clus
         "fresh work done",
         alive=serve.check_alive,
     )
-    rows = await cluster.tasks(fresh)
-    assert {r["status"] for r in rows} <= {"completed"}, rows
+    # A handler's end is logged before its result is applied: wait for the store to say so.
+    await eventually(
+        lambda: cluster.tasks(fresh),
+        lambda rows: {r["status"] for r in rows} <= {"completed"},
+        10,
+        "fresh work completed in the store",
+        alive=serve.check_alive,
+    )
