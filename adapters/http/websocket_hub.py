@@ -45,7 +45,7 @@ class WebSocketHub:
         self._per_client: dict[str, int] = {}  # connections and pending sockets, by address
         self._pending = 0  # sockets upgraded and not yet authenticated (not in _connections)
         self._unsubscribe: Callable[[], None] | None = None
-        self._index = SubscriptionIndex()
+        self._index = SubscriptionIndex[Connection]()
 
     @property
     def connections(self) -> list[Connection]:
