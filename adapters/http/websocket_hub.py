@@ -10,12 +10,12 @@ from typing import Final
 
 from aiohttp import WSCloseCode, web
 
+from adapters.http.edge_errors import TooManyConnections
 from adapters.http.ws_connection import Connection, FrameSink
 from adapters.http.ws_fair_gate import FairGate
 from adapters.http.ws_index import SubscriptionIndex
 from adapters.http.ws_limits import ByteBudget, WsLimits
 from adapters.http.ws_protocol import OutEvent
-from chiffon.errors import TooManyConnections
 from chiffon.events import Event
 from ports.notifier import EventSource
 
