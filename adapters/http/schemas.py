@@ -6,12 +6,11 @@ from typing import Any, Final, TypeVar
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from chiffon.commands import BACKOFF_S, DELAY_S, MAX_ATTEMPTS, PRIORITY, TIMEOUT_S, Bounds
 from chiffon.config import MAX_TIMEOUT_S, MAX_WORK_TYPE_CHARS
 from chiffon.model import (
     MAX_ATTEMPTS_DEFAULT,
     PRIORITY_DEFAULT,
-    PRIORITY_MAX,
-    PRIORITY_MIN,
     AgentStatus,
     CancelOutcome,
     NoAgentPolicy,
@@ -19,7 +18,6 @@ from chiffon.model import (
     TaskStatus,
     WaitingReason,
 )
-from chiffon.retry_policy import MAX_ATTEMPTS_LIMIT, MAX_BACKOFF_S
 from chiffon.routing import RouteSource
 
 TASK_STATUSES = [s.value for s in TaskStatus]
@@ -67,6 +65,12 @@ def _name(description: str) -> SafeString:
     return SafeString(metadata={"description": description})
 
 
+def within(bounds: Bounds) -> validate.Range:
+    """marshmallow's check of a domain bound: the schema's error message and the OpenAPI
+    minimum/maximum come from the bound the domain checks (chiffon.commands)."""
+    return validate.Range(min=bounds.low, max=bounds.high, min_inclusive=not bounds.low_open)
+
+
 class StrictSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -87,12 +91,12 @@ class RetrySchema(StrictSchema):
     max_attempts = fields.Integer(
         strict=True,
         load_default=MAX_ATTEMPTS_DEFAULT,
-        validate=validate.Range(1, MAX_ATTEMPTS_LIMIT),
+        validate=within(MAX_ATTEMPTS),
         metadata={"description": "Attempts in all, the first included (default 3)."},
     )
     backoff_s = StrictNumber(
         load_default=0.0,
-        validate=validate.Range(min=0, max=MAX_BACKOFF_S),
+        validate=within(BACKOFF_S),
         metadata={
             "description": "Wait before attempt 2, doubled for each next one (default 0: none)."
         },
@@ -100,7 +104,7 @@ class RetrySchema(StrictSchema):
     backoff_max_s = StrictNumber(
         load_default=None,
         allow_none=True,
-        validate=validate.Range(min=0, max=MAX_BACKOFF_S),
+        validate=within(BACKOFF_S),
         metadata={"description": "The longest wait (at least backoff_s; default 300)."},
     )
     on = fields.List(
@@ -130,13 +134,13 @@ class DispatchRequestSchema(StrictSchema):
     priority = fields.Integer(
         strict=True,
         load_default=PRIORITY_DEFAULT,
-        validate=validate.Range(PRIORITY_MIN, PRIORITY_MAX),
+        validate=within(PRIORITY),
         metadata={"description": "1 (background) to 5 (critical); higher is delivered first."},
     )
     timeout_s = StrictNumber(
         load_default=None,
         allow_none=True,
-        validate=validate.Range(min=0, min_inclusive=False, max=MAX_TIMEOUT_S),
+        validate=within(TIMEOUT_S),
         metadata={
             "description": "Seconds from dispatch after which the task is timed_out "
             f"(more than 0, at most {MAX_TIMEOUT_S:.0f}: 30 days).",
@@ -176,7 +180,7 @@ class DispatchRequestSchema(StrictSchema):
     delay_s = StrictNumber(
         load_default=None,
         allow_none=True,
-        validate=validate.Range(min=0, min_inclusive=False, max=365 * 24 * 3600),
+        validate=within(DELAY_S),
         metadata={"description": "Start this many seconds from now (instead of not_before).",
                   "exclusiveMinimum": True},
     )  # fmt: skip
