@@ -33,6 +33,7 @@ from ports.task_repository import Expect, TaskRepository
 log = logging.getLogger(__name__)
 
 MAX_RACES: Final = 20  # re-decisions after lost races before giving up (never seen in tests)
+UNREAD_JITTER: Final = 0.5  # unused: a change written unread never schedules a next attempt
 
 
 @attrs.frozen
@@ -92,8 +93,8 @@ class TaskLedger:
         """Apply `change` to the task, in the task's order. `known` is the task as the caller
         just read it (saves a read; a stale copy only costs a re-decision)."""
         async with self._order.hold(task_id):
-            if change.blind and known is None:
-                stored = await self._write_blind(task_id, change)
+            if known is None:
+                stored = await self._write_unread(task_id, change)
                 if stored is not None:
                     return await self._announce(stored, False, [])
             return await self._decide_and_write(task_id, change, known)
@@ -112,22 +113,18 @@ class TaskLedger:
         await self._tasks.enqueue(messages)
         self._fresh.submit(messages)
 
-    async def _write_blind(self, task_id: UUID, change: c.Change) -> Task | None:
+    async def _write_unread(self, task_id: UUID, change: c.Change) -> Task | None:
         """An agent's report changes the same fields whatever the task holds: one conditional
-        write on the status and attempt it requires, with no read first (the common case)."""
+        write under the guard the change states, with no read first (the common case). None:
+        the change needs a read, or its guard did not hold; it is decided after a read (and
+        maybe refused)."""
         now = self._clock.now()
-        fields = change.fields(None, now)
-        # Only from the attempt's holder; a `running` claims an attempt nobody holds, once
-        # its work is out. Anything else is decided after a read (and maybe refused).
-        claim = isinstance(change, c.Start)
-        holder = None if claim else getattr(change, "agent_id", None)
-        expect = Expect(
-            statuses=c.allowed_from(change),
-            attempt=change.attempt,
-            agent_id=holder,
-            due_by=now if claim else None,
-        )
-        return await self._tasks.apply(task_id, expect, fields, c.draft(change, fields, now))
+        guard = change.unread(now)
+        if guard is None:
+            return None
+        patch = change.patch(None, now, UNREAD_JITTER)
+        event = c.draft(change, patch, now)
+        return await self._tasks.apply(task_id, guard, patch.values(), event)
 
     async def _decide_and_write(
         self, task_id: UUID, change: c.Change, known: Task | None
@@ -136,7 +133,7 @@ class TaskLedger:
         for _ in range(MAX_RACES):
             if task is None:
                 return self._ignored(None, change, "no such task")
-            before = change.prerequisite(task) if isinstance(change, c.Finish) else None
+            before = change.prerequisite(task)
             step = before or change
             due = self._availability.of(task.agent_type)
             decision = c.decide(task, step, self._clock.now(), self._jitter(), due)
@@ -151,7 +148,7 @@ class TaskLedger:
             messages = self._messages(step, decision, task)
             expect = Expect(revision=task.revision)
             stored = await self._tasks.apply(
-                task_id, expect, decision.fields, decision.event, messages
+                task_id, expect, decision.patch.values(), decision.event, messages
             )
             if stored is None:
                 task = await self._tasks.get(task_id)  # lost a race: look again, decide again
@@ -167,8 +164,8 @@ class TaskLedger:
     ) -> list[OutboxMessage]:
         if decision.causes_work:
             return self._outbox.work_announced(decision.task)
-        if c.stops_agent(change, before):
-            reason = getattr(change, "reason", decision.task.status.value)
+        reason = change.stop_reason(before)
+        if reason is not None:
             return [self._outbox.cancel(decision.task, reason)]
         return []
 
@@ -188,7 +185,9 @@ class TaskLedger:
         if self._recorded.first(task.task_id, report):
             entry = c.refused(task, report, reason, self._clock.now())
             expect = Expect(revision=task.revision)
-            stored = await self._tasks.apply(task.task_id, expect, entry.fields, entry.event)
+            stored = await self._tasks.apply(
+                task.task_id, expect, entry.patch.values(), entry.event
+            )
             if stored is None:
                 self._recorded.forget(task.task_id, report)
                 return None

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Sequence
 from datetime import timedelta
 
-from chiffon.changes import Fail
+from chiffon.changes import GiveUp
 from chiffon.events import TaskUpdated
 from chiffon.fresh_outbox import FreshOutbox
 from chiffon.ledger import TaskLedger
@@ -178,4 +178,4 @@ class OutboxRelay:
 
     async def _fail(self, work: WorkRequest, why: str) -> None:
         reason = f"could not be sent to an agent: {why}"
-        await self._ledger.apply(work.task_id, Fail(work.attempt, reason, kind="given_up"))
+        await self._ledger.apply(work.task_id, GiveUp(work.attempt, reason))
