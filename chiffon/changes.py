@@ -28,11 +28,10 @@ from chiffon.model import (
     TaskStatus,
     WaitingReason,
 )
-from chiffon.patch import KEEP, TaskPatch
+from chiffon.patch import KEEP, ReportGuard, TaskPatch
 from chiffon.retry_policy import next_attempt_at, retries
 from chiffon.timeouts import TIMEOUT_EXIT_CODE, timeout_error
 from chiffon.waiting import reason_for
-from ports.task_repository import Expect
 
 MAX_MESSAGE_CHARS: Final = 1000
 
@@ -68,7 +67,7 @@ class Change(Protocol):
         """The agent's report it applies, checked against the attempt's holder (None: none)."""
         return None
 
-    def unread(self, now: datetime) -> Expect | None:
+    def unread(self, now: datetime) -> ReportGuard | None:
         """The guard under which it may be written without reading the task first, because
         its fields do not depend on the task (None: it is decided after a read)."""
         return None
@@ -106,9 +105,9 @@ class Start(Change):
     def report(self) -> Report:
         return Report(self.kind, self.agent_id, self.attempt)
 
-    def unread(self, now: datetime) -> Expect:
+    def unread(self, now: datetime) -> ReportGuard:
         # A `running` claims an attempt nobody holds, once its work is out.
-        return Expect(statuses=self.sources(None), attempt=self.attempt, due_by=now)
+        return ReportGuard(self.sources(None), self.attempt, due_by=now)
 
     def reported_by(self) -> dict[str, Any]:
         return _said(self.agent_id, self.attempt)
@@ -141,7 +140,7 @@ class Progress(Change):
     def report(self) -> Report:
         return Report(self.kind, self.agent_id, self.attempt)
 
-    def unread(self, now: datetime) -> Expect:
+    def unread(self, now: datetime) -> ReportGuard:
         return _held(self, self.agent_id)
 
     def reported_by(self) -> dict[str, Any]:
@@ -172,7 +171,7 @@ class Finish(Change):
     def report(self) -> Report:
         return Report(self.kind, self.agent_id, self.attempt)
 
-    def unread(self, now: datetime) -> Expect | None:
+    def unread(self, now: datetime) -> ReportGuard | None:
         """Only a completion: a failure, a time-out or a stop depends on the task (its retry
         policy; for a stop, whether anyone asked for it)."""
         if self.outcome is ResultStatus.COMPLETED:
@@ -385,9 +384,9 @@ class TimeOut(Change):
         return ended | TaskPatch(status=TaskStatus.TIMED_OUT, finished_at=now)
 
 
-def _held(change: Progress | Finish, agent_id: UUID) -> Expect:
+def _held(change: Progress | Finish, agent_id: UUID) -> ReportGuard:
     """The guard of a report written unread: only from the attempt's holder."""
-    return Expect(statuses=change.sources(None), attempt=change.attempt, agent_id=agent_id)
+    return ReportGuard(change.sources(None), change.attempt, agent_id)
 
 
 def _said(agent_id: UUID, attempt: int) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from chiffon.waiting import AgentAvailability
 from ports.clock import Clock
 from ports.notifier import Notifier
 from ports.observer import ChangeObserver
-from ports.task_repository import Expect, TaskRepository
+from ports.task_repository import TaskRepository
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class TaskLedger:
             return None
         patch = change.patch(None, now, UNREAD_JITTER)
         event = c.draft(change, patch, now)
-        return await self._tasks.apply(task_id, guard, patch.values(), event)
+        return await self._tasks.apply_report(task_id, guard, patch, event)
 
     async def _decide_and_write(
         self, task_id: UUID, change: c.Change, known: Task | None
@@ -146,9 +146,8 @@ class TaskLedger:
                     continue
                 return recorded
             messages = self._messages(step, decision, task)
-            expect = Expect(revision=task.revision)
             stored = await self._tasks.apply(
-                task_id, expect, decision.patch.values(), decision.event, messages
+                task_id, task.revision, decision.patch, decision.event, messages
             )
             if stored is None:
                 task = await self._tasks.get(task_id)  # lost a race: look again, decide again
@@ -184,10 +183,7 @@ class TaskLedger:
         outcome = Ignored(task, reason, foreign=True)
         if self._recorded.first(task.task_id, report):
             entry = c.refused(task, report, reason, self._clock.now())
-            expect = Expect(revision=task.revision)
-            stored = await self._tasks.apply(
-                task.task_id, expect, entry.patch.values(), entry.event
-            )
+            stored = await self._tasks.apply(task.task_id, task.revision, entry.patch, entry.event)
             if stored is None:
                 self._recorded.forget(task.task_id, report)
                 return None

@@ -63,3 +63,22 @@ class TaskPatch:
 
 
 NAMES: Final[tuple[str, ...]] = tuple(f.name for f in attrs.fields(TaskPatch))
+
+
+@attrs.frozen
+class ReportGuard:
+    """What an agent's report, written without reading the task, requires of the stored task:
+    one of `statuses`, and when given the `attempt`, the attempt's holder `agent_id`, and
+    work due by `due_by` (next_attempt_at null or not after it)."""
+
+    statuses: frozenset[TaskStatus]
+    attempt: int | None = None
+    agent_id: UUID | None = None
+    due_by: datetime | None = None
+
+    def matches(self, task: Task) -> bool:
+        held = self.agent_id is None or task.agent_id == self.agent_id
+        later = task.next_attempt_at
+        due = self.due_by is None or later is None or later <= self.due_by
+        ours = task.status in self.statuses and self.attempt in (None, task.attempt)
+        return ours and held and due
