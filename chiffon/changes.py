@@ -21,6 +21,7 @@ from chiffon.config import MAX_OUTPUT_CHARS
 from chiffon.json_values import json_fields
 from chiffon.model import (
     CancelOutcome,
+    ChangeKind,
     EventDraft,
     ResultStatus,
     RetryOn,
@@ -41,7 +42,7 @@ class Change(Protocol):
     rest: most changes are not reports, settle nothing and tell no agent to stop."""
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> ChangeKind:
         """Its name in the timeline (and in the events announced after it)."""
         ...
 
@@ -97,7 +98,7 @@ class Start(Change):
 
     agent_id: UUID
     attempt: int
-    kind: ClassVar[str] = "started"
+    kind: ClassVar[ChangeKind] = ChangeKind.STARTED
 
     def target(self, task: Task | None) -> TaskStatus | None:
         return TaskStatus.RUNNING
@@ -132,7 +133,7 @@ class Progress(Change):
     attempt: int
     percent: int | None
     message: str | None
-    kind: ClassVar[str] = "progress"
+    kind: ClassVar[ChangeKind] = ChangeKind.PROGRESS
 
     def target(self, task: Task | None) -> TaskStatus | None:
         return None
@@ -166,7 +167,7 @@ class Finish(Change):
     exit_code: int | None = None
     duration_ms: int | None = None
     retryable: bool = True
-    kind: ClassVar[str] = "finished"
+    kind: ClassVar[ChangeKind] = ChangeKind.FINISHED
 
     def report(self) -> Report:
         return Report(self.kind, self.agent_id, self.attempt)
@@ -246,7 +247,7 @@ class Retry(Change):
     """The agent running the attempt was lost; the loss policy runs the next attempt."""
 
     attempt: int
-    kind: ClassVar[str] = "retried"
+    kind: ClassVar[ChangeKind] = ChangeKind.RETRIED
 
     def target(self, task: Task | None) -> TaskStatus | None:
         return TaskStatus.PENDING
@@ -263,7 +264,7 @@ class Fail(Change):
 
     attempt: int
     reason: str
-    kind: ClassVar[str] = "lost"
+    kind: ClassVar[ChangeKind] = ChangeKind.LOST
 
     def target(self, task: Task | None) -> TaskStatus | None:
         return TaskStatus.FAILED
@@ -283,7 +284,7 @@ class GiveUp(Fail):
     """The task fails because its work can never be sent to an agent (`attempt` is the one
     it is about, `reason` says why)."""
 
-    kind: ClassVar[str] = "given_up"
+    kind: ClassVar[ChangeKind] = ChangeKind.GIVEN_UP
 
 
 @attrs.frozen
@@ -292,7 +293,7 @@ class CancelTask(Change):
 
     reason: str = "cancelled by caller"
     attempt: None = None
-    kind: ClassVar[str] = "cancelled"
+    kind: ClassVar[ChangeKind] = ChangeKind.CANCELLED
 
     def target(self, task: Task | None) -> TaskStatus | None:
         return TaskStatus.CANCELLED
@@ -318,8 +319,10 @@ class SettleCancel(Change):
     finish: Finish | None  # None: the agent was lost before it answered
 
     @property
-    def kind(self) -> str:
-        return "cancel_unconfirmed" if self.finish is None else "cancel_confirmed"
+    def kind(self) -> ChangeKind:
+        if self.finish is None:
+            return ChangeKind.CANCEL_UNCONFIRMED
+        return ChangeKind.CANCEL_CONFIRMED
 
     def target(self, task: Task | None) -> TaskStatus | None:
         return None
@@ -358,7 +361,7 @@ class TimeOut(Change):
     retry policy (and attempts left), the task gets its next attempt and a new deadline."""
 
     attempt: None = None
-    kind: ClassVar[str] = "timed_out"
+    kind: ClassVar[ChangeKind] = ChangeKind.TIMED_OUT
 
     def target(self, task: Task | None) -> TaskStatus:
         return TaskStatus.PENDING if _retries_timeout(task) else TaskStatus.TIMED_OUT
@@ -495,7 +498,7 @@ def draft(
 def dispatched(task: Task) -> EventDraft:
     """Revision 1: every field but the parameters, so a fold of the timeline starts whole."""
     fields = {k: v for k, v in attrs.asdict(task, recurse=False).items() if k != "parameters"}
-    return EventDraft("dispatched", task.created_at, task.status, json_fields(fields))
+    return EventDraft(ChangeKind.DISPATCHED, task.created_at, task.status, json_fields(fields))
 
 
 def _bounded(output: str | None) -> str | None:

@@ -18,11 +18,11 @@ import attrs
 from chiffon import changes as c
 from chiffon.attempt_holder import Report
 from chiffon.config import OrchestratorConfig
-from chiffon.events import TaskUpdated
+from chiffon.events import TaskChanged
 from chiffon.fresh_outbox import FreshOutbox
 from chiffon.keyed_lock import KeyedLock
 from chiffon.messages import OutboxFactory
-from chiffon.model import OutboxMessage, Task
+from chiffon.model import ChangeKind, OutboxMessage, Task
 from chiffon.refused_reports import RecordedRefusals
 from chiffon.waiting import AgentAvailability
 from ports.clock import Clock
@@ -83,7 +83,7 @@ class TaskLedger:
         """Store a new task with its first timeline entry, its announcement and its work (the
         relay sends them in that order, so `pending` is heard before anything it causes).
         Returns (stored task, created): an existing task_id stores nothing."""
-        messages = self._outbox.work_announced(task)
+        messages = self._outbox.work_announced(task, ChangeKind.DISPATCHED)
         stored, created = await self._tasks.create(task, c.dispatched(task), messages)
         if created:
             self._fresh.submit(messages)
@@ -96,7 +96,7 @@ class TaskLedger:
             if known is None:
                 stored = await self._write_unread(task_id, change)
                 if stored is not None:
-                    return await self._announce(stored, False, [])
+                    return await self._announce(change, stored, False, [])
             return await self._decide_and_write(task_id, change, known)
 
     async def reconcile_waiting(self, agent_type: str) -> int:
@@ -105,7 +105,7 @@ class TaskLedger:
         due = self._availability.of(agent_type)
         changed = await self._tasks.reconcile_waiting(agent_type, due, self._clock.now())
         for task in changed:
-            await self._notifier.publish(TaskUpdated(task))
+            await self._notifier.publish(TaskChanged(ChangeKind.WAITING, task))
         return len(changed)
 
     async def send(self, messages: list[OutboxMessage]) -> None:
@@ -152,7 +152,7 @@ class TaskLedger:
             if stored is None:
                 task = await self._tasks.get(task_id)  # lost a race: look again, decide again
                 continue
-            outcome = await self._announce(stored, decision.causes_work, messages)
+            outcome = await self._announce(step, stored, decision.causes_work, messages)
             if step is change:
                 return outcome
             task = stored  # the prerequisite is in: now the change itself
@@ -162,17 +162,17 @@ class TaskLedger:
         self, change: c.Change, decision: c.Accepted, before: Task
     ) -> list[OutboxMessage]:
         if decision.causes_work:
-            return self._outbox.work_announced(decision.task)
+            return self._outbox.work_announced(decision.task, change.kind)
         reason = change.stop_reason(before)
         if reason is not None:
             return [self._outbox.cancel(decision.task, reason)]
         return []
 
     async def _announce(
-        self, stored: Task, causes_work: bool, messages: list[OutboxMessage]
+        self, change: c.Change, stored: Task, causes_work: bool, messages: list[OutboxMessage]
     ) -> Applied:
         if not causes_work:  # else the relay announces it, ahead of the work
-            await self._notifier.publish(TaskUpdated(stored))
+            await self._notifier.publish(TaskChanged(change.kind, stored))
         self._fresh.submit(messages)
         return Applied(stored)
 
@@ -187,7 +187,7 @@ class TaskLedger:
             if stored is None:
                 self._recorded.forget(task.task_id, report)
                 return None
-            await self._notifier.publish(TaskUpdated(stored))
+            await self._notifier.publish(TaskChanged(ChangeKind.REPORT_REFUSED, stored))
             outcome = Ignored(stored, reason, foreign=True, recorded=True)
         self._observer.report_refused(report.kind)
         fields = {"task_id": str(task.task_id), "agent_id": str(report.agent_id)}
