@@ -81,6 +81,10 @@ class Change(Protocol):
         """A change that must apply to `task` first (None: none)."""
         return None
 
+    def replacement(self, task: Task) -> Change | None:
+        """The change that applies to `task` in its place (None: itself)."""
+        return None
+
     def stop_reason(self, task: Task) -> str | None:
         """Why the agent running `task` (if any) is told to stop (None: it is not)."""
         return None
@@ -241,6 +245,13 @@ class Finish(Change):
             return Start(self.agent_id, self.attempt)
         return None
 
+    def replacement(self, task: Task) -> SettleCancel | None:
+        """Cancelled while it ran: the result says how the cancel ended (decided in one step,
+        from the holder only, like the result itself)."""
+        if task.cancel_outcome is CancelOutcome.REQUESTED:
+            return SettleCancel(self.attempt, self)
+        return None
+
 
 @attrs.frozen
 class Retry(Change):
@@ -334,6 +345,10 @@ class SettleCancel(Change):
         if task.cancel_outcome is not CancelOutcome.REQUESTED:
             return f"the cancel is settled already ({task.cancel_outcome})"
         return None
+
+    def report(self) -> Report | None:
+        """The agent's result, which only the attempt's holder may give."""
+        return None if self.finish is None else self.finish.report()
 
     def reported_by(self) -> dict[str, Any] | None:
         return None if self.finish is None else self.finish.reported_by()

@@ -134,7 +134,7 @@ class TaskLedger:
             if task is None:
                 return self._ignored(None, change, "no such task")
             before = change.prerequisite(task)
-            step = before or change
+            step = before or change.replacement(task) or change
             due = self._availability.of(task.agent_type)
             decision = c.decide(task, step, self._clock.now(), self._jitter(), due)
             if isinstance(decision, c.Refused):
@@ -153,7 +153,7 @@ class TaskLedger:
                 task = await self._tasks.get(task_id)  # lost a race: look again, decide again
                 continue
             outcome = await self._announce(step, stored, decision.causes_work, messages)
-            if step is change:
+            if before is None:
                 return outcome
             task = stored  # the prerequisite is in: now the change itself
         raise RuntimeError(f"task {task_id}: {MAX_RACES} concurrent changes in a row")

@@ -26,7 +26,7 @@ from chiffon.changes import (
     dispatched,
     refused,
 )
-from chiffon.model import ResultStatus, TaskStatus
+from chiffon.model import CancelOutcome, ResultStatus, TaskStatus
 from chiffon.patch import TaskPatch
 from tests.contract.store.builders import T0, make_task
 
@@ -222,3 +222,23 @@ def test_a_stop_nobody_asked_for_is_the_loss_policys_never_a_cancel() -> None:
     cancelled = decide(running, CancelTask(), NOW)
     assert isinstance(cancelled, Accepted)
     assert isinstance(decide(cancelled.task, stopped, NOW), Refused)
+
+
+def test_a_result_for_a_cancel_that_waits_for_it_settles_the_cancel_in_one_step() -> None:
+    running = make_task(status=S.RUNNING, agent_id=AGENT, started_at=T0)
+    cancelled = decide(running, CancelTask(), NOW)
+    assert isinstance(cancelled, Accepted)
+    stopped = Finish(1, ResultStatus.CANCELLED, AGENT)
+    assert stopped.replacement(running) is None  # not cancelled: the result itself applies
+    settle = stopped.replacement(cancelled.task)
+    assert settle == SettleCancel(1, stopped)
+    settled = decide(cancelled.task, settle, NOW)
+    assert isinstance(settled, Accepted) and settled.event.kind == "cancel_confirmed"
+    assert settled.task.cancel_outcome is CancelOutcome.STOPPED
+    assert stopped.replacement(settled.task) is None  # settled: a repeat is refused as before
+    # Only the attempt's holder says how its cancel ended; anyone else's word is refused.
+    other = Finish(1, ResultStatus.CANCELLED, uuid4())
+    foreign = other.replacement(cancelled.task)
+    assert foreign is not None
+    refused_settle = decide(cancelled.task, foreign, NOW)
+    assert isinstance(refused_settle, Refused) and refused_settle.foreign == other.report()
