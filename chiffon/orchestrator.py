@@ -9,7 +9,7 @@ from uuid import UUID
 import attrs
 
 from chiffon.auditor import Auditor, AuditReport
-from chiffon.changes import Cancel
+from chiffon.changes import CancelTask
 from chiffon.commands import DispatchCommand, rerun_command
 from chiffon.config import OrchestratorConfig
 from chiffon.errors import (
@@ -155,7 +155,7 @@ class OrchestratorService:
 
     async def cancel(self, task_id: UUID) -> Task:
         """Cancel a pending or running task; its agent (if any) is told to stop."""
-        outcome = await self._ledger.apply(task_id, Cancel())
+        outcome = await self._ledger.apply(task_id, CancelTask())
         if isinstance(outcome, Applied):
             log.info("cancelled", extra=task_fields(outcome.task))
             return outcome.task
