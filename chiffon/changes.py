@@ -8,6 +8,7 @@ module builds a task's new fields or restates a from-state.
 
 from __future__ import annotations
 
+import operator
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Final
 from uuid import UUID
@@ -437,8 +438,13 @@ def reported_by(change: Change) -> dict[str, Any] | None:
 
 def dispatched(task: Task) -> EventDraft:
     """Revision 1: every field but the parameters, so a fold of the timeline starts whole."""
-    fields = {k: v for k, v in attrs.asdict(task, recurse=False).items() if k != "parameters"}
+    fields = dict(zip(_LOGGED, _logged_values(task), strict=True))
     return EventDraft("dispatched", task.created_at, task.status, json_fields(fields))
+
+
+# A task's fields but its parameters, read at once (attrs.asdict is several times slower).
+_LOGGED: Final = tuple(f.name for f in attrs.fields(Task) if f.name != "parameters")
+_logged_values = operator.attrgetter(*_LOGGED)
 
 
 def _bounded(output: str | None) -> str | None:

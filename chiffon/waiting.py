@@ -26,9 +26,16 @@ def reason_for(
     retry_backoff while its attempt is not due; else what due tasks of its type wait for."""
     if task.status is not TaskStatus.PENDING:
         return None, None
-    if task.next_attempt_at is not None and task.next_attempt_at > now:
-        kind = WaitingReason.SCHEDULED if task.attempt == 1 else WaitingReason.RETRY_BACKOFF
-        return kind, task.next_attempt_at
+    return pending_reason(task.next_attempt_at, task.attempt, due, now)
+
+
+def pending_reason(
+    next_attempt_at: datetime | None, attempt: int, due: WaitingReason, now: datetime
+) -> tuple[WaitingReason, datetime | None]:
+    """reason_for a pending task whose attempt `attempt` is due at `next_attempt_at`."""
+    if next_attempt_at is not None and next_attempt_at > now:
+        kind = WaitingReason.SCHEDULED if attempt == 1 else WaitingReason.RETRY_BACKOFF
+        return kind, next_attempt_at
     return due, None
 
 
