@@ -32,7 +32,7 @@ from ports.task_repository import (
     StoreCounts,
     TaskFilter,
     TaskPage,
-    TaskRepository,
+    TaskQueries,
 )
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class OrchestratorService:
 
     def __init__(
         self,
-        tasks: TaskRepository,
+        tasks: TaskQueries,
         agents: AgentRegistry,
         ledger: TaskLedger,
         clock: Clock,
