@@ -69,7 +69,13 @@ from ports.notifier import EventSource, Notifier
 from ports.observer import ChangeObserver
 from ports.schedule_observer import ScheduleObserver
 from ports.schedule_repository import ScheduleRepository
-from ports.task_repository import TaskRepository
+from ports.task_repository import (
+    LedgerStore,
+    OutboxStore,
+    SweepQueries,
+    TaskQueries,
+    TaskRepository,
+)
 
 IN_PROCESS_AGENT_CONCURRENCY = 4
 SHUTDOWN_TIMEOUT_S = 10.0  # open requests get this long once a stop was asked for
@@ -139,6 +145,8 @@ def build_container(settings: Settings, overrides: Overrides | None = None) -> p
     port(Clock, SystemClock)
     port(IdFactory, RandomIds)
     port(TaskRepository, lambda: InMemoryTaskRepository(settings.memory_max_finished))
+    for narrow in (LedgerStore, TaskQueries, OutboxStore, SweepQueries):  # one store, cut by user
+        c.register(narrow, factory=lambda: c.resolve(TaskRepository))
     port(AgentRegistry, InMemoryAgentRegistry)
     port(ScheduleRepository, InMemoryScheduleRepository)
     c.register(InMemoryBroker, instance=given.pop(InMemoryBroker, None) or InMemoryBroker())

@@ -28,7 +28,7 @@ from chiffon.waiting import AgentAvailability
 from ports.clock import Clock
 from ports.notifier import Notifier
 from ports.observer import ChangeObserver
-from ports.task_repository import TaskRepository
+from ports.task_repository import LedgerStore
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ Outcome = Applied | Ignored
 class TaskLedger:
     def __init__(
         self,
-        tasks: TaskRepository,
+        tasks: LedgerStore,
         notifier: Notifier,
         clock: Clock,
         outbox: OutboxFactory,
@@ -101,7 +101,7 @@ class TaskLedger:
 
     async def reconcile_waiting(self, agent_type: str) -> int:
         """Bring the waiting reasons of the type's pending tasks up to date (see
-        TaskRepository.reconcile_waiting) and announce each that changed."""
+        LedgerStore.reconcile_waiting) and announce each that changed."""
         due = self._availability.of(agent_type)
         changed = await self._tasks.reconcile_waiting(agent_type, due, self._clock.now())
         for task in changed:
