@@ -10,6 +10,7 @@ decides again, here and nowhere else.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Final
 from uuid import UUID
 
@@ -17,15 +18,13 @@ import attrs
 
 from chiffon import changes as c
 from chiffon.attempt_holder import Report
-from chiffon.config import OrchestratorConfig
+from chiffon.decider import Decider
 from chiffon.events import TaskChanged
 from chiffon.fresh_outbox import FreshOutbox
 from chiffon.keyed_lock import KeyedLock
 from chiffon.messages import OutboxFactory
-from chiffon.model import ChangeKind, OutboxMessage, Task
+from chiffon.model import ChangeKind, OutboxMessage, Task, TaskAnnouncement
 from chiffon.refused_reports import RecordedRefusals
-from chiffon.waiting import AgentAvailability
-from ports.clock import Clock
 from ports.notifier import Notifier
 from ports.observer import ChangeObserver
 from ports.task_repository import LedgerStore
@@ -59,24 +58,19 @@ class TaskLedger:
     def __init__(
         self,
         tasks: LedgerStore,
-        notifier: Notifier,
-        clock: Clock,
+        decider: Decider,
         outbox: OutboxFactory,
-        order: KeyedLock,
         fresh: FreshOutbox,
+        notifier: Notifier,
         observer: ChangeObserver,
-        config: OrchestratorConfig,
-        availability: AgentAvailability,
     ) -> None:
         self._tasks = tasks
-        self._notifier = notifier
-        self._clock = clock
+        self._decider = decider
         self._outbox = outbox
-        self._order = order
         self._fresh = fresh
+        self._notifier = notifier
         self._observer = observer
-        self._jitter = config.jitter
-        self._availability = availability
+        self._order = KeyedLock()  # one task's changes, one after the other
         self._recorded = RecordedRefusals()
 
     async def create(self, task: Task) -> tuple[Task, bool]:
@@ -102,8 +96,8 @@ class TaskLedger:
     async def reconcile_waiting(self, agent_type: str) -> int:
         """Bring the waiting reasons of the type's pending tasks up to date (see
         LedgerStore.reconcile_waiting) and announce each that changed."""
-        due = self._availability.of(agent_type)
-        changed = await self._tasks.reconcile_waiting(agent_type, due, self._clock.now())
+        due = self._decider.due(agent_type)
+        changed = await self._tasks.reconcile_waiting(agent_type, due, self._decider.now())
         for task in changed:
             await self._notifier.publish(TaskChanged(ChangeKind.WAITING, task))
         return len(changed)
@@ -113,12 +107,23 @@ class TaskLedger:
         await self._tasks.enqueue(messages)
         self._fresh.submit(messages)
 
+    async def resend_work(self, tasks: Sequence[Task]) -> None:
+        """The work of these tasks' current attempts, once more (a bus lost it)."""
+        await self.send([self._outbox.work(task) for task in tasks])
+
+    async def announce(self, told: Sequence[TaskAnnouncement]) -> None:
+        """Announce the changes that caused work, which the relay sends right after: flushed
+        first, so every replica hears `pending` before anything it causes."""
+        for announcement in told:
+            await self._notifier.publish(TaskChanged(announcement.change, announcement.task))
+        await self._notifier.flush()
+
     async def _write_unread(self, task_id: UUID, change: c.Change) -> Task | None:
         """An agent's report changes the same fields whatever the task holds: one conditional
         write under the guard the change states, with no read first (the common case). None:
         the change needs a read, or its guard did not hold; it is decided after a read (and
         maybe refused)."""
-        now = self._clock.now()
+        now = self._decider.now()
         guard = change.unread(now)
         if guard is None:
             return None
@@ -135,8 +140,7 @@ class TaskLedger:
                 return self._ignored(None, change, "no such task")
             before = change.prerequisite(task)
             step = before or change.replacement(task) or change
-            due = self._availability.of(task.agent_type)
-            decision = c.decide(task, step, self._clock.now(), self._jitter(), due)
+            decision = self._decider.decide(task, step)
             if isinstance(decision, c.Refused):
                 if decision.foreign is None:
                     return self._ignored(task, change, decision.reason)
@@ -182,7 +186,7 @@ class TaskLedger:
         task changed meanwhile (decided again, and counted then)."""
         outcome = Ignored(task, reason, foreign=True)
         if self._recorded.first(task.task_id, report):
-            entry = c.refused(task, report, reason, self._clock.now())
+            entry = c.refused(task, report, reason, self._decider.now())
             stored = await self._tasks.apply(task.task_id, task.revision, entry.patch, entry.event)
             if stored is None:
                 self._recorded.forget(task.task_id, report)
