@@ -44,7 +44,7 @@ from adapters.system.clock import RandomIds, SystemClock
 from adapters.system.resources import PsutilResourceProbe
 from chiffon.agent import AgentRuntime
 from chiffon.config import OrchestratorConfig
-from chiffon.credentials import ReplicaKey, agent_id_for, new_agent_key
+from chiffon.credentials import AgentIdentity, ReplicaKey, agent_id_for, new_agent_key
 from chiffon.decider import Decider
 from chiffon.fresh_outbox import FreshOutbox
 from chiffon.handlers import HandlerRegistry
@@ -351,12 +351,10 @@ def _agent_runtime(
     return AgentRuntime(
         bus,
         handlers,
-        agent_id_for(agent_key),
-        settings.agent_type,
+        AgentIdentity(settings.agent_type, agent_key),
         PsutilResourceProbe(),
         concurrency=concurrency,
         heartbeat_interval_s=settings.heartbeat_interval_s,
-        agent_key=agent_key,
     )
 
 
