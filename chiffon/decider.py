@@ -3,11 +3,12 @@ part of a retry's backoff, and what a due pending task of each agent type waits 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from chiffon import changes as c
 from chiffon.config import OrchestratorConfig
-from chiffon.model import Task, WaitingReason
+from chiffon.model import Agent, Task, WaitingReason
 from chiffon.waiting import AgentAvailability
 from ports.clock import Clock
 
@@ -28,6 +29,11 @@ class Decider:
     def due(self, agent_type: str) -> WaitingReason:
         """What a due pending task of `agent_type` waits for."""
         return self._availability.of(agent_type)
+
+    def agents_seen(self, agents: Iterable[Agent], agent_types: Iterable[str]) -> list[str]:
+        """Take in the agents as the registry has them now; the agent types they say
+        something about (every type in `agent_types`, and every agent's own)."""
+        return list(self._availability.update(agents, agent_types))
 
     def decide(self, task: Task, change: c.Change) -> c.Accepted | c.Refused:
         due = self._availability.of(task.agent_type)

@@ -10,7 +10,7 @@ decides again, here and nowhere else.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Final
 from uuid import UUID
 
@@ -23,8 +23,9 @@ from chiffon.events import TaskChanged
 from chiffon.fresh_outbox import FreshOutbox
 from chiffon.keyed_lock import KeyedLock
 from chiffon.messages import OutboxFactory
-from chiffon.model import ChangeKind, OutboxMessage, Task, TaskAnnouncement
+from chiffon.model import Agent, ChangeKind, OutboxMessage, Task, TaskAnnouncement
 from chiffon.refused_reports import RecordedRefusals
+from chiffon.waiting import reason_for
 from ports.notifier import Notifier
 from ports.observer import ChangeObserver
 from ports.task_repository import LedgerStore
@@ -75,8 +76,12 @@ class TaskLedger:
 
     async def create(self, task: Task) -> tuple[Task, bool]:
         """Store a new task with its first timeline entry, its announcement and its work (the
-        relay sends them in that order, so `pending` is heard before anything it causes).
-        Returns (stored task, created): an existing task_id stores nothing."""
+        relay sends them in that order, so `pending` is heard before anything it causes),
+        waiting for what its first attempt waits for as it is created. Returns (stored task,
+        created): an existing task_id stores nothing."""
+        due = self._decider.due(task.agent_type)
+        reason, until = reason_for(task, due, task.created_at)
+        task = attrs.evolve(task, waiting_reason=reason, waiting_until=until)
         messages = self._outbox.work_announced(task, ChangeKind.DISPATCHED)
         stored, created = await self._tasks.create(task, c.dispatched(task), messages)
         if created:
@@ -93,6 +98,13 @@ class TaskLedger:
                     return await self._announce(change, stored, False, [])
             return await self._decide_and_write(task_id, change, known)
 
+    async def refresh_waiting(self, agents: Sequence[Agent], agent_types: Iterable[str]) -> None:
+        """With the agents as the registry has them now, bring the waiting reasons of the
+        pending tasks of every type they say something about up to date (`agent_types` and
+        the agents' own types)."""
+        for agent_type in self._decider.agents_seen(agents, agent_types):
+            await self.reconcile_waiting(agent_type)
+
     async def reconcile_waiting(self, agent_type: str) -> int:
         """Bring the waiting reasons of the type's pending tasks up to date (see
         LedgerStore.reconcile_waiting) and announce each that changed."""
@@ -106,6 +118,13 @@ class TaskLedger:
         """Outbox messages that change no task (a cancel repeated to an agent)."""
         await self._tasks.enqueue(messages)
         self._fresh.submit(messages)
+
+    async def stop(
+        self, task: Task, reason: str, agent_id: UUID | None = None, attempt: int | None = None
+    ) -> None:
+        """Tell the agent running `task` to stop (again), or only `agent_id`'s run of
+        `attempt`; the task does not change."""
+        await self.send([self._outbox.cancel(task, reason, agent_id, attempt)])
 
     async def resend_work(self, tasks: Sequence[Task]) -> None:
         """The work of these tasks' current attempts, once more (a bus lost it)."""

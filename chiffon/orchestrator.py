@@ -6,8 +6,6 @@ import logging
 from datetime import datetime, timedelta
 from uuid import UUID
 
-import attrs
-
 from chiffon.auditor import Auditor, AuditReport
 from chiffon.changes import CancelTask
 from chiffon.commands import DispatchCommand, rerun_command
@@ -26,7 +24,6 @@ from chiffon.log_fields import task_fields
 from chiffon.model import Agent, AgentStatus, NoAgentPolicy, Task, TaskEvent, TaskStatus
 from chiffon.routing import Route
 from chiffon.stats import Span, Stats, build_stats
-from chiffon.waiting import AgentAvailability, reason_for
 from ports.agent_registry import AgentRegistry
 from ports.clock import Clock, IdFactory
 from ports.task_repository import (
@@ -53,10 +50,8 @@ class OrchestratorService:
         clock: Clock,
         ids: IdFactory,
         config: OrchestratorConfig,
-        availability: AgentAvailability,
     ) -> None:
         self._tasks = tasks
-        self._availability = availability
         self._agents = agents
         self._ledger = ledger
         self._clock = clock
@@ -194,7 +189,8 @@ class OrchestratorService:
         # The deadline counts from when the task may start.
         begins = start or now
         deadline = None if cmd.timeout_s is None else begins + timedelta(seconds=cmd.timeout_s)
-        task = Task(
+        # What it waits for, the ledger says as it stores it.
+        return Task(
             task_id=cmd.task_id,
             request_id=cmd.chosen_request_id or self._ids.new_id(),
             trace_id=cmd.chosen_trace_id or self._ids.new_id(),
@@ -217,5 +213,3 @@ class OrchestratorService:
             schedule_id=cmd.schedule_id,
             scheduled_at=cmd.scheduled_at,
         )
-        reason, until = reason_for(task, self._availability.of(agent_type), now)
-        return attrs.evolve(task, waiting_reason=reason, waiting_until=until)
