@@ -9,6 +9,7 @@ here asks a change what kind it is.
 
 from __future__ import annotations
 
+import operator
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Final, Protocol
 from uuid import UUID
@@ -512,8 +513,13 @@ def draft(
 
 def dispatched(task: Task) -> EventDraft:
     """Revision 1: every field but the parameters, so a fold of the timeline starts whole."""
-    fields = {k: v for k, v in attrs.asdict(task, recurse=False).items() if k != "parameters"}
+    fields = dict(zip(_LOGGED, _logged_values(task), strict=True))
     return EventDraft(ChangeKind.DISPATCHED, task.created_at, task.status, json_fields(fields))
+
+
+# A task's fields but its parameters, read at once (attrs.asdict is several times slower).
+_LOGGED: Final = tuple(f.name for f in attrs.fields(Task) if f.name != "parameters")
+_logged_values = operator.attrgetter(*_LOGGED)
 
 
 def _bounded(output: str | None) -> str | None:

@@ -23,9 +23,15 @@ from chiffon.events import TaskChanged
 from chiffon.fresh_outbox import FreshOutbox
 from chiffon.keyed_lock import KeyedLock
 from chiffon.messages import OutboxFactory
-from chiffon.model import Agent, ChangeKind, OutboxMessage, Task, TaskAnnouncement
+from chiffon.model import (
+    Agent,
+    ChangeKind,
+    OutboxMessage,
+    Task,
+    TaskAnnouncement,
+    WaitingReason,
+)
 from chiffon.refused_reports import RecordedRefusals
-from chiffon.waiting import reason_for
 from ports.notifier import Notifier
 from ports.observer import ChangeObserver
 from ports.task_repository import LedgerStore
@@ -74,14 +80,15 @@ class TaskLedger:
         self._order = KeyedLock()  # one task's changes, one after the other
         self._recorded = RecordedRefusals()
 
+    def due(self, agent_type: str) -> WaitingReason:
+        """What a due pending task of `agent_type` waits for now: what a new task of that type
+        waits for, if its first attempt is due."""
+        return self._decider.due(agent_type)
+
     async def create(self, task: Task) -> tuple[Task, bool]:
         """Store a new task with its first timeline entry, its announcement and its work (the
-        relay sends them in that order, so `pending` is heard before anything it causes),
-        waiting for what its first attempt waits for as it is created. Returns (stored task,
-        created): an existing task_id stores nothing."""
-        due = self._decider.due(task.agent_type)
-        reason, until = reason_for(task, due, task.created_at)
-        task = attrs.evolve(task, waiting_reason=reason, waiting_until=until)
+        relay sends them in that order, so `pending` is heard before anything it causes).
+        Returns (stored task, created): an existing task_id stores nothing."""
         messages = self._outbox.work_announced(task, ChangeKind.DISPATCHED)
         stored, created = await self._tasks.create(task, c.dispatched(task), messages)
         if created:

@@ -24,6 +24,7 @@ from chiffon.log_fields import task_fields
 from chiffon.model import Agent, AgentStatus, NoAgentPolicy, Task, TaskEvent, TaskStatus
 from chiffon.routing import Route
 from chiffon.stats import Span, Stats, build_stats
+from chiffon.waiting import pending_reason
 from ports.agent_registry import AgentRegistry
 from ports.clock import Clock, IdFactory
 from ports.task_repository import (
@@ -189,7 +190,8 @@ class OrchestratorService:
         # The deadline counts from when the task may start.
         begins = start or now
         deadline = None if cmd.timeout_s is None else begins + timedelta(seconds=cmd.timeout_s)
-        # What it waits for, the ledger says as it stores it.
+        # Decided before the task is built, so it is built once (a copy costs as much).
+        reason, until = pending_reason(start, 1, self._ledger.due(agent_type), now)
         return Task(
             task_id=cmd.task_id,
             request_id=cmd.chosen_request_id or self._ids.new_id(),
@@ -212,4 +214,6 @@ class OrchestratorService:
             rerun_of=cmd.rerun_of,
             schedule_id=cmd.schedule_id,
             scheduled_at=cmd.scheduled_at,
+            waiting_reason=reason,
+            waiting_until=until,
         )
