@@ -163,7 +163,7 @@ class AmqpAgentBus(AgentBus):
         outgoing = Outgoing(
             self._topology.events_exchange, key, body, message_type=message_type(message)
         )
-        await self._publisher.publish([outgoing])
+        await self._publisher.publish_one(outgoing)  # this bus never uses `send`
 
     def is_connected(self) -> bool:
         return self._connection.is_connected()

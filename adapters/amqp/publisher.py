@@ -74,6 +74,24 @@ class ConfirmingPublisher:
                 f"{len(failures)} of {len(messages)} publishes not confirmed: {failures[0]!r}"
             ) from failures[0]
 
+    async def publish_one(self, message: Outgoing) -> None:
+        """`publish` of one message, sent from the caller's own task (no task and gather per
+        message: an agent publishes two per task). Only for a publisher nobody uses `send`
+        on: a message sent this way could be written before messages `send` just queued."""
+        ch = await self.channel()
+        try:
+            await self._send(ch, message)
+        except BusUnavailable:
+            raise
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is None or task.cancelling():
+                raise  # our caller is being cancelled
+            # A confirm cancelled under us (its channel closed), as `publish` reports it.
+            raise BusUnavailable(f"1 of 1 publishes not confirmed: {exc!r}") from exc
+        except Exception as exc:
+            raise BusUnavailable(f"1 of 1 publishes not confirmed: {exc!r}") from exc
+
     async def publish_each(
         self, messages: Sequence[Outgoing], ch: AbstractChannel | None = None
     ) -> list[BaseException | None]:
