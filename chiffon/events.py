@@ -17,6 +17,9 @@ class TaskChanged:
 
     change: str
     task: Task
+    # The same write also started the attempt (its `running` and result applied together,
+    # TaskLedger.apply_together): the start is in the timeline, not announced on its own.
+    started: bool = False
     kind: ClassVar[str] = "task.updated"  # the event's name, on the wire and in push frames
 
     @property

@@ -112,6 +112,26 @@ class TaskLedger:
         for agent_type in self._decider.agents_seen(agents, agent_types):
             await self.reconcile_waiting(agent_type)
 
+    async def apply_together(self, task_id: UUID, first: c.Change, then: c.Change) -> Task | None:
+        """Two reports of one attempt that arrived together (its `running` and a completed
+        result), in ONE write: each keeps its own timeline entry (`first` at revision + 1,
+        `then` at + 2), both fields land at once, and one announcement says how the task
+        ended (its `started` flag: the same write started it). Only unread, under `first`'s
+        guard: `then`'s holds by construction once `first` applied. None: nothing written
+        (a change needs a read, or the guard did not hold); apply them one by one."""
+        async with self._order.hold(task_id):
+            now = self._decider.now()
+            guard = first.unread(now)
+            if guard is None or then.unread(now) is None:
+                return None
+            started = first.patch(None, now, UNREAD_JITTER)
+            ended = then.patch(None, now, UNREAD_JITTER)
+            entries = c.draft(first, started, now), c.draft(then, ended, now)
+            stored = await self._tasks.apply_report(task_id, guard, started | ended, *entries)
+            if stored is not None:
+                await self._notifier.publish(TaskChanged(then.kind, stored, started=True))
+            return stored
+
     async def reconcile_waiting(self, agent_type: str) -> int:
         """Bring the waiting reasons of the type's pending tasks up to date (see
         LedgerStore.reconcile_waiting) and announce each that changed."""

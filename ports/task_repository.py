@@ -106,11 +106,19 @@ class LedgerStore(Protocol):
         ...
 
     async def apply_report(
-        self, task_id: UUID, guard: ReportGuard, patch: TaskPatch, event: EventDraft
+        self,
+        task_id: UUID,
+        guard: ReportGuard,
+        patch: TaskPatch,
+        event: EventDraft,
+        then: EventDraft | None = None,
     ) -> Task | None:
         """An agent's report, decided without reading the task: as `apply`, but under
         `guard` instead of a revision, and with no outbox. Reports that arrive together may
-        be written together (each keeps its own guard and answer)."""
+        be written together (each keeps its own guard and answer). `then`: the timeline
+        entry of a second report applied in the same write (an attempt's `running` and its
+        result, arrived together): `event` takes revision + 1, `then` revision + 2, and the
+        task is stored at revision + 2."""
         ...
 
     async def enqueue(self, outbox: Sequence[OutboxMessage]) -> None:

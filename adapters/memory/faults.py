@@ -164,10 +164,15 @@ class FlakyTaskRepository(InMemoryTaskRepository):
         return await super().apply(task_id, revision, patch, event, outbox)
 
     async def apply_report(
-        self, task_id: UUID, guard: ReportGuard, patch: TaskPatch, event: EventDraft
+        self,
+        task_id: UUID,
+        guard: ReportGuard,
+        patch: TaskPatch,
+        event: EventDraft,
+        then: EventDraft | None = None,
     ) -> Task | None:
         self._maybe_fail()
-        return await super().apply_report(task_id, guard, patch, event)
+        return await super().apply_report(task_id, guard, patch, event, then)
 
     def _maybe_fail(self) -> None:
         if self._dice.roll("store_write_failed", self._dice.rates.store_write):

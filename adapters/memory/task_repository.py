@@ -117,20 +117,32 @@ class InMemoryTaskRepository(TaskRepository):
         return self._write(task, patch, event, outbox)
 
     async def apply_report(
-        self, task_id: UUID, guard: ReportGuard, patch: TaskPatch, event: EventDraft
+        self,
+        task_id: UUID,
+        guard: ReportGuard,
+        patch: TaskPatch,
+        event: EventDraft,
+        then: EventDraft | None = None,
     ) -> Task | None:
         task = self._tasks.get(task_id)
         if task is None or not guard.matches(task):
             return None
-        return self._write(task, patch, event, ())
+        return self._write(task, patch, event, (), then)
 
     def _write(
-        self, task: Task, patch: TaskPatch, event: EventDraft, outbox: Sequence[OutboxMessage]
+        self,
+        task: Task,
+        patch: TaskPatch,
+        event: EventDraft,
+        outbox: Sequence[OutboxMessage],
+        then: EventDraft | None = None,
     ) -> Task:
-        revision = task.revision + 1
+        entries = (event,) if then is None else (event, then)
+        revision = task.revision + len(entries)
         values = {k: _clone(v) for k, v in patch.values().items()}
         changed = _replace(task, revision=revision, **values)
-        self._events[task.task_id].append(event.numbered(task.task_id, revision))
+        for n, entry in enumerate(entries, task.revision + 1):
+            self._events[task.task_id].append(entry.numbered(task.task_id, n))
         if changed.status in TERMINAL or changed.attempt != task.attempt:
             self._drop_work(task.task_id)
         return self._store(changed, outbox)

@@ -22,23 +22,31 @@ from chiffon.model import EventDraft, Task
 from chiffon.patch import ReportGuard, TaskPatch
 
 Connect = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
-Shape = tuple[tuple[str, ...], tuple[str, ...]]  # (field names, statuses the guard allows)
+# (field names, statuses the guard allows, whether a second timeline entry follows)
+Shape = tuple[tuple[str, ...], tuple[str, ...], bool]
 
 
 class Report:
-    __slots__ = ("event", "fields", "guard", "task_id")
+    __slots__ = ("event", "fields", "guard", "task_id", "then")
 
     def __init__(
-        self, task_id: UUID, guard: ReportGuard, fields: Mapping[str, Any], event: EventDraft
+        self,
+        task_id: UUID,
+        guard: ReportGuard,
+        fields: Mapping[str, Any],
+        event: EventDraft,
+        then: EventDraft | None = None,
     ) -> None:
         self.task_id = task_id
         self.guard = guard
         self.fields = fields
         self.event = event
+        self.then = then  # a second report applied in the same write (LedgerStore.apply_report)
 
     @property
     def shape(self) -> Shape:
-        return tuple(sorted(self.fields)), tuple(sorted(s.value for s in self.guard.statuses))
+        statuses = tuple(sorted(s.value for s in self.guard.statuses))
+        return tuple(sorted(self.fields)), statuses, self.then is not None
 
 
 class ReportBatcher:
@@ -58,16 +66,21 @@ class ReportBatcher:
         )
 
     async def apply(
-        self, task_id: UUID, guard: ReportGuard, patch: TaskPatch, event: EventDraft
+        self,
+        task_id: UUID,
+        guard: ReportGuard,
+        patch: TaskPatch,
+        event: EventDraft,
+        then: EventDraft | None = None,
     ) -> Task | None:
-        return await self._batcher.submit(Report(task_id, guard, patch.values(), event))
+        return await self._batcher.submit(Report(task_id, guard, patch.values(), event, then))
 
     @translates_errors
     async def _write_group(self, group: list[Report]) -> list[Task | None]:
         """Each report's task as moved, or None where its guard refused it."""
         if len(group) == 1:
             r = group[0]
-            query, args = sql.apply_query(r.task_id, r.guard, r.fields, r.event, ())
+            query, args = sql.apply_query(r.task_id, r.guard, r.fields, r.event, (), r.then)
         else:
             query, args = batch_apply_query(group)
         async with self._connection() as conn:
@@ -84,10 +97,11 @@ def batch_apply_query(group: Sequence[Report]) -> tuple[str, list[Any]]:
     """ONE statement for reports of one shape: each row's conditional UPDATE (its statuses
     and attempt), its timeline entry with its new revision, and, for a row that became final,
     the drop of its unsent work; exactly what `apply_query` does for one."""
-    names, statuses = group[0].shape  # names come from TaskPatch only: safe to interpolate
+    names, statuses, two = group[0].shape  # names come from TaskPatch only: safe to interpolate
     jsonb = {n for n in names if TASK_SQL_TYPES[n] == "jsonb"}
     columns = ["task_id", "guard_attempt", "guard_agent", "guard_due", *names]
     columns += ["ev_at", "ev_kind", "ev_status", "ev_changes"]
+    columns += ["then_at", "then_kind", "then_status", "then_changes"] if two else []
     types = [
         "uuid",
         "int8",
@@ -95,23 +109,24 @@ def batch_apply_query(group: Sequence[Report]) -> tuple[str, list[Any]]:
         "timestamptz",
         *("text" if n in jsonb else TASK_SQL_TYPES[n] for n in names),
         *_EVENT_TYPES,
+        *(_EVENT_TYPES if two else ()),
     ]
+    entries = [r.event for r in group]
+    thens = [r.then for r in group if r.then is not None] if two else []
     args: list[Any] = [
         [r.task_id for r in group],
         [r.guard.attempt for r in group],
         [r.guard.agent_id for r in group],
         [r.guard.due_by for r in group],
         *([_column(n, r.fields[n], n in jsonb) for r in group] for n in names),
-        [r.event.at for r in group],
-        [r.event.kind for r in group],
-        [r.event.status.value for r in group],
-        [json.dumps(r.event.changes) for r in group],
+        *_event_columns(entries),
+        *_event_columns(thens),
         list(statuses),
         _FINAL,
     ]
     arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, 1))
     sets = ", ".join(
-        ["revision = t.revision + 1"]
+        [f"revision = t.revision + {2 if two else 1}"]
         + [f"{n} = v.{n}::jsonb" if n in jsonb else f"{n} = v.{n}" for n in names]
     )
     n_statuses, n_final = len(args) - 1, len(args)
@@ -125,8 +140,15 @@ def batch_apply_query(group: Sequence[Report]) -> tuple[str, list[Any]]:
         " OR t.next_attempt_at <= v.guard_due)"
         " RETURNING t.*),"
         f" logged AS (INSERT INTO task_events ({sql.INSERT_EVENT_COLUMNS})"
-        " SELECT m.task_id, m.revision, v.ev_at, v.ev_kind, v.ev_status, v.ev_changes::jsonb"
-        " FROM moved m JOIN v ON v.task_id = m.task_id)"
+        f" SELECT m.task_id, m.revision{' - 1' if two else ''}, v.ev_at, v.ev_kind, v.ev_status,"
+        " v.ev_changes::jsonb FROM moved m JOIN v ON v.task_id = m.task_id"
+        + (
+            " UNION ALL SELECT m.task_id, m.revision, v.then_at, v.then_kind, v.then_status,"
+            " v.then_changes::jsonb FROM moved m JOIN v ON v.task_id = m.task_id"
+            if two
+            else ""
+        )
+        + ")"
     )
     if "attempt" in names:  # nor does a task at its next attempt, as in `apply_query`
         query += (
@@ -143,6 +165,18 @@ def batch_apply_query(group: Sequence[Report]) -> tuple[str, list[Any]]:
     else:
         args.pop()  # no final status can come of it
     return query + " SELECT * FROM moved", args
+
+
+def _event_columns(entries: Sequence[EventDraft]) -> list[list[Any]]:
+    """One array per timeline column (none for no entries)."""
+    if not entries:
+        return []
+    return [
+        [e.at for e in entries],
+        [e.kind for e in entries],
+        [e.status.value for e in entries],
+        [json.dumps(e.changes) for e in entries],
+    ]
 
 
 def _column(name: str, value: Any, jsonb: bool) -> Any:

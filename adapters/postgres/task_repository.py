@@ -104,10 +104,15 @@ class PostgresTaskRepository(TaskRepository):
 
     @translates_errors
     async def apply_report(
-        self, task_id: UUID, guard: ReportGuard, patch: TaskPatch, event: EventDraft
+        self,
+        task_id: UUID,
+        guard: ReportGuard,
+        patch: TaskPatch,
+        event: EventDraft,
+        then: EventDraft | None = None,
     ) -> Task | None:
         # Written without a read: batched with the other reports in flight.
-        return await self._reports.apply(task_id, guard, patch, event)
+        return await self._reports.apply(task_id, guard, patch, event, then)
 
     @translates_errors
     async def events(self, task_id: UUID, after: int = 0, limit: int = 1000) -> list[TaskEvent]:

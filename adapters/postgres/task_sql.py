@@ -209,24 +209,33 @@ def apply_query(
     fields: Mapping[str, Any],
     event: EventDraft,
     outbox: Sequence[OutboxMessage],
+    then: EventDraft | None = None,
 ) -> tuple[str, list[Any]]:
     """ONE statement: the conditional UPDATE (revision + 1) under `guard` (the revision the
     change was decided from, or a report's guard), the timeline entry with the new revision,
     and the outbox rows, each written only if the update matched. `fields`: the values of a
-    TaskPatch (its names, safe to interpolate)."""
+    TaskPatch (its names, safe to interpolate). With `then` (a second report's entry, see
+    `LedgerStore.apply_report`): revision + 2, `event` at revision + 1, `then` at + 2."""
+    steps = 1 if then is None else 2
     args: list[Any] = [task_id]
-    sets = ["revision = revision + 1"]
+    sets = [f"revision = revision + {steps}"]
     for name in sorted(fields):
         args.append(db_value(name, fields[name]))
         sets.append(f"{name} = ${len(args)}")
     where = _guard(guard, args)
-    args += [event.at, event.kind, event.status.value, event.changes]
-    n = len(args)
+    entries = []
+    for i, entry in enumerate((event,) if then is None else (event, then)):
+        args += [entry.at, entry.kind, entry.status.value, entry.changes]
+        n = len(args)
+        revision = "revision" if i == steps - 1 else f"revision - {steps - 1 - i}"
+        entries.append(
+            f"SELECT task_id, {revision}, ${n - 3}::timestamptz, ${n - 2}::text, ${n - 1}::text,"
+            f" ${n}::jsonb FROM moved"
+        )
     sql = (
         f"WITH moved AS (UPDATE tasks SET {', '.join(sets)} WHERE task_id = $1 AND {where}"
-        " RETURNING *), logged AS ("
-        f"INSERT INTO task_events ({INSERT_EVENT_COLUMNS}) SELECT task_id, revision,"
-        f" ${n - 3}, ${n - 2}, ${n - 1}, ${n}::jsonb FROM moved)"
+        f" RETURNING *), logged AS (INSERT INTO task_events ({INSERT_EVENT_COLUMNS})"
+        f" {' UNION ALL '.join(entries)})"
     )
     if _final(fields) or "attempt" in fields:  # nor does a task at its next attempt:
         # a final task needs none of the work that was waiting for its time
@@ -235,8 +244,9 @@ def apply_query(
             " AND sent_at IS NULL AND EXISTS (SELECT 1 FROM moved))"
         )
     if outbox:
+        first = len(args) + 1
         args += outbox_arrays(outbox)
-        insert = insert_outbox_sql(n + 1).replace(
+        insert = insert_outbox_sql(first).replace(
             " ON CONFLICT", " WHERE EXISTS (SELECT 1 FROM moved) ON CONFLICT"
         )
         sql += f", sent AS ({insert})"

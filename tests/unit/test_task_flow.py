@@ -29,7 +29,14 @@ async def test_echo_runs_and_completes_with_its_parameters(stack: Stack) -> None
     assert done.exit_code == 0
     assert done.agent_id == runtime.agent_id
     assert done.duration_ms is not None and done.started_at and done.finished_at
-    assert [s for s, _ in statuses_of(stack, task.task_id)] == ["pending", "running", "completed"]
+    # A `running` that came with its result is written and announced with it (`started`).
+    announced = [
+        status
+        for e in stack.events
+        if isinstance(e, TaskChanged) and e.task.task_id == task.task_id
+        for status in (["running"] if e.started else []) + [e.task.status.value]
+    ]
+    assert announced == ["pending", "running", "completed"]
 
 
 async def test_sleep_reports_progress_in_order(stack: Stack) -> None:

@@ -29,11 +29,12 @@ class MeteredNotifier(Notifier):
         work_type = task.work_type
         if event.change == ChangeKind.DISPATCHED:
             m.dispatched.labels(work_type).inc()
-        elif event.change == ChangeKind.STARTED:
-            if task.attempt == 1 and task.started_at is not None:
-                waited = (task.started_at - task.created_at).total_seconds()
-                m.queue_wait.labels(work_type).observe(max(0.0, waited))
-        elif event.ended:
+            return
+        started = event.change == ChangeKind.STARTED or event.started
+        if started and task.attempt == 1 and task.started_at is not None:
+            waited = (task.started_at - task.created_at).total_seconds()
+            m.queue_wait.labels(work_type).observe(max(0.0, waited))
+        if event.ended:
             m.finished.labels(work_type, task.status.value).inc()
             if task.started_at is not None and task.finished_at is not None:
                 ran = (task.finished_at - task.started_at).total_seconds()

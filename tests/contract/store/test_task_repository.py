@@ -438,3 +438,41 @@ async def test_pending_without_work_are_those_whose_work_went_out(repo: TaskRepo
     await repo.create(later, dispatched(later), [scheduled])
     await repo.create(running, dispatched(running), [])
     assert [t.task_id for t in await repo.pending_without_work()] == [sent.task_id]
+
+
+async def test_two_reports_in_one_write_keep_both_timeline_entries(repo: TaskRepository) -> None:
+    """An attempt's `running` and its result, arrived together: one conditional write under
+    the first report's guard, the first entry at revision + 1 and the second at + 2; several
+    such writes in flight together (one batch on PostgreSQL) each keep their own guard."""
+    agent = uuid4()
+    tasks = [make_task(), make_task(), make_task(status=TaskStatus.RUNNING)]
+    for task in tasks:
+        await repo.create(task, dispatched(task), [work_message(task)])
+    both = TaskPatch(status=TaskStatus.RUNNING, agent_id=agent, started_at=at(9)) | TaskPatch(
+        status=TaskStatus.COMPLETED, result={"n": 1}, finished_at=at(9)
+    )
+    pending = ReportGuard(frozenset({TaskStatus.PENDING}), attempt=1)
+    started = note("started", TaskStatus.RUNNING, step=1)
+    finished = note("finished", TaskStatus.COMPLETED, step=2)
+    answers = await asyncio.gather(
+        *(repo.apply_report(t.task_id, pending, both, started, finished) for t in tasks)
+    )
+    assert [a is not None and a.revision for a in answers] == [3, 3, False]
+    for task in tasks[:2]:
+        stored = await repo.get(task.task_id)
+        assert stored is not None
+        assert (stored.status, stored.agent_id, stored.result) == (
+            TaskStatus.COMPLETED,
+            agent,
+            {"n": 1},
+        )
+        timeline = await repo.events(task.task_id)
+        assert [(e.revision, e.kind, e.status) for e in timeline] == [
+            (1, "dispatched", TaskStatus.PENDING),
+            (2, "started", TaskStatus.RUNNING),
+            (3, "finished", TaskStatus.COMPLETED),
+        ]
+    assert await repo.get(tasks[2].task_id) == tasks[2]
+    assert len(await repo.events(tasks[2].task_id)) == 1
+    # Final in that write: its unsent work is dropped, as for any write that ends a task.
+    assert [m.payload.task_id for m in await drain(repo)] == [tasks[2].task_id]
