@@ -514,15 +514,21 @@ def draft(
     change: Change, patch: TaskPatch, now: datetime, status: TaskStatus | None = None
 ) -> EventDraft:
     """The timeline entry of `change` setting `patch`: its status is the task's after the
-    change when the caller knows it (a settled cancel stays cancelled), else the target's,
-    or, for a blind update, running: the only state a blind update applies in."""
+    change when the caller knows it (a settled cancel stays cancelled), else the one the
+    patch sets, else the one state the change applies in (written unread, a change that
+    keeps the status can only have found the task there)."""
     if status is None:
-        status = TaskStatus.RUNNING if patch.status is KEEP else patch.status
+        status = _only(change.sources(None)) if patch.status is KEEP else patch.status
     changes = json_fields(patch.values())
     reporter = change.reported_by()
     if reporter is not None:
         changes["reported_by"] = reporter
     return EventDraft(change.kind, now, status, changes)
+
+
+def _only(states: frozenset[TaskStatus]) -> TaskStatus:
+    (state,) = states  # an update that keeps the status applies in one state (UPDATABLE)
+    return state
 
 
 def dispatched(task: Task) -> EventDraft:
