@@ -17,10 +17,12 @@ pytestmark = pytest.mark.e2e  # a real process and a browser: not in the quick s
 
 
 async def api(base: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    async with aiohttp.ClientSession() as http:
-        async with http.request(method, base + path, json=body) as resp:
-            assert resp.status < 300, await resp.text()
-            return await resp.json()
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(method, base + path, json=body) as resp,
+    ):
+        assert resp.status < 300, await resp.text()
+        return await resp.json()
 
 
 async def test_schedules_are_listed_paused_resumed_and_triggered_from_the_page(
