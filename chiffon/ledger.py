@@ -16,7 +16,9 @@ from uuid import UUID
 import attrs
 
 from chiffon import changes as c
+from chiffon.admission import Admissions
 from chiffon.attempt_holder import Report
+from chiffon.concurrency import released, waits_for_slot
 from chiffon.config import OrchestratorConfig
 from chiffon.events import TaskUpdated
 from chiffon.fresh_outbox import FreshOutbox
@@ -77,20 +79,33 @@ class TaskLedger:
         self._jitter = config.jitter
         self._availability = availability
         self._recorded = RecordedRefusals()
+        self.admissions = Admissions(tasks, clock, outbox, order, fresh, availability)
 
     async def create(self, task: Task) -> tuple[Task, bool]:
         """Store a new task with its first timeline entry, its announcement and its work (the
         relay sends them in that order, so `pending` is heard before anything it causes).
-        Returns (stored task, created): an existing task_id stores nothing."""
-        messages = self._outbox.work_announced(task)
+        Returns (stored task, created): an existing task_id stores nothing. A task waiting
+        for a concurrency slot is stored without its work: admission sends it."""
+        held = waits_for_slot(task)
+        messages = [self._outbox.announce(task)] if held else self._outbox.work_announced(task)
         stored, created = await self._tasks.create(task, c.dispatched(task), messages)
         if created:
             self._fresh.submit(messages)
+            if held and task.concurrency_key is not None:
+                await self.admissions.admit(task.concurrency_key)
         return stored, created
 
     async def apply(self, task_id: UUID, change: c.Change, known: Task | None = None) -> Outcome:
         """Apply `change` to the task, in the task's order. `known` is the task as the caller
-        just read it (saves a read; a stale copy only costs a re-decision)."""
+        just read it (saves a read; a stale copy only costs a re-decision). A change that
+        frees a concurrency slot admits the next task waiting for one."""
+        outcome = await self._apply(task_id, change, known)
+        if isinstance(outcome, Applied) and released(outcome.task):
+            assert outcome.task.concurrency_key is not None
+            await self.admissions.admit(outcome.task.concurrency_key)
+        return outcome
+
+    async def _apply(self, task_id: UUID, change: c.Change, known: Task | None) -> Outcome:
         async with self._order.hold(task_id):
             if change.blind and known is None:
                 stored = await self._write_blind(task_id, change)

@@ -152,6 +152,7 @@ class Scheduler:
             timeout_s=work.timeout_s,
             retry=work.retry,
             on_no_agent=work.on_no_agent,
+            concurrency=work.concurrency,
             schedule_id=schedule.schedule_id,
             scheduled_at=at,
         )

@@ -23,12 +23,15 @@ def reason_for(
     task: Task, due: WaitingReason, now: datetime
 ) -> tuple[WaitingReason | None, datetime | None]:
     """(waiting_reason, waiting_until) of `task`: none unless pending; scheduled or
-    retry_backoff while its attempt is not due; else what due tasks of its type wait for."""
+    retry_backoff while its attempt is not due; concurrency_limit while it waits for a slot
+    of its concurrency key; else what due tasks of its type wait for."""
     if task.status is not TaskStatus.PENDING:
         return None, None
     if task.next_attempt_at is not None and task.next_attempt_at > now:
         kind = WaitingReason.SCHEDULED if task.attempt == 1 else WaitingReason.RETRY_BACKOFF
         return kind, task.next_attempt_at
+    if task.concurrency_key is not None and task.admitted_at is None:
+        return WaitingReason.CONCURRENCY_LIMIT, None
     return due, None
 
 

@@ -102,8 +102,18 @@ MUTABLE_FIELDS: frozenset[str] = frozenset(
         "waiting_reason",
         "waiting_until",
         "cancel_outcome",
+        "admitted_at",
     }
 )
+
+
+@attrs.frozen
+class Admission:
+    """What `TaskRepository.admit` did: `task` is the task as stored once admitted (None:
+    not admitted); `full`: not admitted because its key's slots are all held."""
+
+    task: Task | None
+    full: bool = False
 
 
 @attrs.frozen
@@ -205,7 +215,33 @@ class TaskRepository(Protocol):
 
     async def pending_without_work(self, limit: int = 500) -> list[Task]:
         """Pending tasks with no unsent work message in the outbox (their work was sent),
-        oldest first, at most `limit`."""
+        oldest first, at most `limit`; a task waiting for a concurrency slot is not one of
+        them (it has no work yet)."""
+        ...
+
+    async def next_waiting(self, key: str, now: datetime) -> Task | None:
+        """The task that gets the next slot of concurrency key `key`: of the pending tasks
+        of that key not yet admitted and due (next_attempt_at null or at most `now`), the
+        highest priority, then the oldest (created_at, task_id). None if there is none."""
+        ...
+
+    async def waiting_keys(self, now: datetime, limit: int = 500) -> list[str]:
+        """Concurrency keys that have a due task waiting for a slot (at most `limit`)."""
+        ...
+
+    async def admit(
+        self,
+        task: Task,
+        fields: Mapping[str, Any],
+        event: EventDraft,
+        outbox: Sequence[OutboxMessage],
+    ) -> Admission:
+        """Give `task` (as read: its revision is required) a slot of its concurrency key, if
+        fewer than its `concurrency_max_running` tasks of that key hold one (see
+        chiffon.concurrency.holds_slot): then apply `fields` (with `admitted_at`), `event` and
+        `outbox` as `apply` does. One unit of work, serialised with every other admission of
+        the key across replicas, so the count of slots held never passes the limit. Slots
+        are never released explicitly: a task stops holding one as its row changes."""
         ...
 
     async def enqueue(self, outbox: Sequence[OutboxMessage]) -> None:

@@ -69,6 +69,7 @@ def load_plain(body: dict[str, Any]) -> dict[str, Any] | None:
         "not_before": None,
         "delay_s": None,
         "on_no_agent": NoAgentPolicy.QUEUE,
+        "concurrency": None,
     }
 
 

@@ -21,6 +21,7 @@ from adapters.http.schedule_schemas import (
 )
 from adapters.http.schemas import TaskSchema
 from chiffon.commands import RetryRequest
+from chiffon.concurrency import ConcurrencyLimit
 from chiffon.schedule_requests import ScheduleRequest
 from chiffon.schedules import Schedule, ScheduledWork
 
@@ -51,7 +52,12 @@ async def _request(request: web.Request) -> ScheduleRequest:
     require_json_if_any(request)
     body = load(_request_schema, await json_object(request))
     retry = body.pop("retry") or {}
-    work = ScheduledWork(**{k: body.pop(k) for k in _WORK_FIELDS}, retry=RetryRequest(**retry))
+    limit = body.pop("concurrency")
+    work = ScheduledWork(
+        **{k: body.pop(k) for k in _WORK_FIELDS},
+        retry=RetryRequest(**retry),
+        concurrency=None if limit is None else ConcurrencyLimit(**limit),
+    )
     return ScheduleRequest(work=work, **body)
 
 

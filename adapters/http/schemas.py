@@ -6,6 +6,7 @@ from typing import Any, Final, TypeVar
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from chiffon.concurrency import MAX_KEY_CHARS, MAX_RUNNING_LIMIT
 from chiffon.config import MAX_TIMEOUT_S, MAX_WORK_TYPE_CHARS
 from chiffon.model import (
     MAX_ATTEMPTS_DEFAULT,
@@ -113,6 +114,22 @@ class RetrySchema(StrictSchema):
     )
 
 
+class ConcurrencySchema(StrictSchema):
+    key = SafeString(
+        required=True,
+        max_length=MAX_KEY_CHARS,
+        metadata={"description": "What the tasks share (a host, a database, a customer): "
+                  f"1 to {MAX_KEY_CHARS} characters."},
+    )  # fmt: skip
+    max_running = fields.Integer(
+        strict=True,
+        load_default=1,
+        validate=validate.Range(1, MAX_RUNNING_LIMIT),
+        metadata={"description": "How many tasks of the key may run at once (default 1, at "
+                  f"most {MAX_RUNNING_LIMIT})."},
+    )  # fmt: skip
+
+
 class DispatchRequestSchema(StrictSchema):
     task_id = fields.UUID(required=True, metadata={"description": "Caller-chosen id (UUID)."})
     work_type = SafeString(
@@ -189,6 +206,14 @@ class DispatchRequestSchema(StrictSchema):
             "refuse it at once with 409/3001 when no live agent of the routed type exists."
         },
     )
+    concurrency = fields.Nested(
+        ConcurrencySchema,
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "A concurrency limit: at most max_running tasks with this "
+                  "key run at once; the others wait (waiting_reason concurrency_limit) and "
+                  "start in priority order as slots free up. See docs/concurrency.md."},
+    )  # fmt: skip
 
 
 @always_sent
@@ -249,7 +274,7 @@ class TaskSchema(Schema):
         validate=validate.OneOf(WAITING_REASONS),
         metadata={"description": "Why a pending task is not running yet (null otherwise): "
                   "scheduled, retry_backoff (both until waiting_until), no_agent, agents_busy, "
-                  "queued."},
+                  "queued, concurrency_limit (its concurrency key's slots are all held)."},
     )  # fmt: skip
     waiting_until = fields.DateTime(allow_none=True)
     cancel_outcome = fields.String(
@@ -268,6 +293,16 @@ class TaskSchema(Schema):
     scheduled_at = fields.DateTime(
         allow_none=True,
         metadata={"description": "The time the schedule fired it for (it may start later)."},
+    )
+    concurrency_key = fields.String(
+        allow_none=True, metadata={"description": "Its concurrency key (null: no limit)."}
+    )
+    concurrency_max_running = fields.Integer(
+        allow_none=True, metadata={"description": "Its key's limit, as dispatched."}
+    )
+    admitted_at = fields.DateTime(
+        allow_none=True,
+        metadata={"description": "When it took a slot of its key (null: not yet, or no key)."},
     )
 
 
@@ -471,7 +506,8 @@ class ViolationSchema(Schema):
     rule = fields.String(
         metadata={
             "description": "revisions, one_terminal_state, lifecycle, timeline, max_attempts, "
-            "report_holder, one_runner, cancel_outcome, waiting_reason, lost_agent, unfinished"
+            "report_holder, one_runner, cancel_outcome, waiting_reason, lost_agent, unfinished, "
+            "concurrency_limit"
         }
     )
     revisions = fields.List(

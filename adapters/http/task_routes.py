@@ -34,6 +34,7 @@ from adapters.http.schemas import (
     TaskSchema,
 )
 from chiffon.commands import Correlation, DispatchCommand, RetryRequest
+from chiffon.concurrency import ConcurrencyLimit
 from chiffon.model import TaskStatus, WaitingReason
 from ports.task_repository import TaskFilter
 
@@ -64,8 +65,14 @@ async def dispatch(request: web.Request) -> web.Response:
     data = await json_object(request)
     body = load_plain(data) or load(_dispatch_schema, data)  # the schema says what is wrong
     retry = body.pop("retry", None)
+    limit = body.pop("concurrency", None)
     sent = Correlation(given(request, TRACE_HEADER), given(request, REQUEST_HEADER))
-    command = DispatchCommand(**body, retry=RetryRequest(**(retry or {})), correlation=sent)
+    command = DispatchCommand(
+        **body,
+        retry=RetryRequest(**(retry or {})),
+        correlation=sent,
+        concurrency=None if limit is None else ConcurrencyLimit(**limit),
+    )
     task, _ = await request.app[SERVICE].dispatch(command)
     about_task(request, task.task_id, task.trace_id, task.request_id)
     return web.json_response(

@@ -12,7 +12,9 @@ from uuid import UUID
 
 import attrs
 
+from adapters.memory.concurrency_slots import SlotIndex
 from adapters.memory.task_activity import activity_of
+from chiffon.concurrency import waits_for_slot
 from chiffon.json_values import json_fields
 from chiffon.lifecycle import ACTIVE, TERMINAL
 from chiffon.model import (
@@ -31,6 +33,7 @@ from chiffon.waiting import reason_for
 from ports.bus import PartiallyPublished
 from ports.task_repository import (
     MUTABLE_FIELDS,
+    Admission,
     Expect,
     PageCursor,
     Publish,
@@ -62,6 +65,7 @@ class InMemoryTaskRepository(TaskRepository):
         self._outbox: OrderedDict[UUID, OutboxMessage] = OrderedDict()
         self._claimed: set[UUID] = set()
         self._outbox_of: dict[UUID, set[UUID]] = {}  # task_id -> its unsent message ids
+        self._slots = SlotIndex()  # concurrency keys: who holds a slot, who waits for one
 
     async def create(
         self, task: Task, event: EventDraft, outbox: Sequence[OutboxMessage]
@@ -209,10 +213,42 @@ class InMemoryTaskRepository(TaskRepository):
             t
             for ids in self._active.values()
             for t in (self._tasks[i] for i in ids)
-            if t.status is TaskStatus.PENDING and not has_work(t.task_id)
+            if t.status is TaskStatus.PENDING and not has_work(t.task_id) and not waits_for_slot(t)
         ]
         pending.sort(key=lambda t: (t.created_at, t.task_id))
         return [_copy(t) for t in pending[:limit]]
+
+    async def next_waiting(self, key: str, now: datetime) -> Task | None:
+        due = [
+            t
+            for t in (self._tasks[i] for i in self._slots.waiting(key))
+            if t.next_attempt_at is None or t.next_attempt_at <= now
+        ]
+        if not due:
+            return None
+        return _copy(min(due, key=lambda t: (-t.priority, t.created_at, t.task_id)))
+
+    async def waiting_keys(self, now: datetime, limit: int = 500) -> list[str]:
+        keys = [k for k in self._slots.waiting_keys() if await self.next_waiting(k, now)]
+        return keys[:limit]
+
+    async def admit(
+        self,
+        task: Task,
+        fields: Mapping[str, Any],
+        event: EventDraft,
+        outbox: Sequence[OutboxMessage],
+    ) -> Admission:
+        key = task.concurrency_key
+        if key is None:
+            raise ValueError("only a task with a concurrency key is admitted")
+        if self._slots.held(key) >= (task.concurrency_max_running or 1):
+            return Admission(None, full=True)
+        current = self._tasks.get(task.task_id)
+        if current is None or not waits_for_slot(current):
+            return Admission(None)
+        expect = Expect(revision=task.revision)
+        return Admission(await self.apply(task.task_id, expect, fields, event, outbox))
 
     async def enqueue(self, outbox: Sequence[OutboxMessage]) -> None:
         self._add_outbox(outbox)
@@ -267,6 +303,7 @@ class InMemoryTaskRepository(TaskRepository):
 
     def _store(self, task: Task, outbox: Sequence[OutboxMessage]) -> Task:
         self._tasks[task.task_id] = task
+        self._slots.track(task)
         if task.status in ACTIVE:
             self._active.setdefault(task.agent_type, set()).add(task.task_id)
             if task.deadline_at is not None:
@@ -298,6 +335,7 @@ class InMemoryTaskRepository(TaskRepository):
         self._finished.pop(task_id, None)
         self._events.pop(task_id, None)
         self._forget_active(task)
+        self._slots.forget(task)
         index = bisect.bisect_left(self._order, (task.created_at, task_id))
         del self._order[index]
         for message_id in list(self._outbox_of.get(task_id, ())):

@@ -33,7 +33,8 @@ SELECT * FROM (
 ) held WHERE agent_id IS NOT NULL ORDER BY started_at, task_id LIMIT $3
 """
 PENDING_WITHOUT_WORK: Final = """
-SELECT * FROM tasks t WHERE status = 'pending' AND NOT EXISTS (
+SELECT * FROM tasks t WHERE status = 'pending'
+AND (concurrency_key IS NULL OR admitted_at IS NOT NULL) AND NOT EXISTS (
   SELECT 1 FROM outbox o WHERE o.task_id = t.task_id AND o.sent_at IS NULL
   AND o.kind = 'work_request')
 ORDER BY created_at, task_id LIMIT $1
@@ -76,6 +77,8 @@ WITH wanted AS (
         CASE WHEN next_attempt_at > $3 THEN
             CASE WHEN attempt = 1 THEN '{WaitingReason.SCHEDULED}'
                  ELSE '{WaitingReason.RETRY_BACKOFF}' END
+        WHEN concurrency_key IS NOT NULL AND admitted_at IS NULL
+            THEN '{WaitingReason.CONCURRENCY_LIMIT}'
         ELSE $2::text END AS reason,
         CASE WHEN next_attempt_at > $3 THEN next_attempt_at END AS until
     FROM tasks WHERE status = 'pending' AND agent_type = $1
@@ -89,6 +92,26 @@ UPDATE tasks t SET waiting_reason = target.reason, waiting_until = target.until,
     updated_at = $3, revision = t.revision + 1
 FROM target WHERE t.task_id = target.task_id AND t.status = 'pending'
 RETURNING t.*
+"""
+# Concurrency keys (migration 0013): each on its partial index.
+_DUE_WAITING: Final = """
+status = 'pending' AND concurrency_key IS NOT NULL AND admitted_at IS NULL
+AND (next_attempt_at IS NULL OR next_attempt_at <= $2)
+"""
+NEXT_WAITING: Final = f"""
+SELECT * FROM tasks WHERE concurrency_key = $1 AND {_DUE_WAITING}
+ORDER BY priority DESC, created_at, task_id LIMIT 1
+"""
+WAITING_KEYS: Final = f"""
+SELECT DISTINCT concurrency_key FROM tasks WHERE {_DUE_WAITING}
+ORDER BY concurrency_key LIMIT $1
+"""
+# Admissions of one key wait for each other (in this transaction): the count they read is
+# then every slot taken by a committed admission. A release needs no lock: it only lowers it.
+LOCK_KEY: Final = "SELECT pg_advisory_xact_lock(hashtextextended('chiffon.concurrency:' || $1, 0))"
+SLOTS_HELD: Final = f"""
+SELECT count(*) FROM tasks WHERE concurrency_key = $1 AND admitted_at IS NOT NULL
+AND (status IN ('pending', 'running') OR cancel_outcome = '{CancelOutcome.REQUESTED}')
 """
 INSERT_EVENTS: Final = """
 INSERT INTO task_events (task_id, revision, at, kind, status, changes)

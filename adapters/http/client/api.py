@@ -103,9 +103,11 @@ class Client:
         delay_s: float | None = None,
         not_before: str | None = None,
         on_no_agent: str | None = None,
+        concurrency: Mapping[str, Any] | None = None,
     ) -> Accepted:
         """Dispatch one unit of work (idempotent on task_id, generated when not given).
-        `retry` is the API's retry object ({"max_attempts", "backoff_s", "on", ...}). The
+        `retry` is the API's retry object ({"max_attempts", "backoff_s", "on", ...}),
+        `concurrency` its concurrency object ({"key", "max_running"}). The
         answer's trace_id is `trace_id`, else the client's, else a new one."""
         body: dict[str, Any] = {
             "task_id": str(task_id or uuid4()),
@@ -120,6 +122,7 @@ class Client:
             "delay_s": delay_s,
             "not_before": not_before,
             "on_no_agent": on_no_agent,
+            "concurrency": None if concurrency is None else dict(concurrency),
         }
         body.update({k: v for k, v in optional.items() if v is not None})
         headers = {"X-Trace-Id": str(trace_id)} if trace_id else {}

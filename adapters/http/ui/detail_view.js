@@ -17,6 +17,7 @@ import { loadTimeline } from "./timeline.js";
 const FIELDS = [
   ["Waiting", (t) => waitingText(t)],
   ["Cancel", (t) => (t.cancel_outcome ? t.cancel_outcome.replaceAll("_", " ") : t.cancel_outcome)],
+  ["Concurrency", (t) => concurrencyText(t)],
   ["Work type", "work_type"],
   ["Agent type", "agent_type"],
   ["Agent", "agent_id"],
@@ -42,6 +43,13 @@ function waitingText(task) {
   if (!task.waiting_reason) return task.waiting_reason;
   const why = task.waiting_reason.replaceAll("_", " ");
   return task.waiting_until ? `${why} until ${formatTimestamp(task.waiting_until)}` : why;
+}
+
+// "db-1 · max 1 running · admitted 12:00:03" (null: no key; undefined: not loaded yet).
+function concurrencyText(task) {
+  if (!task.concurrency_key) return task.concurrency_key;
+  const slot = task.admitted_at ? `admitted ${formatTimestamp(task.admitted_at)}` : "not admitted yet";
+  return `${task.concurrency_key} · max ${task.concurrency_max_running} running · ${slot}`;
 }
 
 function progressText(task) {

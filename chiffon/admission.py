@@ -1,0 +1,77 @@
+"""Admission: tasks waiting for a slot of their concurrency key get one, in priority order."""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+import attrs
+
+from chiffon.concurrency import admission_fields
+from chiffon.fresh_outbox import FreshOutbox
+from chiffon.json_values import json_fields
+from chiffon.keyed_lock import KeyedLock
+from chiffon.log_fields import task_fields
+from chiffon.messages import OutboxFactory
+from chiffon.model import EventDraft, TaskStatus
+from chiffon.waiting import AgentAvailability
+from ports.clock import Clock
+from ports.task_repository import TaskRepository
+
+log = logging.getLogger(__name__)
+
+MAX_PER_CALL: Final = 1000  # admissions per call; the sweeper's next round takes the rest
+
+
+class Admissions:
+    """Admits the waiting tasks of a key while its slots allow: each admission is one
+    conditional unit of work in the store (the slot, the task's new state, its announcement
+    and its work), so replicas admitting the same key at once never pass the limit. Called
+    when a keyed task is dispatched, when one releases its slot, and by every sweep (which
+    catches what a crash between a release and the next admission left)."""
+
+    def __init__(
+        self,
+        tasks: TaskRepository,
+        clock: Clock,
+        outbox: OutboxFactory,
+        order: KeyedLock,
+        fresh: FreshOutbox,
+        availability: AgentAvailability,
+    ) -> None:
+        self._tasks = tasks
+        self._clock = clock
+        self._outbox = outbox
+        self._order = order
+        self._fresh = fresh
+        self._availability = availability
+
+    async def admit(self, key: str) -> int:
+        """Admit what `key`'s free slots allow, highest priority first; returns how many."""
+        admitted = 0
+        while admitted < MAX_PER_CALL:
+            now = self._clock.now()
+            task = await self._tasks.next_waiting(key, now)
+            if task is None:
+                break
+            async with self._order.hold(task.task_id):
+                fields = admission_fields(task, now, self._availability.of(task.agent_type))
+                after = attrs.evolve(task, revision=task.revision + 1, **fields)
+                messages = self._outbox.work_announced(after)
+                event = EventDraft("admitted", now, TaskStatus.PENDING, json_fields(fields))
+                outcome = await self._tasks.admit(task, fields, event, messages)
+            if outcome.full:
+                break
+            if outcome.task is None:
+                continue  # it changed meanwhile (cancelled, admitted elsewhere): look again
+            self._fresh.submit(messages)
+            admitted += 1
+            log.info("admitted: a slot of %r", key, extra=task_fields(outcome.task))
+        return admitted
+
+    async def sweep(self) -> int:
+        """Admit for every key with a due task waiting; returns how many were admitted."""
+        admitted = 0
+        for key in await self._tasks.waiting_keys(self._clock.now()):
+            admitted += await self.admit(key)
+        return admitted
