@@ -2,6 +2,6 @@
 
 import sys
 
-from composition_root import main
+from adapters.cli.main import main
 
 sys.exit(main())

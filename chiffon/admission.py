@@ -16,7 +16,7 @@ from chiffon.messages import OutboxFactory
 from chiffon.model import EventDraft, TaskStatus
 from chiffon.waiting import AgentAvailability
 from ports.clock import Clock
-from ports.task_repository import TaskRepository
+from ports.task_repository import LedgerStore
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class Admissions:
 
     def __init__(
         self,
-        tasks: TaskRepository,
+        tasks: LedgerStore,
         clock: Clock,
         outbox: OutboxFactory,
         order: KeyedLock,

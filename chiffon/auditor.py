@@ -14,7 +14,7 @@ from chiffon.audit_concurrency import KeyedRuns
 from chiffon.model import Task
 from ports.agent_registry import AgentRegistry
 from ports.clock import Clock
-from ports.task_repository import PageCursor, TaskFilter, TaskRepository
+from ports.task_repository import PageCursor, TaskFilter, TaskQueries
 
 AUDIT_PAGE: Final = 200  # tasks (with their timelines) held in memory at once
 
@@ -28,7 +28,7 @@ class AuditReport:
 
 class Auditor:
     def __init__(
-        self, tasks: TaskRepository, agents: AgentRegistry, clock: Clock, detection_s: float
+        self, tasks: TaskQueries, agents: AgentRegistry, clock: Clock, detection_s: float
     ) -> None:
         self._tasks = tasks
         self._agents = agents

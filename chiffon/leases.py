@@ -14,7 +14,7 @@ from chiffon.log_fields import task_fields
 from chiffon.model import Agent, LossPolicy, RetryOn, Task, TaskStatus
 from chiffon.retry_policy import retries
 from ports.notifier import Notifier
-from ports.task_repository import TaskRepository
+from ports.task_repository import SweepQueries
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ class LeaseKeeper:
 
     def __init__(
         self,
-        tasks: TaskRepository,
+        tasks: SweepQueries,
         ledger: TaskLedger,
         notifier: Notifier,
         config: OrchestratorConfig,

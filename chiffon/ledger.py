@@ -30,7 +30,7 @@ from chiffon.waiting import AgentAvailability
 from ports.clock import Clock
 from ports.notifier import Notifier
 from ports.observer import ChangeObserver
-from ports.task_repository import Expect, TaskRepository
+from ports.task_repository import Expect, LedgerStore
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ Outcome = Applied | Ignored
 class TaskLedger:
     def __init__(
         self,
-        tasks: TaskRepository,
+        tasks: LedgerStore,
         notifier: Notifier,
         clock: Clock,
         outbox: OutboxFactory,
@@ -115,7 +115,7 @@ class TaskLedger:
 
     async def reconcile_waiting(self, agent_type: str) -> int:
         """Bring the waiting reasons of the type's pending tasks up to date (see
-        TaskRepository.reconcile_waiting) and announce each that changed."""
+        LedgerStore.reconcile_waiting) and announce each that changed."""
         due = self._availability.of(agent_type)
         changed = await self._tasks.reconcile_waiting(agent_type, due, self._clock.now())
         for task in changed:

@@ -34,7 +34,7 @@ from ports.task_repository import (
     StoreCounts,
     TaskFilter,
     TaskPage,
-    TaskRepository,
+    TaskQueries,
 )
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class OrchestratorService:
 
     def __init__(
         self,
-        tasks: TaskRepository,
+        tasks: TaskQueries,
         agents: AgentRegistry,
         ledger: TaskLedger,
         clock: Clock,

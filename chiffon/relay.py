@@ -17,7 +17,7 @@ from chiffon.model import OutboxMessage, TaskAnnouncement, WorkRequest
 from ports.bus import PartiallyPublished, Rejected, WorkBus
 from ports.clock import Clock
 from ports.notifier import Notifier
-from ports.task_repository import TaskRepository
+from ports.task_repository import OutboxStore
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class OutboxRelay:
 
     def __init__(
         self,
-        tasks: TaskRepository,
+        tasks: OutboxStore,
         bus: WorkBus,
         notifier: Notifier,
         clock: Clock,

@@ -13,7 +13,7 @@ import attrs
 
 from ports.agent_registry import AgentRegistry
 from ports.clock import Clock
-from ports.task_repository import TaskRepository
+from ports.task_repository import SweepQueries
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class RetentionSweeper:
 
     def __init__(
         self,
-        tasks: TaskRepository,
+        tasks: SweepQueries,
         agents: AgentRegistry,
         clock: Clock,
         policy: RetentionPolicy,

@@ -26,7 +26,7 @@ from chiffon.schedules import Schedule
 from ports.clock import Clock
 from ports.schedule_observer import ScheduleObserver
 from ports.schedule_repository import ScheduleRepository
-from ports.task_repository import TaskRepository
+from ports.task_repository import TaskQueries
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class Scheduler:
     def __init__(
         self,
         schedules: ScheduleRepository,
-        tasks: TaskRepository,
+        tasks: TaskQueries,
         service: OrchestratorService,
         clock: Clock,
         observer: ScheduleObserver,

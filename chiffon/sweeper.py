@@ -16,7 +16,7 @@ from chiffon.model import AgentStatus
 from chiffon.waiting import AgentAvailability
 from ports.agent_registry import AgentRegistry
 from ports.clock import Clock
-from ports.task_repository import TaskRepository
+from ports.task_repository import SweepQueries
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class Sweeper:
 
     def __init__(
         self,
-        tasks: TaskRepository,
+        tasks: SweepQueries,
         agents: AgentRegistry,
         ledger: TaskLedger,
         leases: LeaseKeeper,

@@ -5,8 +5,51 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Final
+
+import attrs
 
 from chiffon.model import Agent, AgentStatus, Task, TaskStatus, WaitingReason
+
+
+@attrs.frozen
+class WaitCase:
+    """One case of the rule: a pending task whose attempt is `due` or not, is its
+    `first_attempt` or a later one, and `awaits_slot` of its concurrency key or not (None:
+    either), waits for `reason` (None: for what due tasks of its type wait for, given its
+    agents). One not due waits until its attempt's time (next_attempt_at); a due one, for no
+    set time."""
+
+    due: bool
+    first_attempt: bool | None
+    reason: WaitingReason | None
+    awaits_slot: bool | None = None  # keyed and not admitted yet (chiffon.concurrency)
+
+
+# The waiting-reason rule, said once: the first case that holds gives the reason. Python
+# reads it below; the PostgreSQL adapter writes its SQL from it (adapters/postgres/task_sql.py).
+WAITING_RULE: Final = (
+    WaitCase(due=False, first_attempt=True, reason=WaitingReason.SCHEDULED),
+    WaitCase(due=False, first_attempt=False, reason=WaitingReason.RETRY_BACKOFF),
+    WaitCase(
+        due=True, first_attempt=None, reason=WaitingReason.CONCURRENCY_LIMIT, awaits_slot=True
+    ),
+    WaitCase(due=True, first_attempt=None, reason=None, awaits_slot=False),
+)
+
+
+def _by_case() -> dict[tuple[bool, bool, bool], WaitingReason | None]:
+    found: dict[tuple[bool, bool, bool], WaitingReason | None] = {}
+    for case in WAITING_RULE:
+        firsts = (True, False) if case.first_attempt is None else (case.first_attempt,)
+        slots = (True, False) if case.awaits_slot is None else (case.awaits_slot,)
+        for first in firsts:
+            for slot in slots:
+                found.setdefault((case.due, first, slot), case.reason)
+    return found
+
+
+_BY_CASE: Final = _by_case()
 
 
 def due_reason(agents: Iterable[Agent]) -> WaitingReason:
@@ -22,17 +65,16 @@ def due_reason(agents: Iterable[Agent]) -> WaitingReason:
 def reason_for(
     task: Task, due: WaitingReason, now: datetime
 ) -> tuple[WaitingReason | None, datetime | None]:
-    """(waiting_reason, waiting_until) of `task`: none unless pending; scheduled or
-    retry_backoff while its attempt is not due; concurrency_limit while it waits for a slot
-    of its concurrency key; else what due tasks of its type wait for."""
+    """(waiting_reason, waiting_until) of `task` by WAITING_RULE: none unless pending;
+    scheduled or retry_backoff while its attempt is not due; concurrency_limit while it
+    waits for a slot of its concurrency key; else `due`, what due tasks of its type wait
+    for."""
     if task.status is not TaskStatus.PENDING:
         return None, None
-    if task.next_attempt_at is not None and task.next_attempt_at > now:
-        kind = WaitingReason.SCHEDULED if task.attempt == 1 else WaitingReason.RETRY_BACKOFF
-        return kind, task.next_attempt_at
-    if task.concurrency_key is not None and task.admitted_at is None:
-        return WaitingReason.CONCURRENCY_LIMIT, None
-    return due, None
+    is_due = task.next_attempt_at is None or task.next_attempt_at <= now
+    awaits_slot = task.concurrency_key is not None and task.admitted_at is None
+    reason = _BY_CASE[is_due, task.attempt == 1, awaits_slot]
+    return (due if reason is None else reason), None if is_due else task.next_attempt_at
 
 
 class AgentAvailability:

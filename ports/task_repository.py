@@ -109,8 +109,8 @@ MUTABLE_FIELDS: frozenset[str] = frozenset(
 
 @attrs.frozen
 class Admission:
-    """What `TaskRepository.admit` did: `task` is the task as stored once admitted (None:
-    not admitted); `full`: not admitted because its key's slots are all held."""
+    """What `LedgerStore.admit` did: `task` is the task as stored once admitted (None: not
+    admitted); `full`: not admitted because its key's slots are all held."""
 
     task: Task | None
     full: bool = False
@@ -122,10 +122,12 @@ class StoreCounts:
     outbox_unsent: int
 
 
-class TaskRepository(Protocol):
-    """Tasks and the outbox. Implementations return copies, never live objects.
+class LedgerStore(Protocol):
+    """What the ledger writes (and reads back to decide): every change of a task goes through
+    `create` or `apply`, each one unit of work with its timeline entry and outbox messages.
 
-    Errors: a store that cannot be reached raises `chiffon.errors.DependencyUnavailable`.
+    Implementations return copies, never live objects; a store that cannot be reached
+    raises `chiffon.errors.DependencyUnavailable`.
     """
 
     async def create(
@@ -144,17 +146,6 @@ class TaskRepository(Protocol):
         """The task, or None."""
         ...
 
-    async def page(
-        self, flt: TaskFilter, limit: int, after: PageCursor | None, *, light: bool = False
-    ) -> TaskPage:
-        """Tasks matching `flt`, newest first by (created_at, task_id), starting after `after`.
-
-        `next_cursor` is set when more tasks may follow. Stable under concurrent inserts.
-        With `light`, the bulky values are not read: `parameters` is `{}`, `result` and
-        `output` are None (for summaries, whose memory must not grow with payload sizes).
-        """
-        ...
-
     async def apply(
         self,
         task_id: UUID,
@@ -171,22 +162,8 @@ class TaskRepository(Protocol):
         backwards)."""
         ...
 
-    async def events(self, task_id: UUID, after: int = 0, limit: int = 1000) -> list[TaskEvent]:
-        """The task's timeline entries with a revision above `after`, in revision order, at
-        most `limit` ([] for an unknown task). Their changes are JSON values."""
-        ...
-
-    async def timelines(self, task_ids: Sequence[UUID]) -> dict[UUID, list[TaskEvent]]:
-        """The whole timelines of these tasks (for the history checker), each in revision
-        order; a task unknown to the store is left out. Callers keep `task_ids` to a page."""
-        ...
-
-    async def due_for_timeout(self, now: datetime, limit: int = 500) -> list[Task]:
-        """Pending or running tasks whose deadline_at <= now, oldest deadline first."""
-        ...
-
-    async def awaiting_cancel(self, agent_id: UUID) -> list[Task]:
-        """Cancelled tasks whose agent `agent_id` has not yet said how the cancel ended."""
+    async def enqueue(self, outbox: Sequence[OutboxMessage]) -> None:
+        """Store outbox messages on their own."""
         ...
 
     async def reconcile_waiting(
@@ -199,24 +176,6 @@ class TaskRepository(Protocol):
         timeline entry with waiting_reason, waiting_until and updated_at), at most `limit`,
         oldest first (a large backlog catches up over the next calls, so one call's work and
         the pushes it causes stay bounded); returns them."""
-        ...
-
-    async def running_on(self, agent_id: UUID) -> list[Task]:
-        """Tasks in `running` whose current attempt is held by `agent_id`."""
-        ...
-
-    async def orphaned(
-        self, live: Collection[UUID], started_before: datetime, limit: int = 500
-    ) -> list[Task]:
-        """Tasks held by an agent not in `live` whose attempt started before `started_before`:
-        `running`, or `cancelled` and awaiting that agent's answer (cancel_outcome requested);
-        oldest start first, at most `limit`."""
-        ...
-
-    async def pending_without_work(self, limit: int = 500) -> list[Task]:
-        """Pending tasks with no unsent work message in the outbox (their work was sent),
-        oldest first, at most `limit`; a task waiting for a concurrency slot is not one of
-        them (it has no work yet)."""
         ...
 
     async def next_waiting(self, key: str, now: datetime) -> Task | None:
@@ -244,9 +203,58 @@ class TaskRepository(Protocol):
         are never released explicitly: a task stops holding one as its row changes."""
         ...
 
-    async def enqueue(self, outbox: Sequence[OutboxMessage]) -> None:
-        """Store outbox messages on their own."""
+
+class TaskQueries(Protocol):
+    """What the API, the scheduler and the history checker read.
+
+    Implementations return copies, never live objects; a store that cannot be reached
+    raises `chiffon.errors.DependencyUnavailable`.
+    """
+
+    async def get(self, task_id: UUID) -> Task | None:
+        """The task, or None."""
         ...
+
+    async def page(
+        self, flt: TaskFilter, limit: int, after: PageCursor | None, *, light: bool = False
+    ) -> TaskPage:
+        """Tasks matching `flt`, newest first by (created_at, task_id), starting after `after`.
+
+        `next_cursor` is set when more tasks may follow. Stable under concurrent inserts.
+        With `light`, the bulky values are not read: `parameters` is `{}`, `result` and
+        `output` are None (for summaries, whose memory must not grow with payload sizes).
+        """
+        ...
+
+    async def events(self, task_id: UUID, after: int = 0, limit: int = 1000) -> list[TaskEvent]:
+        """The task's timeline entries with a revision above `after`, in revision order, at
+        most `limit` ([] for an unknown task). Their changes are JSON values."""
+        ...
+
+    async def timelines(self, task_ids: Sequence[UUID]) -> dict[UUID, list[TaskEvent]]:
+        """The whole timelines of these tasks (for the history checker), each in revision
+        order; a task unknown to the store is left out. Callers keep `task_ids` to a page."""
+        ...
+
+    async def activity(self, span: Span) -> Activity:
+        """What happened to the stored tasks over `span`, by interval (see Activity): tasks
+        created, first started (or finished unstarted), finished by status with the p50/p95
+        of their duration_ms, and the pending tasks per agent type now. Cost grows with the
+        tasks created or finished in the span (docs/performance.md)."""
+        ...
+
+    async def counts(self) -> StoreCounts:
+        """How many tasks are in each status (every status present, zero included), and how
+        many outbox messages wait to be sent; for gauges, read rarely (it may scan)."""
+        ...
+
+
+class OutboxStore(Protocol):
+    """The relay's side of the transactional outbox.
+
+    Implementations return copies, never live objects; a store that cannot be reached
+    raises `chiffon.errors.DependencyUnavailable`.
+    """
 
     async def relay_outbox(
         self,
@@ -267,24 +275,59 @@ class TaskRepository(Protocol):
         """Mark these outbox messages sent (the relay published them itself)."""
         ...
 
+    async def pending_without_work(self, limit: int = 500) -> list[Task]:
+        """Pending tasks with no unsent work message in the outbox (their work was sent),
+        oldest first, at most `limit`; a task waiting for a concurrency slot is not one of
+        them (it has no work yet)."""
+        ...
+
+
+class SweepQueries(Protocol):
+    """What the sweeper, the lease keeper and retention look for and clean up.
+
+    Implementations return copies, never live objects; a store that cannot be reached
+    raises `chiffon.errors.DependencyUnavailable`.
+    """
+
+    async def due_for_timeout(self, now: datetime, limit: int = 500) -> list[Task]:
+        """Pending or running tasks whose deadline_at <= now, oldest deadline first."""
+        ...
+
+    async def orphaned(
+        self, live: Collection[UUID], started_before: datetime, limit: int = 500
+    ) -> list[Task]:
+        """Tasks held by an agent not in `live` whose attempt started before `started_before`:
+        `running`, or `cancelled` and awaiting that agent's answer (cancel_outcome requested);
+        oldest start first, at most `limit`."""
+        ...
+
+    async def running_on(self, agent_id: UUID) -> list[Task]:
+        """Tasks in `running` whose current attempt is held by `agent_id`."""
+        ...
+
+    async def awaiting_cancel(self, agent_id: UUID) -> list[Task]:
+        """Cancelled tasks whose agent `agent_id` has not yet said how the cancel ended."""
+        ...
+
     async def delete_finished(self, before: datetime, limit: int) -> int:
         """Delete up to `limit` tasks that reached a final state before `before`, oldest
         first, with their timelines and outbox rows; returns how many (0 also when another
         replica is deleting right now). Holds no lock another writer waits on for long."""
         ...
 
-    async def activity(self, span: Span) -> Activity:
-        """What happened to the stored tasks over `span`, by interval (see Activity): tasks
-        created, first started (or finished unstarted), finished by status with the p50/p95
-        of their duration_ms, and the pending tasks per agent type now. Cost grows with the
-        tasks created or finished in the span (docs/performance.md)."""
-        ...
 
-    async def counts(self) -> StoreCounts:
-        """How many tasks are in each status (every status present, zero included), and how
-        many outbox messages wait to be sent; for gauges, read rarely (it may scan)."""
-        ...
+class StoreHealth(Protocol):
+    """What /ready asks.
+
+    Implementations return copies, never live objects; a store that cannot be reached
+    raises `chiffon.errors.DependencyUnavailable`.
+    """
 
     async def ping(self) -> None:
         """Return if the store answers; raise DependencyUnavailable otherwise."""
         ...
+
+
+class TaskRepository(LedgerStore, TaskQueries, OutboxStore, SweepQueries, StoreHealth, Protocol):
+    """Tasks and the outbox, whole: what a store adapter implements. Each service takes only
+    the narrow port it uses (above), so a fake for one is a screen of code."""

@@ -48,12 +48,13 @@ class Connection:
         limits: WsLimits,
         budget: ByteBudget | None = None,
         abort: Callable[[], None] | None = None,
-        index: SubscriptionIndex | None = None,
+        index: SubscriptionIndex[Connection] | None = None,
         client: str = "",
     ) -> None:
         self._sink = sink
         self.client = client  # the peer's address: snapshots are shared fairly by address
-        self._index = SubscriptionIndex() if index is None else index  # the hub's, shared
+        # the hub's index, shared
+        self._index = SubscriptionIndex[Connection]() if index is None else index
         self._limits = limits
         self._budget = budget or ByteBudget(limits.total_bytes)
         self._abort = abort

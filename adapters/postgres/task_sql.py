@@ -8,7 +8,8 @@ from uuid import UUID
 
 from adapters.postgres.rows import TASK_COLUMNS, db_value, insert_outbox_sql, outbox_arrays
 from chiffon import lifecycle
-from chiffon.model import CancelOutcome, EventDraft, OutboxMessage, TaskStatus, WaitingReason
+from chiffon.model import CancelOutcome, EventDraft, OutboxMessage, TaskStatus
+from chiffon.waiting import WAITING_RULE
 from ports.task_repository import MUTABLE_FIELDS, Expect, PageCursor, TaskFilter
 
 _COLS = ", ".join(TASK_COLUMNS)
@@ -68,19 +69,32 @@ AWAITING_CANCEL: Final = f"""
 SELECT * FROM tasks WHERE status = 'cancelled' AND cancel_outcome = '{CancelOutcome.REQUESTED}'
 AND agent_id = $1
 """
+
+
+def _waiting_sql(due_reason: str, now: str) -> tuple[str, str]:
+    """(reason, until) of a pending row as SQL expressions, written from the domain's
+    WAITING_RULE (chiffon/waiting.py): the rule is said there only."""
+    is_due = f"(next_attempt_at IS NULL OR next_attempt_at <= {now})"
+    awaits_slot = "(concurrency_key IS NOT NULL AND admitted_at IS NULL)"
+    whens = []
+    for case in WAITING_RULE:
+        holds = [is_due if case.due else f"NOT {is_due}"]
+        if case.first_attempt is not None:
+            holds.append("attempt = 1" if case.first_attempt else "attempt <> 1")
+        if case.awaits_slot is not None:
+            holds.append(awaits_slot if case.awaits_slot else f"NOT {awaits_slot}")
+        reason = due_reason if case.reason is None else f"'{case.reason.value}'"
+        whens.append(f"WHEN {' AND '.join(holds)} THEN {reason}")
+    return f"CASE {' '.join(whens)} END", f"CASE WHEN NOT {is_due} THEN next_attempt_at END"
+
+
+_REASON, _UNTIL = _waiting_sql(due_reason="$2::text", now="$3")
 # The rule of TaskRepository.reconcile_waiting, for one agent type ($1), what due tasks wait
 # for ($2) and now ($3). Only rows whose reason changes are locked (none, most of the time);
 # rows another writer holds are left for the next round.
 RECONCILE_WAITING: Final = f"""
 WITH wanted AS (
-    SELECT task_id, waiting_reason, waiting_until,
-        CASE WHEN next_attempt_at > $3 THEN
-            CASE WHEN attempt = 1 THEN '{WaitingReason.SCHEDULED}'
-                 ELSE '{WaitingReason.RETRY_BACKOFF}' END
-        WHEN concurrency_key IS NOT NULL AND admitted_at IS NULL
-            THEN '{WaitingReason.CONCURRENCY_LIMIT}'
-        ELSE $2::text END AS reason,
-        CASE WHEN next_attempt_at > $3 THEN next_attempt_at END AS until
+    SELECT task_id, waiting_reason, waiting_until, {_REASON} AS reason, {_UNTIL} AS until
     FROM tasks WHERE status = 'pending' AND agent_type = $1
 ), target AS (
     SELECT t.task_id, w.reason, w.until FROM tasks t JOIN wanted w USING (task_id)

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from adapters.http.client import Client
-from adapters.http.client.verbs import Output, audit
+from adapters.cli.client import Client
+from adapters.cli.client.verbs import Output, audit
 from chiffon.model import EventDraft, TaskStatus
 from ports.task_repository import Expect
 from tests.client.conftest import Serve

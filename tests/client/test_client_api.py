@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from adapters.http.client import Accepted, ApiError, Client, ServerUnreachable
+from adapters.cli.client import Accepted, ApiError, Client, ServerUnreachable
 from tests.client.conftest import Serve
 from tests.helpers import eventually
 

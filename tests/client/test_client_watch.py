@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from adapters.http.client import ApiError, Client, TaskJson
-from adapters.http.client.watch import Seen
+from adapters.cli.client import ApiError, Client, TaskJson
+from adapters.cli.client.watch import Seen
 from adapters.http.ws_routes import WS_HUB
 from adapters.memory.agent_registry import InMemoryAgentRegistry
 from adapters.memory.task_repository import InMemoryTaskRepository

@@ -8,8 +8,8 @@ from typing import Any
 
 from rich.console import Console
 
-from adapters.http.client import render
-from adapters.system.logs import TextFormatter
+from adapters.cli.client import render
+from adapters.cli.logs import TextFormatter
 
 HOSTILE = "[/bold] [link=https://evil.example]click[/link] \x1b]0;title\x07 \x1b[2J\r:smile:"
 TASK: dict[str, Any] = {

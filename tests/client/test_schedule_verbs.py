@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from adapters import cli
-from adapters.http.client import ApiError, Client, checks
-from adapters.http.client import cli as client_cli
-from adapters.http.client.schedule_verbs import schedule
-from adapters.http.client.verbs import Output, UsageError
+from adapters.cli import parser as cli
+from adapters.cli.client import ApiError, Client, checks
+from adapters.cli.client import arguments as client_cli
+from adapters.cli.client.schedule_verbs import schedule
+from adapters.cli.client.verbs import Output, UsageError
 from tests.client.conftest import Serve
 from tests.helpers import eventually
 

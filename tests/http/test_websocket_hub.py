@@ -10,13 +10,13 @@ import attrs
 import pytest
 from aiohttp import WSMsgType
 
+from adapters.http.edge_errors import TooManyConnections
 from adapters.http.websocket_hub import WebSocketHub
 from adapters.http.ws_connection import Connection
 from adapters.http.ws_limits import WsLimits
 from adapters.http.ws_protocol import OutEvent, Subscription
 from adapters.http.ws_snapshot import Snapshot, is_covered
 from adapters.memory.notifier import InMemoryNotifier
-from chiffon.errors import TooManyConnections
 from chiffon.events import AgentUpdated, TaskUpdated
 from chiffon.model import Agent, AgentStatus, Task, TaskStatus
 

@@ -9,18 +9,21 @@ from collections.abc import AsyncGenerator, Mapping
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 from uuid import UUID, uuid4
 
-import aiohttp
 import attrs
 
-from adapters.http.client.errors import ApiError, ServerUnreachable
-from adapters.http.client.watch import TaskJson, follow, subscription
+from adapters.cli.client.address import DEFAULT_URL
+from adapters.cli.client.errors import ApiError
+from adapters.cli.client.task_json import TaskJson
+from adapters.cli.client.transport import HttpTransport
 from chiffon.model import AgentStatus, TaskStatus
 
-DEFAULT_URL: Final = "http://127.0.0.1:8080"
+if TYPE_CHECKING:  # loaded on the first watch: the one-shot verbs start without it
+    import aiohttp
+
 FINAL: Final = frozenset(
     {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.TIMED_OUT}
 )
@@ -72,12 +75,10 @@ class Client:
             self._headers["Authorization"] = f"Bearer {token}"
         if trace_id is not None:
             self._headers["X-Trace-Id"] = str(UUID(str(trace_id)))
-        self._timeout = aiohttp.ClientTimeout(total=request_timeout_s)
-        self._session: aiohttp.ClientSession | None = None
+        self._rest = HttpTransport(self.url, self._headers, request_timeout_s)
+        self._session: aiohttp.ClientSession | None = None  # the WebSocket's, once watching
 
     async def __aenter__(self) -> Client:
-        # No session-wide total timeout: it would also bound the life of a WebSocket.
-        self._session = aiohttp.ClientSession(headers=self._headers)
         return self
 
     async def __aexit__(
@@ -86,6 +87,7 @@ class Client:
         await self.close()
 
     async def close(self) -> None:
+        self._rest.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -250,6 +252,8 @@ class Client:
 
         Yields the snapshot's tasks, then every change; survives dropped connections (see
         watch.follow). Close it (`contextlib.aclosing`) when done to close the WebSocket."""
+        from adapters.cli.client.watch import follow, subscription  # loads aiohttp
+
         return follow(self._connect, subscription(task_id, trace_id), self.url, self._explain)
 
     async def wait(self, task_id: UUID | str, timeout: float | None = None) -> TaskJson:  # noqa: ASYNC109
@@ -264,7 +268,12 @@ class Client:
         raise AssertionError("watch ended")  # follow() never ends on its own
 
     def _connect(self) -> AbstractAsyncContextManager[aiohttp.ClientWebSocketResponse]:
-        return self._http.ws_connect(f"{self.url}/api/v1/ws", heartbeat=15.0)
+        import aiohttp
+
+        if self._session is None:
+            # No session-wide total timeout: it would also bound the life of a WebSocket.
+            self._session = aiohttp.ClientSession(headers=self._headers)
+        return self._session.ws_connect(f"{self.url}/api/v1/ws", heartbeat=15.0)
 
     async def _explain(self, exc: aiohttp.WSServerHandshakeError) -> Exception:
         """The API error behind a refused upgrade: the same GET without upgrade carries it."""
@@ -273,12 +282,6 @@ class Client:
         except ApiError as error:
             return error
         return ApiError(exc.status, None, f"WebSocket upgrade refused: {exc.status} {exc.message}")
-
-    @property
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            raise RuntimeError("use the client as `async with Client(...) as client:`")
-        return self._session
 
     async def _call(
         self,
@@ -291,24 +294,13 @@ class Client:
         # Every POST says JSON, body or not: servers before bodyless POSTs insisted on it.
         headers = {**(JSON_HEADERS if method == "POST" else {}), **(headers or {})}
         data = None if body is None else json.dumps(body).encode()
-        try:
-            async with self._http.request(
-                method,
-                self.url + path,
-                data=data,
-                headers=headers,
-                params=query,
-                timeout=self._timeout,
-            ) as resp:
-                if resp.status == 204:
-                    return None
-                text = await resp.text()
-                answer = _json_or_none(text)
-                if resp.status >= 400 or answer is None:
-                    raise ApiError.from_body(resp.status, answer, resp.reason or "")
-                return answer
-        except aiohttp.ClientConnectionError as exc:
-            raise ServerUnreachable(self.url, str(exc)) from exc
+        answer = await self._rest.request(method, path, data, headers, query)
+        if answer.status == 204:
+            return None
+        parsed = _json_or_none(answer.text)
+        if answer.status >= 400 or parsed is None:
+            raise ApiError.from_body(answer.status, parsed, answer.reason)
+        return parsed
 
 
 def _iso(value: datetime | str | None) -> str | None:

@@ -1,9 +1,19 @@
-"""Wiring: settings -> punq container -> the orchestrator's objects, each resolved once."""
+"""The composition root: settings -> punq container -> a running orchestrator or agent.
+
+The one module that chooses adapters and builds the object graph; nothing else asks the
+container for anything. The command line (adapters/cli) reads the settings, binds the socket,
+watches the signals and calls `build_orchestrator` / `serve_http` / `build_agent` with one exit
+stack that closes, in reverse order, what they opened: the HTTP runner (whose cleanup stops the
+background loops and drains the in-process agent), the bus, the pool (docs/architecture.md).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, cast
 
@@ -12,23 +22,29 @@ import punq
 from aiohttp import web
 
 from adapters.amqp.notifier import AmqpNotifier
+from adapters.amqp.opening import BrokerSettings, open_agent_bus, open_orchestrator_bus
+from adapters.cli.handlers import load_handlers
+from adapters.cli.settings import DEMO_AGENT_TYPE, Settings
 from adapters.http.app import create_app
 from adapters.http.metrics.observer import MetricsObserver
 from adapters.http.metrics.recorder import MeteredNotifier
 from adapters.http.metrics.registry import ChiffonMetrics
 from adapters.http.metrics.schedule_observer import MetricsScheduleObserver
+from adapters.http.server import ChiffonAppRunner
 from adapters.http.ws_limits import WsLimits
 from adapters.memory.agent_registry import InMemoryAgentRegistry
 from adapters.memory.broker import InMemoryBroker
 from adapters.memory.bus import HEARTBEATS, RESULTS, InMemoryAgentBus, InMemoryWorkBus
 from adapters.memory.notifier import InMemoryNotifier
 from adapters.memory.schedule_repository import InMemoryScheduleRepository
+from adapters.memory.simulation import simulate_command
 from adapters.memory.task_repository import InMemoryTaskRepository
+from adapters.postgres.opening import migrate_database, open_postgres
 from adapters.system.clock import RandomIds, SystemClock
 from adapters.system.resources import PsutilResourceProbe
 from chiffon.agent import AgentRuntime
 from chiffon.config import OrchestratorConfig
-from chiffon.credentials import ReplicaKey, agent_id_for, new_agent_key
+from chiffon.credentials import AgentIdentity, ReplicaKey, agent_id_for, new_agent_key
 from chiffon.fresh_outbox import FreshOutbox
 from chiffon.handlers import HandlerRegistry
 from chiffon.keyed_lock import KeyedLock
@@ -37,6 +53,7 @@ from chiffon.ledger import TaskLedger
 from chiffon.messages import OutboxFactory
 from chiffon.orchestrator import OrchestratorService
 from chiffon.relay import OutboxRelay
+from chiffon.replica_loops import InProcessBus, ReplicaLoops
 from chiffon.report_gate import ReportGate
 from chiffon.retention import RetentionPolicy, RetentionSweeper
 from chiffon.routing import RoutingTable
@@ -45,20 +62,37 @@ from chiffon.scheduler import Scheduler
 from chiffon.sweeper import Sweeper
 from chiffon.tracking import AgentMessageTracker
 from chiffon.waiting import AgentAvailability
-from composition_root.handlers import load_handlers
-from composition_root.settings import Settings
 from ports.agent_registry import AgentRegistry
-from ports.bus import WorkBus
+from ports.bus import AgentBus, WorkBus
 from ports.clock import Clock, IdFactory
 from ports.notifier import EventSource, Notifier
 from ports.observer import ChangeObserver
 from ports.schedule_observer import ScheduleObserver
 from ports.schedule_repository import ScheduleRepository
-from ports.task_repository import TaskRepository
+from ports.task_repository import (
+    LedgerStore,
+    OutboxStore,
+    SweepQueries,
+    TaskQueries,
+    TaskRepository,
+)
 
 IN_PROCESS_AGENT_CONCURRENCY = 4
-SCHEDULER_TICK_S = 0.25  # the drift bound: a fire waits up to one tick (bench/schedule_drift.py)
-STOP_LOOPS_S = 5.0  # the background loops get this long to stop at shutdown
+SHUTDOWN_TIMEOUT_S = 10.0  # open requests get this long once a stop was asked for
+
+__all__ = [
+    "DEMO_AGENT_TYPE",
+    "Orchestrator",
+    "Settings",
+    "build_agent",
+    "build_container",
+    "build_orchestrator",
+    "migrate",
+    "serve_http",
+    "simulate",
+    "wire_orchestrator",
+    "wire_simulated_replica",
+]
 
 log = logging.getLogger("chiffon")
 
@@ -80,6 +114,7 @@ class Orchestrator:
     broker: InMemoryBroker | None = None
     demo_agent: AgentRuntime | None = None
     scheduler: Scheduler | None = None
+    loops: ReplicaLoops | None = None
     hurry: asyncio.Event = attrs.Factory(asyncio.Event)  # set: stop draining, stop now
 
 
@@ -110,6 +145,8 @@ def build_container(settings: Settings, overrides: Overrides | None = None) -> p
     port(Clock, SystemClock)
     port(IdFactory, RandomIds)
     port(TaskRepository, lambda: InMemoryTaskRepository(settings.memory_max_finished))
+    for narrow in (LedgerStore, TaskQueries, OutboxStore, SweepQueries):  # one store, cut by user
+        c.register(narrow, factory=lambda: c.resolve(TaskRepository))
     port(AgentRegistry, InMemoryAgentRegistry)
     port(ScheduleRepository, InMemoryScheduleRepository)
     c.register(InMemoryBroker, instance=given.pop(InMemoryBroker, None) or InMemoryBroker())
@@ -159,7 +196,7 @@ def wire_orchestrator(c: punq.Container, handlers: HandlerRegistry | None = None
     broker = c.resolve(InMemoryBroker) if settings.in_memory_bus else None
     agent = None
     if broker is not None and settings.demo_agent:
-        agent = _in_process_agent(settings, broker, c.resolve(IdFactory), handlers)
+        agent = _in_process_agent(settings, broker, handlers)
     wired = Orchestrator(
         app,
         service,
@@ -176,12 +213,89 @@ def wire_orchestrator(c: punq.Container, handlers: HandlerRegistry | None = None
         scheduler=c.resolve(Scheduler),
     )
     observer: ChangeObserver = c.resolve(ChangeObserver)
+    in_process = None
+    if broker is not None:
+        in_process = InProcessBus(agent, functools.partial(broker.drained, (RESULTS, HEARTBEATS)))
+    wired.loops = ReplicaLoops(
+        bus,
+        wired.tracker,
+        observer,
+        (wired.relay, wired.sweeper, wired.retention, c.resolve(Scheduler)),
+        c.resolve(OrchestratorConfig).sweep_interval_s,
+        in_process,
+    )
     if isinstance(events, AmqpNotifier):  # frames not from a replica, counted with the rest
         events.on_refused = observer.refused
-    app.cleanup_ctx.append(
-        _background(wired, c.resolve(OrchestratorConfig), observer, settings.shutdown_grace_s)
-    )
+    app.cleanup_ctx.append(_lifecycle(wired, settings.shutdown_grace_s))
     return wired
+
+
+async def build_orchestrator(
+    settings: Settings,
+    stack: contextlib.AsyncExitStack,
+    handlers: HandlerRegistry | None = None,
+) -> Orchestrator:
+    """Open the store and the bus the settings name (closed by `stack`) and wire a replica
+    over them: PostgreSQL and RabbitMQ where their URLs are set, memory otherwise."""
+    given: dict[Any, object] = {}
+    key = ReplicaKey(settings.replica_key.encode()) if settings.replica_key else None
+    if settings.database_url:
+        stores = await open_postgres(settings.database_url, settings.auto_migrate, stack)
+        given[TaskRepository] = stores.tasks
+        given[AgentRegistry] = stores.agents
+        given[ScheduleRepository] = stores.schedules
+        key = key or ReplicaKey(stores.shared_key)  # CHIFFON_REPLICA_KEY wins over the store's
+    given[ReplicaKey] = key = key or ReplicaKey.random()
+    if settings.amqp_url:
+        bus = await open_orchestrator_bus(_broker(settings), key, stack)
+        given |= {WorkBus: bus.work, Notifier: bus.notifier, EventSource: bus.notifier}
+    return wire_orchestrator(build_container(settings, given), handlers)
+
+
+async def serve_http(
+    wired: Orchestrator, sock: socket.socket, stack: contextlib.AsyncExitStack
+) -> int:
+    """Serve the replica's app on `sock` until `stack` closes; the most connections it takes."""
+    runner = ChiffonAppRunner(
+        wired.app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S
+    )
+    await runner.setup()
+    stack.push_async_callback(runner.cleanup)
+    await web.SockSite(runner, sock).start()
+    return runner.max_connections
+
+
+async def build_agent(
+    settings: Settings, handlers: HandlerRegistry, stack: contextlib.AsyncExitStack
+) -> AgentRuntime:
+    """An agent process on RabbitMQ (it waits for the broker's first answer)."""
+    agent_key = settings.agent_key or new_agent_key()
+    agent_id = agent_id_for(agent_key)
+    bus = await open_agent_bus(_broker(settings), agent_id, settings.agent_type, stack)
+    return _agent_runtime(bus, handlers, agent_key, settings, settings.concurrency)
+
+
+async def migrate(settings: Settings) -> list[str]:
+    """`chiffon migrate`: the migrations it applied."""
+    return await migrate_database(settings.database_url)
+
+
+def wire_simulated_replica(
+    overrides: dict[Any, object], heartbeat_interval_s: float
+) -> Orchestrator:
+    """One orchestrator of `chiffon simulate`'s world, over the world's faulty parts."""
+    settings = Settings(demo_agent=False, heartbeat_interval_s=heartbeat_interval_s)
+    return wire_orchestrator(build_container(settings, overrides))
+
+
+def simulate(options: dict[str, Any]) -> int:
+    """`chiffon simulate`: a seeded faulty world on virtual time (adapters/memory/simulation)."""
+    return simulate_command(options, wire_simulated_replica)
+
+
+def _broker(settings: Settings) -> BrokerSettings:
+    assert settings.amqp_url is not None
+    return BrokerSettings(settings.amqp_url, settings.amqp_namespace, settings.amqp_connect_wait_s)
 
 
 def replica_key(settings: Settings) -> ReplicaKey:
@@ -213,21 +327,34 @@ def _ws_limits(settings: Settings) -> WsLimits:
 def _in_process_agent(
     settings: Settings,
     broker: InMemoryBroker,
-    ids: IdFactory,
     handlers: HandlerRegistry | None,
 ) -> AgentRuntime:
     """Memory mode's agent: the demo handlers, or those of CHIFFON_HANDLERS / --handlers."""
     agent_key = new_agent_key()
-    agent_id = agent_id_for(agent_key)
-    return AgentRuntime(
-        InMemoryAgentBus(broker, agent_id),
+    return _agent_runtime(
+        InMemoryAgentBus(broker, agent_id_for(agent_key)),
         handlers if handlers is not None else load_handlers(settings.handlers),
-        agent_id,
-        settings.agent_type,
-        PsutilResourceProbe(),
+        agent_key,
+        settings,
         concurrency=max(settings.concurrency, IN_PROCESS_AGENT_CONCURRENCY),
+    )
+
+
+def _agent_runtime(
+    bus: AgentBus,
+    handlers: HandlerRegistry,
+    agent_key: str,
+    settings: Settings,
+    concurrency: int,
+) -> AgentRuntime:
+    """Every agent, in process or on RabbitMQ, is built here: its id proven by its key."""
+    return AgentRuntime(
+        bus,
+        handlers,
+        AgentIdentity(settings.agent_type, agent_key),
+        PsutilResourceProbe(),
+        concurrency=concurrency,
         heartbeat_interval_s=settings.heartbeat_interval_s,
-        agent_key=agent_key,
     )
 
 
@@ -239,57 +366,17 @@ def _bus_check(bus: WorkBus) -> Callable[[], Awaitable[None]]:
     return check
 
 
-def _background(
-    wired: Orchestrator, config: OrchestratorConfig, observer: ChangeObserver, grace_s: float
+def _lifecycle(
+    wired: Orchestrator, grace_s: float
 ) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The app's startup and cleanup: the replica's loops (and memory mode's broker) with it."""
+
     async def run(_: web.Application) -> AsyncIterator[None]:
-        await wired.bus.consume_agent_messages(wired.tracker.handle, observer.refused)
-        # An in-process bus starts empty: what it held before is gone, the relay resends it.
-        lost_work = wired.broker is not None
-        loops = [
-            asyncio.create_task(wired.relay.run(lost_work), name="outbox-relay"),
-            asyncio.create_task(wired.sweeper.run(config.sweep_interval_s), name="sweeper"),
-            asyncio.create_task(wired.retention.run(), name="retention"),
-        ]
-        if wired.scheduler is not None:
-            loops.append(
-                asyncio.create_task(wired.scheduler.run(SCHEDULER_TICK_S), name="scheduler")
-            )
-        if wired.demo_agent is not None:
-            await wired.demo_agent.start()
+        assert wired.loops is not None
+        await wired.loops.start()
         yield
-        if wired.demo_agent is not None:
-            await _drain(wired.demo_agent, wired.broker, grace_s, wired.hurry)
-        for loop in loops:
-            loop.cancel()
-        # Bounded: a loop caught in a broker or database call must not hold the exit forever.
-        _stopped, stuck = await asyncio.wait(loops, timeout=STOP_LOOPS_S)
-        for loop in stuck:
-            log.warning(
-                "%s did not stop within %.0fs; shutting down anyway", loop.get_name(), STOP_LOOPS_S
-            )
-        await wired.bus.close()
+        await wired.loops.stop(grace_s, wired.hurry)
         if wired.broker is not None:
             await wired.broker.close()
 
     return run
-
-
-async def _drain(
-    agent: AgentRuntime, broker: InMemoryBroker | None, grace_s: float, hurry: asyncio.Event
-) -> None:
-    """The in-process agent takes no more work, finishes what runs within `grace_s` (or until
-    `hurry`: a second Ctrl-C), and hands the rest back as lost (its goodbye); the
-    orchestrator applies its last results and the loss policy before it stops, so the next
-    start (or, on PostgreSQL, another replica) retries them (ADR 0007)."""
-    running = len(agent.running_tasks)
-    if running:
-        log.info(
-            "finishing %d running task(s) for up to %.0fs (CHIFFON_SHUTDOWN_GRACE_S); "
-            "Ctrl-C again stops now",
-            running,
-            grace_s,
-        )
-    await agent.stop(grace_s=grace_s, hurry=hurry)
-    if broker is not None and not await broker.drained((RESULTS, HEARTBEATS), STOP_LOOPS_S):
-        log.warning("the agent's last reports were not all applied within %.0fs", STOP_LOOPS_S)

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from adapters.http.client.watch import TaskJson
+from adapters.cli.client.task_json import TaskJson
 from chiffon.visible_text import visible, visible_json
 
 TASK_COLUMNS = ("id", "status", "work type", "agent", "attempt", "priority", "progress", "age")

@@ -11,10 +11,9 @@ from typing import Any
 
 import attrs
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn
 
-from adapters.http.client import render
-from adapters.http.client.api import FINAL, Client, TaskJson
+from adapters.cli.client import render
+from adapters.cli.client.api import FINAL, Client, TaskJson
 from chiffon.model import TaskStatus
 from chiffon.visible_text import visible, visible_json
 
@@ -146,6 +145,14 @@ def _retry(opts: Options) -> dict[str, Any] | None:
 
 async def _follow(client: Client, task_id: str, work_type: str, out: Output) -> TaskJson:
     """The task's final state, with a live progress bar (on stderr) when on a terminal."""
+    from rich.progress import (  # only here: the one-shot verbs start without it
+        BarColumn,
+        Progress,
+        SpinnerColumn,
+        TaskProgressColumn,
+        TextColumn,
+    )
+
     columns = (SpinnerColumn(), TextColumn("{task.description}", markup=False), BarColumn())
     text = (TaskProgressColumn(), TextColumn("{task.fields[message]}", markup=False))
     bar = Progress(

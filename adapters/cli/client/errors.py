@@ -75,3 +75,7 @@ class ServerUnreachable(ChiffonClientError):
         super().__init__(f"no chiffon at {url}" + (f": {reason}" if reason else ""))
         self.url = url
         self.reason = reason
+
+
+class TransportFailed(ChiffonClientError):
+    """The server answered, but not in HTTP we could read (a cut or garbled answer)."""

@@ -17,7 +17,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import attrs
@@ -39,13 +39,15 @@ from chiffon.audit import Violation
 from chiffon.auditor import Auditor
 from chiffon.commands import DispatchCommand, RetryRequest
 from chiffon.config import OrchestratorConfig
-from chiffon.credentials import ReplicaKey, agent_id_for
+from chiffon.credentials import AgentIdentity, ReplicaKey, agent_id_for
 from chiffon.demo_handlers import demo
 from chiffon.errors import ChiffonError
 from chiffon.lifecycle import TERMINAL
 from chiffon.model import JsonObject, RetryOn
-from composition_root.settings import Settings
-from composition_root.wiring import Orchestrator, build_container, wire_orchestrator
+from chiffon.orchestrator import OrchestratorService
+from chiffon.relay import OutboxRelay
+from chiffon.sweeper import Sweeper
+from chiffon.tracking import AgentMessageTracker
 from ports.agent_registry import AgentRegistry
 from ports.bus import WorkBus
 from ports.clock import Clock, IdFactory
@@ -54,6 +56,21 @@ from ports.task_repository import TaskRepository
 Say = Callable[[str], None]
 AGENT_TYPE = "demo"
 NO_FAULTS = FaultRates(drop=0, duplicate=0, delay=0, store_write=0, publish=0)
+
+
+class SimulatedReplica(Protocol):
+    """What the world drives of one wired orchestrator (the composition root builds it)."""
+
+    service: OrchestratorService
+    relay: OutboxRelay
+    sweeper: Sweeper
+    tracker: AgentMessageTracker
+    bus: WorkBus
+
+
+# Builds a replica over the world's parts (a port -> the instance to use) with its heartbeat
+# interval: composition_root.wire_simulated_replica, so this module chooses no wiring itself.
+WireReplica = Callable[[dict[Any, object], float], SimulatedReplica]
 
 
 @attrs.frozen
@@ -90,13 +107,15 @@ class SimulationReport:
         return not self.violations
 
 
-def run_simulation(plan: SimulationPlan, say: Say | None = None) -> SimulationReport:
+def run_simulation(
+    plan: SimulationPlan, wire: WireReplica, say: Say | None = None
+) -> SimulationReport:
     """Run the plan's world to the end on a fresh virtual-time loop (call from no loop)."""
     loop = VirtualTimeLoop()
     state = random.getstate()
     random.seed(plan.seed)  # the retry backoff's jitter draws from the global generator
     try:
-        return loop.run_until_complete(_World(plan, say or (lambda _: None)).run())
+        return loop.run_until_complete(_World(plan, wire, say or (lambda _: None)).run())
     finally:
         random.setstate(state)
         leftovers = asyncio.all_tasks(loop)  # a crashed agent's last coroutines
@@ -116,8 +135,9 @@ class _StaticProbe:
 
 
 class _World:
-    def __init__(self, plan: SimulationPlan, say: Say) -> None:
+    def __init__(self, plan: SimulationPlan, wire: WireReplica, say: Say) -> None:
         self.plan = plan
+        self.wire = wire
         self.say = say
         self.random = random.Random(plan.seed)
         self.dice = FaultDice(plan.seed ^ 0x5EED, plan.rates)
@@ -125,7 +145,6 @@ class _World:
         self.ids = SeededIds(plan.seed)
         self.store = FlakyTaskRepository(self.dice)
         self.registry = InMemoryAgentRegistry()
-        self.settings = Settings(demo_agent=False, heartbeat_interval_s=plan.heartbeat_interval_s)
         self.config = OrchestratorConfig(heartbeat_interval_s=plan.heartbeat_interval_s)
         self.accepted: list[UUID] = []
         self.agents: list[tuple[AgentRuntime, FaultyAgentBus]] = []
@@ -135,7 +154,7 @@ class _World:
         self.loops: list[asyncio.Task[None]] = []
         self.chores: set[asyncio.Task[Any]] = set()
         self.broker = InMemoryBroker()
-        self.wired: Orchestrator | None = None
+        self.wired: SimulatedReplica | None = None
         # Every life of the orchestrator shares the replicas' key (as replicas on one store
         # do), so work sent before a restart is still reported on after it (ADR 0009).
         self.replica_key = ReplicaKey(f"the simulated replicas' key, seed {plan.seed}".encode())
@@ -176,7 +195,7 @@ class _World:
             InMemoryBroker: self.broker,
             WorkBus: FaultyWorkBus(InMemoryWorkBus(self.broker), self.dice),
         }
-        wired = wire_orchestrator(build_container(self.settings, overrides))
+        wired = self.wire(overrides, self.plan.heartbeat_interval_s)
         self.wired = wired
         await _retrying(wired.relay.resend_lost_work)  # a new broker holds none of the work
         await wired.bus.consume_agent_messages(wired.tracker.handle)
@@ -208,12 +227,10 @@ class _World:
         runtime = AgentRuntime(
             bus,
             demo,
-            agent_id,
-            AGENT_TYPE,
+            AgentIdentity(AGENT_TYPE, key),
             _StaticProbe(),
             self.plan.concurrency,
             self.plan.heartbeat_interval_s,
-            agent_key=key,
         )
         await runtime.start()
         self.agents.append((runtime, bus))
@@ -383,7 +400,7 @@ def describe(report: SimulationReport) -> list[str]:
     return lines
 
 
-def simulate_command(options: dict[str, Any], say: Say = print) -> int:
+def simulate_command(options: dict[str, Any], wire: WireReplica, say: Say = print) -> int:
     """`chiffon simulate`: progress, then the seed, counts, faults and violations, and the one
     command that runs the same world again; exit 1 on any violation."""
     seed = options.get("seed")
@@ -402,7 +419,7 @@ def simulate_command(options: dict[str, Any], say: Say = print) -> int:
     say(f"simulating seed {seed}: {plan.tasks} tasks, {plan.agents} agents")
     logging.disable(logging.CRITICAL)  # the faults make the world log errors on purpose
     try:
-        report = run_simulation(plan, say)
+        report = run_simulation(plan, wire, say)
     finally:
         logging.disable(logging.NOTSET)
     for line in describe(report):

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from adapters.http.client.verbs import UsageError
+from adapters.cli.client.verbs import UsageError
 from chiffon.model import AgentStatus, TaskStatus, WaitingReason
 
 PRIORITIES: Final = range(1, 6)

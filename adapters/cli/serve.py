@@ -1,4 +1,6 @@
-"""The long-running commands: `serve` (the orchestrator), `agent` and `migrate`."""
+"""The long-running commands: `serve` (the orchestrator), `agent` and `migrate`: the process's
+life (bind, build through the composition root, wait for a signal, stop) and the startup
+checks that say what to fix before anything starts."""
 
 from __future__ import annotations
 
@@ -9,31 +11,16 @@ import signal
 import socket
 import uuid
 
-from aiohttp import web
-
-from adapters.amqp.agent_bus import AmqpAgentBus
-from adapters.amqp.connection import AmqpConnection
-from adapters.http.server import ChiffonAppRunner
-from adapters.system.resources import PsutilResourceProbe
-from chiffon.agent import AgentRuntime
-from chiffon.credentials import ReplicaKey, agent_id_for, new_agent_key
+import composition_root
+from adapters.cli.agent_stop import stop_agent
+from adapters.cli.handlers import HandlersNotFound, load_handlers
+from adapters.cli.listen import bind
+from adapters.cli.settings import Settings
+from chiffon.credentials import agent_id_for
 from chiffon.handlers import HandlerRegistry
-from composition_root.agent_stop import stop_agent
-from composition_root.handlers import HandlersNotFound, load_handlers
-from composition_root.settings import Settings
-from composition_root.startup import (
-    StartupError,
-    listen_error,
-    migrate_database,
-    open_bus,
-    open_store,
-    wait_for_broker,
-)
-from composition_root.wiring import build_container, replica_key, wire_orchestrator
+from ports.startup import StartupError
 
 log = logging.getLogger("chiffon")
-
-SHUTDOWN_TIMEOUT_S = 10.0  # open requests get this long once a stop was asked for
 
 
 async def run_server(
@@ -43,20 +30,11 @@ async def run_server(
     `serve --workers N`: its parent bound it)."""
     refuse_unsafe_exposure(settings)
     handlers = _handlers(settings) if settings.in_memory_bus else None
-    sock = sock or _bind(settings)  # first: a port in use is said before anything else starts
-    async with contextlib.AsyncExitStack() as stack:
+    sock = sock or bind(settings.host, settings.port)  # a port in use is said first
+    async with contextlib.AsyncExitStack() as stack:  # the one teardown: in reverse order
         stack.callback(sock.close)
-        instances = await open_store(settings, stack)
-        key = instances.setdefault(ReplicaKey, replica_key(settings))
-        assert isinstance(key, ReplicaKey)
-        instances.update(await open_bus(settings, stack, key))
-        wired = wire_orchestrator(build_container(settings, instances), handlers)
-        runner = ChiffonAppRunner(
-            wired.app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S
-        )
-        await runner.setup()
-        stack.push_async_callback(runner.cleanup)
-        await web.SockSite(runner, sock).start()
+        wired = await composition_root.build_orchestrator(settings, stack, handlers)
+        max_connections = await composition_root.serve_http(wired, sock, stack)
         store = "PostgreSQL" if settings.database_url else "memory"
         bus = "RabbitMQ" if settings.amqp_url else "memory, an agent in process"
         log.info(
@@ -69,18 +47,10 @@ async def run_server(
         )
         log.info(
             "at most %d open connections (below the descriptor limit); more are refused 429",
-            runner.max_connections,
+            max_connections,
         )
         await _until_signalled(ready)
         _hurry_on_second_signal(wired.hurry)
-
-
-def _bind(settings: Settings) -> socket.socket:
-    try:
-        family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-        return socket.create_server((settings.host.strip("[]"), settings.port), family=family)
-    except OSError as exc:
-        raise listen_error(settings, exc) from None
 
 
 def refuse_unsafe_exposure(settings: Settings) -> None:
@@ -127,7 +97,7 @@ def _hurry_on_second_signal(hurry: asyncio.Event) -> None:
 
 
 async def run_migrate(settings: Settings) -> None:
-    applied = await migrate_database(settings)
+    applied = await composition_root.migrate(settings)
     log.info("applied: %s", ", ".join(applied) if applied else "nothing; the schema is up to date")
 
 
@@ -139,36 +109,33 @@ async def run_agent(settings: Settings) -> None:
             "mode the agent runs inside `chiffon serve` (give it --handlers there)"
         )
     handlers = _handlers(settings)
-    agent_key = settings.agent_key or new_agent_key()
-    agent_id = agent_id_for(agent_key)  # what the orchestrator checks its heartbeats against
-    if settings.agent_id and uuid.UUID(settings.agent_id) != agent_id:
-        raise StartupError(
-            "CHIFFON_AGENT_ID is derived from CHIFFON_AGENT_KEY (the agent proves its id with "
-            f"the key): with this key it is {agent_id}; give the key alone for a stable id"
-        )
+    _check_agent_id(settings)
     async with contextlib.AsyncExitStack() as stack:
-        conn = AmqpConnection(settings.amqp_url, name=f"agent-{agent_id}")
-        stack.push_async_callback(conn.close)
-        await conn.start()
-        await wait_for_broker(conn, settings, keep_waiting=True)
-        bus = AmqpAgentBus(conn, agent_id, settings.amqp_namespace, settings.agent_type)
-        runtime = AgentRuntime(
-            bus,
-            handlers,
-            agent_id,
-            settings.agent_type,
-            PsutilResourceProbe(),
-            settings.concurrency,
-            settings.heartbeat_interval_s,
-            agent_key,
-        )
+        runtime = await composition_root.build_agent(settings, handlers, stack)
         await runtime.start()
         log.info(
             "chiffon agent %s (%s: %s) taking work, concurrency %d; Ctrl-C stops",
-            agent_id,
+            runtime.agent_id,
             settings.agent_type,
             ", ".join(sorted(handlers)),
             settings.concurrency,
         )
         await _until_signalled(None)
         await stop_agent(runtime, settings.shutdown_grace_s)
+
+
+def _check_agent_id(settings: Settings) -> None:
+    """An agent proves its id with its key, so CHIFFON_AGENT_ID can only repeat the key's."""
+    if not settings.agent_id:
+        return
+    if not settings.agent_key:
+        raise StartupError(
+            "CHIFFON_AGENT_ID is derived from CHIFFON_AGENT_KEY (the agent proves its id with "
+            "the key): set CHIFFON_AGENT_KEY for a stable id, and drop CHIFFON_AGENT_ID"
+        )
+    agent_id = agent_id_for(settings.agent_key)  # what its heartbeats are checked against
+    if uuid.UUID(settings.agent_id) != agent_id:
+        raise StartupError(
+            "CHIFFON_AGENT_ID is derived from CHIFFON_AGENT_KEY (the agent proves its id with "
+            f"the key): with this key it is {agent_id}; give the key alone for a stable id"
+        )

@@ -1,45 +1,30 @@
-"""Driving adapter: the `chiffon` client verbs (dispatch, status, tasks, agents, cancel, watch).
+"""The client verbs' command line: their arguments, added to the `chiffon` parser.
 
-composition_root adds them to the `chiffon` command (`add_verbs`) and runs them (`run`); they
-need only the server's URL and token, never the server's settings."""
+Light on purpose (argparse only): `chiffon --version` and the parse of every verb load nothing
+else; the verbs themselves (cli.run) load the HTTP client."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import importlib.metadata
-import os
-import signal
-import sys
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-import aiohttp
-
-from adapters.http.client import checks
-from adapters.http.client.api import DEFAULT_URL, Client
-from adapters.http.client.bulk import cancel_one_or_many
-from adapters.http.client.errors import ApiError, ServerUnreachable
-from adapters.http.client.schedule_verbs import schedule
-from adapters.http.client.verbs import RUNNERS, Options, Output, UsageError, Verb
+from adapters.cli.client.address import DEFAULT_URL
 
 if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
-VERBS: Final = frozenset(RUNNERS) | {"schedule"}
-VERB_RUNNERS: Final[dict[str, Verb]] = {
-    **RUNNERS,
-    "cancel": cancel_one_or_many,
-    "schedule": schedule,
-}
-EXIT_INTERRUPTED: Final = 130
+# The verbs add_verbs adds (tests/unit/test_cli_imports.py checks them against the runners).
+VERBS: Final = frozenset(
+    {"dispatch", "status", "tasks", "agents", "cancel", "rerun", "audit", "schedule", "watch"}
+)
 
 
 def add_verbs(top: argparse.ArgumentParser, verbs: Subparsers) -> None:
     """Add `--version` and the client verbs to the `chiffon` command's parser."""
-    top.add_argument("--version", action="version", version=f"chiffon {package_version()}")
+    top.add_argument("--version", action=_Version, help="print the version and exit")
     p = _verb(verbs, "dispatch", "dispatch a unit of work (prints its task id)")
     p.add_argument("work_type", help="what to do, e.g. echo, sleep, fail")
     p.add_argument("pairs", nargs="*", metavar="key=value", help="a parameter (JSON if it parses)")
@@ -222,81 +207,21 @@ def _verb(verbs: Subparsers, name: str, help: str) -> argparse.ArgumentParser:
     return p
 
 
-def run(verb: str, options: Options, env: Mapping[str, str]) -> int:
-    """Run one client verb; every failure is one line on stderr and an exit code:
-    1 the task did not complete (audit: a violation found), 2 bad usage or 4xx, 3 no server,
-    4 5xx, 130 Ctrl-C."""
-    url = options.get("url") or env.get("CHIFFON_URL") or DEFAULT_URL
-    token = options.get("token") or env.get("CHIFFON_API_TOKEN") or None
-    out = Output(json=bool(options.get("json")))
-    try:
-        url = checks.server_url(url)
-        checked = checks.checked(verb, options)
-        return asyncio.run(_interruptible(VERB_RUNNERS[verb], url, token, checked, out))
-    except Interrupted:
-        if out.on_interrupt:
-            out.say(out.on_interrupt)
-        return EXIT_INTERRUPTED
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
-    except UsageError as exc:
-        out.say(str(exc))
-        return 2
-    except ApiError as exc:
-        code = (
-            f"error_code {exc.error_code}" if exc.error_code is not None else f"HTTP {exc.status}"
-        )
-        out.say(f"{exc.error_message}{checks.details_line(exc.details)} ({code})")
-        return 2 if 400 <= exc.status < 500 else 4
-    except ServerUnreachable:
-        out.say(f"no chiffon at {url} (is `chiffon serve` running?)")
-        return 3
-    except (TimeoutError, aiohttp.ClientError) as exc:
-        out.say(f"talking to {url} failed: {exc or type(exc).__name__}")
-        return 3
-    except BrokenPipeError:  # `chiffon watch | head`: the reader is gone, so are we
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except Exception as exc:  # never a traceback: one line, with what failed
-        out.say(f"unexpected error: {type(exc).__name__}: {exc}")
-        return 4
+class _Version(argparse.Action):
+    """--version, reading the version only when asked (importlib.metadata is slow to load)."""
 
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
 
-class Interrupted(Exception):
-    """Ctrl-C (SIGINT) stopped the verb."""
-
-
-async def _interruptible(
-    verb: Verb, url: str, token: str | None, options: Options, out: Output
-) -> int:
-    """Run `verb`; SIGINT cancels it (its client closes cleanly) and raises Interrupted."""
-
-    async def work() -> int:
-        async with Client(url, token) as client:
-            return await verb(client, options, out)
-
-    loop = asyncio.get_running_loop()
-    task = asyncio.create_task(work())
-    stopped = False
-
-    def stop() -> None:
-        nonlocal stopped
-        stopped = True
-        task.cancel()
-
-    loop.add_signal_handler(signal.SIGINT, stop)
-    try:
-        return await task
-    except asyncio.CancelledError:
-        if stopped:
-            raise Interrupted from None
-        raise
-    finally:
-        loop.remove_signal_handler(signal.SIGINT)
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(f"chiffon {package_version()}")  # on stdout, as argparse's own version action
+        parser.exit()
 
 
 def package_version() -> str:
     """The installed package's version, else the one in pyproject.toml (a source checkout)."""
+    import importlib.metadata
+
     try:
         return importlib.metadata.version("chiffon")
     except importlib.metadata.PackageNotFoundError:

@@ -14,10 +14,10 @@ from uuid import UUID
 
 import aiohttp
 
-from adapters.http.client.errors import ApiError, ServerUnreachable
+from adapters.cli.client.errors import ApiError, ServerUnreachable, TransportFailed
+from adapters.cli.client.task_json import TaskJson
 from chiffon.model import TaskStatus
 
-TaskJson = dict[str, Any]
 Connect = Callable[[], AbstractAsyncContextManager[aiohttp.ClientWebSocketResponse]]
 Explain = Callable[[aiohttp.WSServerHandshakeError], Awaitable[Exception]]
 
@@ -132,6 +132,8 @@ async def follow(
         except aiohttp.ClientConnectionError as exc:
             if not connected:
                 raise ServerUnreachable(url, str(exc)) from exc
+        except aiohttp.ClientError as exc:  # an answer we cannot read: said, not retried
+            raise TransportFailed(str(exc) or type(exc).__name__) from exc
         except (_Retry, TimeoutError):
             pass
         await asyncio.sleep(backoff.delay())

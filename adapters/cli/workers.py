@@ -22,9 +22,11 @@ from typing import Any, Final
 
 import attrs
 
-from composition_root.runners import refuse_unsafe_exposure, run_server
-from composition_root.settings import Settings, env_name
-from composition_root.startup import StartupError, listen_error, migrate_database
+import composition_root
+from adapters.cli.listen import bind
+from adapters.cli.serve import refuse_unsafe_exposure, run_server
+from adapters.cli.settings import Settings, env_name
+from ports.startup import StartupError
 
 log = logging.getLogger("chiffon")
 
@@ -75,10 +77,10 @@ async def run_workers(settings: Settings, overrides: Mapping[str, Any]) -> None:
             "per port instead (they are replicas of each other)"
         )
     if settings.auto_migrate:
-        applied = await migrate_database(settings)
+        applied = await composition_root.migrate(settings)
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
-    first = _bind(settings.host, settings.port, settings)
+    first = bind(settings.host, settings.port, shared=True)
     port = first.getsockname()[1]
     env = _worker_env(overrides, port)
     loop = asyncio.get_running_loop()
@@ -88,7 +90,7 @@ async def run_workers(settings: Settings, overrides: Mapping[str, Any]) -> None:
     workers: dict[int, Worker] = {}
     try:
         for index in range(1, settings.workers + 1):
-            sock = first if index == 1 else _bind(settings.host, port, settings)
+            sock = first if index == 1 else bind(settings.host, port, shared=True)
             workers[index] = await _start(index, sock, env)
         log.info(
             "%d workers serving on http://%s:%s; Ctrl-C stops them",
@@ -140,7 +142,7 @@ async def _supervise(
                         await stop.wait()
                 if stop.is_set():
                     return
-                sock = _bind(settings.host, port, settings)
+                sock = bind(settings.host, port, shared=True)
                 workers[worker.index] = await _start(worker.index, sock, env)
     finally:
         stopped.cancel()
@@ -193,21 +195,6 @@ async def _stop_all(workers: list[Worker], timeout_s: float) -> None:
                 worker.process.kill()
     if late:
         await asyncio.wait(late)
-
-
-def _bind(host: str, port: int, settings: Settings) -> socket.socket:
-    """A listening socket on host:port that other workers' sockets may share."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind((host.strip("[]"), port))
-        sock.listen(socket.SOMAXCONN)
-    except OSError as exc:
-        sock.close()
-        raise listen_error(settings, exc) from None
-    return sock
 
 
 def _worker_env(overrides: Mapping[str, Any], port: int) -> dict[str, str]:

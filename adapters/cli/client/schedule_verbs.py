@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.http.client.api import Client
-from adapters.http.client.verbs import Options, Output, UsageError, concurrency, parameters
+from adapters.cli.client.api import Client
+from adapters.cli.client.verbs import Options, Output, UsageError, concurrency, parameters
 from chiffon.visible_text import visible
 
 # option name -> the body field it sets (only when given)

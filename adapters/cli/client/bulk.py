@@ -6,9 +6,9 @@ import asyncio
 import sys
 from typing import Any
 
-from adapters.http.client.api import FINAL, Client, TaskJson
-from adapters.http.client.errors import ApiError
-from adapters.http.client.verbs import Options, Output, UsageError, cancel
+from adapters.cli.client.api import FINAL, Client, TaskJson
+from adapters.cli.client.errors import ApiError
+from adapters.cli.client.verbs import Options, Output, UsageError, cancel
 
 FILTERS = (
     "status",
