@@ -80,6 +80,11 @@ def _family(pid: int, skip: set[int]) -> float:
     return total
 
 
+def family_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of a process, its reaped children and its live descendants."""
+    return _family(pid, set())
+
+
 def _named(name: str) -> list[psutil.Process]:
     return [p for p in psutil.process_iter(["name", "cmdline", "ppid"]) if p.info["name"] == name]
 

@@ -91,6 +91,7 @@ def result(
         "median": med(key),
         "p50_ms": med("p50_ms"),
         "p99_ms": med("p99_ms"),
+        "cpu_us_per_request": med("cpu_us_per_request"),
         "peak_rss_mb": max(rss) if rss else None,
         "runs": runs,
         **extra,
@@ -668,10 +669,11 @@ def fmt(v: Any, digits: int = 1) -> str:
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    rows = [("scenario", "metric", "median", "p50 ms", "p99 ms", "peak RSS MB", "runs")]
+    head = ("scenario", "metric", "median", "p50 ms", "p99 ms", "CPU µs/req", "peak RSS MB", "runs")
+    rows = [head]
     for r in results:
         if "skipped" in r or "error" in r:
-            rows.append((r["name"], "-", r.get("skipped") or f"ERROR {r['error']}", "", "", "", ""))
+            rows.append((r["name"], "-", r.get("skipped") or f"ERROR {r['error']}", *[""] * 5))
             continue
         rows.append(
             (
@@ -680,6 +682,7 @@ def table(results: list[dict[str, Any]]) -> str:
                 fmt(r["median"], 2 if r["metric"].endswith("ms") else 0),
                 fmt(r["p50_ms"], 2),
                 fmt(r["p99_ms"], 2),
+                fmt(r.get("cpu_us_per_request")),
                 fmt(r["peak_rss_mb"]),
                 str(len(r["runs"])),
             )
@@ -798,7 +801,8 @@ def main() -> int:
             for r in produced:
                 if "median" in r:
                     print(f"  {r['label']}: {fmt(r['median'], 2)} {r['metric']} "
-                          f"(p50 {fmt(r['p50_ms'], 2)} ms, p99 {fmt(r['p99_ms'], 2)} ms)",
+                          f"(p50 {fmt(r['p50_ms'], 2)} ms, p99 {fmt(r['p99_ms'], 2)} ms, "
+                          f"CPU {fmt(r.get('cpu_us_per_request'))} µs per request)",
                           flush=True)  # fmt: skip
             print(f"  ({time.monotonic() - t0:.0f} s)", flush=True)
             results.extend(produced)

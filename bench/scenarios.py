@@ -112,12 +112,18 @@ def wrk_runs(
     warmup_s: float = 2.0,
     env: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """A short warm-up, then `runs` wrk runs against the same server; RSS after each."""
+    """A short warm-up, then `runs` wrk runs against the same server; RSS after each, and the
+    server's CPU per request (its process family's user + system time over the run, in µs: the
+    figure to compare on a shared machine, where req/s follows whoever else is busy)."""
     if warmup_s > 0:
         run_wrk(url, script, connections, warmup_s, env=env)
     out = []
     for _ in range(runs):
+        cpu_before = cpu.family_cpu_s(pid)
         r = run_wrk(url, script, connections, duration_s, env=env)
+        cpu_s = cpu.family_cpu_s(pid) - cpu_before
+        r["cpu_s"] = round(cpu_s, 3)
+        r["cpu_us_per_request"] = round(1e6 * cpu_s / r["requests"], 1) if r["requests"] else None
         r["peak_rss_mb"] = round(peak_rss_mb(pid), 1)
         r["rss_after_mb"] = round(rss_mb(pid), 1)
         out.append(r)

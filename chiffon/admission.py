@@ -7,13 +7,13 @@ from typing import Final
 
 import attrs
 
-from chiffon.concurrency import admission_fields
+from chiffon.concurrency import admission
 from chiffon.fresh_outbox import FreshOutbox
 from chiffon.json_values import json_fields
 from chiffon.keyed_lock import KeyedLock
 from chiffon.log_fields import task_fields
 from chiffon.messages import OutboxFactory
-from chiffon.model import EventDraft, TaskStatus
+from chiffon.model import ChangeKind, EventDraft, TaskStatus
 from chiffon.waiting import AgentAvailability
 from ports.clock import Clock
 from ports.task_repository import LedgerStore
@@ -55,11 +55,12 @@ class Admissions:
             if task is None:
                 break
             async with self._order.hold(task.task_id):
-                fields = admission_fields(task, now, self._availability.of(task.agent_type))
-                after = attrs.evolve(task, revision=task.revision + 1, **fields)
-                messages = self._outbox.work_announced(after)
-                event = EventDraft("admitted", now, TaskStatus.PENDING, json_fields(fields))
-                outcome = await self._tasks.admit(task, fields, event, messages)
+                patch = admission(task, now, self._availability.of(task.agent_type))
+                after = attrs.evolve(patch.applied_to(task), revision=task.revision + 1)
+                kind = ChangeKind.ADMITTED
+                messages = self._outbox.work_announced(after, kind)
+                event = EventDraft(kind, now, TaskStatus.PENDING, json_fields(patch.values()))
+                outcome = await self._tasks.admit(task, patch, event, messages)
             if outcome.full:
                 break
             if outcome.task is None:

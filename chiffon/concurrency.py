@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Final
 
 import attrs
 
 from chiffon.lifecycle import ACTIVE
 from chiffon.model import CancelOutcome, Task, TaskStatus, WaitingReason
+from chiffon.patch import TaskPatch
 
 MAX_KEY_CHARS: Final = 200
 MAX_RUNNING_LIMIT: Final = 10_000
@@ -71,17 +72,12 @@ def released(task: Task) -> bool:
     return admitted and not holds_slot(task)
 
 
-def admission_fields(task: Task, now: datetime, due: WaitingReason) -> dict[str, Any]:
+def admission(task: Task, now: datetime, due: WaitingReason) -> TaskPatch:
     """What admitting `task` sets: its slot, the waiting reason of a due task of its type
     (`due`), and its deadline, which counts from here (waiting for a slot is not running
     late)."""
-    fields: dict[str, Any] = {
-        "admitted_at": now,
-        "waiting_reason": due,
-        "waiting_until": None,
-        "updated_at": now,
-    }
-    if task.timeout_s is not None:
-        begins = max(now, task.next_attempt_at or now)
-        fields["deadline_at"] = begins + timedelta(seconds=task.timeout_s)
-    return fields
+    patch = TaskPatch(admitted_at=now, waiting_reason=due, waiting_until=None, updated_at=now)
+    if task.timeout_s is None:
+        return patch
+    begins = max(now, task.next_attempt_at or now)
+    return attrs.evolve(patch, deadline_at=begins + timedelta(seconds=task.timeout_s))

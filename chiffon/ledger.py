@@ -20,21 +20,22 @@ from chiffon.admission import Admissions
 from chiffon.attempt_holder import Report
 from chiffon.concurrency import released, waits_for_slot
 from chiffon.config import OrchestratorConfig
-from chiffon.events import TaskUpdated
+from chiffon.events import TaskChanged
 from chiffon.fresh_outbox import FreshOutbox
 from chiffon.keyed_lock import KeyedLock
 from chiffon.messages import OutboxFactory
-from chiffon.model import OutboxMessage, Task
+from chiffon.model import ChangeKind, OutboxMessage, Task
 from chiffon.refused_reports import RecordedRefusals
 from chiffon.waiting import AgentAvailability
 from ports.clock import Clock
 from ports.notifier import Notifier
 from ports.observer import ChangeObserver
-from ports.task_repository import Expect, LedgerStore
+from ports.task_repository import LedgerStore
 
 log = logging.getLogger(__name__)
 
 MAX_RACES: Final = 20  # re-decisions after lost races before giving up (never seen in tests)
+UNREAD_JITTER: Final = 0.5  # unused: a change written unread never schedules a next attempt
 
 
 @attrs.frozen
@@ -87,7 +88,9 @@ class TaskLedger:
         Returns (stored task, created): an existing task_id stores nothing. A task waiting
         for a concurrency slot is stored without its work: admission sends it."""
         held = waits_for_slot(task)
-        messages = [self._outbox.announce(task)] if held else self._outbox.work_announced(task)
+        kind = ChangeKind.DISPATCHED
+        announced = [self._outbox.announce(task, kind)]
+        messages = announced if held else self._outbox.work_announced(task, kind)
         stored, created = await self._tasks.create(task, c.dispatched(task), messages)
         if created:
             self._fresh.submit(messages)
@@ -107,10 +110,10 @@ class TaskLedger:
 
     async def _apply(self, task_id: UUID, change: c.Change, known: Task | None) -> Outcome:
         async with self._order.hold(task_id):
-            if change.blind and known is None:
-                stored = await self._write_blind(task_id, change)
+            if known is None:
+                stored = await self._write_unread(task_id, change)
                 if stored is not None:
-                    return await self._announce(stored, False, [])
+                    return await self._announce(change, stored, False, [])
             return await self._decide_and_write(task_id, change, known)
 
     async def reconcile_waiting(self, agent_type: str) -> int:
@@ -119,7 +122,7 @@ class TaskLedger:
         due = self._availability.of(agent_type)
         changed = await self._tasks.reconcile_waiting(agent_type, due, self._clock.now())
         for task in changed:
-            await self._notifier.publish(TaskUpdated(task))
+            await self._notifier.publish(TaskChanged(ChangeKind.WAITING, task))
         return len(changed)
 
     async def send(self, messages: list[OutboxMessage]) -> None:
@@ -127,22 +130,18 @@ class TaskLedger:
         await self._tasks.enqueue(messages)
         self._fresh.submit(messages)
 
-    async def _write_blind(self, task_id: UUID, change: c.Change) -> Task | None:
+    async def _write_unread(self, task_id: UUID, change: c.Change) -> Task | None:
         """An agent's report changes the same fields whatever the task holds: one conditional
-        write on the status and attempt it requires, with no read first (the common case)."""
+        write under the guard the change states, with no read first (the common case). None:
+        the change needs a read, or its guard did not hold; it is decided after a read (and
+        maybe refused)."""
         now = self._clock.now()
-        fields = change.fields(None, now)
-        # Only from the attempt's holder; a `running` claims an attempt nobody holds, once
-        # its work is out. Anything else is decided after a read (and maybe refused).
-        claim = isinstance(change, c.Start)
-        holder = None if claim else getattr(change, "agent_id", None)
-        expect = Expect(
-            statuses=c.allowed_from(change),
-            attempt=change.attempt,
-            agent_id=holder,
-            due_by=now if claim else None,
-        )
-        return await self._tasks.apply(task_id, expect, fields, c.draft(change, fields, now))
+        guard = change.unread(now)
+        if guard is None:
+            return None
+        patch = change.patch(None, now, UNREAD_JITTER)
+        event = c.draft(change, patch, now)
+        return await self._tasks.apply_report(task_id, guard, patch, event)
 
     async def _decide_and_write(
         self, task_id: UUID, change: c.Change, known: Task | None
@@ -151,8 +150,8 @@ class TaskLedger:
         for _ in range(MAX_RACES):
             if task is None:
                 return self._ignored(None, change, "no such task")
-            before = change.prerequisite(task) if isinstance(change, c.Finish) else None
-            step = before or change
+            before = change.prerequisite(task)
+            step = before or change.replacement(task) or change
             due = self._availability.of(task.agent_type)
             decision = c.decide(task, step, self._clock.now(), self._jitter(), due)
             if isinstance(decision, c.Refused):
@@ -164,15 +163,14 @@ class TaskLedger:
                     continue
                 return recorded
             messages = self._messages(step, decision, task)
-            expect = Expect(revision=task.revision)
             stored = await self._tasks.apply(
-                task_id, expect, decision.fields, decision.event, messages
+                task_id, task.revision, decision.patch, decision.event, messages
             )
             if stored is None:
                 task = await self._tasks.get(task_id)  # lost a race: look again, decide again
                 continue
-            outcome = await self._announce(stored, decision.causes_work, messages)
-            if step is change:
+            outcome = await self._announce(step, stored, decision.causes_work, messages)
+            if before is None:
                 return outcome
             task = stored  # the prerequisite is in: now the change itself
         raise RuntimeError(f"task {task_id}: {MAX_RACES} concurrent changes in a row")
@@ -181,17 +179,17 @@ class TaskLedger:
         self, change: c.Change, decision: c.Accepted, before: Task
     ) -> list[OutboxMessage]:
         if decision.causes_work:
-            return self._outbox.work_announced(decision.task)
-        if c.stops_agent(change, before):
-            reason = getattr(change, "reason", decision.task.status.value)
+            return self._outbox.work_announced(decision.task, change.kind)
+        reason = change.stop_reason(before)
+        if reason is not None:
             return [self._outbox.cancel(decision.task, reason)]
         return []
 
     async def _announce(
-        self, stored: Task, causes_work: bool, messages: list[OutboxMessage]
+        self, change: c.Change, stored: Task, causes_work: bool, messages: list[OutboxMessage]
     ) -> Applied:
         if not causes_work:  # else the relay announces it, ahead of the work
-            await self._notifier.publish(TaskUpdated(stored))
+            await self._notifier.publish(TaskChanged(change.kind, stored))
         self._fresh.submit(messages)
         return Applied(stored)
 
@@ -202,12 +200,11 @@ class TaskLedger:
         outcome = Ignored(task, reason, foreign=True)
         if self._recorded.first(task.task_id, report):
             entry = c.refused(task, report, reason, self._clock.now())
-            expect = Expect(revision=task.revision)
-            stored = await self._tasks.apply(task.task_id, expect, entry.fields, entry.event)
+            stored = await self._tasks.apply(task.task_id, task.revision, entry.patch, entry.event)
             if stored is None:
                 self._recorded.forget(task.task_id, report)
                 return None
-            await self._notifier.publish(TaskUpdated(stored))
+            await self._notifier.publish(TaskChanged(ChangeKind.REPORT_REFUSED, stored))
             outcome = Ignored(stored, reason, foreign=True, recorded=True)
         self._observer.report_refused(report.kind)
         fields = {"task_id": str(task.task_id), "agent_id": str(report.agent_id)}

@@ -6,10 +6,8 @@ import logging
 from datetime import datetime, timedelta
 from uuid import UUID
 
-import attrs
-
 from chiffon.auditor import Auditor, AuditReport
-from chiffon.changes import Cancel
+from chiffon.changes import CancelTask
 from chiffon.commands import DispatchCommand, rerun_command
 from chiffon.config import OrchestratorConfig
 from chiffon.errors import (
@@ -26,7 +24,7 @@ from chiffon.log_fields import task_fields
 from chiffon.model import Agent, AgentStatus, NoAgentPolicy, Task, TaskEvent, TaskStatus
 from chiffon.routing import Route
 from chiffon.stats import Span, Stats, build_stats
-from chiffon.waiting import AgentAvailability, reason_for
+from chiffon.waiting import AgentAvailability, pending_reason
 from ports.agent_registry import AgentRegistry
 from ports.clock import Clock, IdFactory
 from ports.task_repository import (
@@ -155,7 +153,7 @@ class OrchestratorService:
 
     async def cancel(self, task_id: UUID) -> Task:
         """Cancel a pending or running task; its agent (if any) is told to stop."""
-        outcome = await self._ledger.apply(task_id, Cancel())
+        outcome = await self._ledger.apply(task_id, CancelTask())
         if isinstance(outcome, Applied):
             log.info("cancelled", extra=task_fields(outcome.task))
             return outcome.task
@@ -198,7 +196,10 @@ class OrchestratorService:
         limit = cmd.concurrency
         if limit is not None:
             deadline = None
-        task = Task(
+        # Decided before the task is built, so it is built once (a copy costs as much).
+        due = self._availability.of(agent_type)
+        reason, until = pending_reason(start, 1, due, now, awaits_slot=limit is not None)
+        return Task(
             task_id=cmd.task_id,
             request_id=cmd.chosen_request_id or self._ids.new_id(),
             trace_id=cmd.chosen_trace_id or self._ids.new_id(),
@@ -222,6 +223,6 @@ class OrchestratorService:
             scheduled_at=cmd.scheduled_at,
             concurrency_key=None if limit is None else limit.key,
             concurrency_max_running=None if limit is None else limit.max_running,
+            waiting_reason=reason,
+            waiting_until=until,
         )
-        reason, until = reason_for(task, self._availability.of(agent_type), now)
-        return attrs.evolve(task, waiting_reason=reason, waiting_until=until)

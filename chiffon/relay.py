@@ -8,8 +8,8 @@ import logging
 from collections.abc import Sequence
 from datetime import timedelta
 
-from chiffon.changes import Fail
-from chiffon.events import TaskUpdated
+from chiffon.changes import GiveUp
+from chiffon.events import TaskChanged
 from chiffon.fresh_outbox import FreshOutbox
 from chiffon.ledger import TaskLedger
 from chiffon.messages import OutboxFactory
@@ -147,7 +147,7 @@ class OutboxRelay:
         told = [m for m in batch if isinstance(m.payload, TaskAnnouncement)]
         for m in told:
             if isinstance(m.payload, TaskAnnouncement):
-                await self._notifier.publish(TaskUpdated(m.payload.task))
+                await self._notifier.publish(TaskChanged(m.payload.change, m.payload.task))
         await self._notifier.flush()
         rest = [m for m in batch if not isinstance(m.payload, TaskAnnouncement)]
         try:
@@ -178,4 +178,4 @@ class OutboxRelay:
 
     async def _fail(self, work: WorkRequest, why: str) -> None:
         reason = f"could not be sent to an agent: {why}"
-        await self._ledger.apply(work.task_id, Fail(work.attempt, reason, kind="given_up"))
+        await self._ledger.apply(work.task_id, GiveUp(work.attempt, reason))

@@ -6,7 +6,7 @@ import logging
 from typing import Final
 from uuid import UUID
 
-from chiffon.changes import Finish, Progress, SettleCancel, Start
+from chiffon.changes import Finish, Progress, Start
 from chiffon.events import AgentUpdated
 from chiffon.keyed_lock import KeyedLock
 from chiffon.leases import LeaseKeeper
@@ -17,7 +17,6 @@ from chiffon.model import (
     Agent,
     AgentMessage,
     AgentStatus,
-    CancelOutcome,
     Heartbeat,
     StatusUpdate,
     TaskStatus,
@@ -112,15 +111,9 @@ class AgentMessageTracker:
             result.duration_ms,
             result.retryable,
         )
+        # Cancelled while it ran, the result settles the cancel instead (Finish.replacement).
         outcome = await self._ledger.apply(result.task_id, finish)
-        task = outcome.task
-        if not isinstance(outcome, Applied) and task is not None:
-            held = not outcome.foreign  # only the holder's result says how a cancel ended
-            if held and task.cancel_outcome is CancelOutcome.REQUESTED:
-                # Cancelled while it ran: the result says how the cancel ended.
-                await self._ledger.apply(task.task_id, SettleCancel(result.attempt, finish))
-            return
-        if isinstance(outcome, Applied):
+        if isinstance(outcome, Applied) and outcome.task.status is not TaskStatus.CANCELLED:
             done = outcome.task
             # The attempt that ended, not the next one a retry made.
             fields = task_fields(

@@ -71,10 +71,23 @@ def reason_for(
     for."""
     if task.status is not TaskStatus.PENDING:
         return None, None
-    is_due = task.next_attempt_at is None or task.next_attempt_at <= now
     awaits_slot = task.concurrency_key is not None and task.admitted_at is None
-    reason = _BY_CASE[is_due, task.attempt == 1, awaits_slot]
-    return (due if reason is None else reason), None if is_due else task.next_attempt_at
+    return pending_reason(task.next_attempt_at, task.attempt, due, now, awaits_slot)
+
+
+def pending_reason(
+    next_attempt_at: datetime | None,
+    attempt: int,
+    due: WaitingReason,
+    now: datetime,
+    awaits_slot: bool = False,
+) -> tuple[WaitingReason, datetime | None]:
+    """reason_for a pending task whose attempt `attempt` is due at `next_attempt_at` (a new
+    task's, before it exists as a Task), by WAITING_RULE; `awaits_slot`: it has a
+    concurrency key and no slot yet."""
+    is_due = next_attempt_at is None or next_attempt_at <= now
+    reason = _BY_CASE[is_due, attempt == 1, awaits_slot]
+    return (due if reason is None else reason), None if is_due else next_attempt_at
 
 
 class AgentAvailability:

@@ -84,6 +84,10 @@ _LONG_DIGITS: Final = re.compile(r"[0-9]{19}")
 _LONG_EXPONENT: Final = re.compile(r"[eE][-+]?[0-9]{3}")
 
 
+# Too few containers to fit in a document this short for the collector to matter: not paused.
+_SMALL: Final = 4096
+
+
 def loads(raw: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
     """Decode UTF-8 JSON strictly; raises JsonRejected naming where the problem is. Its cost
     is linear in the size of `raw` whatever the shape (docs/performance.md, `decoder`)."""
@@ -92,7 +96,7 @@ def loads(raw: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
     big = _LONG_DIGITS.search(text) or _LONG_EXPONENT.search(text)
     decoder = _EXACT if big else _FAST
     try:
-        with _collector_paused():
+        with _collector_paused() if len(text) > _SMALL else contextlib.nullcontext():
             value = decoder.decode(text)
     except RecursionError:
         raise JsonRejected("", f"nested more than {max_depth} levels") from None

@@ -315,7 +315,7 @@ class TaskEventSchema(Schema):
         required=True,
         metadata={
             "description": "dispatched, started, progress, finished, retried, lost, "
-            "cancelled, timed_out, given_up (imported: a task stored before timelines)"
+            "cancelled, timed_out, given_up, admitted (imported: a task stored before timelines)"
         },
     )
     status = fields.String(required=True, validate=validate.OneOf(TASK_STATUSES))

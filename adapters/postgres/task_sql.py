@@ -9,8 +9,9 @@ from uuid import UUID
 from adapters.postgres.rows import TASK_COLUMNS, db_value, insert_outbox_sql, outbox_arrays
 from chiffon import lifecycle
 from chiffon.model import CancelOutcome, EventDraft, OutboxMessage, TaskStatus
+from chiffon.patch import ReportGuard
 from chiffon.waiting import WAITING_RULE
-from ports.task_repository import MUTABLE_FIELDS, Expect, PageCursor, TaskFilter
+from ports.task_repository import PageCursor, TaskFilter
 
 _COLS = ", ".join(TASK_COLUMNS)
 _ARGS = ", ".join(f"${i}" for i in range(1, len(TASK_COLUMNS) + 1))
@@ -228,26 +229,25 @@ def _like_escaped(text: str) -> str:
 
 def apply_query(
     task_id: UUID,
-    expect: Expect,
+    guard: int | ReportGuard,
     fields: Mapping[str, Any],
     event: EventDraft,
     outbox: Sequence[OutboxMessage],
 ) -> tuple[str, list[Any]]:
-    """ONE statement: the conditional UPDATE (revision + 1), the timeline entry with the new
-    revision, and the outbox rows, each written only if the update matched."""
-    unknown = set(fields) - MUTABLE_FIELDS
-    if unknown:
-        raise ValueError(f"fields not changeable: {sorted(unknown)}")
+    """ONE statement: the conditional UPDATE (revision + 1) under `guard` (the revision the
+    change was decided from, or a report's guard), the timeline entry with the new revision,
+    and the outbox rows, each written only if the update matched. `fields`: the values of a
+    TaskPatch (its names, safe to interpolate)."""
     args: list[Any] = [task_id]
     sets = ["revision = revision + 1"]
-    for name in sorted(fields):  # names come from MUTABLE_FIELDS only: safe to interpolate
+    for name in sorted(fields):
         args.append(db_value(name, fields[name]))
         sets.append(f"{name} = ${len(args)}")
-    guard = _guard(expect, args)
+    where = _guard(guard, args)
     args += [event.at, event.kind, event.status.value, event.changes]
     n = len(args)
     sql = (
-        f"WITH moved AS (UPDATE tasks SET {', '.join(sets)} WHERE task_id = $1 AND {guard}"
+        f"WITH moved AS (UPDATE tasks SET {', '.join(sets)} WHERE task_id = $1 AND {where}"
         " RETURNING *), logged AS ("
         f"INSERT INTO task_events ({INSERT_EVENT_COLUMNS}) SELECT task_id, revision,"
         f" ${n - 3}, ${n - 2}, ${n - 1}, ${n}::jsonb FROM moved)"
@@ -272,12 +272,12 @@ def _final(fields: Mapping[str, Any]) -> bool:
     return status is not None and lifecycle.is_terminal(TaskStatus(status))
 
 
-def _guard(expect: Expect, args: list[Any]) -> str:
-    if expect.revision is not None:
-        args.append(expect.revision)
+def _guard(guard: int | ReportGuard, args: list[Any]) -> str:
+    if isinstance(guard, int):
+        args.append(guard)
         return f"revision = ${len(args)}"
-    args += [sorted(s.value for s in expect.statuses), expect.attempt, expect.agent_id]
-    args.append(expect.due_by)
+    args += [sorted(s.value for s in guard.statuses), guard.attempt, guard.agent_id]
+    args.append(guard.due_by)
     n = len(args)
     return (
         f"status = ANY(${n - 3}::text[]) AND (${n - 2}::int IS NULL OR attempt = ${n - 2})"

@@ -7,6 +7,7 @@ import time
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+from prometheus_client import Counter, Histogram
 
 from adapters.http.correlation import request_id_of, task_id_of, trace_id_of
 from adapters.http.errors import Handler
@@ -24,6 +25,20 @@ def observe_requests(metrics: ChiffonMetrics) -> Middleware:
     call is about a task). Values and tokens never appear: only the route template, never the
     query, the body or the headers."""
 
+    # The labelled children, looked up once per (method, route, status): labels() checks and
+    # joins its values and takes a lock every time. Bounded like the metrics themselves.
+    children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def series(method: str, route: str, status: int) -> tuple[Counter, Histogram]:
+        found = children.get((method, route, status))
+        if found is None:
+            found = (
+                metrics.http_requests.labels(method, route, str(status)),
+                metrics.http_seconds.labels(method, route),
+            )
+            children[(method, route, status)] = found
+        return found
+
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
@@ -31,9 +46,10 @@ def observe_requests(metrics: ChiffonMetrics) -> Middleware:
         elapsed = time.perf_counter() - started
         route = route_of(request)
         status = response.status
-        metrics.http_requests.labels(request.method, route, str(status)).inc()
+        requests, seconds = series(request.method, route, status)
+        requests.inc()
         if status != 101:  # a WebSocket session is not a request duration
-            metrics.http_seconds.labels(request.method, route).observe(elapsed)
+            seconds.observe(elapsed)
         if not request.path.startswith(QUIET_PREFIXES):
             _access_line(request, route, status, elapsed)
         return response

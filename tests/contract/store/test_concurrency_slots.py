@@ -7,12 +7,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import attrs
-
 from chiffon.changes import dispatched
 from chiffon.json_values import json_fields
 from chiffon.model import CancelOutcome, EventDraft, Task, TaskStatus, WaitingReason
-from ports.task_repository import Admission, Expect, TaskRepository
+from chiffon.patch import TaskPatch
+from ports.task_repository import Admission, TaskRepository
 from tests.contract.store.builders import at, make_task, work_message
 
 S = TaskStatus
@@ -36,17 +35,18 @@ async def stored(repo: TaskRepository, *tasks: Task) -> None:
 
 async def admit(repo: TaskRepository, task: Task, now_s: float = 50) -> Admission:
     now = at(now_s)
-    fields = {"admitted_at": now, "waiting_reason": W.QUEUED, "updated_at": now}
-    event = EventDraft("admitted", now, S.PENDING, json_fields(fields))
-    after = attrs.evolve(task, **fields)
-    return await repo.admit(task, fields, event, [work_message(after, now_s)])
+    patch = TaskPatch(admitted_at=now, waiting_reason=W.QUEUED, updated_at=now)
+    event = EventDraft("admitted", now, S.PENDING, json_fields(patch.values()))
+    return await repo.admit(task, patch, event, [work_message(patch.applied_to(task), now_s)])
 
 
 async def move(repo: TaskRepository, task: Task, **fields: Any) -> Task:
     current = await repo.get(task.task_id)
     assert current is not None
-    note = EventDraft("moved", at(60), fields.get("status", current.status), json_fields(fields))
-    moved = await repo.apply(task.task_id, Expect(revision=current.revision), fields, note)
+    patch = TaskPatch(**fields)
+    status = fields.get("status", current.status)
+    note = EventDraft("moved", at(60), status, json_fields(patch.values()))
+    moved = await repo.apply(task.task_id, current.revision, patch, note)
     assert moved is not None
     return moved
 
