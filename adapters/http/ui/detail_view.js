@@ -29,6 +29,8 @@ const FIELDS = [
   ["Timeout", (t) => (typeof t.timeout_s === "number" ? `${t.timeout_s} s` : t.timeout_s)],
   ["Trace", "trace_id"],
   ["Rerun of", "rerun_of"],
+  ["Schedule", "schedule_id"],
+  ["Scheduled for", (t) => formatTimestamp(t.scheduled_at)],
   ["Request", "request_id"],
   ["Created", (t) => formatTimestamp(t.created_at)],
   ["Started", (t) => formatTimestamp(t.started_at)],

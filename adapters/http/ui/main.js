@@ -10,6 +10,7 @@ import { DispatchForm, newTaskId } from "./dispatch_form.js";
 import { shortId } from "./format.js";
 import { LiveFeed, socketUrl } from "./live.js";
 import { RestSync } from "./rest_sync.js";
+import { SchedulesView } from "./schedules_view.js";
 import { frameScheduler } from "./scheduler.js";
 import { AgentStore, TaskStore } from "./store.js";
 import { StatsView } from "./stats_view.js";
@@ -60,6 +61,16 @@ class Dashboard {
       this.select(null);
       this.agentView.open(tr.dataset.agentId);
     });
+    this.schedulesView = new SchedulesView(
+      { body: byId("schedules-body"), empty: byId("schedules-empty"), count: byId("schedules-count") },
+      {
+        api: this.api,
+        onOpenTask: (id) => this.select(id),
+        say: (text, ok) => this.say(text, ok),
+        schedule: this.schedule,
+      },
+    );
+    bindTabs();
     this.sync = new RestSync(this.api, this.tasks, {
       schedule: this.schedule,
       say: (text, ok) => this.say(text, ok),
@@ -70,7 +81,7 @@ class Dashboard {
     this.feed = new LiveFeed({
       url: socketUrl(window.location),
       tokens: this.tokens,
-      subscriptions: [{ topic: "tasks" }, { topic: "agents" }],
+      subscriptions: [{ topic: "tasks" }, { topic: "agents" }, { topic: "schedules" }],
       onFrame: (frame) => this.onFrame(frame),
       onState: (state) => this.onFeedState(state),
     });
@@ -108,6 +119,7 @@ class Dashboard {
     this.agentsView.render(agentsChanged, now);
     if (agentsChanged) this.agentView.render();
     this.detail.render(changes);
+    this.schedulesView.render();
     if (this.ticked) {
       this.ticked = false;
       this.tasksView.tick(now);
@@ -117,15 +129,22 @@ class Dashboard {
 
   onFrame(frame) {
     if (frame.event === "snapshot") this.onSnapshot(frame);
-    else if (frame.event === "task.updated") this.tasks.upsert(frame.data, "push");
+    else if (frame.event === "task.updated") this.onTask(frame.data);
     else if (frame.event === "agent.updated") this.onAgents([frame.data], false);
+    else if (frame.event === "schedule.updated") this.schedulesView.apply(frame.change, frame.data);
     else if ("error_code" in frame) this.onFeedError(frame);
     this.schedule();
+  }
+
+  onTask(task) {
+    this.tasks.upsert(task, "push");
+    this.schedulesView.onTask(task);
   }
 
   onSnapshot(frame) {
     const sub = frame.subscription || {};
     if (sub.topic === "agents") return this.onAgents(frame.data, true);
+    if (sub.topic === "schedules") return this.schedulesView.replaceAll(frame.data);
     const seen = new Set();
     for (const task of frame.data) {
       this.tasks.upsert(task, "snapshot");
@@ -242,6 +261,20 @@ class Dashboard {
     const notice = byId("notice");
     notice.textContent = text;
     notice.dataset.ok = String(ok);
+  }
+}
+
+// Tasks | Schedules: one panel shown at a time, in the same place.
+function bindTabs() {
+  const tabs = [...document.querySelectorAll('.tabs [role="tab"]')];
+  for (const tab of tabs) {
+    tab.addEventListener("click", () => {
+      for (const other of tabs) {
+        const chosen = other === tab;
+        other.setAttribute("aria-selected", String(chosen));
+        byId(other.getAttribute("aria-controls")).hidden = !chosen;
+      }
+    });
   }
 }
 
