@@ -45,9 +45,9 @@ from adapters.system.resources import PsutilResourceProbe
 from chiffon.agent import AgentRuntime
 from chiffon.config import OrchestratorConfig
 from chiffon.credentials import AgentIdentity, ReplicaKey, agent_id_for, new_agent_key
+from chiffon.decider import Decider
 from chiffon.fresh_outbox import FreshOutbox
 from chiffon.handlers import HandlerRegistry
-from chiffon.keyed_lock import KeyedLock
 from chiffon.leases import LeaseKeeper
 from chiffon.ledger import TaskLedger
 from chiffon.messages import OutboxFactory
@@ -165,7 +165,7 @@ def build_container(settings: Settings, overrides: Overrides | None = None) -> p
     c.register(ScheduleObserver, instance=MetricsScheduleObserver(metrics))
     if given:
         raise TypeError(f"nothing to override for {sorted(map(str, given))}")
-    services: tuple[type, ...] = (FreshOutbox, KeyedLock, OutboxFactory, AgentAvailability)
+    services: tuple[type, ...] = (FreshOutbox, OutboxFactory, AgentAvailability, Decider)
     services += (TaskLedger,)
     services += (LeaseKeeper, OrchestratorService, AgentMessageTracker, Sweeper, OutboxRelay)
     services += (RetentionSweeper, Scheduler, ScheduleService)

@@ -8,14 +8,13 @@ from typing import Final
 import attrs
 
 from chiffon.concurrency import admission
+from chiffon.decider import Decider
 from chiffon.fresh_outbox import FreshOutbox
 from chiffon.json_values import json_fields
 from chiffon.keyed_lock import KeyedLock
 from chiffon.log_fields import task_fields
 from chiffon.messages import OutboxFactory
 from chiffon.model import ChangeKind, EventDraft, TaskStatus
-from chiffon.waiting import AgentAvailability
-from ports.clock import Clock
 from ports.task_repository import LedgerStore
 
 log = logging.getLogger(__name__)
@@ -33,29 +32,27 @@ class Admissions:
     def __init__(
         self,
         tasks: LedgerStore,
-        clock: Clock,
+        decider: Decider,
         outbox: OutboxFactory,
         order: KeyedLock,
         fresh: FreshOutbox,
-        availability: AgentAvailability,
     ) -> None:
         self._tasks = tasks
-        self._clock = clock
+        self._decider = decider
         self._outbox = outbox
         self._order = order
         self._fresh = fresh
-        self._availability = availability
 
     async def admit(self, key: str) -> int:
         """Admit what `key`'s free slots allow, highest priority first; returns how many."""
         admitted = 0
         while admitted < MAX_PER_CALL:
-            now = self._clock.now()
+            now = self._decider.now()
             task = await self._tasks.next_waiting(key, now)
             if task is None:
                 break
             async with self._order.hold(task.task_id):
-                patch = admission(task, now, self._availability.of(task.agent_type))
+                patch = admission(task, now, self._decider.due(task.agent_type))
                 after = attrs.evolve(patch.applied_to(task), revision=task.revision + 1)
                 kind = ChangeKind.ADMITTED
                 messages = self._outbox.work_announced(after, kind)
@@ -73,6 +70,6 @@ class Admissions:
     async def sweep(self) -> int:
         """Admit for every key with a due task waiting; returns how many were admitted."""
         admitted = 0
-        for key in await self._tasks.waiting_keys(self._clock.now()):
+        for key in await self._tasks.waiting_keys(self._decider.now()):
             admitted += await self.admit(key)
         return admitted

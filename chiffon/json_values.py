@@ -185,4 +185,8 @@ def to_json_value(value: Any) -> Any:
 
 
 def json_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: to_json_value(value) for name, value in fields.items()}
+    out = dict(fields)
+    for name, value in fields.items():  # most are None or plain: no call for those
+        if value is not None and type(value) not in _PLAIN:
+            out[name] = to_json_value(value)
+    return out

@@ -10,6 +10,7 @@ decides again, here and nowhere else.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Sequence
 from typing import Final
 from uuid import UUID
 
@@ -19,15 +20,20 @@ from chiffon import changes as c
 from chiffon.admission import Admissions
 from chiffon.attempt_holder import Report
 from chiffon.concurrency import released, waits_for_slot
-from chiffon.config import OrchestratorConfig
+from chiffon.decider import Decider
 from chiffon.events import TaskChanged
 from chiffon.fresh_outbox import FreshOutbox
 from chiffon.keyed_lock import KeyedLock
 from chiffon.messages import OutboxFactory
-from chiffon.model import ChangeKind, OutboxMessage, Task
+from chiffon.model import (
+    Agent,
+    ChangeKind,
+    OutboxMessage,
+    Task,
+    TaskAnnouncement,
+    WaitingReason,
+)
 from chiffon.refused_reports import RecordedRefusals
-from chiffon.waiting import AgentAvailability
-from ports.clock import Clock
 from ports.notifier import Notifier
 from ports.observer import ChangeObserver
 from ports.task_repository import LedgerStore
@@ -61,26 +67,26 @@ class TaskLedger:
     def __init__(
         self,
         tasks: LedgerStore,
-        notifier: Notifier,
-        clock: Clock,
+        decider: Decider,
         outbox: OutboxFactory,
-        order: KeyedLock,
         fresh: FreshOutbox,
+        notifier: Notifier,
         observer: ChangeObserver,
-        config: OrchestratorConfig,
-        availability: AgentAvailability,
     ) -> None:
         self._tasks = tasks
-        self._notifier = notifier
-        self._clock = clock
+        self._decider = decider
         self._outbox = outbox
-        self._order = order
         self._fresh = fresh
+        self._notifier = notifier
         self._observer = observer
-        self._jitter = config.jitter
-        self._availability = availability
+        self._order = KeyedLock()  # one task's changes, one after the other
         self._recorded = RecordedRefusals()
-        self.admissions = Admissions(tasks, clock, outbox, order, fresh, availability)
+        self.admissions = Admissions(tasks, decider, outbox, self._order, fresh)
+
+    def due(self, agent_type: str) -> WaitingReason:
+        """What a due pending task of `agent_type` waits for now: what a new task of that type
+        waits for, if its first attempt is due."""
+        return self._decider.due(agent_type)
 
     async def create(self, task: Task) -> tuple[Task, bool]:
         """Store a new task with its first timeline entry, its announcement and its work (the
@@ -116,11 +122,18 @@ class TaskLedger:
                     return await self._announce(change, stored, False, [])
             return await self._decide_and_write(task_id, change, known)
 
+    async def refresh_waiting(self, agents: Sequence[Agent], agent_types: Iterable[str]) -> None:
+        """With the agents as the registry has them now, bring the waiting reasons of the
+        pending tasks of every type they say something about up to date (`agent_types` and
+        the agents' own types)."""
+        for agent_type in self._decider.agents_seen(agents, agent_types):
+            await self.reconcile_waiting(agent_type)
+
     async def reconcile_waiting(self, agent_type: str) -> int:
         """Bring the waiting reasons of the type's pending tasks up to date (see
         LedgerStore.reconcile_waiting) and announce each that changed."""
-        due = self._availability.of(agent_type)
-        changed = await self._tasks.reconcile_waiting(agent_type, due, self._clock.now())
+        due = self._decider.due(agent_type)
+        changed = await self._tasks.reconcile_waiting(agent_type, due, self._decider.now())
         for task in changed:
             await self._notifier.publish(TaskChanged(ChangeKind.WAITING, task))
         return len(changed)
@@ -130,12 +143,30 @@ class TaskLedger:
         await self._tasks.enqueue(messages)
         self._fresh.submit(messages)
 
+    async def stop(
+        self, task: Task, reason: str, agent_id: UUID | None = None, attempt: int | None = None
+    ) -> None:
+        """Tell the agent running `task` to stop (again), or only `agent_id`'s run of
+        `attempt`; the task does not change."""
+        await self.send([self._outbox.cancel(task, reason, agent_id, attempt)])
+
+    async def resend_work(self, tasks: Sequence[Task]) -> None:
+        """The work of these tasks' current attempts, once more (a bus lost it)."""
+        await self.send([self._outbox.work(task) for task in tasks])
+
+    async def announce(self, told: Sequence[TaskAnnouncement]) -> None:
+        """Announce the changes that caused work, which the relay sends right after: flushed
+        first, so every replica hears `pending` before anything it causes."""
+        for announcement in told:
+            await self._notifier.publish(TaskChanged(announcement.change, announcement.task))
+        await self._notifier.flush()
+
     async def _write_unread(self, task_id: UUID, change: c.Change) -> Task | None:
         """An agent's report changes the same fields whatever the task holds: one conditional
         write under the guard the change states, with no read first (the common case). None:
         the change needs a read, or its guard did not hold; it is decided after a read (and
         maybe refused)."""
-        now = self._clock.now()
+        now = self._decider.now()
         guard = change.unread(now)
         if guard is None:
             return None
@@ -152,8 +183,7 @@ class TaskLedger:
                 return self._ignored(None, change, "no such task")
             before = change.prerequisite(task)
             step = before or change.replacement(task) or change
-            due = self._availability.of(task.agent_type)
-            decision = c.decide(task, step, self._clock.now(), self._jitter(), due)
+            decision = self._decider.decide(task, step)
             if isinstance(decision, c.Refused):
                 if decision.foreign is None:
                     return self._ignored(task, change, decision.reason)
@@ -199,7 +229,7 @@ class TaskLedger:
         task changed meanwhile (decided again, and counted then)."""
         outcome = Ignored(task, reason, foreign=True)
         if self._recorded.first(task.task_id, report):
-            entry = c.refused(task, report, reason, self._clock.now())
+            entry = c.refused(task, report, reason, self._decider.now())
             stored = await self._tasks.apply(task.task_id, task.revision, entry.patch, entry.event)
             if stored is None:
                 self._recorded.forget(task.task_id, report)

@@ -24,7 +24,7 @@ from chiffon.log_fields import task_fields
 from chiffon.model import Agent, AgentStatus, NoAgentPolicy, Task, TaskEvent, TaskStatus
 from chiffon.routing import Route
 from chiffon.stats import Span, Stats, build_stats
-from chiffon.waiting import AgentAvailability, pending_reason
+from chiffon.waiting import pending_reason
 from ports.agent_registry import AgentRegistry
 from ports.clock import Clock, IdFactory
 from ports.task_repository import (
@@ -51,10 +51,8 @@ class OrchestratorService:
         clock: Clock,
         ids: IdFactory,
         config: OrchestratorConfig,
-        availability: AgentAvailability,
     ) -> None:
         self._tasks = tasks
-        self._availability = availability
         self._agents = agents
         self._ledger = ledger
         self._clock = clock
@@ -197,7 +195,7 @@ class OrchestratorService:
         if limit is not None:
             deadline = None
         # Decided before the task is built, so it is built once (a copy costs as much).
-        due = self._availability.of(agent_type)
+        due = self._ledger.due(agent_type)
         reason, until = pending_reason(start, 1, due, now, awaits_slot=limit is not None)
         return Task(
             task_id=cmd.task_id,

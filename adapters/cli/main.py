@@ -7,6 +7,7 @@ The server verbs load the composition root, which loads every adapter."""
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -27,6 +28,17 @@ def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     except ImportError:  # a platform without it (Windows): the default loop works the same
         return None
     return uvloop.new_event_loop
+
+
+def tune_collector() -> None:
+    """For the long-running verbs: everything loaded so far (modules, classes) is left out of
+    every collection from now on, and the youngest generation is collected after 20,000 new
+    objects instead of 700: a request makes a few dozen, nearly all freed at once, so the
+    default collected every few dozen requests and, as a server's heap grew, now and then
+    scanned all of it (memory dispatch: 8-40 us of collection per request, 2-5 after)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 10, 10)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -62,6 +74,7 @@ def _run_server_verb(verb: str, overrides: dict[str, Any]) -> int:
         print(f"chiffon: bad setting: {exc}", file=sys.stderr)
         return 2
     logs.configure(settings.log_format, worker=worker)
+    tune_collector()
     if verb == "serve" and listen_fd is not None and ready_fd is not None:
         run = serve_worker(settings, listen_fd, ready_fd)
     elif verb == "serve" and settings.workers > 1:

@@ -20,6 +20,7 @@ from chiffon.json_values import json_fields
 from chiffon.lifecycle import ACTIVE, TERMINAL
 from chiffon.model import (
     CancelOutcome,
+    ChangeKind,
     EventDraft,
     OutboxMessage,
     Task,
@@ -187,7 +188,7 @@ class InMemoryTaskRepository(TaskRepository):
         changed = []
         for _, task_id, task, reason, until in stale[:limit]:
             patch = TaskPatch(waiting_reason=reason, waiting_until=until, updated_at=now)
-            note = EventDraft("waiting", now, task.status, json_fields(patch.values()))
+            note = EventDraft(ChangeKind.WAITING, now, task.status, json_fields(patch.values()))
             moved = await self.apply(task_id, task.revision, patch, note)
             if moved is not None:
                 changed.append(moved)

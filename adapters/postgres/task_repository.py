@@ -19,7 +19,15 @@ from adapters.postgres.report_batch import ReportBatcher
 from adapters.postgres.rows import event_from_row, outbox_arrays, outbox_from_row, task_from_row
 from adapters.postgres.task_activity import read_activity
 from chiffon.json_values import json_fields
-from chiffon.model import EventDraft, OutboxMessage, Task, TaskEvent, TaskStatus, WaitingReason
+from chiffon.model import (
+    ChangeKind,
+    EventDraft,
+    OutboxMessage,
+    Task,
+    TaskEvent,
+    TaskStatus,
+    WaitingReason,
+)
 from chiffon.patch import ReportGuard, TaskPatch
 from chiffon.stats import Activity, Span
 from ports.bus import PartiallyPublished
@@ -301,7 +309,7 @@ def _waiting_events(moved: list[Task], now: datetime) -> list[list[Any]]:
         [t.task_id for t in moved],
         [t.revision for t in moved],
         [now] * len(moved),
-        ["waiting"] * len(moved),
+        [ChangeKind.WAITING.value] * len(moved),
         [t.status.value for t in moved],
         changes,
     ]
