@@ -66,7 +66,7 @@ def cases() -> list[tuple[str, str, list[object]]]:
         ("API: a schedule's last runs (tasks?schedule_id=)", page, args),
         ("admission: slots held by a key", sql.SLOTS_HELD, ["db-7"]),
         ("admission: the key's next task", sql.NEXT_WAITING, ["db-7", now]),
-        ("sweep: keys with a due waiting task", sql.WAITING_KEYS, [500, now]),
+        ("sweep: keys that may admit now", sql.WAITING_KEYS, [500, now]),
     ]
 
 

@@ -145,7 +145,9 @@ class LedgerStore(Protocol):
         ...
 
     async def waiting_keys(self, now: datetime, limit: int = 500) -> list[str]:
-        """Concurrency keys that have a due task waiting for a slot (at most `limit`)."""
+        """Concurrency keys that have a due task waiting for a slot and may have a slot for it:
+        fewer held than the largest `concurrency_max_running` among the key's waiting tasks
+        (at most `limit`, in key order)."""
         ...
 
     async def admit(

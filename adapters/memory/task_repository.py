@@ -242,8 +242,16 @@ class InMemoryTaskRepository(TaskRepository):
         return _copy(min(due, key=lambda t: (-t.priority, t.created_at, t.task_id)))
 
     async def waiting_keys(self, now: datetime, limit: int = 500) -> list[str]:
-        keys = [k for k in self._slots.waiting_keys() if await self.next_waiting(k, now)]
-        return keys[:limit]
+        found = []
+        for key in self._slots.waiting_keys():
+            due = [
+                t
+                for t in (self._tasks[i] for i in self._slots.waiting(key))
+                if t.next_attempt_at is None or t.next_attempt_at <= now
+            ]
+            if due and self._slots.held(key) < max(t.concurrency_max_running or 1 for t in due):
+                found.append(key)
+        return found[:limit]
 
     async def admit(
         self,

@@ -113,21 +113,28 @@ _DUE_WAITING: Final = """
 status = 'pending' AND concurrency_key IS NOT NULL AND admitted_at IS NULL
 AND (next_attempt_at IS NULL OR next_attempt_at <= $2)
 """
+# chiffon.concurrency.holds_slot, on the partial index tasks_concurrency_held_idx.
+_HOLDS: Final = f"""admitted_at IS NOT NULL
+AND (status IN ('pending', 'running') OR cancel_outcome = '{CancelOutcome.REQUESTED}')"""
 NEXT_WAITING: Final = f"""
 SELECT * FROM tasks WHERE concurrency_key = $1 AND {_DUE_WAITING}
 ORDER BY priority DESC, created_at, task_id LIMIT 1
 """
+# Keys whose waiting tasks may get a slot now: fewer held than the largest limit among them
+# (admission checks each task's own limit under the lock; this only spares the full keys).
 WAITING_KEYS: Final = f"""
-SELECT DISTINCT concurrency_key FROM tasks WHERE {_DUE_WAITING}
-ORDER BY concurrency_key LIMIT $1
+SELECT k.concurrency_key FROM (
+    SELECT concurrency_key, max(concurrency_max_running) AS most FROM tasks
+    WHERE {_DUE_WAITING} GROUP BY concurrency_key
+) k
+WHERE (SELECT count(*) FROM tasks h WHERE h.concurrency_key = k.concurrency_key
+       AND {_HOLDS}) < k.most
+ORDER BY k.concurrency_key LIMIT $1
 """
 # Admissions of one key wait for each other (in this transaction): the count they read is
 # then every slot taken by a committed admission. A release needs no lock: it only lowers it.
 LOCK_KEY: Final = "SELECT pg_advisory_xact_lock(hashtextextended('chiffon.concurrency:' || $1, 0))"
-SLOTS_HELD: Final = f"""
-SELECT count(*) FROM tasks WHERE concurrency_key = $1 AND admitted_at IS NOT NULL
-AND (status IN ('pending', 'running') OR cancel_outcome = '{CancelOutcome.REQUESTED}')
-"""
+SLOTS_HELD: Final = f"SELECT count(*) FROM tasks WHERE concurrency_key = $1 AND {_HOLDS}"
 INSERT_EVENTS: Final = """
 INSERT INTO task_events (task_id, revision, at, kind, status, changes)
 SELECT e.task_id, e.revision, e.at, e.kind, e.status, e.changes::jsonb

@@ -82,6 +82,7 @@ async def test_admission_takes_a_free_slot_and_refuses_past_the_limit(
     assert [e.kind for e in await repo.events(first.task_id)] == ["dispatched", "admitted"]
     assert await admit(repo, second) == Admission(None, full=True)
     assert (await repo.get(second.task_id)) == second  # nothing changed
+    assert await repo.waiting_keys(at(10)) == []  # second waits, but db-1 is full
     assert await admit(repo, first) == Admission(None, full=True)  # (full is checked first)
     assert await repo.next_waiting("db-1", at(10)) == second
 
@@ -106,7 +107,9 @@ async def test_a_slot_is_held_while_active_or_awaiting_a_cancel_s_answer(
     await move(repo, first, status=S.RUNNING, agent_id=first.task_id)
     await move(repo, first, status=S.CANCELLED, cancel_outcome=CancelOutcome.REQUESTED)
     assert (await admit(repo, second)).full  # its handler may still run
+    assert await repo.waiting_keys(at(100)) == []
     await move(repo, first, cancel_outcome=CancelOutcome.STOPPED)
+    assert await repo.waiting_keys(at(100)) == ["db-1"]  # the slot is free
     assert (await admit(repo, second)).task is not None
 
 
