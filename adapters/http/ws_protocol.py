@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Final
 from uuid import UUID
 
@@ -11,7 +12,7 @@ from adapters.codec import Unencodable, agent_to_json, strict_json, task_to_json
 from adapters.codec import dumps as strict_dumps
 from adapters.http.rendering import shown_task
 from adapters.http.schedule_json import schedule_json
-from chiffon.events import AgentUpdated, Event, ScheduleChanged
+from chiffon.events import AgentUpdated, Event, ScheduleChanged, TaskChanged
 from chiffon.model import Agent, Task
 from chiffon.schedules import Schedule
 
@@ -199,12 +200,12 @@ def unsubscribed_frame(sub: Subscription) -> str:
 class OutEvent:
     """An event with its JSON data encoded once, however many connections push it."""
 
-    __slots__ = ("_data", "event", "wanted")
+    __slots__ = ("_head", "event", "wanted")
 
     def __init__(self, event: Event) -> None:
         self.event = event
         self.wanted = wanted_by(event)
-        self._data: str | None = None
+        self._head: str | None = None  # the frame up to its seq
 
     @property
     def item(self) -> Pushed:
@@ -214,9 +215,10 @@ class OutEvent:
         return event.schedule if isinstance(event, ScheduleChanged) else event.task
 
     def frame(self, seq: int) -> str:
-        if self._data is None:
-            self._data = item_text(self.item)
-        said = ""
-        if isinstance(self.event, ScheduleChanged):  # what happened to it: created, fired...
-            said = f',"change":"{self.event.change.value}"'
-        return f'{{"event":"{self.event.kind}"{said},"data":{self._data},"seq":{seq}}}'
+        if self._head is None:
+            event = self.event
+            said = ""
+            if isinstance(event, TaskChanged | ScheduleChanged):  # what happened: started, fired
+                said = f',"change":{json.dumps(str(event.change))}'
+            self._head = f'{{"event":"{event.kind}"{said},"data":{item_text(self.item)}'
+        return f'{self._head},"seq":{seq}}}'

@@ -129,15 +129,15 @@ class Dashboard {
 
   onFrame(frame) {
     if (frame.event === "snapshot") this.onSnapshot(frame);
-    else if (frame.event === "task.updated") this.onTask(frame.data);
+    else if (frame.event === "task.updated") this.onTask(frame.data, frame.change);
     else if (frame.event === "agent.updated") this.onAgents([frame.data], false);
     else if (frame.event === "schedule.updated") this.schedulesView.apply(frame.change, frame.data);
     else if ("error_code" in frame) this.onFeedError(frame);
     this.schedule();
   }
 
-  onTask(task) {
-    this.tasks.upsert(task, "push");
+  onTask(task, change) {
+    this.tasks.upsert(task, "push", change);
     this.schedulesView.onTask(task);
   }
 
