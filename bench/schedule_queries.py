@@ -59,11 +59,13 @@ ANALYZE tasks; ANALYZE schedules;
 def cases() -> list[tuple[str, str, list[object]]]:
     now = datetime.now(UTC)
     page, args = sql.page_query(TaskFilter(schedule_id=UUID(int=7)), 5, None, light=True)
+    keyed, key_args = sql.page_query(TaskFilter(concurrency_key="db-7"), 50, None, light=True)
     return [
         ("scheduler: due schedules (each tick)", sr.SELECT_DUE, [now, 100]),
         ("API: list schedules", sr.SELECT_ALL, [1000]),
         ("API: one schedule", sr.SELECT_ONE, [uuid4()]),
         ("API: a schedule's last runs (tasks?schedule_id=)", page, args),
+        ("API: tasks of a key (tasks?concurrency_key=)", keyed, key_args),
         ("admission: slots held by a key", sql.SLOTS_HELD, ["db-7"]),
         ("admission: the key's next task", sql.NEXT_WAITING, ["db-7", now]),
         ("sweep: keys that may admit now", sql.WAITING_KEYS, [500, now]),

@@ -19,9 +19,9 @@ class TaskFilter:
     """Which tasks a page holds: every given field must match (all None: every task).
 
     `id_prefix`: the first hex digits of the task id (lowercase, no dashes, 1..32).
-    `schedule_id`: tasks fired by that schedule. `created_after` is inclusive,
-    `created_before` exclusive. `text`: a case-insensitive substring of the parameters' or
-    result's JSON text or of the error message."""
+    `schedule_id`: tasks fired by that schedule; `concurrency_key`: tasks of that key.
+    `created_after` is inclusive, `created_before` exclusive. `text`: a case-insensitive
+    substring of the parameters' or result's JSON text or of the error message."""
 
     status: TaskStatus | None = None
     waiting_reason: WaitingReason | None = None
@@ -34,6 +34,7 @@ class TaskFilter:
     created_before: datetime | None = None
     text: str | None = None
     schedule_id: UUID | None = None
+    concurrency_key: str | None = None
 
     def id_bounds(self) -> tuple[UUID, UUID] | None:
         """The smallest and largest task ids with `id_prefix` (ids order as their hex)."""

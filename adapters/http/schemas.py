@@ -329,6 +329,10 @@ class TaskQuerySchema(StrictSchema):
     )
     agent = fields.UUID(metadata={"description": "Only tasks this agent ran or runs."})
     schedule_id = fields.UUID(metadata={"description": "Only tasks this schedule fired."})
+    concurrency_key = SafeString(
+        max_length=MAX_KEY_CHARS,
+        metadata={"description": "Only tasks dispatched with this concurrency key."},
+    )
     created_after = fields.AwareDateTime(
         metadata={"description": "Created at or after this time (ISO 8601 with offset)."}
     )

@@ -107,7 +107,7 @@ async def status(request: web.Request) -> web.Response:
     description="Keyset pagination: pass next_cursor back as cursor for the next page (with "
     "the same filters). Every filter given must match: status, waiting_reason, work_type, "
     "agent_type, trace_id, id (a task id prefix), agent (an agent id), schedule_id (the "
-    "schedule that fired it), created_after "
+    "schedule that fired it), concurrency_key, created_after "
     "(inclusive), created_before (exclusive), and q (a case-insensitive substring of the "
     "parameters', result's JSON text or the error message).",
     responses=responses((400, BAD_REQUEST)),
@@ -126,6 +126,7 @@ async def list_tasks(request: web.Request) -> web.Response:
         id_prefix=q.get("id"),
         agent_id=q.get("agent"),
         schedule_id=q.get("schedule_id"),
+        concurrency_key=q.get("concurrency_key"),
         created_after=q.get("created_after"),
         created_before=q.get("created_before"),
         text=q.get("q"),

@@ -410,6 +410,7 @@ def _matches(task: Task, flt: TaskFilter) -> bool:
         and (flt.id_prefix is None or task.task_id.hex.startswith(flt.id_prefix))
         and (flt.agent_id is None or task.agent_id == flt.agent_id)
         and (flt.schedule_id is None or task.schedule_id == flt.schedule_id)
+        and (flt.concurrency_key is None or task.concurrency_key == flt.concurrency_key)
         and (flt.created_after is None or task.created_at >= flt.created_after)
         and (flt.created_before is None or task.created_at < flt.created_before)
         and (flt.text is None or _mentions(task, flt.text.lower()))

@@ -216,6 +216,7 @@ def _search(flt: TaskFilter, where: list[str], args: list[Any]) -> None:
     for column, op, value in (
         ("agent_id", "=", flt.agent_id),
         ("schedule_id", "=", flt.schedule_id),
+        ("concurrency_key", "=", flt.concurrency_key),
         ("created_at", ">=", flt.created_after),
         ("created_at", "<", flt.created_before),
     ):

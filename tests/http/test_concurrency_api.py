@@ -35,6 +35,12 @@ async def test_over_the_limit_a_task_waits_for_its_key_and_then_runs(make_api: F
         "GET", "/api/v1/tasks?waiting_reason=concurrency_limit", "/api/v1/tasks", 200
     )
     assert [t["task_id"] for t in listed["items"]] == [second["task_id"]]
+    by_key = await check("GET", "/api/v1/tasks?concurrency_key=db-1", "/api/v1/tasks", 200)
+    assert [t["task_id"] for t in by_key["items"]] == [second["task_id"], first["task_id"]]
+    for bad in ("", "x" * 201, "a%07b"):
+        url = f"/api/v1/tasks?concurrency_key={bad}"
+        answer = await check("GET", url, "/api/v1/tasks", 400)
+        assert "concurrency_key" in answer["details"], bad
     done = await eventually(
         lambda: task(check, second["task_id"]), lambda t: t["status"] == "completed", timeout=5
     )

@@ -145,6 +145,7 @@ class Client:
         waiting_reason: str | None = None,
         id_prefix: str | None = None,
         agent_id: UUID | str | None = None,
+        concurrency_key: str | None = None,
         text: str | None = None,
         created_after: datetime | str | None = None,
         created_before: datetime | str | None = None,
@@ -153,7 +154,8 @@ class Client:
     ) -> AsyncGenerator[TaskJson, None]:
         """Every matching task, newest first, page after page (at most `limit` if given).
 
-        `id_prefix`: the task id starts with it; `text`: in the parameters, result or error
+        `id_prefix`: the task id starts with it; `concurrency_key`: tasks dispatched with
+        that key; `text`: in the parameters, result or error
         (any case); `created_after` (inclusive) / `created_before`: aware times or ISO text."""
         filters = {
             "status": status,
@@ -162,6 +164,7 @@ class Client:
             "waiting_reason": waiting_reason,
             "id": id_prefix,
             "agent": agent_id,
+            "concurrency_key": concurrency_key,
             "q": text,
             "created_after": _iso(created_after),
             "created_before": _iso(created_before),

@@ -172,6 +172,9 @@ def _search_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--id", dest="id_prefix", metavar="PREFIX", help="task id starts with")
     p.add_argument("--agent", dest="agent_id", metavar="ID", help="tasks this agent ran")
     p.add_argument(
+        "--key", dest="concurrency_key", metavar="KEY", help="tasks of this concurrency key"
+    )
+    p.add_argument(
         "--search",
         "-q",
         dest="text",

@@ -199,6 +199,7 @@ async def tasks(client: Client, opts: Options, out: Output) -> int:
             waiting_reason=opts.get("waiting_reason"),
             id_prefix=opts.get("id_prefix"),
             agent_id=opts.get("agent_id"),
+            concurrency_key=opts.get("concurrency_key"),
             text=opts.get("text"),
             created_after=opts.get("created_after"),
             created_before=opts.get("created_before"),

@@ -12,6 +12,9 @@ ALTER TABLE tasks
 CREATE INDEX tasks_concurrency_held_idx ON tasks (concurrency_key)
     WHERE admitted_at IS NOT NULL
       AND (status IN ('pending', 'running') OR cancel_outcome = 'requested');
+-- GET /api/v1/tasks?concurrency_key=..., newest first (who holds a key, who waits for it).
+CREATE INDEX tasks_concurrency_created_idx
+    ON tasks (concurrency_key, created_at DESC, task_id DESC) WHERE concurrency_key IS NOT NULL;
 -- The queue of a key: who gets the next slot (highest priority, then oldest).
 CREATE INDEX tasks_concurrency_waiting_idx
     ON tasks (concurrency_key, priority DESC, created_at, task_id)

@@ -11,7 +11,7 @@ from chiffon.changes import dispatched
 from chiffon.json_values import json_fields
 from chiffon.model import CancelOutcome, EventDraft, Task, TaskStatus, WaitingReason
 from chiffon.patch import TaskPatch
-from ports.task_repository import Admission, TaskRepository
+from ports.task_repository import Admission, TaskFilter, TaskRepository
 from tests.contract.store.builders import at, make_task, work_message
 
 S = TaskStatus
@@ -133,3 +133,12 @@ async def test_waiting_tasks_have_no_work_to_resend_and_keep_their_reason(
     assert [t.task_id for t in changed] == [free.task_id]  # held stays concurrency_limit
     still = await repo.get(held.task_id)
     assert still is not None and still.waiting_reason is W.CONCURRENCY_LIMIT
+
+
+async def test_tasks_are_listed_by_their_concurrency_key(repo: TaskRepository) -> None:
+    older, newer, other = waiting(0), waiting(5), waiting(3, key="db-2")
+    await stored(repo, older, newer, other, make_task(4))
+    page = await repo.page(TaskFilter(concurrency_key="db-1"), 10, None)
+    assert [t.task_id for t in page.items] == [newer.task_id, older.task_id]
+    both = TaskFilter(concurrency_key="db-2", waiting_reason=W.CONCURRENCY_LIMIT)
+    assert [t.task_id for t in (await repo.page(both, 10, None)).items] == [other.task_id]
