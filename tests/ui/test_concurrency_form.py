@@ -9,7 +9,7 @@ from playwright.async_api import expect
 
 from tests.ui.conftest import chiffon_server, explained
 from tests.ui.dashboard_page import DashboardPage
-from tests.ui.test_schedules_tab import api
+from tests.ui.test_dashboard_schedules import api
 
 pytestmark = pytest.mark.e2e  # a real process or a browser: not in the quick suite
 

@@ -55,6 +55,10 @@ export class Api {
     return this.request("POST", `/api/v1/tasks/${encodeURIComponent(taskId)}/rerun`, { task_id: newTaskId });
   }
 
+  schedules() {
+    return this.request("GET", "/api/v1/schedules");
+  }
+
   schedule(scheduleId) {
     return this.request("GET", `/api/v1/schedules/${encodeURIComponent(scheduleId)}`);
   }

@@ -10,9 +10,9 @@ import { DispatchForm, newTaskId } from "./dispatch_form.js";
 import { shortId } from "./format.js";
 import { LiveFeed, socketUrl } from "./live.js";
 import { RestSync } from "./rest_sync.js";
-import { SchedulesView } from "./schedules_view.js";
 import { frameScheduler } from "./scheduler.js";
 import { AgentStore, TaskStore } from "./store.js";
+import { SchedulesView } from "./schedules_view.js";
 import { StatsView } from "./stats_view.js";
 import { bindFilters } from "./task_filters.js";
 import { TasksView } from "./tasks_view.js";
@@ -61,22 +61,16 @@ class Dashboard {
       this.select(null);
       this.agentView.open(tr.dataset.agentId);
     });
-    this.schedulesView = new SchedulesView(
-      { body: byId("schedules-body"), empty: byId("schedules-empty"), count: byId("schedules-count") },
-      {
-        api: this.api,
-        onOpenTask: (id) => this.select(id),
-        say: (text, ok) => this.say(text, ok),
-        schedule: this.schedule,
-      },
-    );
-    bindTabs();
     this.sync = new RestSync(this.api, this.tasks, {
       schedule: this.schedule,
       say: (text, ok) => this.say(text, ok),
     });
     this.form = new DispatchForm(byId("dispatch-form"), this.api);
     this.stats = new StatsView(byId("activity"), this.api);
+    this.schedules = new SchedulesView(byId("schedules"), this.api, {
+      onOpenTask: (id) => this.select(id),
+      say: (text, ok) => this.say(text, ok),
+    });
     this.zone = new ZoneSwitch(byId("time-zone"), () => this.detail.refresh());
     this.feed = new LiveFeed({
       url: socketUrl(window.location),
@@ -107,6 +101,7 @@ class Dashboard {
   goLive() {
     this.feed.start();
     this.stats.start();
+    this.schedules.start();
     this.applyFilters(); // the newest matching tasks over REST too
   }
 
@@ -119,7 +114,6 @@ class Dashboard {
     this.agentsView.render(agentsChanged, now);
     if (agentsChanged) this.agentView.render();
     this.detail.render(changes);
-    this.schedulesView.render();
     if (this.ticked) {
       this.ticked = false;
       this.tasksView.tick(now);
@@ -129,22 +123,18 @@ class Dashboard {
 
   onFrame(frame) {
     if (frame.event === "snapshot") this.onSnapshot(frame);
-    else if (frame.event === "task.updated") this.onTask(frame.data, frame.change);
+    else if (frame.event === "task.updated") this.tasks.upsert(frame.data, "push", frame.change);
     else if (frame.event === "agent.updated") this.onAgents([frame.data], false);
-    else if (frame.event === "schedule.updated") this.schedulesView.apply(frame.change, frame.data);
+    else if (typeof frame.event === "string" && frame.event.startsWith("schedule.")) this.schedules.soon();
     else if ("error_code" in frame) this.onFeedError(frame);
     this.schedule();
-  }
-
-  onTask(task, change) {
-    this.tasks.upsert(task, "push", change);
-    this.schedulesView.onTask(task);
   }
 
   onSnapshot(frame) {
     const sub = frame.subscription || {};
     if (sub.topic === "agents") return this.onAgents(frame.data, true);
-    if (sub.topic === "schedules") return this.schedulesView.replaceAll(frame.data);
+    // Every schedule as it is now: the panel reads them (with what it shows beside them).
+    if (sub.topic === "schedules") return this.schedules.soon(0);
     const seen = new Set();
     for (const task of frame.data) {
       this.tasks.upsert(task, "snapshot");
@@ -261,20 +251,6 @@ class Dashboard {
     const notice = byId("notice");
     notice.textContent = text;
     notice.dataset.ok = String(ok);
-  }
-}
-
-// Tasks | Schedules: one panel shown at a time, in the same place.
-function bindTabs() {
-  const tabs = [...document.querySelectorAll('.tabs [role="tab"]')];
-  for (const tab of tabs) {
-    tab.addEventListener("click", () => {
-      for (const other of tabs) {
-        const chosen = other === tab;
-        other.setAttribute("aria-selected", String(chosen));
-        byId(other.getAttribute("aria-controls")).hidden = !chosen;
-      }
-    });
   }
 }
 

@@ -1,191 +1,187 @@
-// The Schedules tab: one keyed row per schedule (when, next fire time, its last runs, its
-// state) with pause / resume / trigger; kept live by the `schedules` topic's frames.
+// The schedules panel: every schedule with its timing, next fire time, last run and runs, and
+// its actions (pause / resume, trigger now). A row opens its last runs (GET the schedule);
+// each run opens the task's detail. Read every few seconds, at once after an action, and
+// soon after any `schedule.*` frame of the live feed.
 
-import { clockTime, formatTimestamp, h, setText, shortId, timeMs } from "./format.js";
+import { formatTimestamp, h, setText, shortId } from "./format.js";
 
-const LAST_RUNS = 5;
+const REFRESH_MS = 5000;
+
+function timing(s) {
+  if (s.cron) return s.timezone && s.timezone !== "UTC" ? `${s.cron} (${s.timezone})` : `${s.cron} UTC`;
+  return `every ${formatSeconds(s.interval_s)}`;
+}
+
+function formatSeconds(value) {
+  if (value >= 3600 && value % 3600 === 0) return `${value / 3600}h`;
+  if (value >= 60 && value % 60 === 0) return `${value / 60}m`;
+  return `${value}s`;
+}
 
 export class SchedulesView {
-  // `api` reads a schedule's last runs and acts; `onOpenTask(id)` opens a run's detail;
-  // `say(text, ok)` reports an action's answer; `schedule()` asks for a render.
-  constructor({ body, empty, count }, { api, onOpenTask, say, schedule }) {
-    this.schedule = schedule;
-    this.body = body;
-    this.empty = empty;
-    this.count = count;
+  // `root` is the panel; `onOpenTask(id)` opens a task's detail; `say(text, ok)` the notice.
+  constructor(root, api, { onOpenTask, say }) {
+    this.root = root;
     this.api = api;
     this.onOpenTask = onOpenTask;
     this.say = say;
-    this.schedules = new Map(); // schedule_id -> the schedule as last pushed or read
-    this.runs = new Map(); // schedule_id -> its last runs, newest first
+    this.el = (role) => root.querySelector(`[data-role=${role}]`);
     this.rows = new Map();
-    this.loading = new Set(); // schedules whose last runs are being read
-    this.again = new Set(); // ... and read again once that read is back (it may be stale)
-    this.dirty = true;
-    body.addEventListener("click", (event) => this.onClick(event));
+    this.open = null; // the schedule whose last runs are shown
+    this.timer = null;
+    this.pending = null;
+    this.el("body").addEventListener("click", (event) => this.onClick(event));
   }
 
-  // The topic's snapshot: every schedule there is.
-  replaceAll(schedules) {
-    this.schedules = new Map(schedules.map((s) => [s.schedule_id, s]));
-    for (const id of [...this.runs.keys()]) if (!this.schedules.has(id)) this.runs.delete(id);
-    schedules.forEach((s) => this.loadRuns(s.schedule_id));
-    this.dirty = true;
+  start() {
+    this.load();
+    clearInterval(this.timer);
+    this.timer = setInterval(() => this.load(), REFRESH_MS);
   }
 
-  // One `schedule.updated` frame: a copy older than the one shown changes nothing.
-  apply(change, schedule) {
-    const id = schedule.schedule_id;
-    const shown = this.schedules.get(id);
-    if (shown && shown.revision >= schedule.revision) return;
-    if (change === "deleted") {
-      this.schedules.delete(id);
-      this.runs.delete(id);
-    } else {
-      this.schedules.set(id, schedule);
-      if (change === "fired" || change === "triggered" || !shown) this.loadRuns(id);
-    }
-    this.dirty = true;
+  // Something changed (a schedule.* frame, an action): read again shortly, once.
+  soon(delayMs = 300) {
+    if (this.pending) return;
+    this.pending = setTimeout(() => {
+      this.pending = null;
+      this.load();
+    }, delayMs);
   }
 
-  // A task pushed: if it is one of a schedule's runs, its status chip follows it.
-  onTask(task) {
-    const id = task.schedule_id;
-    if (!id || !this.schedules.has(id)) return;
-    const runs = this.runs.get(id) || [];
-    const at = runs.findIndex((r) => r.task_id === task.task_id);
-    if (at < 0) return this.loadRuns(id);
-    if ((runs[at].revision ?? 0) >= (task.revision ?? 0)) return;
-    runs[at] = task;
-    this.dirty = true;
-  }
-
-  async loadRuns(id) {
-    if (this.loading.has(id)) {
-      this.again.add(id);
-      return;
-    }
-    this.loading.add(id);
+  async load() {
+    if (document.hidden) return;
     try {
-      const view = await this.api.schedule(id);
-      this.runs.set(id, view.last_runs.slice(0, LAST_RUNS));
-      this.dirty = true;
-      this.schedule();
+      const answer = await this.api.schedules();
+      this.draw(answer.items);
+      setText(this.el("status"), "");
+      if (this.open) await this.loadRuns(this.open);
     } catch (err) {
-      if (err.status !== 404) console.info("schedule runs:", err.message);
-    } finally {
-      this.loading.delete(id);
-      if (this.again.delete(id) && this.schedules.has(id)) this.loadRuns(id);
+      setText(this.el("status"), `schedules: ${err.message}`);
     }
   }
 
-  render() {
-    if (!this.dirty) return;
-    this.dirty = false;
-    const schedules = [...this.schedules.values()].sort((a, b) =>
-      a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : 0,
-    );
+  draw(schedules) {
     const keep = new Set(schedules.map((s) => s.schedule_id));
     for (const [id, row] of this.rows) {
       if (!keep.has(id)) {
         row.tr.remove();
+        row.runs.remove();
         this.rows.delete(id);
       }
     }
-    let cursor = this.body.firstChild;
-    for (const schedule of schedules) {
-      let row = this.rows.get(schedule.schedule_id);
+    const body = this.el("body");
+    for (const s of schedules) {
+      let row = this.rows.get(s.schedule_id);
       if (!row) {
-        row = createRow(schedule);
-        this.rows.set(schedule.schedule_id, row);
+        row = this.createRow(s);
+        this.rows.set(s.schedule_id, row);
       }
-      if (row.tr !== cursor) this.body.insertBefore(row.tr, cursor);
-      else cursor = cursor.nextSibling;
-      update(row, schedule, this.runs.get(schedule.schedule_id) || []);
+      body.append(row.tr, row.runs); // oldest first, as the API lists them
+      this.update(row, s);
     }
-    this.empty.hidden = schedules.length > 0;
+    this.el("empty").hidden = schedules.length > 0;
     const paused = schedules.filter((s) => s.paused).length;
-    setText(this.count, schedules.length ? `${schedules.length}${paused ? `, ${paused} paused` : ""}` : "");
+    setText(this.el("count"), schedules.length ? `${schedules.length}${paused ? `, ${paused} paused` : ""}` : "");
+  }
+
+  createRow(s) {
+    const cells = {
+      work: h("td", { className: "mono" }),
+      when: h("td"),
+      next: h("td", { className: "num" }),
+      last: h("td"),
+      runs: h("td", { className: "num" }),
+      state: h("span", { className: "chip" }),
+      toggle: h("button", { type: "button", className: "link-button", dataset: { action: "toggle" } }),
+      trigger: h("button", { type: "button", className: "link-button", dataset: { action: "trigger" }, textContent: "trigger now" }),
+    };
+    const tr = h(
+      "tr",
+      { className: "schedule-row", dataset: { scheduleId: s.schedule_id }, title: "show its last runs" },
+      cells.work,
+      cells.when,
+      cells.next,
+      cells.last,
+      cells.runs,
+      h("td", {}, cells.state),
+      h("td", { className: "actions" }, cells.toggle, " ", cells.trigger),
+    );
+    const runs = h("tr", { className: "schedule-runs", hidden: true }, h("td", { colSpan: 7 }));
+    return { tr, runs, cells };
+  }
+
+  update(row, s) {
+    const c = row.cells;
+    setText(c.work, s.note ? `${s.work_type} · ${s.note}` : s.work_type);
+    setText(c.when, timing(s));
+    setText(c.next, s.paused ? "—" : s.next_fire_at ? formatTimestamp(s.next_fire_at) : "over");
+    c.last.replaceChildren(
+      s.last_task_id
+        ? h("a", { href: "#", className: "mono", dataset: { taskId: s.last_task_id }, textContent: shortId(s.last_task_id) })
+        : "—",
+      s.last_fired_at ? ` ${formatTimestamp(s.last_fired_at)}` : "",
+    );
+    setText(c.runs, String(s.runs));
+    const state = s.paused ? "paused" : s.next_fire_at ? "active" : "over";
+    setText(c.state, state);
+    c.state.dataset.status = state;
+    setText(c.toggle, s.paused ? "resume" : "pause");
+    c.toggle.dataset.action = s.paused ? "resume" : "pause";
   }
 
   async onClick(event) {
-    const run = event.target.closest("[data-run-id]");
-    if (run) return this.onOpenTask(run.dataset.runId);
+    const link = event.target.closest("a[data-task-id]");
+    if (link) {
+      event.preventDefault();
+      return this.onOpenTask(link.dataset.taskId);
+    }
+    const tr = event.target.closest("tr[data-schedule-id]");
+    if (!tr) return;
+    const id = tr.dataset.scheduleId;
     const button = event.target.closest("button[data-action]");
-    if (!button) return;
-    const id = button.closest("tr").dataset.scheduleId;
-    const action = button.dataset.action;
+    if (button) return this.act(id, button.dataset.action, button);
+    this.open = this.open === id ? null : id;
+    for (const [other, row] of this.rows) row.runs.hidden = other !== this.open;
+    if (this.open) await this.loadRuns(id);
+  }
+
+  async act(id, action, button) {
     button.disabled = true;
     try {
       const answer = await this.api.scheduleAction(id, action);
-      if (action === "trigger") this.say(`schedule ${shortId(id)}: triggered task ${shortId(answer.task_id)}`, true);
-      else this.apply(action === "pause" ? "paused" : "resumed", answer);
-      this.schedule();
+      const what = action === "trigger" ? `fired task ${shortId(answer.task_id)}` : `${action}d`;
+      this.say(`schedule ${shortId(id)}: ${what}`, true);
     } catch (err) {
       this.say(`schedule ${shortId(id)}: ${err.message}`, false);
     } finally {
       button.disabled = false;
+      this.soon(0);
     }
   }
-}
 
-function createRow(schedule) {
-  const row = {
-    note: h("span", { className: "muted schedule-note" }),
-    workType: h("td", { className: "work-type" }),
-    when: h("td", { className: "when" }),
-    next: h("td", { className: "next" }),
-    runCount: h("td", { className: "num runs" }),
-    lastRuns: h("td", { className: "last-runs" }),
-    state: h("span", { className: "chip" }),
-    toggle: h("button", { type: "button", className: "secondary" }),
-    trigger: h("button", { type: "button", textContent: "Trigger", dataset: { action: "trigger" } }),
-  };
-  const id = h("td", { className: "mono", title: schedule.schedule_id, textContent: shortId(schedule.schedule_id) }, " ", row.note);
-  row.tr = h("tr", { dataset: { scheduleId: schedule.schedule_id } }, id, row.workType, row.when,
-    row.next, row.runCount, row.lastRuns, h("td", {}, row.state),
-    h("td", { className: "actions" }, row.toggle, " ", row.trigger));
-  return row;
-}
-
-function update(row, schedule, runs) {
-  setText(row.note, schedule.note || "");
-  setText(row.workType, schedule.work_type);
-  setText(row.when, whenText(schedule));
-  setText(row.next, nextText(schedule));
-  row.next.title = schedule.next_fire_at ? formatTimestamp(schedule.next_fire_at) : "";
-  setText(row.runCount, String(schedule.runs ?? 0));
-  const state = schedule.paused ? "paused" : schedule.next_fire_at ? "active" : "over";
-  setText(row.state, state);
-  if (row.state.dataset.status !== state) row.state.dataset.status = state;
-  setText(row.toggle, schedule.paused ? "Resume" : "Pause");
-  row.toggle.dataset.action = schedule.paused ? "resume" : "pause";
-  const chips = runs.map((run) =>
-    h("button", {
-      type: "button",
-      className: "chip run",
-      textContent: run.status,
-      title: `task ${run.task_id}, scheduled for ${formatTimestamp(run.scheduled_at)}`,
-      dataset: { runId: run.task_id, status: run.status },
-    }),
-  );
-  const text = runs.map((r) => `${r.task_id}:${r.status}`).join(",");
-  if (row.lastRuns.dataset.shown !== text) {
-    row.lastRuns.replaceChildren(...(chips.length ? chips : [h("span", { className: "muted", textContent: "none yet" })]));
-    row.lastRuns.dataset.shown = text;
+  async loadRuns(id) {
+    const row = this.rows.get(id);
+    if (!row) return;
+    const cell = row.runs.firstChild;
+    try {
+      const detail = await this.api.schedule(id);
+      const runs = detail.last_runs.map((t) =>
+        h(
+          "li",
+          {},
+          h("a", { href: "#", className: "mono", dataset: { taskId: t.task_id }, textContent: shortId(t.task_id) }),
+          " ",
+          h("span", { className: "chip", dataset: { status: t.status }, textContent: t.status }),
+          ` ${formatTimestamp(t.scheduled_at || t.created_at)}`,
+        ),
+      );
+      const next = detail.upcoming.slice(0, 3).map(formatTimestamp).join(", ");
+      cell.replaceChildren(
+        runs.length ? h("ul", { className: "runs" }, ...runs) : h("p", { className: "muted", textContent: "No runs yet." }),
+        next ? h("p", { className: "muted", textContent: `next: ${next}` }) : "",
+      );
+    } catch (err) {
+      cell.replaceChildren(h("p", { className: "muted", textContent: `last runs: ${err.message}` }));
+    }
   }
-}
-
-function whenText(schedule) {
-  if (schedule.cron) return `cron ${schedule.cron} (${schedule.timezone})`;
-  return `every ${schedule.interval_s} s`;
-}
-
-// The clock time within the next day, else the date and time (the title has it in full).
-function nextText(schedule) {
-  if (schedule.paused) return "paused";
-  if (!schedule.next_fire_at) return "over";
-  const ms = timeMs(schedule.next_fire_at);
-  if (ms - Date.now() < 86_400_000) return clockTime(ms);
-  return formatTimestamp(schedule.next_fire_at);
 }
