@@ -9,6 +9,7 @@ import attrs
 
 from chiffon.concurrency import admission
 from chiffon.decider import Decider
+from chiffon.errors import DependencyUnavailable
 from chiffon.fresh_outbox import FreshOutbox
 from chiffon.json_values import json_fields
 from chiffon.keyed_lock import KeyedLock
@@ -66,6 +67,15 @@ class Admissions:
             admitted += 1
             log.info("admitted: a slot of %r", key, extra=task_fields(outcome.task))
         return admitted
+
+    async def after_change(self, key: str) -> int:
+        """`admit`, after a change already stored (a dispatch, a slot freed): a store that
+        fails now must not fail that change, which stands; the next sweep admits instead."""
+        try:
+            return await self.admit(key)
+        except DependencyUnavailable as exc:
+            log.warning("admission for %r left to the next sweep: %s", key, exc)
+            return 0
 
     async def sweep(self) -> int:
         """Admit for every key with a due task waiting; returns how many were admitted."""

@@ -1,10 +1,12 @@
 """The history checker's rule across tasks: never more than max_running tasks of one
 concurrency key running at once, judged from the timelines' times.
 
-A task runs from the entry that made it `running` to the one that moved it on. Two runs are
-at once when one starts before the other has ended (one that ends at the very time another
-starts is over by then: a slot is handed on in that order). Runs are gathered a page at a
-time, so the rule holds across the pages of an audit.
+A task runs from the entry that made it `running` to the one that moved it on, a half-open
+span [start, end): two runs are at once when each starts before the other ends. So a run
+that ends at the very time another starts is over by then (a slot is handed on in that
+order), and a run that ended the instant it started (an instant handler on a virtual clock)
+overlaps nothing. Runs are gathered a page at a time, so the rule holds across the pages of
+an audit.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ class KeyedRuns:
             if running and started is None:
                 started = (event.revision, event.at)
             elif not running and started is not None:
-                runs.append(Run(task_id, max_running or 1, started[0], started[1], event.at))
+                if event.at > started[1]:  # [t, t) is empty: it overlaps no other run
+                    runs.append(Run(task_id, max_running or 1, started[0], started[1], event.at))
                 started = None
         if started is not None:
             runs.append(Run(task_id, max_running or 1, started[0], started[1], None))

@@ -101,7 +101,7 @@ class TaskLedger:
         if created:
             self._fresh.submit(messages)
             if held and task.concurrency_key is not None:
-                await self.admissions.admit(task.concurrency_key)
+                await self.admissions.after_change(task.concurrency_key)
         return stored, created
 
     async def apply(self, task_id: UUID, change: c.Change, known: Task | None = None) -> Outcome:
@@ -111,7 +111,7 @@ class TaskLedger:
         outcome = await self._apply(task_id, change, known)
         if isinstance(outcome, Applied) and released(outcome.task):
             assert outcome.task.concurrency_key is not None
-            await self.admissions.admit(outcome.task.concurrency_key)
+            await self.admissions.after_change(outcome.task.concurrency_key)
         return outcome
 
     async def _apply(self, task_id: UUID, change: c.Change, known: Task | None) -> Outcome:

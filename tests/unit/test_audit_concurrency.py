@@ -58,3 +58,16 @@ def test_runs_are_gathered_across_pages() -> None:
     assert check([first], LIVE, SCOPE, runs) == []
     assert check([second], LIVE, SCOPE, runs) == []  # left for the end of the audit
     assert [v.rule for v in concurrency_violations(runs)] == [Rule.CONCURRENCY]
+
+
+def test_a_run_that_ended_as_it_started_overlaps_nothing() -> None:
+    """On a virtual clock an instant handler starts and ends at one time: [t, t) is empty,
+    so beside it two runs are within a limit of 2."""
+    two = [keyed(History().start(A).progress(A).finish(A), max_running=2) for _ in range(2)]
+    run = keyed(History().start(B).finish(B), max_running=2, shift_s=0.5)
+    started = run.events[1].at
+    instant = attrs.evolve(
+        run, events=(*run.events[:2], attrs.evolve(run.events[2], at=started))
+    )  # runs [2.5 s, 2.5 s): inside the other two's [2 s, 4 s)
+    assert rules(*two, instant) == []
+    assert rules(*two, run) == [Rule.CONCURRENCY]  # [2.5 s, 3.5 s) is a third one

@@ -3,6 +3,7 @@ fed to the tracker directly, so which task runs when is decided by the test alon
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from uuid import uuid4
 
@@ -13,9 +14,11 @@ from adapters.memory.task_repository import InMemoryTaskRepository
 from chiffon.changes import dispatched
 from chiffon.commands import DispatchCommand, RetryRequest
 from chiffon.concurrency import ConcurrencyLimit
-from chiffon.errors import InvalidRequest, TaskIdConflict
+from chiffon.errors import DependencyUnavailable, InvalidRequest, TaskIdConflict
 from chiffon.model import (
     CancelOutcome,
+    EventDraft,
+    OutboxMessage,
     ResultStatus,
     RetryOn,
     StatusUpdate,
@@ -24,8 +27,9 @@ from chiffon.model import (
     WaitingReason,
     WorkResult,
 )
-from ports.task_repository import TaskFilter
-from tests.helpers import Stack, eventually, lease, new_agent
+from chiffon.patch import TaskPatch
+from ports.task_repository import Admission, TaskFilter, TaskRepository
+from tests.helpers import Stack, eventually, lease, new_agent, running_stack
 from tests.history import assert_history_clean
 
 W = WaitingReason
@@ -242,3 +246,38 @@ async def test_the_same_dispatch_again_is_idempotent_and_another_limit_conflicts
         await stack.service.dispatch(
             DispatchCommand(task.task_id, "research", concurrency=ConcurrencyLimit("db-1", 2))
         )
+
+
+class StoreDownForAdmissions(InMemoryTaskRepository):
+    """The store answers everything but admissions while `down`."""
+
+    down = False
+
+    async def admit(
+        self, task: Task, patch: TaskPatch, event: EventDraft, outbox: Sequence[OutboxMessage]
+    ) -> Admission:
+        if self.down:
+            raise DependencyUnavailable("the store did not answer")
+        return await super().admit(task, patch, event, outbox)
+
+
+async def test_a_store_failing_at_admission_fails_no_stored_change() -> None:
+    """The dispatch (or the end that freed a slot) is stored: it stands, and answers; the
+    admission it asked for is left to the next sweep."""
+    store = StoreDownForAdmissions()
+    async with running_stack({TaskRepository: store}) as stack:
+        store.down = True
+        task = await keyed(stack)  # stored; its admission failed
+        assert await states(stack, task) == [(S.PENDING, W.CONCURRENCY_LIMIT)]
+        store.down = False
+        await stack.wired.sweeper.sweep()
+        assert (await stack.task(task.task_id)).admitted_at is not None
+        second = await keyed(stack)
+        await start(stack, task)
+        store.down = True
+        await finish(stack, task)  # the slot is freed, the next admission fails
+        assert (await stack.task(task.task_id)).status is S.COMPLETED
+        assert (await stack.task(second.task_id)).admitted_at is None
+        store.down = False
+        await stack.wired.sweeper.sweep()
+        assert (await stack.task(second.task_id)).admitted_at is not None
