@@ -48,6 +48,7 @@ class TaskPatch:
     waiting_reason: WaitingReason | Keep | None = KEEP
     waiting_until: datetime | Keep | None = KEEP
     cancel_outcome: CancelOutcome | Keep | None = KEEP
+    admitted_at: datetime | Keep | None = KEEP  # a slot of its concurrency key (admission)
 
     def values(self) -> dict[str, Any]:
         """The fields it sets, by name, in declaration order (names from this class only:

@@ -75,7 +75,7 @@ class Dashboard {
     this.feed = new LiveFeed({
       url: socketUrl(window.location),
       tokens: this.tokens,
-      subscriptions: [{ topic: "tasks" }, { topic: "agents" }],
+      subscriptions: [{ topic: "tasks" }, { topic: "agents" }, { topic: "schedules" }],
       onFrame: (frame) => this.onFrame(frame),
       onState: (state) => this.onFeedState(state),
     });
@@ -133,6 +133,8 @@ class Dashboard {
   onSnapshot(frame) {
     const sub = frame.subscription || {};
     if (sub.topic === "agents") return this.onAgents(frame.data, true);
+    // Every schedule as it is now: the panel reads them (with what it shows beside them).
+    if (sub.topic === "schedules") return this.schedules.soon(0);
     const seen = new Set();
     for (const task of frame.data) {
       this.tasks.upsert(task, "snapshot");
