@@ -17,6 +17,7 @@ import attrs
 
 from chiffon import lifecycle
 from chiffon.attempt_holder import REFUSED_KIND
+from chiffon.audit_concurrency import KeyedRuns
 from chiffon.model import Agent, CancelOutcome, ChangeKind, Task, TaskEvent, TaskStatus
 
 # What may still be written after a task's final state: a refused report (recorded, never
@@ -58,6 +59,7 @@ class Rule:
     WAITING = "waiting_reason"  # every pending task says why it waits
     LOST_AGENT = "lost_agent"  # nothing running on an agent silent past the detection time
     UNFINISHED = "unfinished"  # (when asked for a settled history) every task has ended
+    CONCURRENCY = "concurrency_limit"  # never more than max_running of one key running
 
 
 @attrs.frozen
@@ -91,15 +93,36 @@ class AuditScope:
 
 
 def check(
-    histories: Iterable[TaskHistory], agents: Sequence[Agent], scope: AuditScope
+    histories: Iterable[TaskHistory],
+    agents: Sequence[Agent],
+    scope: AuditScope,
+    runs: KeyedRuns | None = None,
 ) -> list[Violation]:
-    """Every violation in these histories, task by task, in timeline order."""
+    """Every violation in these histories, task by task, in timeline order, then those of
+    concurrency keys. Given `runs`, the keyed tasks' runs are gathered there instead, for
+    the caller to check once it has read every page (`concurrency_violations`)."""
     by_id = {a.agent_id: a for a in agents}
     found: list[Violation] = []
+    gathered = KeyedRuns() if runs is None else runs
     for history in histories:
         found.extend(_Timeline(history).check())
         found.extend(_state(history.task, by_id, scope))
-    return found
+        gathered.add(history.task, history.events)
+    return found if runs is not None else found + concurrency_violations(gathered)
+
+
+def concurrency_violations(runs: KeyedRuns) -> list[Violation]:
+    """A run that started while its key already had max_running tasks running."""
+    return [
+        Violation(
+            run.task_id,
+            Rule.CONCURRENCY,
+            (run.revision,),
+            f"it started while {count - 1} other task(s) of concurrency key {key!r} ran "
+            f"(max_running {run.max_running})",
+        )
+        for key, run, count in runs.overruns()
+    ]
 
 
 class _Timeline:

@@ -9,7 +9,8 @@ from uuid import UUID
 
 import attrs
 
-from chiffon.audit import AuditScope, TaskHistory, Violation, check
+from chiffon.audit import AuditScope, TaskHistory, Violation, check, concurrency_violations
+from chiffon.audit_concurrency import KeyedRuns
 from chiffon.model import Task
 from ports.agent_registry import AgentRegistry
 from ports.clock import Clock
@@ -49,12 +50,14 @@ class Auditor:
         scope = AuditScope(self._clock.now(), self._detection_s, settled)
         flt = TaskFilter(trace_id=trace_id, created_after=since)
         checked, found = 0, []
+        runs = KeyedRuns()  # across pages: a key's tasks may be on any of them
         cursor: PageCursor | None = None
         while True:
             page = await self._tasks.page(flt, AUDIT_PAGE, cursor, light=True)
-            found += check(await self._histories(page.items), agents, scope)
+            found += check(await self._histories(page.items), agents, scope, runs)
             checked += len(page.items)
             if page.next_cursor is None:
+                found += concurrency_violations(runs)
                 return AuditReport(scope.now, checked, tuple(found))
             cursor = page.next_cursor
 

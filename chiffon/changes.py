@@ -226,19 +226,27 @@ class Finish(Change):
                 f"agent {self.agent_id} stopped attempt {self.attempt} though the task was "
                 "not cancelled"
             )
-        outcome = TaskPatch(
+        if task is not None and self._retried(task):
+            outcome = TaskPatch(
+                output=_bounded(self.output),
+                error_message=error,
+                exit_code=self.exit_code,
+                duration_ms=self.duration_ms,
+                updated_at=now,
+            )
+            return outcome | _next_attempt(task, now, jitter) | TaskPatch(result=None)
+        done = self.outcome is ResultStatus.COMPLETED
+        return TaskPatch(  # the common end, built in one go (a result's hot path)
+            status=self.target(task),
+            progress_percent=100 if done else KEEP,
             output=_bounded(self.output),
+            result=self.result,
             error_message=error,
             exit_code=self.exit_code,
             duration_ms=self.duration_ms,
+            finished_at=now,
             updated_at=now,
         )
-        if task is not None and self._retried(task):
-            return outcome | _next_attempt(task, now, jitter) | TaskPatch(result=None)
-        ended = TaskPatch(status=self.target(task), result=self.result, finished_at=now)
-        if self.outcome is ResultStatus.COMPLETED:
-            ended = ended | TaskPatch(progress_percent=100)
-        return outcome | ended
 
     def prerequisite(self, task: Task) -> Start | None:
         """A result implies the attempt ran, even if its `running` was never seen."""
@@ -474,17 +482,23 @@ def decide(
     if refusal is not None:
         return Refused(refusal)
     patch = change.patch(task, now, jitter)
-    patch = patch | _waiting(task, patch.applied_to(task), due, now)
-    new = attrs.evolve(patch.applied_to(task), revision=task.revision + 1)
+    after = patch.applied_to(task)
+    waiting = _waiting(task, after, due, now)
+    if waiting is None:
+        new = attrs.evolve(after, revision=task.revision + 1)
+    else:
+        patch = patch | waiting
+        new = attrs.evolve(after, revision=task.revision + 1, **waiting.values())
     event = draft(change, patch, now, new.status)
     return Accepted(new, patch, event, new.attempt > task.attempt)
 
 
-def _waiting(before: Task, after: Task, due: WaitingReason, now: datetime) -> TaskPatch:
-    """The waiting fields that change with the task: set while pending, cleared after."""
+def _waiting(before: Task, after: Task, due: WaitingReason, now: datetime) -> TaskPatch | None:
+    """The waiting fields that change with the task: set while pending, cleared after (None:
+    they stay)."""
     reason, until = reason_for(after, due, now)
     if (reason, until) == (before.waiting_reason, before.waiting_until):
-        return TaskPatch()
+        return None
     return TaskPatch(waiting_reason=reason, waiting_until=until)
 
 
@@ -500,15 +514,21 @@ def draft(
     change: Change, patch: TaskPatch, now: datetime, status: TaskStatus | None = None
 ) -> EventDraft:
     """The timeline entry of `change` setting `patch`: its status is the task's after the
-    change when the caller knows it (a settled cancel stays cancelled), else the target's,
-    or, for a blind update, running: the only state a blind update applies in."""
+    change when the caller knows it (a settled cancel stays cancelled), else the one the
+    patch sets, else the one state the change applies in (written unread, a change that
+    keeps the status can only have found the task there)."""
     if status is None:
-        status = TaskStatus.RUNNING if patch.status is KEEP else patch.status
+        status = _only(change.sources(None)) if patch.status is KEEP else patch.status
     changes = json_fields(patch.values())
     reporter = change.reported_by()
     if reporter is not None:
         changes["reported_by"] = reporter
     return EventDraft(change.kind, now, status, changes)
+
+
+def _only(states: frozenset[TaskStatus]) -> TaskStatus:
+    (state,) = states  # an update that keeps the status applies in one state (UPDATABLE)
+    return state
 
 
 def dispatched(task: Task) -> EventDraft:

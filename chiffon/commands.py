@@ -9,6 +9,7 @@ from uuid import UUID
 
 import attrs
 
+from chiffon.concurrency import ConcurrencyLimit, limit_of
 from chiffon.config import MAX_PARAMETERS_BYTES, MAX_TIMEOUT_S
 from chiffon.errors import InvalidRequest, PayloadTooLarge
 from chiffon.json_values import JsonRejected, check, same_json
@@ -104,6 +105,7 @@ class DispatchCommand:
     rerun_of: UUID | None = None
     schedule_id: UUID | None = None  # set by the scheduler, never by a caller
     scheduled_at: datetime | None = None
+    concurrency: ConcurrencyLimit | None = None
 
     @property
     def chosen_trace_id(self) -> UUID | None:
@@ -125,6 +127,8 @@ class DispatchCommand:
             problems["timeout_s"] = [f"must be greater than 0 and at most {MAX_TIMEOUT_S:g}"]
         if self.retry.problems():
             problems["retry"] = self.retry.problems()
+        if self.concurrency is not None and self.concurrency.problems():
+            problems["concurrency"] = self.concurrency.problems()
         problems.update(self._start_problems(now))
         # Measured first (C speed): parameters too large to keep are not walked at all.
         size = _json_size(self.parameters)
@@ -183,12 +187,13 @@ class DispatchCommand:
             and same_start
             and task.rerun_of == self.rerun_of
             and task.schedule_id == self.schedule_id
+            and limit_of(task) == self.concurrency
         )
 
 
 def rerun_command(original: Task, task_id: UUID) -> DispatchCommand:
-    """The same work with the same policies (priority, timeout, retry), in the same trace, as
-    a new task that starts now and says which task it reruns."""
+    """The same work with the same policies (priority, timeout, retry, concurrency limit), in
+    the same trace, as a new task that starts now and says which task it reruns."""
     retry = RetryRequest(
         max_attempts=original.max_attempts,
         backoff_s=original.retry_backoff_s,
@@ -204,6 +209,7 @@ def rerun_command(original: Task, task_id: UUID) -> DispatchCommand:
         trace_id=original.trace_id,
         retry=retry,
         rerun_of=original.task_id,
+        concurrency=limit_of(original),
     )
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import enum
 from typing import ClassVar
 
 import attrs
 
 from chiffon.lifecycle import is_terminal
 from chiffon.model import ENDINGS, Agent, Task
+from chiffon.schedules import Schedule
 
 
 @attrs.frozen
@@ -35,4 +37,26 @@ class AgentUpdated:
     kind: str = "agent.updated"
 
 
-Event = TaskChanged | AgentUpdated
+class ScheduleChange(enum.StrEnum):
+    """What happened to a schedule."""
+
+    CREATED = "created"
+    UPDATED = "updated"  # its settings replaced (PUT)
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    DELETED = "deleted"  # the schedule as it was, at revision + 1 (newer than any copy)
+    FIRED = "fired"  # a tick dispatched its runs: runs, last_task_id, next_fire_at
+    SKIPPED = "skipped"  # a tick's times were all skipped by its policies: next_fire_at
+    TRIGGERED = "triggered"  # fired now, outside its timing (last_task_id)
+
+
+@attrs.frozen
+class ScheduleChanged:
+    """The schedule as a change left it (announced by the replica that stored the change)."""
+
+    change: ScheduleChange
+    schedule: Schedule
+    kind: ClassVar[str] = "schedule.updated"
+
+
+Event = TaskChanged | AgentUpdated | ScheduleChanged

@@ -17,7 +17,9 @@ from uuid import UUID
 import attrs
 
 from chiffon import changes as c
+from chiffon.admission import Admissions
 from chiffon.attempt_holder import Report
+from chiffon.concurrency import released, waits_for_slot
 from chiffon.decider import Decider
 from chiffon.events import TaskChanged
 from chiffon.fresh_outbox import FreshOutbox
@@ -79,6 +81,7 @@ class TaskLedger:
         self._observer = observer
         self._order = KeyedLock()  # one task's changes, one after the other
         self._recorded = RecordedRefusals()
+        self.admissions = Admissions(tasks, decider, outbox, self._order, fresh)
 
     def due(self, agent_type: str) -> WaitingReason:
         """What a due pending task of `agent_type` waits for now: what a new task of that type
@@ -88,16 +91,30 @@ class TaskLedger:
     async def create(self, task: Task) -> tuple[Task, bool]:
         """Store a new task with its first timeline entry, its announcement and its work (the
         relay sends them in that order, so `pending` is heard before anything it causes).
-        Returns (stored task, created): an existing task_id stores nothing."""
-        messages = self._outbox.work_announced(task, ChangeKind.DISPATCHED)
+        Returns (stored task, created): an existing task_id stores nothing. A task waiting
+        for a concurrency slot is stored without its work: admission sends it."""
+        held = waits_for_slot(task)
+        kind = ChangeKind.DISPATCHED
+        announced = [self._outbox.announce(task, kind)]
+        messages = announced if held else self._outbox.work_announced(task, kind)
         stored, created = await self._tasks.create(task, c.dispatched(task), messages)
         if created:
             self._fresh.submit(messages)
+            if held and task.concurrency_key is not None:
+                await self.admissions.after_change(task.concurrency_key)
         return stored, created
 
     async def apply(self, task_id: UUID, change: c.Change, known: Task | None = None) -> Outcome:
         """Apply `change` to the task, in the task's order. `known` is the task as the caller
-        just read it (saves a read; a stale copy only costs a re-decision)."""
+        just read it (saves a read; a stale copy only costs a re-decision). A change that
+        frees a concurrency slot admits the next task waiting for one."""
+        outcome = await self._apply(task_id, change, known)
+        if isinstance(outcome, Applied) and released(outcome.task):
+            assert outcome.task.concurrency_key is not None
+            await self.admissions.after_change(outcome.task.concurrency_key)
+        return outcome
+
+    async def _apply(self, task_id: UUID, change: c.Change, known: Task | None) -> Outcome:
         async with self._order.hold(task_id):
             if known is None:
                 stored = await self._write_unread(task_id, change)

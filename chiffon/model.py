@@ -75,6 +75,7 @@ class WaitingReason(enum.StrEnum):
     NO_AGENT = "no_agent"  # no live agent of its agent type
     AGENTS_BUSY = "agents_busy"  # every live agent of its type runs all it can
     QUEUED = "queued"  # capacity exists: it is on its way to an agent
+    CONCURRENCY_LIMIT = "concurrency_limit"  # its concurrency key's slots are all held
 
 
 class LossPolicy(enum.StrEnum):
@@ -142,6 +143,11 @@ class Task:
     rerun_of: UUID | None = None  # the task this one reruns (POST /api/v1/tasks/{id}/rerun)
     schedule_id: UUID | None = None  # the schedule that fired it ...
     scheduled_at: datetime | None = None  # ... for this scheduled time
+    # at most concurrency_max_running tasks of one concurrency_key hold a slot at once
+    # (chiffon.concurrency); admitted_at: when this one took its slot (None: not yet)
+    concurrency_key: str | None = None
+    concurrency_max_running: int | None = None
+    admitted_at: datetime | None = None
 
 
 @attrs.frozen
@@ -175,6 +181,7 @@ class ChangeKind(enum.StrEnum):
     CANCEL_UNCONFIRMED = "cancel_unconfirmed"  # its agent was lost before that word
     WAITING = "waiting"  # a pending task's waiting reason changed
     REPORT_REFUSED = "report_refused"  # an agent's report not applied (status unchanged)
+    ADMITTED = "admitted"  # it got a slot of its concurrency key: its work is sent
 
 
 # The changes that can take a task to a final status (the others change a final task at most

@@ -187,11 +187,16 @@ class OrchestratorService:
     def _new_task(self, cmd: DispatchCommand, agent_type: str) -> Task:
         now = self._clock.now()
         start = cmd.start_at(now)
-        # The deadline counts from when the task may start.
+        # The deadline counts from when the task may start: for a task with a concurrency
+        # key, from when it gets its slot (chiffon.concurrency).
         begins = start or now
         deadline = None if cmd.timeout_s is None else begins + timedelta(seconds=cmd.timeout_s)
+        limit = cmd.concurrency
+        if limit is not None:
+            deadline = None
         # Decided before the task is built, so it is built once (a copy costs as much).
-        reason, until = pending_reason(start, 1, self._ledger.due(agent_type), now)
+        due = self._ledger.due(agent_type)
+        reason, until = pending_reason(start, 1, due, now, awaits_slot=limit is not None)
         return Task(
             task_id=cmd.task_id,
             request_id=cmd.chosen_request_id or self._ids.new_id(),
@@ -214,6 +219,8 @@ class OrchestratorService:
             rerun_of=cmd.rerun_of,
             schedule_id=cmd.schedule_id,
             scheduled_at=cmd.scheduled_at,
+            concurrency_key=None if limit is None else limit.key,
+            concurrency_max_running=None if limit is None else limit.max_running,
             waiting_reason=reason,
             waiting_until=until,
         )

@@ -113,4 +113,5 @@ class ScheduleRequest:
             timeout_s=w.timeout_s,
             retry=w.retry,
             on_no_agent=w.on_no_agent,
+            concurrency=w.concurrency,
         )

@@ -9,12 +9,14 @@ from uuid import UUID
 import attrs
 
 from chiffon.errors import ScheduleBusy, ScheduleNotFound, UnknownWorkType
+from chiffon.events import ScheduleChange, ScheduleChanged
 from chiffon.model import Task
 from chiffon.orchestrator import OrchestratorService
 from chiffon.schedule_requests import ScheduleRequest
 from chiffon.scheduler import Scheduler
 from chiffon.schedules import Schedule
 from ports.clock import Clock, IdFactory
+from ports.notifier import Notifier
 from ports.schedule_repository import ScheduleRepository
 from ports.task_repository import TaskFilter
 
@@ -32,7 +34,8 @@ class ScheduleView:
 
 class ScheduleService:
     """The caller-facing schedule use cases. Every change is a conditional save, so an edit
-    and a scheduler tick never overwrite each other."""
+    and a scheduler tick never overwrite each other, and is announced once stored
+    (`schedule.updated` on the WebSocket topic `schedules`)."""
 
     def __init__(
         self,
@@ -41,7 +44,9 @@ class ScheduleService:
         scheduler: Scheduler,
         clock: Clock,
         ids: IdFactory,
+        notifier: Notifier,
     ) -> None:
+        self._notifier = notifier
         self._schedules = schedules
         self._service = service
         self._scheduler = scheduler
@@ -54,6 +59,7 @@ class ScheduleService:
         await self._check(request)
         schedule = request.build(self._ids.new_id(), now)
         await self._schedules.create(schedule)
+        await self._notifier.publish(ScheduleChanged(ScheduleChange.CREATED, schedule))
         return schedule
 
     async def get(self, schedule_id: UUID, upcoming: int = 5, last_runs: int = 5) -> ScheduleView:
@@ -75,31 +81,44 @@ class ScheduleService:
         """Replace the schedule's settings (its runs are kept); raises as create, and
         ScheduleNotFound."""
         await self._check(request)
-        return await self._change(schedule_id, lambda s: request.apply_to(s, self._clock.now()))
+        return await self._change(
+            schedule_id, lambda s: request.apply_to(s, self._clock.now()), ScheduleChange.UPDATED
+        )
 
     async def pause(self, schedule_id: UUID) -> Schedule:
         return await self._change(
-            schedule_id, lambda s: attrs.evolve(s, paused=True, updated_at=self._clock.now())
+            schedule_id,
+            lambda s: attrs.evolve(s, paused=True, updated_at=self._clock.now()),
+            ScheduleChange.PAUSED,
         )
 
     async def resume(self, schedule_id: UUID) -> Schedule:
         """Unpause; it fires next at its first time after now (no catch-up of the pause)."""
         return await self._change(
-            schedule_id, lambda s: s.resumed(self._clock.now()) if s.paused else s
+            schedule_id,
+            lambda s: s.resumed(self._clock.now()) if s.paused else s,
+            ScheduleChange.RESUMED,
         )
 
     async def delete(self, schedule_id: UUID) -> None:
-        if not await self._schedules.delete(schedule_id):
+        schedule = await self._schedules.get(schedule_id)
+        if schedule is None or not await self._schedules.delete(schedule_id):
             raise ScheduleNotFound(
                 f"schedule {schedule_id} not found", {"schedule_id": str(schedule_id)}
             )
+        gone = attrs.evolve(schedule, revision=schedule.revision + 1, updated_at=self._clock.now())
+        await self._notifier.publish(ScheduleChanged(ScheduleChange.DELETED, gone))
 
     async def trigger(self, schedule_id: UUID) -> Task:
         """Dispatch the schedule's work now, whatever its policies (paused included); the
         task becomes its latest run. Raises ScheduleNotFound, or what dispatch raises."""
         schedule = await self._get(schedule_id)
         task = await self._scheduler.trigger(schedule, self._clock.now())
-        await self._change(schedule_id, lambda s: attrs.evolve(s, last_task_id=task.task_id))
+        await self._change(
+            schedule_id,
+            lambda s: attrs.evolve(s, last_task_id=task.task_id),
+            ScheduleChange.TRIGGERED,
+        )
         return task
 
     async def _check(self, request: ScheduleRequest) -> None:
@@ -119,11 +138,14 @@ class ScheduleService:
             )
         return schedule
 
-    async def _change(self, schedule_id: UUID, change: Callable[[Schedule], Schedule]) -> Schedule:
+    async def _change(
+        self, schedule_id: UUID, change: Callable[[Schedule], Schedule], said: ScheduleChange
+    ) -> Schedule:
         for _ in range(SAVE_ATTEMPTS):
             current = await self._get(schedule_id)
             saved = await self._schedules.save(change(current), current.revision)
             if saved is not None:
+                await self._notifier.publish(ScheduleChanged(said, saved))
                 return saved
         raise ScheduleBusy(
             f"schedule {schedule_id} kept changing; try again", {"schedule_id": str(schedule_id)}

@@ -18,12 +18,14 @@ from chiffon.errors import (
     TaskIdConflict,
     TaskNotFound,
 )
+from chiffon.events import ScheduleChange, ScheduleChanged
 from chiffon.lifecycle import TERMINAL
 from chiffon.model import Task
 from chiffon.orchestrator import OrchestratorService
 from chiffon.schedule_policy import SkipReason, plan_tick
 from chiffon.schedules import Schedule
 from ports.clock import Clock
+from ports.notifier import Notifier
 from ports.schedule_observer import ScheduleObserver
 from ports.schedule_repository import ScheduleRepository
 from ports.task_repository import TaskQueries
@@ -51,7 +53,9 @@ class Scheduler:
         service: OrchestratorService,
         clock: Clock,
         observer: ScheduleObserver,
+        notifier: Notifier,
     ) -> None:
+        self._notifier = notifier
         self._schedules = schedules
         self._tasks = tasks
         self._service = service
@@ -90,8 +94,11 @@ class Scheduler:
                 last_task = task_id
                 dispatched.append(at)
         after = attrs.evolve(tick.schedule, last_task_id=last_task)
-        if await self._schedules.save(after, schedule.revision) is None:
+        saved = await self._schedules.save(after, schedule.revision)
+        if saved is None:
             return 0  # another replica claimed this tick; our dispatches were its tasks
+        said = ScheduleChange.FIRED if dispatched else ScheduleChange.SKIPPED
+        await self._notifier.publish(ScheduleChanged(said, saved))
         work_type = schedule.work.work_type
         for at in dispatched:
             self._observer.fired(work_type, (self._clock.now() - at).total_seconds())
@@ -152,6 +159,7 @@ class Scheduler:
             timeout_s=work.timeout_s,
             retry=work.retry,
             on_no_agent=work.on_no_agent,
+            concurrency=work.concurrency,
             schedule_id=schedule.schedule_id,
             scheduled_at=at,
         )

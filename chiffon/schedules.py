@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 
 from chiffon.commands import RetryRequest
+from chiffon.concurrency import ConcurrencyLimit
 from chiffon.cron import CronError, parse
 from chiffon.model import PRIORITY_DEFAULT, JsonObject, NoAgentPolicy
 
@@ -101,6 +102,7 @@ class ScheduledWork:
     timeout_s: float | None = None
     retry: RetryRequest = attrs.Factory(RetryRequest)
     on_no_agent: NoAgentPolicy = NoAgentPolicy.QUEUE
+    concurrency: ConcurrencyLimit | None = None  # e.g. never two backups of one database
 
 
 @attrs.frozen

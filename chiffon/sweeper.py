@@ -1,4 +1,5 @@
-"""Periodic checks: agents that stopped beating, and tasks past their deadline."""
+"""Periodic checks: agents that stopped beating, tasks past their deadline, and tasks waiting
+for a concurrency slot that is free (a crash between a release and an admission)."""
 
 from __future__ import annotations
 
@@ -53,6 +54,7 @@ class Sweeper:
             if isinstance(outcome, Applied):
                 log.warning("task timed out", extra=task_fields(task, status="timed_out"))
         await self.refresh_waiting()
+        await self._ledger.admissions.sweep()
 
     async def _reclaim_orphans(self, silent_since: datetime) -> None:
         """Tasks still held by an agent that is offline or unknown: its loss was never

@@ -14,14 +14,16 @@ from chiffon.model import Agent, AgentStatus, Task, TaskStatus, WaitingReason
 
 @attrs.frozen
 class WaitCase:
-    """One case of the rule: a pending task whose attempt is `due` or not, and is its
-    `first_attempt` or a later one (None: either), waits for `reason` (None: for what due
-    tasks of its type wait for, given its agents). One not due waits until its attempt's
-    time (next_attempt_at); a due one, for no set time."""
+    """One case of the rule: a pending task whose attempt is `due` or not, is its
+    `first_attempt` or a later one, and `awaits_slot` of its concurrency key or not (None:
+    either), waits for `reason` (None: for what due tasks of its type wait for, given its
+    agents). One not due waits until its attempt's time (next_attempt_at); a due one, for no
+    set time."""
 
     due: bool
     first_attempt: bool | None
     reason: WaitingReason | None
+    awaits_slot: bool | None = None  # keyed and not admitted yet (chiffon.concurrency)
 
 
 # The waiting-reason rule, said once: the first case that holds gives the reason. Python
@@ -29,16 +31,21 @@ class WaitCase:
 WAITING_RULE: Final = (
     WaitCase(due=False, first_attempt=True, reason=WaitingReason.SCHEDULED),
     WaitCase(due=False, first_attempt=False, reason=WaitingReason.RETRY_BACKOFF),
-    WaitCase(due=True, first_attempt=None, reason=None),
+    WaitCase(
+        due=True, first_attempt=None, reason=WaitingReason.CONCURRENCY_LIMIT, awaits_slot=True
+    ),
+    WaitCase(due=True, first_attempt=None, reason=None, awaits_slot=False),
 )
 
 
-def _by_case() -> dict[tuple[bool, bool], WaitingReason | None]:
-    found: dict[tuple[bool, bool], WaitingReason | None] = {}
+def _by_case() -> dict[tuple[bool, bool, bool], WaitingReason | None]:
+    found: dict[tuple[bool, bool, bool], WaitingReason | None] = {}
     for case in WAITING_RULE:
         firsts = (True, False) if case.first_attempt is None else (case.first_attempt,)
+        slots = (True, False) if case.awaits_slot is None else (case.awaits_slot,)
         for first in firsts:
-            found.setdefault((case.due, first), case.reason)
+            for slot in slots:
+                found.setdefault((case.due, first, slot), case.reason)
     return found
 
 
@@ -59,20 +66,27 @@ def reason_for(
     task: Task, due: WaitingReason, now: datetime
 ) -> tuple[WaitingReason | None, datetime | None]:
     """(waiting_reason, waiting_until) of `task` by WAITING_RULE: none unless pending;
-    scheduled or retry_backoff while its attempt is not due; else `due`, what due tasks of
-    its type wait for."""
+    scheduled or retry_backoff while its attempt is not due; concurrency_limit while it
+    waits for a slot of its concurrency key; else `due`, what due tasks of its type wait
+    for."""
     if task.status is not TaskStatus.PENDING:
         return None, None
-    return pending_reason(task.next_attempt_at, task.attempt, due, now)
+    awaits_slot = task.concurrency_key is not None and task.admitted_at is None
+    return pending_reason(task.next_attempt_at, task.attempt, due, now, awaits_slot)
 
 
 def pending_reason(
-    next_attempt_at: datetime | None, attempt: int, due: WaitingReason, now: datetime
+    next_attempt_at: datetime | None,
+    attempt: int,
+    due: WaitingReason,
+    now: datetime,
+    awaits_slot: bool = False,
 ) -> tuple[WaitingReason, datetime | None]:
     """reason_for a pending task whose attempt `attempt` is due at `next_attempt_at` (a new
-    task's, before it exists as a Task), by WAITING_RULE."""
+    task's, before it exists as a Task), by WAITING_RULE; `awaits_slot`: it has a
+    concurrency key and no slot yet."""
     is_due = next_attempt_at is None or next_attempt_at <= now
-    reason = _BY_CASE[is_due, attempt == 1]
+    reason = _BY_CASE[is_due, attempt == 1, awaits_slot]
     return (due if reason is None else reason), None if is_due else next_attempt_at
 
 

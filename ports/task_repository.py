@@ -19,9 +19,9 @@ class TaskFilter:
     """Which tasks a page holds: every given field must match (all None: every task).
 
     `id_prefix`: the first hex digits of the task id (lowercase, no dashes, 1..32).
-    `schedule_id`: tasks fired by that schedule. `created_after` is inclusive,
-    `created_before` exclusive. `text`: a case-insensitive substring of the parameters' or
-    result's JSON text or of the error message."""
+    `schedule_id`: tasks fired by that schedule; `concurrency_key`: tasks of that key.
+    `created_after` is inclusive, `created_before` exclusive. `text`: a case-insensitive
+    substring of the parameters' or result's JSON text or of the error message."""
 
     status: TaskStatus | None = None
     waiting_reason: WaitingReason | None = None
@@ -34,6 +34,7 @@ class TaskFilter:
     created_before: datetime | None = None
     text: str | None = None
     schedule_id: UUID | None = None
+    concurrency_key: str | None = None
 
     def id_bounds(self) -> tuple[UUID, UUID] | None:
         """The smallest and largest task ids with `id_prefix` (ids order as their hex)."""
@@ -57,6 +58,15 @@ class TaskPage:
 
 
 Publish = Callable[[Sequence[OutboxMessage]], Awaitable[None]]
+
+
+@attrs.frozen
+class Admission:
+    """What `LedgerStore.admit` did: `task` is the task as stored once admitted (None: not
+    admitted); `full`: not admitted because its key's slots are all held."""
+
+    task: Task | None
+    full: bool = False
 
 
 @attrs.frozen
@@ -137,6 +147,29 @@ class LedgerStore(Protocol):
         the pushes it causes stay bounded); returns them."""
         ...
 
+    async def next_waiting(self, key: str, now: datetime) -> Task | None:
+        """The task that gets the next slot of concurrency key `key`: of the pending tasks
+        of that key not yet admitted and due (next_attempt_at null or at most `now`), the
+        highest priority, then the oldest (created_at, task_id). None if there is none."""
+        ...
+
+    async def waiting_keys(self, now: datetime, limit: int = 500) -> list[str]:
+        """Concurrency keys that have a due task waiting for a slot and may have a slot for it:
+        fewer held than the largest `concurrency_max_running` among the key's waiting tasks
+        (at most `limit`, in key order)."""
+        ...
+
+    async def admit(
+        self, task: Task, patch: TaskPatch, event: EventDraft, outbox: Sequence[OutboxMessage]
+    ) -> Admission:
+        """Give `task` (as read: its revision is required) a slot of its concurrency key, if
+        fewer than its `concurrency_max_running` tasks of that key hold one (see
+        chiffon.concurrency.holds_slot): then apply `patch` (with `admitted_at`), `event` and
+        `outbox` as `apply` does. One unit of work, serialised with every other admission of
+        the key across replicas, so the count of slots held never passes the limit. Slots
+        are never released explicitly: a task stops holding one as its row changes."""
+        ...
+
 
 class TaskQueries(Protocol):
     """What the API, the scheduler and the history checker read.
@@ -211,7 +244,8 @@ class OutboxStore(Protocol):
 
     async def pending_without_work(self, limit: int = 500) -> list[Task]:
         """Pending tasks with no unsent work message in the outbox (their work was sent),
-        oldest first, at most `limit`."""
+        oldest first, at most `limit`; a task waiting for a concurrency slot is not one of
+        them (it has no work yet)."""
         ...
 
 

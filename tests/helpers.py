@@ -115,11 +115,14 @@ class Stack:
 
 
 @asynccontextmanager
-async def running_stack(**settings: Any) -> AsyncIterator[Stack]:
+async def running_stack(
+    instances: dict[Any, object] | None = None, **settings: Any
+) -> AsyncIterator[Stack]:
+    """`instances`: adapters to use for these ports (as build_container's overrides)."""
     clock = ManualClock()
     container = build_container(
         Settings(demo_agent=False, **settings),
-        {Clock: clock, IdFactory: SequentialIds(), ReplicaKey: TEST_KEY},
+        {Clock: clock, IdFactory: SequentialIds(), ReplicaKey: TEST_KEY, **(instances or {})},
     )
     wired = wire_orchestrator(container)
     stack = Stack(wired, clock, container)

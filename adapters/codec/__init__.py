@@ -11,7 +11,7 @@ from uuid import UUID, uuid4
 import cattrs
 
 from adapters.codec import strict_json
-from chiffon.events import AgentUpdated, Event, TaskChanged
+from chiffon.events import AgentUpdated, Event, ScheduleChange, ScheduleChanged, TaskChanged
 from chiffon.message_limits import check_agent_message
 from chiffon.model import (
     Agent,
@@ -25,6 +25,7 @@ from chiffon.model import (
     WorkRequest,
     WorkResult,
 )
+from chiffon.schedules import Schedule
 
 PROTOCOL_VERSION: Final = "1.0"
 MAX_MESSAGE_BYTES: Final = 4 * 1024 * 1024
@@ -175,6 +176,9 @@ def encode_event(event: Event) -> bytes:
     if isinstance(event, TaskChanged):
         told = {"event": event.kind, "change": event.change, "data": task_to_json(event.task)}
         return dumps(told).encode()
+    if isinstance(event, ScheduleChanged):  # the stored form, as the schedule store keeps it
+        said = {"event": event.kind, "change": event.change.value}
+        return dumps({**said, "data": converter.unstructure(event.schedule)}).encode()
     return dumps({"event": event.kind, "data": agent_to_json(event.agent)}).encode()
 
 
@@ -212,6 +216,9 @@ def _event_from(item: dict[str, Any]) -> Event:
         return TaskChanged(change, task)
     if kind == "agent.updated":
         return AgentUpdated(converter.structure(data, Agent))
+    if kind == ScheduleChanged.kind:
+        change = ScheduleChange(item["change"])
+        return ScheduleChanged(change, converter.structure(data, Schedule))
     raise ValueError(f"unknown event {kind!r}")
 
 

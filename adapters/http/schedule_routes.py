@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 from aiohttp_apispec import docs, json_schema, match_info_schema, response_schema
 
@@ -12,6 +10,7 @@ from adapters.http.keys import SCHEDULES
 from adapters.http.openapi import error, post_responses, responses
 from adapters.http.parsing import json_object, load, path_uuid, require_json_if_any
 from adapters.http.rendering import json_response, shown_task
+from adapters.http.schedule_json import schedule_json
 from adapters.http.schedule_schemas import (
     ScheduleDetailSchema,
     ScheduleIdPathSchema,
@@ -21,8 +20,9 @@ from adapters.http.schedule_schemas import (
 )
 from adapters.http.schemas import TaskSchema
 from chiffon.commands import RetryRequest
+from chiffon.concurrency import ConcurrencyLimit
 from chiffon.schedule_requests import ScheduleRequest
-from chiffon.schedules import Schedule, ScheduledWork
+from chiffon.schedules import ScheduledWork
 
 routes = web.RouteTableDef()
 _request_schema = ScheduleRequestSchema()
@@ -31,27 +31,16 @@ INVALID = error("Invalid body (1000, naming each field); the work type does not 
 _WORK_FIELDS = ("work_type", "parameters", "priority", "timeout_s", "on_no_agent")
 
 
-def schedule_json(schedule: Schedule) -> dict[str, Any]:
-    data: dict[str, Any] = converter.unstructure(schedule)
-    timing, work = data.pop("timing"), data.pop("work")
-    data.update(cron=timing["cron"], timezone=timing["timezone"], interval_s=timing["interval_s"])
-    data.update(work)
-    data["retry"] = {
-        "max_attempts": schedule.work.retry.max_attempts,
-        "backoff_s": schedule.work.retry.backoff_s,
-        "backoff_max_s": schedule.work.retry.backoff_max_s,
-        "on": [str(o) for o in schedule.work.retry.on],
-    }
-    return {
-        k: str(v) if k in ("overlap", "catch_up", "on_no_agent") else v for k, v in data.items()
-    }
-
-
 async def _request(request: web.Request) -> ScheduleRequest:
     require_json_if_any(request)
     body = load(_request_schema, await json_object(request))
     retry = body.pop("retry") or {}
-    work = ScheduledWork(**{k: body.pop(k) for k in _WORK_FIELDS}, retry=RetryRequest(**retry))
+    limit = body.pop("concurrency")
+    work = ScheduledWork(
+        **{k: body.pop(k) for k in _WORK_FIELDS},
+        retry=RetryRequest(**retry),
+        concurrency=None if limit is None else ConcurrencyLimit(**limit),
+    )
     return ScheduleRequest(work=work, **body)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from adapters.http.schemas import (
+    ConcurrencySchema,
     DispatchRequestSchema,
     RetrySchema,
     SafeString,
@@ -39,6 +40,7 @@ class ScheduleRequestSchema(StrictSchema):
     timeout_s = _WORK["timeout_s"]
     retry = fields.Nested(RetrySchema, load_default=None)
     on_no_agent = _WORK["on_no_agent"]
+    concurrency = _WORK["concurrency"]
     overlap = fields.Enum(
         Overlap,
         by_value=True,
@@ -83,6 +85,7 @@ class ScheduleSchema(Schema):
     timeout_s = fields.Float(allow_none=True)
     retry = fields.Nested(RetrySchema)
     on_no_agent = fields.String()
+    concurrency = fields.Nested(ConcurrencySchema, allow_none=True)
     overlap = fields.String()
     catch_up = fields.String()
     catch_up_window_s = fields.Float(allow_none=True)

@@ -8,6 +8,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from adapters.http.model_schema import model_schema
 from chiffon.commands import BACKOFF_S, DELAY_S, MAX_ATTEMPTS, PRIORITY, TIMEOUT_S, Bounds
+from chiffon.concurrency import MAX_KEY_CHARS, MAX_RUNNING_LIMIT
 from chiffon.config import MAX_TIMEOUT_S, MAX_WORK_TYPE_CHARS
 from chiffon.model import (
     MAX_ATTEMPTS_DEFAULT,
@@ -119,6 +120,22 @@ class RetrySchema(StrictSchema):
     )
 
 
+class ConcurrencySchema(StrictSchema):
+    key = SafeString(
+        required=True,
+        max_length=MAX_KEY_CHARS,
+        metadata={"description": "What the tasks share (a host, a database, a customer): "
+                  f"1 to {MAX_KEY_CHARS} characters."},
+    )  # fmt: skip
+    max_running = fields.Integer(
+        strict=True,
+        load_default=1,
+        validate=validate.Range(1, MAX_RUNNING_LIMIT),
+        metadata={"description": "How many tasks of the key may run at once (default 1, at "
+                  f"most {MAX_RUNNING_LIMIT})."},
+    )  # fmt: skip
+
+
 class DispatchRequestSchema(StrictSchema):
     task_id = fields.UUID(required=True, metadata={"description": "Caller-chosen id (UUID)."})
     work_type = SafeString(
@@ -195,6 +212,14 @@ class DispatchRequestSchema(StrictSchema):
             "refuse it at once with 409/3001 when no live agent of the routed type exists."
         },
     )
+    concurrency = fields.Nested(
+        ConcurrencySchema,
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "A concurrency limit: at most max_running tasks with this "
+                  "key run at once; the others wait (waiting_reason concurrency_limit) and "
+                  "start in priority order as slots free up. See docs/concurrency.md."},
+    )  # fmt: skip
 
 
 @always_sent
@@ -215,12 +240,16 @@ TASK_DESCRIPTIONS: Final = {
     "next_attempt_at": "When this pending attempt's work is sent (delayed start, retry "
     "backoff); null: at once.",
     "waiting_reason": "Why a pending task is not running yet (null otherwise): scheduled, "
-    "retry_backoff (both until waiting_until), no_agent, agents_busy, queued.",
+    "retry_backoff (both until waiting_until), no_agent, agents_busy, queued, "
+    "concurrency_limit (its concurrency key's slots are all held).",
     "cancel_outcome": "How a cancel ended: not_started, requested (the agent's answer is "
     "awaited), stopped, too_late (its result is kept), unconfirmed.",
     "rerun_of": "The task this one reruns (POST /api/v1/tasks/{id}/rerun).",
     "schedule_id": "The schedule that fired this task.",
     "scheduled_at": "The time the schedule fired it for (it may start later).",
+    "concurrency_key": "Its concurrency key (null: no limit).",
+    "concurrency_max_running": "Its key's limit, as dispatched.",
+    "admitted_at": "When it took a slot of its key (null: not yet, or no key).",
 }
 # The task as the API shows it: its shape is the model's (chiffon/model.py), field by field.
 TaskSchema: Final = always_sent(model_schema(Task, TASK_DESCRIPTIONS))
@@ -235,7 +264,7 @@ class TaskEventSchema(Schema):
         required=True,
         metadata={
             "description": "dispatched, started, progress, finished, retried, lost, "
-            "cancelled, timed_out, given_up (imported: a task stored before timelines)"
+            "cancelled, timed_out, given_up, admitted (imported: a task stored before timelines)"
         },
     )
     status = fields.String(required=True, validate=validate.OneOf(TASK_STATUSES))
@@ -300,6 +329,10 @@ class TaskQuerySchema(StrictSchema):
     )
     agent = fields.UUID(metadata={"description": "Only tasks this agent ran or runs."})
     schedule_id = fields.UUID(metadata={"description": "Only tasks this schedule fired."})
+    concurrency_key = SafeString(
+        max_length=MAX_KEY_CHARS,
+        metadata={"description": "Only tasks dispatched with this concurrency key."},
+    )
     created_after = fields.AwareDateTime(
         metadata={"description": "Created at or after this time (ISO 8601 with offset)."}
     )
@@ -426,7 +459,8 @@ class ViolationSchema(Schema):
     rule = fields.String(
         metadata={
             "description": "revisions, one_terminal_state, lifecycle, timeline, max_attempts, "
-            "report_holder, one_runner, cancel_outcome, waiting_reason, lost_agent, unfinished"
+            "report_holder, one_runner, cancel_outcome, waiting_reason, lost_agent, unfinished, "
+            "concurrency_limit"
         }
     )
     revisions = fields.List(

@@ -34,6 +34,7 @@ from adapters.http.schemas import (
     TaskSchema,
 )
 from chiffon.commands import Correlation, DispatchCommand, RetryRequest
+from chiffon.concurrency import ConcurrencyLimit
 from chiffon.model import TaskStatus, WaitingReason
 from ports.task_repository import TaskFilter
 
@@ -64,8 +65,14 @@ async def dispatch(request: web.Request) -> web.Response:
     data = await json_object(request)
     body = load_plain(data) or load(_dispatch_schema, data)  # the schema says what is wrong
     retry = body.pop("retry", None)
+    limit = body.pop("concurrency", None)
     sent = Correlation(given(request, TRACE_HEADER), given(request, REQUEST_HEADER))
-    command = DispatchCommand(**body, retry=RetryRequest(**(retry or {})), correlation=sent)
+    command = DispatchCommand(
+        **body,
+        retry=RetryRequest(**(retry or {})),
+        correlation=sent,
+        concurrency=None if limit is None else ConcurrencyLimit(**limit),
+    )
     task, _ = await request.app[SERVICE].dispatch(command)
     about_task(request, task.task_id, task.trace_id, task.request_id)
     return web.json_response(
@@ -100,7 +107,7 @@ async def status(request: web.Request) -> web.Response:
     description="Keyset pagination: pass next_cursor back as cursor for the next page (with "
     "the same filters). Every filter given must match: status, waiting_reason, work_type, "
     "agent_type, trace_id, id (a task id prefix), agent (an agent id), schedule_id (the "
-    "schedule that fired it), created_after "
+    "schedule that fired it), concurrency_key, created_after "
     "(inclusive), created_before (exclusive), and q (a case-insensitive substring of the "
     "parameters', result's JSON text or the error message).",
     responses=responses((400, BAD_REQUEST)),
@@ -119,6 +126,7 @@ async def list_tasks(request: web.Request) -> web.Response:
         id_prefix=q.get("id"),
         agent_id=q.get("agent"),
         schedule_id=q.get("schedule_id"),
+        concurrency_key=q.get("concurrency_key"),
         created_after=q.get("created_after"),
         created_before=q.get("created_before"),
         text=q.get("q"),

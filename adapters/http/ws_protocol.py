@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Final
 from uuid import UUID
 
@@ -10,10 +11,12 @@ import attrs
 from adapters.codec import Unencodable, agent_to_json, strict_json, task_to_json
 from adapters.codec import dumps as strict_dumps
 from adapters.http.rendering import shown_task
-from chiffon.events import AgentUpdated, Event
+from adapters.http.schedule_json import schedule_json
+from chiffon.events import AgentUpdated, Event, ScheduleChanged, TaskChanged
 from chiffon.model import Agent, Task
+from chiffon.schedules import Schedule
 
-TOPICS: Final = ("tasks", "agents")
+TOPICS: Final = ("tasks", "agents", "schedules")
 SUBSCRIPTION_KEYS: Final = ("task_id", "trace_id", "topic")
 ACTIONS: Final = ("subscribe", "unsubscribe", "ping")
 PONG: Final = '{"event":"pong"}'
@@ -38,6 +41,8 @@ class Subscription:
     def matches(self, event: Event) -> bool:
         if isinstance(event, AgentUpdated):
             return self.value == "agents"
+        if isinstance(event, ScheduleChanged):
+            return self.value == "schedules"
         if self.key == "task_id":
             return event.task.task_id == self.value
         if self.key == "trace_id":
@@ -50,6 +55,7 @@ class Subscription:
 
 AGENTS_TOPIC: Final = Subscription("topic", "agents")
 TASKS_TOPIC: Final = Subscription("topic", "tasks")
+SCHEDULES_TOPIC: Final = Subscription("topic", "schedules")
 
 
 def wanted_by(event: Event) -> tuple[Subscription, ...]:
@@ -57,6 +63,8 @@ def wanted_by(event: Event) -> tuple[Subscription, ...]:
     three, which is what lets a change be matched without looking at every subscription."""
     if isinstance(event, AgentUpdated):
         return (AGENTS_TOPIC,)
+    if isinstance(event, ScheduleChanged):
+        return (SCHEDULES_TOPIC,)
     task = event.task
     by_task, by_trace = (
         Subscription("task_id", task.task_id),
@@ -122,7 +130,9 @@ def parse_subscription(fields: dict[str, Any]) -> Subscription:
     ((key, value),) = fields.items()
     if key == "topic":
         if not isinstance(value, str) or value not in TOPICS:
-            raise ProtocolError(f"unknown topic {value!r}", {"topic": ["Must be tasks or agents."]})
+            raise ProtocolError(
+                f"unknown topic {value!r}", {"topic": ["Must be tasks, agents or schedules."]}
+            )
         return Subscription(key, value)
     try:
         return Subscription(key, UUID(value))
@@ -138,10 +148,15 @@ def dumps(data: Any) -> str:
     return strict_dumps(data)
 
 
-def item_text(item: Task | Agent) -> str:
-    """One task or agent as JSON text (a task that cannot be shown as stored is shown with a
-    placeholder, see rendering.shown_task)."""
+Pushed = Task | Agent | Schedule  # what a frame's data is
+
+
+def item_text(item: Pushed) -> str:
+    """One task, agent or schedule as JSON text (a task that cannot be shown as stored is
+    shown with a placeholder, see rendering.shown_task)."""
     try:
+        if isinstance(item, Schedule):
+            return dumps(schedule_json(item))
         return dumps(task_to_json(item) if isinstance(item, Task) else agent_to_json(item))
     except Unencodable:
         return dumps(shown_task(item) if isinstance(item, Task) else {})
@@ -160,7 +175,7 @@ SUMMARY_LEAVES_OUT: Final = ("parameters", "result", "output")
 
 
 def snapshot_frame(
-    sub: Subscription, items: list[Task | Agent], truncated: bool, summary: bool = False
+    sub: Subscription, items: list[Pushed], truncated: bool, summary: bool = False
 ) -> str:
     """A snapshot; with `summary`, tasks leave out parameters, result and output (a client
     reads them with GET /api/v1/status/{id}), so its size does not grow with payloads."""
@@ -170,7 +185,7 @@ def snapshot_frame(
     return f'{head},"data":[{data}],"truncated":{dumps(truncated)}{tail}}}'
 
 
-def _summary_text(item: Task | Agent) -> str:
+def _summary_text(item: Pushed) -> str:
     if not isinstance(item, Task):
         return item_text(item)
     light = attrs.evolve(item, parameters={}, result=None, output=None)
@@ -185,18 +200,25 @@ def unsubscribed_frame(sub: Subscription) -> str:
 class OutEvent:
     """An event with its JSON data encoded once, however many connections push it."""
 
-    __slots__ = ("_data", "event", "wanted")
+    __slots__ = ("_head", "event", "wanted")
 
     def __init__(self, event: Event) -> None:
         self.event = event
         self.wanted = wanted_by(event)
-        self._data: str | None = None
+        self._head: str | None = None  # the frame up to its seq
 
     @property
-    def item(self) -> Task | Agent:
-        return self.event.agent if isinstance(self.event, AgentUpdated) else self.event.task
+    def item(self) -> Pushed:
+        event = self.event
+        if isinstance(event, AgentUpdated):
+            return event.agent
+        return event.schedule if isinstance(event, ScheduleChanged) else event.task
 
     def frame(self, seq: int) -> str:
-        if self._data is None:
-            self._data = item_text(self.item)
-        return f'{{"event":"{self.event.kind}","data":{self._data},"seq":{seq}}}'
+        if self._head is None:
+            event = self.event
+            said = ""
+            if isinstance(event, TaskChanged | ScheduleChanged):  # what happened: started, fired
+                said = f',"change":{json.dumps(str(event.change))}'
+            self._head = f'{{"event":"{event.kind}"{said},"data":{item_text(self.item)}'
+        return f'{self._head},"seq":{seq}}}'

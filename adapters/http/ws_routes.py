@@ -11,7 +11,7 @@ from uuid import UUID
 from aiohttp import WSMsgType, web
 from aiohttp_apispec import docs
 
-from adapters.http.keys import SERVICE
+from adapters.http.keys import SCHEDULES, SERVICE
 from adapters.http.origin import check_origin
 from adapters.http.schemas import ErrorSchema
 from adapters.http.websocket_hub import WebSocketHub
@@ -29,6 +29,7 @@ from adapters.http.ws_resume import replay
 from adapters.http.ws_snapshot import Snapshot, load_snapshot
 from chiffon.errors import ChiffonError
 from chiffon.orchestrator import OrchestratorService
+from chiffon.schedule_service import ScheduleService
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +38,14 @@ WS_HUB = web.AppKey("ws_hub", WebSocketHub)
 MAX_MESSAGE_BYTES: Final = 64 * 1024  # client messages are tiny; bigger ones close with 1009
 
 DESCRIPTION = """Upgrade to a WebSocket, then send JSON text frames:
-`{"action": "subscribe", "task_id": ...}` (or `trace_id`, or `"topic": "tasks"|"agents"`),
+`{"action": "subscribe", "task_id": ...}` (or `trace_id`, or `"topic":
+"tasks"|"agents"|"schedules"`),
 `{"action": "unsubscribe", ...same key...}`, `{"action": "ping"}`.
 Each subscribe is answered by `{"event": "snapshot", "subscription": ..., "data": [...]}`, then
 every matching change is pushed as `{"event": "task.updated"|"agent.updated", "data": ...,
-"seq": n}` (seq counts pushed events on this connection: 1, 2, 3...), in publish order, none
+"seq": n}` (seq counts pushed events on this connection: 1, 2, 3...), or for schedules
+`{"event": "schedule.updated", "change": "created"|"updated"|"paused"|"resumed"|"deleted"|
+"fired"|"skipped"|"triggered", "data": schedule, "seq": n}`, in publish order, none
 lost between snapshot and stream. Every task carries `revision` (+1 per change): drop a frame
 that is not newer. `{"action": "subscribe", "task_id": ..., "after_revision": N}` resumes: one
 task.updated per revision after N, then the live ones. Bad messages get `{"error_code": 1000,
@@ -91,11 +95,12 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         if not await request.app[WS_AUTH].admit(request, ws):
             return ws
     conn = hub.connect(ws, client, abort=_aborter(request))
+    schedules = request.app.get(SCHEDULES)
     try:
         async for msg in ws:
             if conn.closing:
                 break  # evicted: read nothing more, build nothing more for it
-            await _handle(request.app[SERVICE], hub, conn, msg.type, msg.data)
+            await _handle(request.app[SERVICE], hub, conn, msg.type, msg.data, schedules)
     finally:
         await hub.disconnect(conn)
     return ws
@@ -128,6 +133,7 @@ async def _handle(
     conn: Connection,
     kind: WSMsgType,
     data: object,
+    schedules: ScheduleService | None = None,
 ) -> None:
     if kind is WSMsgType.ERROR:
         return
@@ -144,7 +150,8 @@ async def _handle(
             conn.send(unsubscribed_frame(message.subscription))
         else:
             assert message.subscription is not None
-            await _subscribe(service, hub, conn, message.subscription, message.after_revision)
+            sub, after = message.subscription, message.after_revision
+            await _subscribe(service, hub, conn, sub, after, schedules)
     except ProtocolError as exc:
         conn.send(error_frame(1000, exc.message, exc.details))
 
@@ -155,6 +162,7 @@ async def _subscribe(
     conn: Connection,
     sub: Subscription,
     after_revision: int | None = None,
+    schedules: ScheduleService | None = None,
 ) -> None:
     """Remember events from now on, read the snapshot, then send both (see Connection).
     The whole of it, reading and encoding, passes a server-wide gate (hub.snapshots): however
@@ -172,7 +180,7 @@ async def _subscribe(
             if after_revision is not None:
                 await _resume(service, conn, sub, after_revision)
                 return
-            snapshot = await load_snapshot(service, sub, hub.limits.snapshot_tasks)
+            snapshot = await load_snapshot(service, sub, hub.limits.snapshot_tasks, schedules)
         except ChiffonError as exc:
             conn.abort()
             conn.send(error_frame(exc.error_code, exc.message, exc.details, sub))

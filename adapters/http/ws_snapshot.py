@@ -1,4 +1,5 @@
-"""Snapshots for WebSocket subscriptions, and which copy of a task or agent is the newer."""
+"""Snapshots for WebSocket subscriptions, and which copy of a task, agent or schedule is the
+newer."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import attrs
 from adapters.http.ws_protocol import Subscription
 from chiffon.model import Agent, Task, TaskStatus
 from chiffon.orchestrator import OrchestratorService
+from chiffon.schedule_service import ScheduleService
+from chiffon.schedules import Schedule
 from ports.task_repository import TaskFilter
 
-Item = Task | Agent
+Item = Task | Agent | Schedule
 Key = tuple[str, UUID]
 
 RECENT_TASKS: Final = 100
@@ -28,7 +31,10 @@ class Snapshot:
 
 
 async def load_snapshot(
-    service: OrchestratorService, sub: Subscription, max_tasks: int = MAX_SNAPSHOT_TASKS
+    service: OrchestratorService,
+    sub: Subscription,
+    max_tasks: int = MAX_SNAPSHOT_TASKS,
+    schedules: ScheduleService | None = None,
 ) -> Snapshot:
     """The current state a subscription starts from; raises TaskNotFound for a task_id.
     Trace and topic snapshots are summaries, read in light pages: their memory does not grow
@@ -42,6 +48,8 @@ async def load_snapshot(
         return Snapshot(tuple(tasks), truncated, summary=True)
     if sub.value == "agents":
         return Snapshot(tuple(await service.list_agents()))
+    if sub.value == "schedules":
+        return Snapshot(tuple(await schedules.list()) if schedules is not None else ())
     return await _active_and_recent(service, max_tasks)
 
 
@@ -82,12 +90,14 @@ def _created(item: Item) -> tuple[Any, ...]:
 
 
 def key(item: Item) -> Key:
+    if isinstance(item, Schedule):
+        return ("schedule", item.schedule_id)
     return ("task", item.task_id) if isinstance(item, Task) else ("agent", item.agent_id)
 
 
 def version(item: Item) -> tuple[Any, ...]:
-    """Orders copies of one task (by its revision, and nothing else) or agent (by its last
-    heartbeat) from older to newer."""
+    """Orders copies of one task or schedule (by its revision, and nothing else) or agent (by
+    its last heartbeat) from older to newer."""
     if isinstance(item, Agent):
         return (item.last_heartbeat_at,)
     return (item.revision,)

@@ -38,6 +38,7 @@ from chiffon.agent import AgentRuntime
 from chiffon.audit import Violation
 from chiffon.auditor import Auditor
 from chiffon.commands import DispatchCommand, RetryRequest
+from chiffon.concurrency import ConcurrencyLimit
 from chiffon.config import OrchestratorConfig
 from chiffon.credentials import AgentIdentity, ReplicaKey, agent_id_for
 from chiffon.demo_handlers import demo
@@ -55,6 +56,7 @@ from ports.task_repository import TaskRepository
 
 Say = Callable[[str], None]
 AGENT_TYPE = "demo"
+KEY_LIMITS = {"db-1": 1, "db-2": 2, "db-3": 3}  # concurrency keys of a fifth of the tasks
 NO_FAULTS = FaultRates(drop=0, duplicate=0, delay=0, store_write=0, publish=0)
 
 
@@ -289,6 +291,10 @@ class _World:
             params = {"late": True} if work == "echo" else {"seconds": 1}
             delay = round(r.uniform(1, 30), 2)
         cancel_after = round(r.uniform(0, 10), 2) if r.random() < 0.08 else None
+        # A fifth share three concurrency keys (limits 1, 2, 3): the checker's
+        # concurrency_limit rule then holds across crashes, restarts and cancels too.
+        key = r.choice(tuple(KEY_LIMITS)) if r.random() < 0.2 else None
+        limit = None if key is None else ConcurrencyLimit(key, KEY_LIMITS[key])
         command = DispatchCommand(
             task_id,
             work,
@@ -297,6 +303,7 @@ class _World:
             timeout_s=timeout,
             retry=retry,
             delay_s=delay,
+            concurrency=limit,
         )
         return command, cancel_after
 

@@ -13,7 +13,9 @@ from uuid import UUID
 
 import attrs
 
+from adapters.memory.concurrency_slots import SlotIndex
 from adapters.memory.task_activity import activity_of
+from chiffon.concurrency import waits_for_slot
 from chiffon.json_values import json_fields
 from chiffon.lifecycle import ACTIVE, TERMINAL
 from chiffon.model import (
@@ -33,6 +35,7 @@ from chiffon.stats import Activity, Span
 from chiffon.waiting import reason_for
 from ports.bus import PartiallyPublished
 from ports.task_repository import (
+    Admission,
     PageCursor,
     Publish,
     StoreCounts,
@@ -63,6 +66,7 @@ class InMemoryTaskRepository(TaskRepository):
         self._outbox: OrderedDict[UUID, OutboxMessage] = OrderedDict()
         self._claimed: set[UUID] = set()
         self._outbox_of: dict[UUID, set[UUID]] = {}  # task_id -> its unsent message ids
+        self._slots = SlotIndex()  # concurrency keys: who holds a slot, who waits for one
 
     async def create(
         self, task: Task, event: EventDraft, outbox: Sequence[OutboxMessage]
@@ -234,10 +238,49 @@ class InMemoryTaskRepository(TaskRepository):
             t
             for ids in self._active.values()
             for t in (self._tasks[i] for i in ids)
-            if t.status is TaskStatus.PENDING and not has_work(t.task_id)
+            if t.status is TaskStatus.PENDING and not has_work(t.task_id) and not waits_for_slot(t)
         ]
         pending.sort(key=lambda t: (t.created_at, t.task_id))
         return [_copy(t) for t in pending[:limit]]
+
+    async def next_waiting(self, key: str, now: datetime) -> Task | None:
+        due = [
+            t
+            for t in (self._tasks[i] for i in self._slots.waiting(key))
+            if t.next_attempt_at is None or t.next_attempt_at <= now
+        ]
+        if not due:
+            return None
+        return _copy(min(due, key=lambda t: (-t.priority, t.created_at, t.task_id)))
+
+    async def waiting_keys(self, now: datetime, limit: int = 500) -> list[str]:
+        found = []
+        for key in self._slots.waiting_keys():
+            due = [
+                t
+                for t in (self._tasks[i] for i in self._slots.waiting(key))
+                if t.next_attempt_at is None or t.next_attempt_at <= now
+            ]
+            if due and self._slots.held(key) < max(t.concurrency_max_running or 1 for t in due):
+                found.append(key)
+        return found[:limit]
+
+    async def admit(
+        self,
+        task: Task,
+        patch: TaskPatch,
+        event: EventDraft,
+        outbox: Sequence[OutboxMessage],
+    ) -> Admission:
+        key = task.concurrency_key
+        if key is None:
+            raise ValueError("only a task with a concurrency key is admitted")
+        if self._slots.held(key) >= (task.concurrency_max_running or 1):
+            return Admission(None, full=True)
+        current = self._tasks.get(task.task_id)
+        if current is None or not waits_for_slot(current):
+            return Admission(None)
+        return Admission(await self.apply(task.task_id, task.revision, patch, event, outbox))
 
     async def enqueue(self, outbox: Sequence[OutboxMessage]) -> None:
         self._add_outbox(outbox)
@@ -292,6 +335,7 @@ class InMemoryTaskRepository(TaskRepository):
 
     def _store(self, task: Task, outbox: Sequence[OutboxMessage]) -> Task:
         self._tasks[task.task_id] = task
+        self._slots.track(task)
         if task.status in ACTIVE:
             self._active.setdefault(task.agent_type, set()).add(task.task_id)
             if task.deadline_at is not None:
@@ -323,6 +367,7 @@ class InMemoryTaskRepository(TaskRepository):
         self._finished.pop(task_id, None)
         self._events.pop(task_id, None)
         self._forget_active(task)
+        self._slots.forget(task)
         index = bisect.bisect_left(self._order, (task.created_at, task_id))
         del self._order[index]
         for message_id in list(self._outbox_of.get(task_id, ())):
@@ -377,6 +422,7 @@ def _matches(task: Task, flt: TaskFilter) -> bool:
         and (flt.id_prefix is None or task.task_id.hex.startswith(flt.id_prefix))
         and (flt.agent_id is None or task.agent_id == flt.agent_id)
         and (flt.schedule_id is None or task.schedule_id == flt.schedule_id)
+        and (flt.concurrency_key is None or task.concurrency_key == flt.concurrency_key)
         and (flt.created_after is None or task.created_at >= flt.created_after)
         and (flt.created_before is None or task.created_at < flt.created_before)
         and (flt.text is None or _mentions(task, flt.text.lower()))

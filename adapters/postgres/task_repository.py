@@ -32,6 +32,7 @@ from chiffon.patch import ReportGuard, TaskPatch
 from chiffon.stats import Activity, Span
 from ports.bus import PartiallyPublished
 from ports.task_repository import (
+    Admission,
     PageCursor,
     Publish,
     StoreCounts,
@@ -166,6 +167,37 @@ class PostgresTaskRepository(TaskRepository):
         async with self._connection() as conn:
             rows = await conn.fetch(sql.PENDING_WITHOUT_WORK, limit)
         return [task_from_row(r) for r in rows]
+
+    @translates_errors
+    async def next_waiting(self, key: str, now: datetime) -> Task | None:
+        async with self._connection() as conn:
+            row = await conn.fetchrow(sql.NEXT_WAITING, key, now)
+        return None if row is None else task_from_row(row)
+
+    @translates_errors
+    async def waiting_keys(self, now: datetime, limit: int = 500) -> list[str]:
+        async with self._connection() as conn:
+            rows = await conn.fetch(sql.WAITING_KEYS, limit, now)
+        return [r["concurrency_key"] for r in rows]
+
+    @translates_errors
+    async def admit(
+        self,
+        task: Task,
+        patch: TaskPatch,
+        event: EventDraft,
+        outbox: Sequence[OutboxMessage],
+    ) -> Admission:
+        key = task.concurrency_key
+        if key is None:
+            raise ValueError("only a task with a concurrency key is admitted")
+        query, args = sql.apply_query(task.task_id, task.revision, patch.values(), event, outbox)
+        async with self._transaction() as conn:
+            await conn.execute(sql.LOCK_KEY, key)
+            if await conn.fetchval(sql.SLOTS_HELD, key) >= (task.concurrency_max_running or 1):
+                return Admission(None, full=True)
+            row = await conn.fetchrow(query, *args)
+        return Admission(None if row is None else task_from_row(row))
 
     @translates_errors
     async def running_on(self, agent_id: UUID) -> list[Task]:

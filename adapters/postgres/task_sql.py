@@ -35,7 +35,8 @@ SELECT * FROM (
 ) held WHERE agent_id IS NOT NULL ORDER BY started_at, task_id LIMIT $3
 """
 PENDING_WITHOUT_WORK: Final = """
-SELECT * FROM tasks t WHERE status = 'pending' AND NOT EXISTS (
+SELECT * FROM tasks t WHERE status = 'pending'
+AND (concurrency_key IS NULL OR admitted_at IS NOT NULL) AND NOT EXISTS (
   SELECT 1 FROM outbox o WHERE o.task_id = t.task_id AND o.sent_at IS NULL
   AND o.kind = 'work_request')
 ORDER BY created_at, task_id LIMIT $1
@@ -75,11 +76,14 @@ def _waiting_sql(due_reason: str, now: str) -> tuple[str, str]:
     """(reason, until) of a pending row as SQL expressions, written from the domain's
     WAITING_RULE (chiffon/waiting.py): the rule is said there only."""
     is_due = f"(next_attempt_at IS NULL OR next_attempt_at <= {now})"
+    awaits_slot = "(concurrency_key IS NOT NULL AND admitted_at IS NULL)"
     whens = []
     for case in WAITING_RULE:
         holds = [is_due if case.due else f"NOT {is_due}"]
         if case.first_attempt is not None:
             holds.append("attempt = 1" if case.first_attempt else "attempt <> 1")
+        if case.awaits_slot is not None:
+            holds.append(awaits_slot if case.awaits_slot else f"NOT {awaits_slot}")
         reason = due_reason if case.reason is None else f"'{case.reason.value}'"
         whens.append(f"WHEN {' AND '.join(holds)} THEN {reason}")
     return f"CASE {' '.join(whens)} END", f"CASE WHEN NOT {is_due} THEN next_attempt_at END"
@@ -104,6 +108,33 @@ UPDATE tasks t SET waiting_reason = target.reason, waiting_until = target.until,
 FROM target WHERE t.task_id = target.task_id AND t.status = 'pending'
 RETURNING t.*
 """
+# Concurrency keys (migration 0013): each on its partial index.
+_DUE_WAITING: Final = """
+status = 'pending' AND concurrency_key IS NOT NULL AND admitted_at IS NULL
+AND (next_attempt_at IS NULL OR next_attempt_at <= $2)
+"""
+# chiffon.concurrency.holds_slot, on the partial index tasks_concurrency_held_idx.
+_HOLDS: Final = f"""admitted_at IS NOT NULL
+AND (status IN ('pending', 'running') OR cancel_outcome = '{CancelOutcome.REQUESTED}')"""
+NEXT_WAITING: Final = f"""
+SELECT * FROM tasks WHERE concurrency_key = $1 AND {_DUE_WAITING}
+ORDER BY priority DESC, created_at, task_id LIMIT 1
+"""
+# Keys whose waiting tasks may get a slot now: fewer held than the largest limit among them
+# (admission checks each task's own limit under the lock; this only spares the full keys).
+WAITING_KEYS: Final = f"""
+SELECT k.concurrency_key FROM (
+    SELECT concurrency_key, max(concurrency_max_running) AS most FROM tasks
+    WHERE {_DUE_WAITING} GROUP BY concurrency_key
+) k
+WHERE (SELECT count(*) FROM tasks h WHERE h.concurrency_key = k.concurrency_key
+       AND {_HOLDS}) < k.most
+ORDER BY k.concurrency_key LIMIT $1
+"""
+# Admissions of one key wait for each other (in this transaction): the count they read is
+# then every slot taken by a committed admission. A release needs no lock: it only lowers it.
+LOCK_KEY: Final = "SELECT pg_advisory_xact_lock(hashtextextended('chiffon.concurrency:' || $1, 0))"
+SLOTS_HELD: Final = f"SELECT count(*) FROM tasks WHERE concurrency_key = $1 AND {_HOLDS}"
 INSERT_EVENTS: Final = """
 INSERT INTO task_events (task_id, revision, at, kind, status, changes)
 SELECT e.task_id, e.revision, e.at, e.kind, e.status, e.changes::jsonb
@@ -185,6 +216,7 @@ def _search(flt: TaskFilter, where: list[str], args: list[Any]) -> None:
     for column, op, value in (
         ("agent_id", "=", flt.agent_id),
         ("schedule_id", "=", flt.schedule_id),
+        ("concurrency_key", "=", flt.concurrency_key),
         ("created_at", ">=", flt.created_after),
         ("created_at", "<", flt.created_before),
     ):

@@ -466,3 +466,28 @@ def test_simulate_prints_the_seed_and_its_counts() -> None:
     assert lines[0] == "simulating seed 9: 80 tasks, 2 agents"
     assert any(line.startswith("seed 9: 80 tasks (") for line in lines)
     assert lines[-1] == "0 violations"
+
+
+def test_dispatch_and_schedule_take_a_concurrency_key_and_status_says_it_waits(url: str) -> None:
+    key = f"db-{uuid.uuid4().hex[:6]}"
+    limit = ("--concurrency-key", key, "--max-running", "1")
+    first = chiffon("dispatch", "sleep", "seconds=30", *limit, url=url).out.strip()
+    second = chiffon("dispatch", "sleep", "seconds=30", *limit, url=url).out.strip()
+    shown = chiffon("status", second, url=url).out
+    assert "concurrency_limit" in shown, shown
+    assert f"{key} (max 1 running; not admitted yet)" in shown, shown
+    waiting = chiffon("tasks", "--waiting", "concurrency_limit", "--json", url=url).json()
+    assert second in {t["task_id"] for t in waiting} and first not in {
+        t["task_id"] for t in waiting
+    }
+    for task_id in (second, first):
+        assert chiffon("cancel", task_id, url=url).code == 0
+    lonely = chiffon("dispatch", "echo", "--max-running", "2", url=url)
+    one_error_line(lonely, 2, "--max-running goes with --concurrency-key")
+    bad = chiffon("dispatch", "echo", "--concurrency-key", key, "--max-running", "0", url=url)
+    one_error_line(bad, 2, "concurrency")
+    added = chiffon(
+        "schedule", "add", "sleep", "--every", "3600", "--concurrency-key", key, "--json", url=url
+    ).json()
+    assert added["concurrency"] == {"key": key, "max_running": 1}
+    assert chiffon("schedule", "rm", added["schedule_id"], url=url).code == 0

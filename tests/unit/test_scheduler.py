@@ -9,9 +9,11 @@ from uuid import uuid4
 import attrs
 
 from adapters.http.metrics.registry import ChiffonMetrics
+from chiffon.events import ScheduleChange, ScheduleChanged
 from chiffon.model import TaskStatus
 from chiffon.scheduler import Scheduler
 from chiffon.schedules import Overlap, Schedule, ScheduledWork, Timing
+from ports.notifier import Notifier
 from ports.schedule_repository import ScheduleRepository
 from ports.task_repository import TaskFilter
 from tests.helpers import Stack, eventually
@@ -106,13 +108,16 @@ async def test_replicas_ticking_together_fire_each_time_once(stack: Stack) -> No
             stack.service,
             stack.clock,
             scheduler(stack)._observer,
+            stack.container.resolve(Notifier),
         )
         for _ in range(3)
     ]
-    for _ in range(3):
+    for n in range(1, 4):
         stack.clock.advance(60)
         counts = await asyncio.gather(*(r.tick() for r in replicas))
         assert sum(counts) == 1
+        fired = [e for e in stack.events if isinstance(e, ScheduleChanged)]
+        assert [e.change for e in fired] == [ScheduleChange.FIRED] * n  # announced once
     assert len(await fired_tasks(stack, schedule)) == 3
     assert metric(stack, "chiffon_schedule_fires_total", work_type="echo") == 3
 

@@ -9,8 +9,14 @@ from chiffon.waiting import WAITING_RULE
 def test_every_case_of_a_pending_task_has_exactly_one_reason() -> None:
     for due in (True, False):
         for first in (True, False):
-            holding = [c for c in WAITING_RULE if c.due == due and c.first_attempt in (None, first)]
-            assert len(holding) == 1, (due, first)
+            for slot in (True, False):  # waiting for a concurrency slot or not
+                holding = [
+                    c
+                    for c in WAITING_RULE
+                    if c.due == due and c.first_attempt in (None, first)
+                    and c.awaits_slot in (None, slot)
+                ]  # fmt: skip
+                assert len(holding) == 1, (due, first, slot)
 
 
 def test_only_a_due_task_waits_for_its_agents() -> None:

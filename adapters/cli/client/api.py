@@ -105,9 +105,11 @@ class Client:
         delay_s: float | None = None,
         not_before: str | None = None,
         on_no_agent: str | None = None,
+        concurrency: Mapping[str, Any] | None = None,
     ) -> Accepted:
         """Dispatch one unit of work (idempotent on task_id, generated when not given).
-        `retry` is the API's retry object ({"max_attempts", "backoff_s", "on", ...}). The
+        `retry` is the API's retry object ({"max_attempts", "backoff_s", "on", ...}),
+        `concurrency` its concurrency object ({"key", "max_running"}). The
         answer's trace_id is `trace_id`, else the client's, else a new one."""
         body: dict[str, Any] = {
             "task_id": str(task_id or uuid4()),
@@ -122,6 +124,7 @@ class Client:
             "delay_s": delay_s,
             "not_before": not_before,
             "on_no_agent": on_no_agent,
+            "concurrency": None if concurrency is None else dict(concurrency),
         }
         body.update({k: v for k, v in optional.items() if v is not None})
         headers = {"X-Trace-Id": str(trace_id)} if trace_id else {}
@@ -142,6 +145,7 @@ class Client:
         waiting_reason: str | None = None,
         id_prefix: str | None = None,
         agent_id: UUID | str | None = None,
+        concurrency_key: str | None = None,
         text: str | None = None,
         created_after: datetime | str | None = None,
         created_before: datetime | str | None = None,
@@ -150,7 +154,8 @@ class Client:
     ) -> AsyncGenerator[TaskJson, None]:
         """Every matching task, newest first, page after page (at most `limit` if given).
 
-        `id_prefix`: the task id starts with it; `text`: in the parameters, result or error
+        `id_prefix`: the task id starts with it; `concurrency_key`: tasks dispatched with
+        that key; `text`: in the parameters, result or error
         (any case); `created_after` (inclusive) / `created_before`: aware times or ISO text."""
         filters = {
             "status": status,
@@ -159,6 +164,7 @@ class Client:
             "waiting_reason": waiting_reason,
             "id": id_prefix,
             "agent": agent_id,
+            "concurrency_key": concurrency_key,
             "q": text,
             "created_after": _iso(created_after),
             "created_before": _iso(created_before),

@@ -70,6 +70,7 @@ def add_verbs(top: argparse.ArgumentParser, verbs: Subparsers) -> None:
         action="store_true",
         help="refuse it (409) when no agent of its type is alive",
     )
+    _concurrency_options(p)
     _gather_pairs(p)
     _verb(verbs, "status", "one task's state").add_argument("task_id", metavar="ID")
     p = _verb(verbs, "tasks", "list tasks, newest first")
@@ -83,7 +84,8 @@ def add_verbs(top: argparse.ArgumentParser, verbs: Subparsers) -> None:
         "--waiting",
         dest="waiting_reason",
         metavar="WHY",
-        help="pending tasks waiting for: scheduled, retry_backoff, no_agent, agents_busy, queued",
+        help="pending tasks waiting for: scheduled, retry_backoff, no_agent, agents_busy, "
+        "queued, concurrency_limit",
     )
     p.add_argument(
         "--limit", type=int, default=50, metavar="N", help="at most this many (default 50)"
@@ -119,6 +121,18 @@ def add_verbs(top: argparse.ArgumentParser, verbs: Subparsers) -> None:
     one.add_argument("--trace", dest="trace_id", metavar="ID", help="only the tasks of this trace")
 
 
+def _concurrency_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--concurrency-key",
+        dest="concurrency_key",
+        metavar="KEY",
+        help="at most --max-running tasks with this key run at once (e.g. a database)",
+    )
+    p.add_argument(
+        "--max-running", dest="max_running", type=int, metavar="N", help="for the key (default 1)"
+    )
+
+
 def _schedule_verbs(top: argparse.ArgumentParser) -> None:
     actions = top.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = _verb(actions, "add", "create a schedule (prints its id)")
@@ -141,6 +155,7 @@ def _schedule_verbs(top: argparse.ArgumentParser) -> None:
     p.add_argument("--until", metavar="TIME", help="no fire after this (ISO 8601 with offset)")
     p.add_argument("--note", metavar="TEXT")
     p.add_argument("--paused", action="store_true", help="create it paused")
+    _concurrency_options(p)
     _gather_pairs(p)
     _verb(actions, "list", "every schedule, one line each")
     for action, what in (
@@ -156,6 +171,9 @@ def _schedule_verbs(top: argparse.ArgumentParser) -> None:
 def _search_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--id", dest="id_prefix", metavar="PREFIX", help="task id starts with")
     p.add_argument("--agent", dest="agent_id", metavar="ID", help="tasks this agent ran")
+    p.add_argument(
+        "--key", dest="concurrency_key", metavar="KEY", help="tasks of this concurrency key"
+    )
     p.add_argument(
         "--search",
         "-q",

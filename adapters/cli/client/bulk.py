@@ -18,6 +18,7 @@ FILTERS = (
     "waiting_reason",
     "id_prefix",
     "agent_id",
+    "concurrency_key",
     "text",
     "created_after",
     "created_before",

@@ -93,6 +93,7 @@ def task_view(task: TaskJson, now: datetime | None = None) -> Table:
         "status": task.get("status"),
         "waiting": _waiting(task),
         "cancel": task.get("cancel_outcome"),
+        "concurrency": _concurrency(task),
         "work type": task.get("work_type"),
         "agent": _agent(task),
         "attempt": f"{task.get('attempt')} of {task.get('max_attempts')}",
@@ -133,6 +134,14 @@ def status_text(task: TaskJson) -> str:
     """The status with why it waits, or how its cancel ended: `pending (no_agent)`."""
     detail = task.get("waiting_reason") or task.get("cancel_outcome")
     return f"{task.get('status')} ({detail})" if detail else str(task.get("status"))
+
+
+def _concurrency(task: TaskJson) -> str | None:
+    key = task.get("concurrency_key")
+    if key is None:
+        return None
+    slot = "admitted" if task.get("admitted_at") else "not admitted yet"
+    return f"{key} (max {task.get('concurrency_max_running')} running; {slot})"
 
 
 def _waiting(task: TaskJson) -> str | None:

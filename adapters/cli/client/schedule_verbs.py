@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.cli.client.api import Client
-from adapters.cli.client.verbs import Options, Output, UsageError, parameters
+from adapters.cli.client.verbs import Options, Output, UsageError, concurrency, parameters
 from chiffon.visible_text import visible
 
 # option name -> the body field it sets (only when given)
@@ -38,6 +38,9 @@ def schedule_body(opts: Options) -> dict[str, Any]:
         body["retry"] = {"max_attempts": opts["max_attempts"]}
     if opts.get("paused"):
         body["paused"] = True
+    limit = concurrency(opts)
+    if limit is not None:
+        body["concurrency"] = limit
     return body
 
 

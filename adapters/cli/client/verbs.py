@@ -75,6 +75,16 @@ def _params_option(params: str) -> dict[str, Any]:
     return value
 
 
+def concurrency(opts: Options) -> dict[str, Any] | None:
+    """The API's concurrency object from --concurrency-key and --max-running."""
+    key, most = opts.get("concurrency_key"), opts.get("max_running")
+    if key is None:
+        if most is not None:
+            raise UsageError("--max-running goes with --concurrency-key")
+        return None
+    return {"key": key, "max_running": 1 if most is None else most}
+
+
 async def dispatch(client: Client, opts: Options, out: Output) -> int:
     params = parameters(opts.get("pairs", []), opts.get("params"))
     accepted = await client.dispatch(
@@ -88,6 +98,7 @@ async def dispatch(client: Client, opts: Options, out: Output) -> int:
         delay_s=opts.get("delay_s"),
         not_before=opts.get("not_before"),
         on_no_agent="reject" if opts.get("reject") else None,
+        concurrency=concurrency(opts),
     )
     task_id = accepted.task_id
     if not opts.get("wait"):
@@ -188,6 +199,7 @@ async def tasks(client: Client, opts: Options, out: Output) -> int:
             waiting_reason=opts.get("waiting_reason"),
             id_prefix=opts.get("id_prefix"),
             agent_id=opts.get("agent_id"),
+            concurrency_key=opts.get("concurrency_key"),
             text=opts.get("text"),
             created_after=opts.get("created_after"),
             created_before=opts.get("created_before"),

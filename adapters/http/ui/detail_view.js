@@ -17,6 +17,7 @@ import { loadTimeline } from "./timeline.js";
 const FIELDS = [
   ["Waiting", (t) => waitingText(t)],
   ["Cancel", (t) => (t.cancel_outcome ? t.cancel_outcome.replaceAll("_", " ") : t.cancel_outcome)],
+  ["Concurrency", (t) => concurrencyText(t)],
   ["Work type", "work_type"],
   ["Agent type", "agent_type"],
   ["Agent", "agent_id"],
@@ -28,6 +29,8 @@ const FIELDS = [
   ["Timeout", (t) => (typeof t.timeout_s === "number" ? `${t.timeout_s} s` : t.timeout_s)],
   ["Trace", "trace_id"],
   ["Rerun of", "rerun_of"],
+  ["Schedule", "schedule_id"],
+  ["Scheduled for", (t) => formatTimestamp(t.scheduled_at)],
   ["Request", "request_id"],
   ["Created", (t) => formatTimestamp(t.created_at)],
   ["Started", (t) => formatTimestamp(t.started_at)],
@@ -42,6 +45,13 @@ function waitingText(task) {
   if (!task.waiting_reason) return task.waiting_reason;
   const why = task.waiting_reason.replaceAll("_", " ");
   return task.waiting_until ? `${why} until ${formatTimestamp(task.waiting_until)}` : why;
+}
+
+// "db-1 · max 1 running · admitted 12:00:03" (null: no key; undefined: not loaded yet).
+function concurrencyText(task) {
+  if (!task.concurrency_key) return task.concurrency_key;
+  const slot = task.admitted_at ? `admitted ${formatTimestamp(task.admitted_at)}` : "not admitted yet";
+  return `${task.concurrency_key} · max ${task.concurrency_max_running} running · ${slot}`;
 }
 
 function progressText(task) {

@@ -3,7 +3,9 @@
 
 import { h, shortId } from "./format.js";
 
-const FIELDS = ["work_type", "parameters", "priority", "timeout_s"];
+const FIELDS = ["work_type", "parameters", "priority", "timeout_s", "concurrency_key", "max_running"];
+// The API names a nested object's field by the object: its errors go next to the key's box.
+const SHOWN_AT = { concurrency: "concurrency_key" };
 
 // crypto.randomUUID exists only in secure contexts (https, localhost); a page opened over
 // plain http from another host still needs a v4 UUID, so build one from getRandomValues.
@@ -118,6 +120,12 @@ export class DispatchForm {
     if (priority !== undefined) body.priority = priority;
     const timeout = optionalNumber("timeout_s", f.timeout_s.value, false);
     if (timeout !== undefined) body.timeout_s = timeout;
+    const most = optionalNumber("max_running", f.max_running.value, true);
+    if (f.concurrency_key.value !== "") {
+      body.concurrency = { key: f.concurrency_key.value, max_running: most ?? 1 };
+    } else if (most !== undefined) {
+      throw new FieldError("concurrency_key", "give a key for max running");
+    }
     // The same request keeps its task_id until it is accepted: sent again after a lost answer
     // or a 5xx, dispatch (idempotent on task_id) answers the first answer, never a second task.
     const key = JSON.stringify(body);
@@ -151,10 +159,10 @@ export class DispatchForm {
   // 400/1000 details map field -> [messages]; other codes may name a field too (1001: work_type).
   showApiError(err) {
     const details = err.details && typeof err.details === "object" ? err.details : {};
-    const named = Object.keys(details).filter((k) => FIELDS.includes(k));
-    for (const field of named) {
-      const said = [].concat(details[field]).map((m) => (typeof m === "string" ? m : JSON.stringify(m)));
-      this.showFieldError(field, `${err.message}: ${said.join(" ")}`);
+    const named = Object.keys(details).filter((k) => FIELDS.includes(SHOWN_AT[k] || k));
+    for (const name of named) {
+      const said = [].concat(details[name]).map((m) => (typeof m === "string" ? m : JSON.stringify(m)));
+      this.showFieldError(SHOWN_AT[name] || name, `${err.message}: ${said.join(" ")}`);
     }
     const code = err.code ? ` (${err.status}/${err.code})` : "";
     this.setStatus(named.length ? `refused${code}` : `${err.message}${code}`, "error");

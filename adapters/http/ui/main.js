@@ -12,6 +12,7 @@ import { LiveFeed, socketUrl } from "./live.js";
 import { RestSync } from "./rest_sync.js";
 import { frameScheduler } from "./scheduler.js";
 import { AgentStore, TaskStore } from "./store.js";
+import { SchedulesView } from "./schedules_view.js";
 import { StatsView } from "./stats_view.js";
 import { bindFilters } from "./task_filters.js";
 import { TasksView } from "./tasks_view.js";
@@ -66,11 +67,15 @@ class Dashboard {
     });
     this.form = new DispatchForm(byId("dispatch-form"), this.api);
     this.stats = new StatsView(byId("activity"), this.api);
+    this.schedules = new SchedulesView(byId("schedules"), this.api, {
+      onOpenTask: (id) => this.select(id),
+      say: (text, ok) => this.say(text, ok),
+    });
     this.zone = new ZoneSwitch(byId("time-zone"), () => this.detail.refresh());
     this.feed = new LiveFeed({
       url: socketUrl(window.location),
       tokens: this.tokens,
-      subscriptions: [{ topic: "tasks" }, { topic: "agents" }],
+      subscriptions: [{ topic: "tasks" }, { topic: "agents" }, { topic: "schedules" }],
       onFrame: (frame) => this.onFrame(frame),
       onState: (state) => this.onFeedState(state),
     });
@@ -96,6 +101,7 @@ class Dashboard {
   goLive() {
     this.feed.start();
     this.stats.start();
+    this.schedules.start();
     this.applyFilters(); // the newest matching tasks over REST too
   }
 
@@ -117,8 +123,9 @@ class Dashboard {
 
   onFrame(frame) {
     if (frame.event === "snapshot") this.onSnapshot(frame);
-    else if (frame.event === "task.updated") this.tasks.upsert(frame.data, "push");
+    else if (frame.event === "task.updated") this.tasks.upsert(frame.data, "push", frame.change);
     else if (frame.event === "agent.updated") this.onAgents([frame.data], false);
+    else if (typeof frame.event === "string" && frame.event.startsWith("schedule.")) this.schedules.soon();
     else if ("error_code" in frame) this.onFeedError(frame);
     this.schedule();
   }
@@ -126,6 +133,8 @@ class Dashboard {
   onSnapshot(frame) {
     const sub = frame.subscription || {};
     if (sub.topic === "agents") return this.onAgents(frame.data, true);
+    // Every schedule as it is now: the panel reads them (with what it shows beside them).
+    if (sub.topic === "schedules") return this.schedules.soon(0);
     const seen = new Set();
     for (const task of frame.data) {
       this.tasks.upsert(task, "snapshot");

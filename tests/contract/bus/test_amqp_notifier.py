@@ -16,9 +16,11 @@ from adapters.amqp.notifier import SIGNATURE, AmqpNotifier
 from adapters.amqp.topology import Topology
 from adapters.amqp.work_bus import AmqpWorkBus
 from adapters.codec import decode_event, decode_events, decode_message, encode_event
+from chiffon.concurrency import ConcurrencyLimit
 from chiffon.credentials import ReplicaKey
-from chiffon.events import AgentUpdated, Event, TaskChanged
+from chiffon.events import AgentUpdated, Event, ScheduleChange, ScheduleChanged, TaskChanged
 from chiffon.model import Agent, AgentStatus, Task, TaskStatus
+from chiffon.schedules import Schedule, ScheduledWork, Timing
 from tests.amqp_fixtures import ConnectionFactory
 from tests.contract.bus.helpers import outbox, request, wait_until
 
@@ -58,8 +60,18 @@ def agent() -> Agent:
     )
 
 
+def schedule_changed(change: ScheduleChange = ScheduleChange.FIRED) -> ScheduleChanged:
+    now = datetime.now(UTC)
+    limit = ConcurrencyLimit("db-1", 1)
+    work = ScheduledWork("echo", {"text": "backup"}, priority=4, concurrency=limit)
+    schedule = Schedule(
+        uuid4(), Timing("0 3 * * *", "Europe/Paris", None, now), work, now, now, now, runs=3
+    )
+    return ScheduleChanged(change, schedule)
+
+
 def test_events_round_trip_through_the_codec() -> None:
-    for event in (TaskChanged("progress", task(40)), AgentUpdated(agent())):
+    for event in (TaskChanged("progress", task(40)), AgentUpdated(agent()), schedule_changed()):
         assert decode_event(encode_event(event)) == event
 
 
@@ -79,6 +91,7 @@ async def test_every_replica_hears_every_event_in_order(
         for p in range(0, 100, 10)
     ]
     sent.append(AgentUpdated(agent()))
+    sent.append(schedule_changed(ScheduleChange.PAUSED))  # schedules' changes travel too
     for event in sent[:5]:
         await replicas[0].publish(event)
     for event in sent[5:]:
