@@ -44,10 +44,10 @@ from adapters.system.clock import RandomIds, SystemClock
 from adapters.system.resources import PsutilResourceProbe
 from chiffon.agent import AgentRuntime
 from chiffon.config import OrchestratorConfig
-from chiffon.credentials import ReplicaKey, agent_id_for, new_agent_key
+from chiffon.credentials import AgentIdentity, ReplicaKey, agent_id_for, new_agent_key
+from chiffon.decider import Decider
 from chiffon.fresh_outbox import FreshOutbox
 from chiffon.handlers import HandlerRegistry
-from chiffon.keyed_lock import KeyedLock
 from chiffon.leases import LeaseKeeper
 from chiffon.ledger import TaskLedger
 from chiffon.messages import OutboxFactory
@@ -165,7 +165,7 @@ def build_container(settings: Settings, overrides: Overrides | None = None) -> p
     c.register(ScheduleObserver, instance=MetricsScheduleObserver(metrics))
     if given:
         raise TypeError(f"nothing to override for {sorted(map(str, given))}")
-    services: tuple[type, ...] = (FreshOutbox, KeyedLock, OutboxFactory, AgentAvailability)
+    services: tuple[type, ...] = (FreshOutbox, OutboxFactory, AgentAvailability, Decider)
     services += (TaskLedger,)
     services += (LeaseKeeper, OrchestratorService, AgentMessageTracker, Sweeper, OutboxRelay)
     services += (RetentionSweeper, Scheduler, ScheduleService)
@@ -351,12 +351,10 @@ def _agent_runtime(
     return AgentRuntime(
         bus,
         handlers,
-        agent_id_for(agent_key),
-        settings.agent_type,
+        AgentIdentity(settings.agent_type, agent_key),
         PsutilResourceProbe(),
         concurrency=concurrency,
         heartbeat_interval_s=settings.heartbeat_interval_s,
-        agent_key=agent_key,
     )
 
 

@@ -24,7 +24,7 @@ from adapters.http.ws_limits import WsLimits
 from adapters.http.ws_protocol import Subscription
 from adapters.http.ws_snapshot import Snapshot
 from adapters.memory.notifier import InMemoryNotifier
-from chiffon.events import TaskUpdated
+from chiffon.events import TaskChanged
 from chiffon.model import Task, TaskStatus
 
 MIB = 1024 * 1024
@@ -95,14 +95,14 @@ class _Discard:
         return True
 
 
-def _change(task_id: uuid.UUID, revision: int) -> TaskUpdated:
+def _change(task_id: uuid.UUID, revision: int) -> TaskChanged:
     now = datetime(2026, 1, 1, tzinfo=UTC)
     task = Task(
         task_id=task_id, request_id=task_id, trace_id=task_id, work_type="echo",
         agent_type="demo", priority=3, parameters={}, status=TaskStatus.RUNNING,
         created_at=now, updated_at=now + timedelta(seconds=revision), revision=revision,
     )  # fmt: skip
-    return TaskUpdated(task)
+    return TaskChanged("progress", task)
 
 
 async def _fanout_cost(subscriptions: int, changes: int) -> float:

@@ -11,6 +11,7 @@ from collections.abc import Awaitable
 from typing import Any
 from uuid import UUID
 
+from chiffon.credentials import AgentIdentity
 from chiffon.handlers import HandlerContext, HandlerError, HandlerOutcome, HandlerRegistry
 from chiffon.json_values import clean_text
 from chiffon.model import (
@@ -45,16 +46,14 @@ class AgentRuntime:
         self,
         bus: AgentBus,
         handlers: HandlerRegistry,
-        agent_id: UUID,
-        agent_type: str,
+        identity: AgentIdentity,
         resources: ResourceProbe,
         concurrency: int = 1,
         heartbeat_interval_s: float = 2.0,
-        agent_key: str = "",
     ) -> None:
-        self.agent_id = agent_id
-        self._agent_key = agent_key  # proves agent_id (chiffon.credentials); never logged
-        self.agent_type = agent_type
+        self.agent_id = identity.agent_id
+        self._agent_key = identity.key  # proves agent_id (chiffon.credentials); never logged
+        self.agent_type = identity.agent_type
         self._bus = bus
         self._handlers = handlers
         self._resources = resources

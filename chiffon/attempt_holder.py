@@ -17,9 +17,9 @@ from uuid import UUID
 
 import attrs
 
-from chiffon.model import Task, TaskStatus
+from chiffon.model import ChangeKind, Task, TaskStatus
 
-REFUSED_KIND: Final = "report_refused"
+REFUSED_KIND: Final = ChangeKind.REPORT_REFUSED
 
 
 @attrs.frozen

@@ -17,11 +17,11 @@ import attrs
 
 from chiffon import lifecycle
 from chiffon.attempt_holder import REFUSED_KIND
-from chiffon.model import Agent, CancelOutcome, Task, TaskEvent, TaskStatus
+from chiffon.model import Agent, CancelOutcome, ChangeKind, Task, TaskEvent, TaskStatus
 
 # What may still be written after a task's final state: a refused report (recorded, never
 # applied), and a cancelled task's last word from its agent.
-SETTLE_KINDS: Final = frozenset({"cancel_confirmed", "cancel_unconfirmed"})
+SETTLE_KINDS: Final = frozenset({ChangeKind.CANCEL_CONFIRMED, ChangeKind.CANCEL_UNCONFIRMED})
 SETTLE_KEYS: Final = frozenset(
     {
         "status",
@@ -37,9 +37,11 @@ SETTLE_KEYS: Final = frozenset(
 )
 # How a timeline begins: a dispatch, or (PostgreSQL migration 0002) a task's state when
 # timelines began.
-FIRST_KINDS: Final = frozenset({"dispatched", "imported"})
+FIRST_KINDS: Final = frozenset({ChangeKind.DISPATCHED, "imported"})
 # Kinds that apply an agent's report: only the holder of the current attempt may make them.
-HELD_REPORTS: Final = frozenset({"progress", "finished", "cancel_confirmed"})
+HELD_REPORTS: Final = frozenset(
+    {ChangeKind.PROGRESS, ChangeKind.FINISHED, ChangeKind.CANCEL_CONFIRMED}
+)
 
 
 class Rule:
@@ -212,7 +214,7 @@ class _Timeline:
     def _report(self, event: TaskEvent, before: TaskStatus) -> None:
         """An agent's report applied: from the current attempt, and (but a `running`, which
         claims it) from the agent holding it."""
-        if event.kind != "started" and event.kind not in HELD_REPORTS:
+        if event.kind != ChangeKind.STARTED and event.kind not in HELD_REPORTS:
             return
         reporter = event.changes.get("reported_by")
         said = reporter if isinstance(reporter, Mapping) else {}
@@ -224,7 +226,7 @@ class _Timeline:
                 f"{event.kind} of attempt {attempt} applied while the task was at attempt "
                 f"{self.attempt} (a stale attempt)",
             )
-        if event.kind == "started":
+        if event.kind == ChangeKind.STARTED:
             return
         if event.kind != "cancel_confirmed" and before is not TaskStatus.RUNNING:
             self.violation(

@@ -1,16 +1,17 @@
 """Every kind of change a task can go through, as typed values, and the one decision that
 checks a change against the lifecycle table and says what the task becomes.
 
-A change names its target status (None: the status stays), the attempt it is about when it
-comes from an agent, the fields it sets, and the messages it causes. Nothing outside this
-module builds a task's new fields or restates a from-state.
+Every change implements the `Change` protocol: its kind, the attempt it is about, where it
+may start and where it takes the task (the lifecycle table), and the patch of fields it sets.
+Nothing outside this module builds a task's new fields or restates a from-state, and nothing
+here asks a change what kind it is.
 """
 
 from __future__ import annotations
 
 import operator
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, Protocol
 from uuid import UUID
 
 import attrs
@@ -21,6 +22,7 @@ from chiffon.config import MAX_OUTPUT_CHARS
 from chiffon.json_values import json_fields
 from chiffon.model import (
     CancelOutcome,
+    ChangeKind,
     EventDraft,
     ResultStatus,
     RetryOn,
@@ -28,6 +30,7 @@ from chiffon.model import (
     TaskStatus,
     WaitingReason,
 )
+from chiffon.patch import KEEP, ReportGuard, TaskPatch
 from chiffon.retry_policy import next_attempt_at, retries
 from chiffon.timeouts import TIMEOUT_EXIT_CODE, timeout_error
 from chiffon.waiting import reason_for
@@ -35,58 +38,128 @@ from chiffon.waiting import reason_for
 MAX_MESSAGE_CHARS: Final = 1000
 
 
+class Change(Protocol):
+    """One change to a task. A class implementing it states what it needs and inherits the
+    rest: most changes are not reports, settle nothing and tell no agent to stop."""
+
+    @property
+    def kind(self) -> ChangeKind:
+        """Its name in the timeline (and in the events announced after it)."""
+        ...
+
+    @property
+    def attempt(self) -> int | None:
+        """The attempt it is about (None: whichever is current)."""
+        ...
+
+    def target(self, task: Task | None) -> TaskStatus | None:
+        """Where it takes `task` (None: the status stays; `task` None: decided unread)."""
+        ...
+
+    def patch(self, task: Task | None, now: datetime, jitter: float) -> TaskPatch:
+        """The fields it sets on `task` (None: written without a read, see `unread`).
+        `jitter` (in [0, 1)) is the random part of a retry's backoff."""
+        ...
+
+    def sources(self, task: Task | None) -> frozenset[TaskStatus]:
+        """The states it may start from: the lifecycle table's, for its target."""
+        return lifecycle.sources_for(self.target(task))
+
+    def report(self) -> Report | None:
+        """The agent's report it applies, checked against the attempt's holder (None: none)."""
+        return None
+
+    def unread(self, now: datetime) -> ReportGuard | None:
+        """The guard under which it may be written without reading the task first, because
+        its fields do not depend on the task (None: it is decided after a read)."""
+        return None
+
+    def refusal(self, task: Task) -> str | None:
+        """Why it cannot apply to `task` beyond the table and the attempt (None: it can)."""
+        return None
+
+    def prerequisite(self, task: Task) -> Change | None:
+        """A change that must apply to `task` first (None: none)."""
+        return None
+
+    def replacement(self, task: Task) -> Change | None:
+        """The change that applies to `task` in its place (None: itself)."""
+        return None
+
+    def stop_reason(self, task: Task) -> str | None:
+        """Why the agent running `task` (if any) is told to stop (None: it is not)."""
+        return None
+
+    def reported_by(self) -> dict[str, Any] | None:
+        """Which agent's report, about which attempt, it applies (None: not a report), kept
+        in its timeline entry under a key that is no task field, so the history checker can
+        tell a result applied from the holder of the current attempt from any other."""
+        return None
+
+
 @attrs.frozen
-class Start:
+class Start(Change):
     """An agent started the attempt (its `running` report)."""
 
     agent_id: UUID
     attempt: int
-    kind: ClassVar[str] = "started"
-    target: ClassVar[TaskStatus | None] = TaskStatus.RUNNING
-    blind: ClassVar[bool] = True  # its fields do not depend on the task: written without a read
+    kind: ClassVar[ChangeKind] = ChangeKind.STARTED
 
-    @property
+    def target(self, task: Task | None) -> TaskStatus | None:
+        return TaskStatus.RUNNING
+
     def report(self) -> Report:
         return Report(self.kind, self.agent_id, self.attempt)
 
-    def fields(self, task: Task | None, now: datetime) -> dict[str, Any]:
-        return {
-            "status": TaskStatus.RUNNING,
-            "agent_id": self.agent_id,
-            "started_at": now,
-            "next_attempt_at": None,
-            "waiting_reason": None,
-            "waiting_until": None,
-            "updated_at": now,
-        }
+    def unread(self, now: datetime) -> ReportGuard:
+        # A `running` claims an attempt nobody holds, once its work is out.
+        return ReportGuard(self.sources(None), self.attempt, due_by=now)
+
+    def reported_by(self) -> dict[str, Any]:
+        return _said(self.agent_id, self.attempt)
+
+    def patch(self, task: Task | None, now: datetime, jitter: float = 0.5) -> TaskPatch:
+        return TaskPatch(
+            status=TaskStatus.RUNNING,
+            agent_id=self.agent_id,
+            started_at=now,
+            next_attempt_at=None,
+            waiting_reason=None,
+            waiting_until=None,
+            updated_at=now,
+        )
 
 
 @attrs.frozen
-class Progress:
+class Progress(Change):
     """An agent's progress report for the attempt."""
 
     agent_id: UUID
     attempt: int
     percent: int | None
     message: str | None
-    kind: ClassVar[str] = "progress"
-    target: ClassVar[TaskStatus | None] = None
-    blind: ClassVar[bool] = True
+    kind: ClassVar[ChangeKind] = ChangeKind.PROGRESS
 
-    @property
+    def target(self, task: Task | None) -> TaskStatus | None:
+        return None
+
     def report(self) -> Report:
         return Report(self.kind, self.agent_id, self.attempt)
 
-    def fields(self, task: Task | None, now: datetime) -> dict[str, Any]:
+    def unread(self, now: datetime) -> ReportGuard:
+        return _held(self, self.agent_id)
+
+    def reported_by(self) -> dict[str, Any]:
+        return _said(self.agent_id, self.attempt)
+
+    def patch(self, task: Task | None, now: datetime, jitter: float = 0.5) -> TaskPatch:
         message = None if self.message is None else self.message[:MAX_MESSAGE_CHARS]
-        fields: dict[str, Any] = {"progress_message": message, "updated_at": now}
-        if self.percent is not None:
-            fields["progress_percent"] = max(0, min(100, self.percent))
-        return fields
+        percent = KEEP if self.percent is None else max(0, min(100, self.percent))
+        return TaskPatch(progress_percent=percent, progress_message=message, updated_at=now)
 
 
 @attrs.frozen
-class Finish:
+class Finish(Change):
     """The end of the attempt as its agent saw it. A failure the task's retry policy retries
     makes the task pending again for its next attempt, keeping this attempt's outcome."""
 
@@ -99,26 +172,27 @@ class Finish:
     exit_code: int | None = None
     duration_ms: int | None = None
     retryable: bool = True
-    kind: ClassVar[str] = "finished"
+    kind: ClassVar[ChangeKind] = ChangeKind.FINISHED
 
-    @property
     def report(self) -> Report:
         return Report(self.kind, self.agent_id, self.attempt)
 
-    @property
-    def blind(self) -> bool:
-        """Only a failure, a time-out or a stop depends on the task (its retry policy; for a
-        stop, whether anyone asked for it)."""
-        return self.outcome is ResultStatus.COMPLETED
+    def unread(self, now: datetime) -> ReportGuard | None:
+        """Only a completion: a failure, a time-out or a stop depends on the task (its retry
+        policy; for a stop, whether anyone asked for it)."""
+        if self.outcome is ResultStatus.COMPLETED:
+            return _held(self, self.agent_id)
+        return None
 
-    @property
-    def target(self) -> TaskStatus:
-        return TaskStatus(self.outcome.value)
+    def reported_by(self) -> dict[str, Any]:
+        return _said(self.agent_id, self.attempt)
 
-    def target_for(self, task: Task | None) -> TaskStatus:
+    def target(self, task: Task | None) -> TaskStatus:
+        if self._retried(task):
+            return TaskStatus.PENDING
         if self._unasked_stop(task):
-            return TaskStatus.PENDING if self._retried(task) else TaskStatus.FAILED
-        return TaskStatus.PENDING if self._retried(task) else self.target
+            return TaskStatus.FAILED
+        return TaskStatus(self.outcome.value)
 
     def _unasked_stop(self, task: Task | None) -> bool:
         """The agent says it stopped the attempt, but the task was never cancelled (a cancel
@@ -139,11 +213,11 @@ class Finish:
         failed = self.outcome is ResultStatus.FAILED and self.retryable
         return failed and task is not None and retries(task, RetryOn.FAILED)
 
-    def fields(self, task: Task | None, now: datetime, jitter: float = 0.5) -> dict[str, Any]:
+    def patch(self, task: Task | None, now: datetime, jitter: float = 0.5) -> TaskPatch:
         if self.outcome is ResultStatus.TIMED_OUT and task is not None:
             # The agent's timer saw it first: the same end as the orchestrator's deadline.
-            timed_out = TimeOut().fields(task, now, jitter)
-            return {**timed_out, "output": _bounded(self.output), "duration_ms": self.duration_ms}
+            timed_out = TimeOut().patch(task, now, jitter)
+            return timed_out | TaskPatch(output=_bounded(self.output), duration_ms=self.duration_ms)
         error = self.error_message
         if self.outcome is ResultStatus.FAILED and not error:
             error = "the handler failed without a message"
@@ -152,20 +226,27 @@ class Finish:
                 f"agent {self.agent_id} stopped attempt {self.attempt} though the task was "
                 "not cancelled"
             )
-        outcome: dict[str, Any] = {
-            "output": _bounded(self.output),
-            "error_message": error,
-            "exit_code": self.exit_code,
-            "duration_ms": self.duration_ms,
-            "updated_at": now,
-        }
         if task is not None and self._retried(task):
-            return {**outcome, **_next_attempt(task, now, jitter), "result": None}
-        ended = self.target_for(task) if task is not None else self.target
-        fields = {**outcome, "status": ended, "result": self.result, "finished_at": now}
-        if self.outcome is ResultStatus.COMPLETED:
-            fields["progress_percent"] = 100
-        return fields
+            outcome = TaskPatch(
+                output=_bounded(self.output),
+                error_message=error,
+                exit_code=self.exit_code,
+                duration_ms=self.duration_ms,
+                updated_at=now,
+            )
+            return outcome | _next_attempt(task, now, jitter) | TaskPatch(result=None)
+        done = self.outcome is ResultStatus.COMPLETED
+        return TaskPatch(  # the common end, built in one go (a result's hot path)
+            status=self.target(task),
+            progress_percent=100 if done else KEEP,
+            output=_bounded(self.output),
+            result=self.result,
+            error_message=error,
+            exit_code=self.exit_code,
+            duration_ms=self.duration_ms,
+            finished_at=now,
+            updated_at=now,
+        )
 
     def prerequisite(self, task: Task) -> Start | None:
         """A result implies the attempt ran, even if its `running` was never seen."""
@@ -173,157 +254,196 @@ class Finish:
             return Start(self.agent_id, self.attempt)
         return None
 
+    def replacement(self, task: Task) -> SettleCancel | None:
+        """Cancelled while it ran: the result says how the cancel ended (decided in one step,
+        from the holder only, like the result itself)."""
+        if task.cancel_outcome is CancelOutcome.REQUESTED:
+            return SettleCancel(self.attempt, self)
+        return None
+
 
 @attrs.frozen
-class Retry:
+class Retry(Change):
     """The agent running the attempt was lost; the loss policy runs the next attempt."""
 
     attempt: int
-    kind: ClassVar[str] = "retried"
-    target: ClassVar[TaskStatus | None] = TaskStatus.PENDING
-    blind: ClassVar[bool] = False
+    kind: ClassVar[ChangeKind] = ChangeKind.RETRIED
 
-    def fields(self, task: Task | None, now: datetime, jitter: float = 0.5) -> dict[str, Any]:
+    def target(self, task: Task | None) -> TaskStatus | None:
+        return TaskStatus.PENDING
+
+    def patch(self, task: Task | None, now: datetime, jitter: float = 0.5) -> TaskPatch:
         assert task is not None
-        return {**_next_attempt(task, now, jitter), "updated_at": now}
+        return _next_attempt(task, now, jitter) | TaskPatch(updated_at=now)
 
 
 @attrs.frozen
-class Fail:
-    """The task fails without an agent's result: its agent was lost for good, or its work
-    can never be sent (`attempt` is the one it is about). The attempt has no holder after
-    it: the lost agent's late reports are refused (`reason` names it)."""
+class Fail(Change):
+    """The task fails without an agent's result: its agent was lost for good. The attempt
+    has no holder after it: the lost agent's late reports are refused (`reason` names it)."""
 
     attempt: int
     reason: str
-    kind: str = "lost"
-    target: ClassVar[TaskStatus | None] = TaskStatus.FAILED
-    blind: ClassVar[bool] = False
+    kind: ClassVar[ChangeKind] = ChangeKind.LOST
 
-    def fields(self, task: Task | None, now: datetime) -> dict[str, Any]:
-        return {
-            "status": TaskStatus.FAILED,
-            "agent_id": None,
-            "error_message": self.reason[:MAX_MESSAGE_CHARS],
-            "finished_at": now,
-            "updated_at": now,
-        }
+    def target(self, task: Task | None) -> TaskStatus | None:
+        return TaskStatus.FAILED
+
+    def patch(self, task: Task | None, now: datetime, jitter: float = 0.5) -> TaskPatch:
+        return TaskPatch(
+            status=TaskStatus.FAILED,
+            agent_id=None,
+            error_message=self.reason[:MAX_MESSAGE_CHARS],
+            finished_at=now,
+            updated_at=now,
+        )
 
 
 @attrs.frozen
-class Cancel:
+class GiveUp(Fail):
+    """The task fails because its work can never be sent to an agent (`attempt` is the one
+    it is about, `reason` says why)."""
+
+    kind: ClassVar[ChangeKind] = ChangeKind.GIVEN_UP
+
+
+@attrs.frozen
+class CancelTask(Change):
     """The caller cancelled the task; its agent (if any) is told to stop."""
 
     reason: str = "cancelled by caller"
     attempt: None = None
-    kind: ClassVar[str] = "cancelled"
-    target: ClassVar[TaskStatus | None] = TaskStatus.CANCELLED
-    blind: ClassVar[bool] = False
+    kind: ClassVar[ChangeKind] = ChangeKind.CANCELLED
 
-    def fields(self, task: Task | None, now: datetime) -> dict[str, Any]:
+    def target(self, task: Task | None) -> TaskStatus | None:
+        return TaskStatus.CANCELLED
+
+    def stop_reason(self, task: Task) -> str:
+        return self.reason
+
+    def patch(self, task: Task | None, now: datetime, jitter: float = 0.5) -> TaskPatch:
         assert task is not None
         ran = task.status is TaskStatus.RUNNING
         outcome = CancelOutcome.REQUESTED if ran else CancelOutcome.NOT_STARTED
-        return {
-            "status": TaskStatus.CANCELLED,
-            "cancel_outcome": outcome,
-            "finished_at": now,
-            "updated_at": now,
-        }
+        return TaskPatch(
+            status=TaskStatus.CANCELLED, cancel_outcome=outcome, finished_at=now, updated_at=now
+        )
 
 
 @attrs.frozen
-class SettleCancel:
+class SettleCancel(Change):
     """The last word on a cancel that waited for its agent: the agent's result for the
     attempt (it stopped, or it had finished: too late, its result kept), or its loss."""
 
     attempt: int
     finish: Finish | None  # None: the agent was lost before it answered
-    target: ClassVar[TaskStatus | None] = None
-    sources: ClassVar[frozenset[TaskStatus]] = lifecycle.CANCEL_CONFIRMABLE
-    blind: ClassVar[bool] = False
 
     @property
-    def kind(self) -> str:
-        return "cancel_unconfirmed" if self.finish is None else "cancel_confirmed"
+    def kind(self) -> ChangeKind:
+        if self.finish is None:
+            return ChangeKind.CANCEL_UNCONFIRMED
+        return ChangeKind.CANCEL_CONFIRMED
+
+    def target(self, task: Task | None) -> TaskStatus | None:
+        return None
+
+    def sources(self, task: Task | None) -> frozenset[TaskStatus]:
+        return lifecycle.CANCEL_CONFIRMABLE
 
     def refusal(self, task: Task) -> str | None:
         if task.cancel_outcome is not CancelOutcome.REQUESTED:
             return f"the cancel is settled already ({task.cancel_outcome})"
         return None
 
-    def fields(self, task: Task | None, now: datetime) -> dict[str, Any]:
+    def report(self) -> Report | None:
+        """The agent's result, which only the attempt's holder may give."""
+        return None if self.finish is None else self.finish.report()
+
+    def reported_by(self) -> dict[str, Any] | None:
+        return None if self.finish is None else self.finish.reported_by()
+
+    def patch(self, task: Task | None, now: datetime, jitter: float = 0.5) -> TaskPatch:
         if self.finish is None:
-            return {"cancel_outcome": CancelOutcome.UNCONFIRMED, "updated_at": now}
+            return TaskPatch(cancel_outcome=CancelOutcome.UNCONFIRMED, updated_at=now)
         if self.finish.outcome is ResultStatus.CANCELLED:
-            return {"cancel_outcome": CancelOutcome.STOPPED, "updated_at": now}
-        done = self.finish.fields(None, now)  # what the agent finished with, kept
-        kept = ("output", "result", "error_message", "exit_code", "duration_ms")
-        return {
-            **{k: done[k] for k in kept},
-            "cancel_outcome": CancelOutcome.TOO_LATE,
-            "updated_at": now,
-        }
+            return TaskPatch(cancel_outcome=CancelOutcome.STOPPED, updated_at=now)
+        done = self.finish.patch(None, now, jitter)  # what the agent finished with, kept
+        return TaskPatch(
+            output=done.output,
+            result=done.result,
+            error_message=done.error_message,
+            exit_code=done.exit_code,
+            duration_ms=done.duration_ms,
+            cancel_outcome=CancelOutcome.TOO_LATE,
+            updated_at=now,
+        )
 
 
 @attrs.frozen
-class TimeOut:
+class TimeOut(Change):
     """The task's deadline passed. A running handler is told to stop; with `timed_out` in its
     retry policy (and attempts left), the task gets its next attempt and a new deadline."""
 
     attempt: None = None
-    kind: ClassVar[str] = "timed_out"
-    target: ClassVar[TaskStatus | None] = TaskStatus.TIMED_OUT
-    blind: ClassVar[bool] = False
+    kind: ClassVar[ChangeKind] = ChangeKind.TIMED_OUT
 
-    def target_for(self, task: Task | None) -> TaskStatus:
+    def target(self, task: Task | None) -> TaskStatus:
         return TaskStatus.PENDING if _retries_timeout(task) else TaskStatus.TIMED_OUT
 
-    def stops_agent_of(self, task: Task) -> bool:
+    def stop_reason(self, task: Task) -> str | None:
         # A retried attempt's agent stops on its own when its time runs out: a cancel (by
         # task, not attempt) would also stop the next attempt.
-        return not _retries_timeout(task)
+        return None if _retries_timeout(task) else TaskStatus.TIMED_OUT.value
 
-    def fields(self, task: Task | None, now: datetime, jitter: float = 0.5) -> dict[str, Any]:
+    def patch(self, task: Task | None, now: datetime, jitter: float = 0.5) -> TaskPatch:
         assert task is not None
         error = timeout_error(task.timeout_s)
-        ended = {"error_message": error, "exit_code": TIMEOUT_EXIT_CODE, "updated_at": now}
+        ended = TaskPatch(error_message=error, exit_code=TIMEOUT_EXIT_CODE, updated_at=now)
         if _retries_timeout(task):
             nxt = _next_attempt(task, now, jitter)
-            start = nxt["next_attempt_at"] or now
+            start = nxt.next_attempt_at or now
+            assert start is not KEEP
             deadline = start + timedelta(seconds=task.timeout_s or 0)
-            error = f"attempt {task.attempt} {error}"
-            return {**nxt, **ended, "error_message": error, "deadline_at": deadline}
-        return {**ended, "status": TaskStatus.TIMED_OUT, "finished_at": now}
+            retried = TaskPatch(
+                error_message=f"attempt {task.attempt} {error}", deadline_at=deadline
+            )
+            return nxt | ended | retried
+        return ended | TaskPatch(status=TaskStatus.TIMED_OUT, finished_at=now)
+
+
+def _held(change: Progress | Finish, agent_id: UUID) -> ReportGuard:
+    """The guard of a report written unread: only from the attempt's holder."""
+    return ReportGuard(change.sources(None), change.attempt, agent_id)
+
+
+def _said(agent_id: UUID, attempt: int) -> dict[str, Any]:
+    return {"attempt": attempt, "agent_id": str(agent_id)}
 
 
 def _retries_timeout(task: Task | None) -> bool:
     return task is not None and task.timeout_s is not None and retries(task, RetryOn.TIMED_OUT)
 
 
-def _next_attempt(task: Task, now: datetime, jitter: float) -> dict[str, Any]:
+def _next_attempt(task: Task, now: datetime, jitter: float) -> TaskPatch:
     """The fields of a task made pending again for its next attempt."""
-    return {
-        "status": TaskStatus.PENDING,
-        "attempt": task.attempt + 1,
-        "agent_id": None,
-        "started_at": None,
-        "progress_percent": None,
-        "progress_message": None,
-        "next_attempt_at": next_attempt_at(task, now, jitter),
-    }
-
-
-Change = Start | Progress | Finish | Retry | Fail | Cancel | TimeOut | SettleCancel
+    return TaskPatch(
+        status=TaskStatus.PENDING,
+        attempt=task.attempt + 1,
+        agent_id=None,
+        started_at=None,
+        progress_percent=None,
+        progress_message=None,
+        next_attempt_at=next_attempt_at(task, now, jitter),
+    )
 
 
 @attrs.frozen
 class Accepted:
-    """What a change makes of a task: the task as it will be stored, the fields that change,
-    and its timeline entry."""
+    """What a change makes of a task: the task as it will be stored, the patch of the fields
+    that change, and its timeline entry."""
 
     task: Task
-    fields: dict[str, Any]
+    patch: TaskPatch
     event: EventDraft
     causes_work: bool = False  # a next attempt: announced through the outbox, then its work
 
@@ -337,17 +457,6 @@ class Refused:
     foreign: Report | None = None
 
 
-def allowed_from(change: Change, task: Task | None = None) -> frozenset[TaskStatus]:
-    own: frozenset[TaskStatus] | None = getattr(change, "sources", None)
-    return own if own is not None else lifecycle.sources_for(target_of(change, task))
-
-
-def target_of(change: Change, task: Task | None) -> TaskStatus | None:
-    """Where the change takes the task (None: its status stays)."""
-    target_for = getattr(change, "target_for", None)
-    return target_for(task) if target_for is not None else change.target
-
-
 def decide(
     task: Task,
     change: Change,
@@ -358,39 +467,39 @@ def decide(
     """The change applied to `task`, checked against the lifecycle table and the attempt.
     `jitter` (in [0, 1)) is the random part of a retry's backoff; `due` is what a due pending
     task of its type waits for (its waiting_reason if the change leaves it pending)."""
-    report = getattr(change, "report", None)
+    report = change.report()
     if report is not None:
         why = attempt_holder.refusal(task, report, now)
         if why is not None:
             return Refused(why, report)
-    target = target_of(change, task)
-    if task.status not in allowed_from(change, task):
+    if task.status not in change.sources(task):
+        target = change.target(task)
         to = "an update" if target is None else target.value
         return Refused(f"{change.kind} not allowed: {task.status.value} to {to}")
     if change.attempt is not None and change.attempt != task.attempt:
         return Refused(f"{change.kind} of attempt {change.attempt}; the task is at {task.attempt}")
-    refusal = change.refusal(task) if isinstance(change, SettleCancel) else None
+    refusal = change.refusal(task)
     if refusal is not None:
         return Refused(refusal)
-    fields = _fields(change, task, now, jitter)
-    fields.update(_waiting(task, attrs.evolve(task, **fields), due, now))
-    new = attrs.evolve(task, revision=task.revision + 1, **fields)
-    event = draft(change, fields, now, new.status)
-    return Accepted(new, fields, event, new.attempt > task.attempt)
+    patch = change.patch(task, now, jitter)
+    after = patch.applied_to(task)
+    waiting = _waiting(task, after, due, now)
+    if waiting is None:
+        new = attrs.evolve(after, revision=task.revision + 1)
+    else:
+        patch = patch | waiting
+        new = attrs.evolve(after, revision=task.revision + 1, **waiting.values())
+    event = draft(change, patch, now, new.status)
+    return Accepted(new, patch, event, new.attempt > task.attempt)
 
 
-def _waiting(before: Task, after: Task, due: WaitingReason, now: datetime) -> dict[str, Any]:
-    """The waiting fields that change with the task: set while pending, cleared after."""
+def _waiting(before: Task, after: Task, due: WaitingReason, now: datetime) -> TaskPatch | None:
+    """The waiting fields that change with the task: set while pending, cleared after (None:
+    they stay)."""
     reason, until = reason_for(after, due, now)
     if (reason, until) == (before.waiting_reason, before.waiting_until):
-        return {}
-    return {"waiting_reason": reason, "waiting_until": until}
-
-
-def _fields(change: Change, task: Task, now: datetime, jitter: float) -> dict[str, Any]:
-    if isinstance(change, Finish | Retry | TimeOut):
-        return change.fields(task, now, jitter)
-    return change.fields(task, now)
+        return None
+    return TaskPatch(waiting_reason=reason, waiting_until=until)
 
 
 def refused(task: Task, report: Report, reason: str, now: datetime) -> Accepted:
@@ -398,48 +507,34 @@ def refused(task: Task, report: Report, reason: str, now: datetime) -> Accepted:
     (only its revision moves, as for every entry)."""
     changes = attempt_holder.refused_changes(report, reason)
     event = EventDraft(attempt_holder.REFUSED_KIND, now, task.status, changes)
-    return Accepted(attrs.evolve(task, revision=task.revision + 1), {}, event)
-
-
-def stops_agent(change: Change, task: Task) -> bool:
-    """Whether the agent running the task (if any) must be told to stop."""
-    if isinstance(change, TimeOut):
-        return change.stops_agent_of(task)
-    return isinstance(change, Cancel)
+    return Accepted(attrs.evolve(task, revision=task.revision + 1), TaskPatch(), event)
 
 
 def draft(
-    change: Change, fields: dict[str, Any], now: datetime, status: TaskStatus | None = None
+    change: Change, patch: TaskPatch, now: datetime, status: TaskStatus | None = None
 ) -> EventDraft:
-    """The timeline entry of `change` setting `fields`: its status is the task's after the
-    change when the caller knows it (a settled cancel stays cancelled), else the target's,
-    or, for a blind update, running: the only state a blind update applies in."""
-    after = status if status is not None else fields.get("status", TaskStatus.RUNNING)
-    changes = json_fields(fields)
-    reporter = reported_by(change)
+    """The timeline entry of `change` setting `patch`: its status is the task's after the
+    change when the caller knows it (a settled cancel stays cancelled), else the one the
+    patch sets, else the one state the change applies in (written unread, a change that
+    keeps the status can only have found the task there)."""
+    if status is None:
+        status = _only(change.sources(None)) if patch.status is KEEP else patch.status
+    changes = json_fields(patch.values())
+    reporter = change.reported_by()
     if reporter is not None:
         changes["reported_by"] = reporter
-    return EventDraft(change.kind, now, after, changes)
+    return EventDraft(change.kind, now, status, changes)
 
 
-def reported_by(change: Change) -> dict[str, Any] | None:
-    """Which agent's report, about which attempt, a change applies (None: not a report), kept
-    in its timeline entry under a key that is no task field, so the history checker can tell
-    a result applied from the holder of the current attempt from any other."""
-    report = change.finish if isinstance(change, SettleCancel) else change
-    if not isinstance(report, Start | Progress | Finish):
-        return None
-    agent_id = getattr(report, "agent_id", None)
-    said: dict[str, Any] = {"attempt": report.attempt}
-    if agent_id is not None:
-        said["agent_id"] = str(agent_id)
-    return said
+def _only(states: frozenset[TaskStatus]) -> TaskStatus:
+    (state,) = states  # an update that keeps the status applies in one state (UPDATABLE)
+    return state
 
 
 def dispatched(task: Task) -> EventDraft:
     """Revision 1: every field but the parameters, so a fold of the timeline starts whole."""
     fields = dict(zip(_LOGGED, _logged_values(task), strict=True))
-    return EventDraft("dispatched", task.created_at, task.status, json_fields(fields))
+    return EventDraft(ChangeKind.DISPATCHED, task.created_at, task.status, json_fields(fields))
 
 
 # A task's fields but its parameters, read at once (attrs.asdict is several times slower).

@@ -24,7 +24,29 @@ from chiffon.model import (
 )
 from chiffon.retry_policy import DEFAULT_BACKOFF_MAX_S, MAX_ATTEMPTS_LIMIT, MAX_BACKOFF_S
 
-MAX_DELAY: Final = timedelta(days=365)
+MAX_DELAY_S: Final = 365 * 24 * 3600
+MAX_DELAY: Final = timedelta(seconds=MAX_DELAY_S)
+
+
+@attrs.frozen
+class Bounds:
+    """The range a number of a dispatch must fall in, said once: the domain checks it here
+    and the HTTP schema (and so its fast path and the OpenAPI document) is built from it."""
+
+    low: float
+    high: float
+    low_open: bool = False  # True: `low` itself is refused
+
+    def __contains__(self, value: float) -> bool:
+        above = self.low < value if self.low_open else self.low <= value
+        return above and value <= self.high
+
+
+PRIORITY: Final = Bounds(PRIORITY_MIN, PRIORITY_MAX)
+TIMEOUT_S: Final = Bounds(0, MAX_TIMEOUT_S, low_open=True)
+DELAY_S: Final = Bounds(0, MAX_DELAY_S, low_open=True)
+MAX_ATTEMPTS: Final = Bounds(1, MAX_ATTEMPTS_LIMIT)
+BACKOFF_S: Final = Bounds(0, MAX_BACKOFF_S)
 
 
 @attrs.frozen
@@ -38,9 +60,9 @@ class RetryRequest:
 
     def problems(self) -> list[str]:
         found = []
-        if not 1 <= self.max_attempts <= MAX_ATTEMPTS_LIMIT:
+        if self.max_attempts not in MAX_ATTEMPTS:
             found.append(f"max_attempts must be between 1 and {MAX_ATTEMPTS_LIMIT}")
-        if not 0 <= self.backoff_s <= MAX_BACKOFF_S:
+        if self.backoff_s not in BACKOFF_S:
             found.append(f"backoff_s must be at least 0 and at most {MAX_BACKOFF_S:g}")
         if self.backoff_max_s is not None and not (
             self.backoff_s <= self.backoff_max_s <= MAX_BACKOFF_S
@@ -97,9 +119,9 @@ class DispatchCommand:
         problems: dict[str, list[str]] = {}
         if not self.work_type.strip():
             problems["work_type"] = ["must not be empty"]
-        if not PRIORITY_MIN <= self.priority <= PRIORITY_MAX:
+        if self.priority not in PRIORITY:
             problems["priority"] = [f"must be between {PRIORITY_MIN} and {PRIORITY_MAX}"]
-        if self.timeout_s is not None and not 0 < self.timeout_s <= MAX_TIMEOUT_S:
+        if self.timeout_s is not None and self.timeout_s not in TIMEOUT_S:
             problems["timeout_s"] = [f"must be greater than 0 and at most {MAX_TIMEOUT_S:g}"]
         if self.retry.problems():
             problems["retry"] = self.retry.problems()
@@ -122,7 +144,7 @@ class DispatchCommand:
     def _start_problems(self, now: datetime) -> dict[str, list[str]]:
         if self.not_before is not None and self.delay_s is not None:
             return {"delay_s": ["give not_before or delay_s, not both"]}
-        if self.delay_s is not None and not 0 < self.delay_s <= MAX_DELAY.total_seconds():
+        if self.delay_s is not None and self.delay_s not in DELAY_S:
             return {"delay_s": ["must be greater than 0 and at most a year (31536000)"]}
         if self.not_before is not None:
             if self.not_before.tzinfo is None:

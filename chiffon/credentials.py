@@ -20,6 +20,8 @@ import secrets
 from typing import Final
 from uuid import UUID
 
+import attrs
+
 KEY_BYTES: Final = 32
 MAX_TOKEN_CHARS: Final = 64  # a lease token is 43 characters; an agent key 43 or so
 _LEASE: Final = b"chiffon lease v1\x00"
@@ -68,6 +70,19 @@ def agent_id_for(agent_key: str) -> UUID:
     """The id an agent holding `agent_key` has (a random-looking version 4 UUID)."""
     digest = hashlib.sha256(_AGENT_ID + agent_key.encode("utf-8", "surrogatepass")).digest()
     return UUID(bytes=digest[:16], version=4)
+
+
+@attrs.frozen
+class AgentIdentity:
+    """Who an agent is: its type, and the key that proves its id (the id derives from it)."""
+
+    agent_type: str
+    key: str = attrs.field(repr=False)  # never logged
+    agent_id: UUID = attrs.field(init=False)
+
+    @agent_id.default
+    def _derived(self) -> UUID:
+        return agent_id_for(self.key)
 
 
 def is_agent(agent_id: UUID, agent_key: str) -> bool:

@@ -1,4 +1,5 @@
-"""Domain errors, each with a stable numeric error_code that the API returns."""
+"""Domain errors, each with a stable numeric error_code that the API returns (errors only the
+HTTP edge raises live in adapters/http/edge_errors.py)."""
 
 from __future__ import annotations
 
@@ -34,18 +35,6 @@ class PayloadTooLarge(ChiffonError):
     error_code = 1004
 
 
-class UnsupportedMediaType(ChiffonError):
-    """A body that is not `application/json`, or is compressed."""
-
-    error_code = 1005
-
-
-class RequestTimeout(ChiffonError):
-    """The request (headers or body) did not arrive in time."""
-
-    error_code = 1006
-
-
 class TaskNotFound(ChiffonError):
     error_code = 2001
 
@@ -64,39 +53,6 @@ class NoLiveAgent(ChiffonError):
     """A dispatch with on_no_agent "reject" while no live agent of its type exists."""
 
     error_code = 3001
-
-
-class Unauthorized(ChiffonError):
-    error_code = 4010
-
-
-class ForbiddenOrigin(ChiffonError):
-    """A browser page from another origin tried to open the WebSocket."""
-
-    error_code = 4030
-
-
-class ForbiddenHost(ChiffonError):
-    """With no token set, a request whose Host names none of this server's names: the mark of
-    DNS rebinding (a page of another site reaching a loopback server through its own name)."""
-
-    error_code = 4031
-
-
-class TooManyAuthFailures(ChiffonError):
-    """Too many wrong tokens from one address: it must wait `retry_after_s` before trying."""
-
-    error_code = 4291
-
-    def __init__(self, message: str, retry_after_s: int) -> None:
-        super().__init__(message, {"retry_after_s": retry_after_s})
-        self.retry_after_s = retry_after_s
-
-
-class TooManyConnections(ChiffonError):
-    """A client holds as many WebSocket connections as it may, or the server does."""
-
-    error_code = 4290
 
 
 class DependencyUnavailable(ChiffonError):

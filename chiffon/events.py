@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import attrs
 
-from chiffon.model import Agent, Task
+from chiffon.lifecycle import is_terminal
+from chiffon.model import ENDINGS, Agent, Task
 
 
 @attrs.frozen
-class TaskUpdated:
+class TaskChanged:
+    """The task as a change left it; `change` says what happened: a ChangeKind value, the
+    kind of the change's timeline entry (a replayed timeline may hold older kinds)."""
+
+    change: str
     task: Task
-    kind: str = "task.updated"
+    kind: ClassVar[str] = "task.updated"  # the event's name, on the wire and in push frames
+
+    @property
+    def ended(self) -> bool:
+        """The change took the task to its final status (not a later word on a final task,
+        such as how its cancel ended or a refused report)."""
+        return self.change in ENDINGS and is_terminal(self.task.status)
 
 
 @attrs.frozen
@@ -19,4 +32,4 @@ class AgentUpdated:
     kind: str = "agent.updated"
 
 
-Event = TaskUpdated | AgentUpdated
+Event = TaskChanged | AgentUpdated

@@ -10,6 +10,7 @@ decides again, here and nowhere else.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Sequence
 from typing import Final
 from uuid import UUID
 
@@ -17,22 +18,28 @@ import attrs
 
 from chiffon import changes as c
 from chiffon.attempt_holder import Report
-from chiffon.config import OrchestratorConfig
-from chiffon.events import TaskUpdated
+from chiffon.decider import Decider
+from chiffon.events import TaskChanged
 from chiffon.fresh_outbox import FreshOutbox
 from chiffon.keyed_lock import KeyedLock
 from chiffon.messages import OutboxFactory
-from chiffon.model import OutboxMessage, Task
+from chiffon.model import (
+    Agent,
+    ChangeKind,
+    OutboxMessage,
+    Task,
+    TaskAnnouncement,
+    WaitingReason,
+)
 from chiffon.refused_reports import RecordedRefusals
-from chiffon.waiting import AgentAvailability
-from ports.clock import Clock
 from ports.notifier import Notifier
 from ports.observer import ChangeObserver
-from ports.task_repository import Expect, LedgerStore
+from ports.task_repository import LedgerStore
 
 log = logging.getLogger(__name__)
 
 MAX_RACES: Final = 20  # re-decisions after lost races before giving up (never seen in tests)
+UNREAD_JITTER: Final = 0.5  # unused: a change written unread never schedules a next attempt
 
 
 @attrs.frozen
@@ -58,31 +65,31 @@ class TaskLedger:
     def __init__(
         self,
         tasks: LedgerStore,
-        notifier: Notifier,
-        clock: Clock,
+        decider: Decider,
         outbox: OutboxFactory,
-        order: KeyedLock,
         fresh: FreshOutbox,
+        notifier: Notifier,
         observer: ChangeObserver,
-        config: OrchestratorConfig,
-        availability: AgentAvailability,
     ) -> None:
         self._tasks = tasks
-        self._notifier = notifier
-        self._clock = clock
+        self._decider = decider
         self._outbox = outbox
-        self._order = order
         self._fresh = fresh
+        self._notifier = notifier
         self._observer = observer
-        self._jitter = config.jitter
-        self._availability = availability
+        self._order = KeyedLock()  # one task's changes, one after the other
         self._recorded = RecordedRefusals()
+
+    def due(self, agent_type: str) -> WaitingReason:
+        """What a due pending task of `agent_type` waits for now: what a new task of that type
+        waits for, if its first attempt is due."""
+        return self._decider.due(agent_type)
 
     async def create(self, task: Task) -> tuple[Task, bool]:
         """Store a new task with its first timeline entry, its announcement and its work (the
         relay sends them in that order, so `pending` is heard before anything it causes).
         Returns (stored task, created): an existing task_id stores nothing."""
-        messages = self._outbox.work_announced(task)
+        messages = self._outbox.work_announced(task, ChangeKind.DISPATCHED)
         stored, created = await self._tasks.create(task, c.dispatched(task), messages)
         if created:
             self._fresh.submit(messages)
@@ -92,19 +99,26 @@ class TaskLedger:
         """Apply `change` to the task, in the task's order. `known` is the task as the caller
         just read it (saves a read; a stale copy only costs a re-decision)."""
         async with self._order.hold(task_id):
-            if change.blind and known is None:
-                stored = await self._write_blind(task_id, change)
+            if known is None:
+                stored = await self._write_unread(task_id, change)
                 if stored is not None:
-                    return await self._announce(stored, False, [])
+                    return await self._announce(change, stored, False, [])
             return await self._decide_and_write(task_id, change, known)
+
+    async def refresh_waiting(self, agents: Sequence[Agent], agent_types: Iterable[str]) -> None:
+        """With the agents as the registry has them now, bring the waiting reasons of the
+        pending tasks of every type they say something about up to date (`agent_types` and
+        the agents' own types)."""
+        for agent_type in self._decider.agents_seen(agents, agent_types):
+            await self.reconcile_waiting(agent_type)
 
     async def reconcile_waiting(self, agent_type: str) -> int:
         """Bring the waiting reasons of the type's pending tasks up to date (see
         LedgerStore.reconcile_waiting) and announce each that changed."""
-        due = self._availability.of(agent_type)
-        changed = await self._tasks.reconcile_waiting(agent_type, due, self._clock.now())
+        due = self._decider.due(agent_type)
+        changed = await self._tasks.reconcile_waiting(agent_type, due, self._decider.now())
         for task in changed:
-            await self._notifier.publish(TaskUpdated(task))
+            await self._notifier.publish(TaskChanged(ChangeKind.WAITING, task))
         return len(changed)
 
     async def send(self, messages: list[OutboxMessage]) -> None:
@@ -112,22 +126,36 @@ class TaskLedger:
         await self._tasks.enqueue(messages)
         self._fresh.submit(messages)
 
-    async def _write_blind(self, task_id: UUID, change: c.Change) -> Task | None:
+    async def stop(
+        self, task: Task, reason: str, agent_id: UUID | None = None, attempt: int | None = None
+    ) -> None:
+        """Tell the agent running `task` to stop (again), or only `agent_id`'s run of
+        `attempt`; the task does not change."""
+        await self.send([self._outbox.cancel(task, reason, agent_id, attempt)])
+
+    async def resend_work(self, tasks: Sequence[Task]) -> None:
+        """The work of these tasks' current attempts, once more (a bus lost it)."""
+        await self.send([self._outbox.work(task) for task in tasks])
+
+    async def announce(self, told: Sequence[TaskAnnouncement]) -> None:
+        """Announce the changes that caused work, which the relay sends right after: flushed
+        first, so every replica hears `pending` before anything it causes."""
+        for announcement in told:
+            await self._notifier.publish(TaskChanged(announcement.change, announcement.task))
+        await self._notifier.flush()
+
+    async def _write_unread(self, task_id: UUID, change: c.Change) -> Task | None:
         """An agent's report changes the same fields whatever the task holds: one conditional
-        write on the status and attempt it requires, with no read first (the common case)."""
-        now = self._clock.now()
-        fields = change.fields(None, now)
-        # Only from the attempt's holder; a `running` claims an attempt nobody holds, once
-        # its work is out. Anything else is decided after a read (and maybe refused).
-        claim = isinstance(change, c.Start)
-        holder = None if claim else getattr(change, "agent_id", None)
-        expect = Expect(
-            statuses=c.allowed_from(change),
-            attempt=change.attempt,
-            agent_id=holder,
-            due_by=now if claim else None,
-        )
-        return await self._tasks.apply(task_id, expect, fields, c.draft(change, fields, now))
+        write under the guard the change states, with no read first (the common case). None:
+        the change needs a read, or its guard did not hold; it is decided after a read (and
+        maybe refused)."""
+        now = self._decider.now()
+        guard = change.unread(now)
+        if guard is None:
+            return None
+        patch = change.patch(None, now, UNREAD_JITTER)
+        event = c.draft(change, patch, now)
+        return await self._tasks.apply_report(task_id, guard, patch, event)
 
     async def _decide_and_write(
         self, task_id: UUID, change: c.Change, known: Task | None
@@ -136,10 +164,9 @@ class TaskLedger:
         for _ in range(MAX_RACES):
             if task is None:
                 return self._ignored(None, change, "no such task")
-            before = change.prerequisite(task) if isinstance(change, c.Finish) else None
-            step = before or change
-            due = self._availability.of(task.agent_type)
-            decision = c.decide(task, step, self._clock.now(), self._jitter(), due)
+            before = change.prerequisite(task)
+            step = before or change.replacement(task) or change
+            decision = self._decider.decide(task, step)
             if isinstance(decision, c.Refused):
                 if decision.foreign is None:
                     return self._ignored(task, change, decision.reason)
@@ -149,15 +176,14 @@ class TaskLedger:
                     continue
                 return recorded
             messages = self._messages(step, decision, task)
-            expect = Expect(revision=task.revision)
             stored = await self._tasks.apply(
-                task_id, expect, decision.fields, decision.event, messages
+                task_id, task.revision, decision.patch, decision.event, messages
             )
             if stored is None:
                 task = await self._tasks.get(task_id)  # lost a race: look again, decide again
                 continue
-            outcome = await self._announce(stored, decision.causes_work, messages)
-            if step is change:
+            outcome = await self._announce(step, stored, decision.causes_work, messages)
+            if before is None:
                 return outcome
             task = stored  # the prerequisite is in: now the change itself
         raise RuntimeError(f"task {task_id}: {MAX_RACES} concurrent changes in a row")
@@ -166,17 +192,17 @@ class TaskLedger:
         self, change: c.Change, decision: c.Accepted, before: Task
     ) -> list[OutboxMessage]:
         if decision.causes_work:
-            return self._outbox.work_announced(decision.task)
-        if c.stops_agent(change, before):
-            reason = getattr(change, "reason", decision.task.status.value)
+            return self._outbox.work_announced(decision.task, change.kind)
+        reason = change.stop_reason(before)
+        if reason is not None:
             return [self._outbox.cancel(decision.task, reason)]
         return []
 
     async def _announce(
-        self, stored: Task, causes_work: bool, messages: list[OutboxMessage]
+        self, change: c.Change, stored: Task, causes_work: bool, messages: list[OutboxMessage]
     ) -> Applied:
         if not causes_work:  # else the relay announces it, ahead of the work
-            await self._notifier.publish(TaskUpdated(stored))
+            await self._notifier.publish(TaskChanged(change.kind, stored))
         self._fresh.submit(messages)
         return Applied(stored)
 
@@ -186,13 +212,12 @@ class TaskLedger:
         task changed meanwhile (decided again, and counted then)."""
         outcome = Ignored(task, reason, foreign=True)
         if self._recorded.first(task.task_id, report):
-            entry = c.refused(task, report, reason, self._clock.now())
-            expect = Expect(revision=task.revision)
-            stored = await self._tasks.apply(task.task_id, expect, entry.fields, entry.event)
+            entry = c.refused(task, report, reason, self._decider.now())
+            stored = await self._tasks.apply(task.task_id, task.revision, entry.patch, entry.event)
             if stored is None:
                 self._recorded.forget(task.task_id, report)
                 return None
-            await self._notifier.publish(TaskUpdated(stored))
+            await self._notifier.publish(TaskChanged(ChangeKind.REPORT_REFUSED, stored))
             outcome = Ignored(stored, reason, foreign=True, recorded=True)
         self._observer.report_refused(report.kind)
         fields = {"task_id": str(task.task_id), "agent_id": str(report.agent_id)}

@@ -5,7 +5,14 @@ from __future__ import annotations
 from uuid import UUID
 
 from chiffon.credentials import ReplicaKey
-from chiffon.model import Cancel, OutboxMessage, Task, TaskAnnouncement, WorkRequest
+from chiffon.model import (
+    Cancel,
+    ChangeKind,
+    OutboxMessage,
+    Task,
+    TaskAnnouncement,
+    WorkRequest,
+)
 from ports.clock import Clock, IdFactory
 
 
@@ -51,12 +58,14 @@ class OutboxFactory:
             task.next_attempt_at,
         )
 
-    def announce(self, task: Task) -> OutboxMessage:
-        return OutboxMessage(self._ids.new_id(), TaskAnnouncement(task), self._clock.now())
+    def announce(self, task: Task, change: ChangeKind) -> OutboxMessage:
+        told = TaskAnnouncement(task, change)
+        return OutboxMessage(self._ids.new_id(), told, self._clock.now())
 
-    def work_announced(self, task: Task) -> list[OutboxMessage]:
-        """The task's announcement, then its work: relayed in this order."""
-        return [self.announce(task), self.work(task)]
+    def work_announced(self, task: Task, change: ChangeKind) -> list[OutboxMessage]:
+        """The task's announcement (`change` made it pending), then its work: relayed in this
+        order."""
+        return [self.announce(task, change), self.work(task)]
 
     def cancel(
         self, task: Task, reason: str, agent_id: UUID | None = None, attempt: int | None = None

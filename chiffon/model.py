@@ -158,6 +158,38 @@ class TaskEvent:
     changes: JsonObject
 
 
+class ChangeKind(enum.StrEnum):
+    """What happened to a task: the kind of its timeline entry, and of the event announced
+    after it (a timeline read back may also hold kinds of older versions)."""
+
+    DISPATCHED = "dispatched"
+    STARTED = "started"
+    PROGRESS = "progress"
+    FINISHED = "finished"  # the agent's result (the task may be pending again: a retry)
+    RETRIED = "retried"  # its agent was lost; the next attempt
+    LOST = "lost"  # its agent was lost for good: failed
+    GIVEN_UP = "given_up"  # its work can never be sent: failed
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"  # (or pending again, when time-outs are retried)
+    CANCEL_CONFIRMED = "cancel_confirmed"  # the agent's last word on a cancel
+    CANCEL_UNCONFIRMED = "cancel_unconfirmed"  # its agent was lost before that word
+    WAITING = "waiting"  # a pending task's waiting reason changed
+    REPORT_REFUSED = "report_refused"  # an agent's report not applied (status unchanged)
+
+
+# The changes that can take a task to a final status (the others change a final task at most
+# in its details: how its cancel ended, a refused report).
+ENDINGS: frozenset[ChangeKind] = frozenset(
+    {
+        ChangeKind.FINISHED,
+        ChangeKind.LOST,
+        ChangeKind.GIVEN_UP,
+        ChangeKind.CANCELLED,
+        ChangeKind.TIMED_OUT,
+    }
+)
+
+
 @attrs.frozen
 class EventDraft:
     """A timeline entry before the store gives it its revision."""
@@ -267,9 +299,11 @@ AgentMessage = StatusUpdate | WorkResult | Heartbeat
 @attrs.frozen
 class TaskAnnouncement:
     """A task's new state, to be announced (live push) through the outbox just before the work
-    it causes is published, so every replica hears `pending` before any `running`."""
+    it causes is published, so every replica hears `pending` before any `running`. `change`:
+    what made it pending (its dispatch, or a change that gave it its next attempt)."""
 
     task: Task
+    change: ChangeKind = ChangeKind.DISPATCHED
 
 
 OutboxPayload = WorkRequest | Cancel | TaskAnnouncement

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from chiffon.auditor import Auditor, AuditReport
-from chiffon.changes import Cancel
+from chiffon.changes import CancelTask
 from chiffon.commands import DispatchCommand, rerun_command
 from chiffon.config import OrchestratorConfig
 from chiffon.errors import (
@@ -24,7 +24,7 @@ from chiffon.log_fields import task_fields
 from chiffon.model import Agent, AgentStatus, NoAgentPolicy, Task, TaskEvent, TaskStatus
 from chiffon.routing import Route
 from chiffon.stats import Span, Stats, build_stats
-from chiffon.waiting import AgentAvailability, pending_reason
+from chiffon.waiting import pending_reason
 from ports.agent_registry import AgentRegistry
 from ports.clock import Clock, IdFactory
 from ports.task_repository import (
@@ -51,10 +51,8 @@ class OrchestratorService:
         clock: Clock,
         ids: IdFactory,
         config: OrchestratorConfig,
-        availability: AgentAvailability,
     ) -> None:
         self._tasks = tasks
-        self._availability = availability
         self._agents = agents
         self._ledger = ledger
         self._clock = clock
@@ -153,7 +151,7 @@ class OrchestratorService:
 
     async def cancel(self, task_id: UUID) -> Task:
         """Cancel a pending or running task; its agent (if any) is told to stop."""
-        outcome = await self._ledger.apply(task_id, Cancel())
+        outcome = await self._ledger.apply(task_id, CancelTask())
         if isinstance(outcome, Applied):
             log.info("cancelled", extra=task_fields(outcome.task))
             return outcome.task
@@ -193,7 +191,7 @@ class OrchestratorService:
         begins = start or now
         deadline = None if cmd.timeout_s is None else begins + timedelta(seconds=cmd.timeout_s)
         # Decided before the task is built, so it is built once (a copy costs as much).
-        reason, until = pending_reason(start, 1, self._availability.of(agent_type), now)
+        reason, until = pending_reason(start, 1, self._ledger.due(agent_type), now)
         return Task(
             task_id=cmd.task_id,
             request_id=cmd.chosen_request_id or self._ids.new_id(),

@@ -8,18 +8,28 @@ import logging
 from collections.abc import Sequence
 from datetime import timedelta
 
-from chiffon.changes import Fail
-from chiffon.events import TaskUpdated
+import attrs
+
+from chiffon.changes import GiveUp
 from chiffon.fresh_outbox import FreshOutbox
 from chiffon.ledger import TaskLedger
-from chiffon.messages import OutboxFactory
 from chiffon.model import OutboxMessage, TaskAnnouncement, WorkRequest
 from ports.bus import PartiallyPublished, Rejected, WorkBus
 from ports.clock import Clock
-from ports.notifier import Notifier
 from ports.task_repository import OutboxStore
 
 log = logging.getLogger(__name__)
+
+
+@attrs.frozen
+class RelayTiming:
+    """How much the relay sends at once, how often it sweeps, when a row is the sweep's
+    (older than `stale_after_s`), and its longest wait between failed sends."""
+
+    batch: int = 200
+    poll_s: float = 1.0
+    stale_after_s: float = 2.0
+    max_backoff_s: float = 5.0
 
 
 class OutboxRelay:
@@ -36,27 +46,20 @@ class OutboxRelay:
         self,
         tasks: OutboxStore,
         bus: WorkBus,
-        notifier: Notifier,
         clock: Clock,
         fresh: FreshOutbox,
         ledger: TaskLedger,
-        outbox: OutboxFactory,
-        batch: int = 200,
-        poll_s: float = 1.0,
-        stale_after_s: float = 2.0,
-        max_backoff_s: float = 5.0,
+        timing: RelayTiming = RelayTiming(),
     ) -> None:
         self._tasks = tasks
         self._bus = bus
-        self._notifier = notifier
         self._clock = clock
         self._fresh = fresh
         self._ledger = ledger
-        self._outbox = outbox
-        self._batch = batch
-        self._poll_s = poll_s
-        self._stale_after = timedelta(seconds=stale_after_s)
-        self._max_backoff_s = max_backoff_s
+        self._batch = timing.batch
+        self._poll_s = timing.poll_s
+        self._stale_after = timedelta(seconds=timing.stale_after_s)
+        self._max_backoff_s = timing.max_backoff_s
 
     async def drain(self, stale_only: bool = True) -> int:
         """Sweep: send unsent rows (only those older than the stale window unless told
@@ -79,7 +82,7 @@ class OutboxRelay:
         before this process's relay sends anything: elsewhere it would send work twice."""
         sent = 0
         while batch := await self._tasks.pending_without_work(self._batch):
-            await self._ledger.send([self._outbox.work(task) for task in batch])
+            await self._ledger.resend_work(batch)
             sent += len(batch)
         if sent:
             log.warning("sent again the work of %d pending tasks: the in-process bus lost it", sent)
@@ -145,10 +148,9 @@ class OutboxRelay:
         """Announcements first (flushed: with the broker before anything else goes out), then
         the bus messages, so a change is always heard before anything it caused."""
         told = [m for m in batch if isinstance(m.payload, TaskAnnouncement)]
-        for m in told:
-            if isinstance(m.payload, TaskAnnouncement):
-                await self._notifier.publish(TaskUpdated(m.payload.task))
-        await self._notifier.flush()
+        await self._ledger.announce(
+            [p for m in told if isinstance(p := m.payload, TaskAnnouncement)]
+        )
         rest = [m for m in batch if not isinstance(m.payload, TaskAnnouncement)]
         try:
             rejected = await self._bus.publish(rest)
@@ -178,4 +180,4 @@ class OutboxRelay:
 
     async def _fail(self, work: WorkRequest, why: str) -> None:
         reason = f"could not be sent to an agent: {why}"
-        await self._ledger.apply(work.task_id, Fail(work.attempt, reason, kind="given_up"))
+        await self._ledger.apply(work.task_id, GiveUp(work.attempt, reason))

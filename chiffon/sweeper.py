@@ -12,7 +12,6 @@ from chiffon.leases import LeaseKeeper
 from chiffon.ledger import Applied, TaskLedger
 from chiffon.log_fields import agent_fields, task_fields
 from chiffon.model import AgentStatus
-from chiffon.waiting import AgentAvailability
 from ports.agent_registry import AgentRegistry
 from ports.clock import Clock
 from ports.task_repository import SweepQueries
@@ -34,10 +33,8 @@ class Sweeper:
         leases: LeaseKeeper,
         clock: Clock,
         config: OrchestratorConfig,
-        availability: AgentAvailability,
     ) -> None:
         self._tasks = tasks
-        self._availability = availability
         self._agents = agents
         self._ledger = ledger
         self._leases = leases
@@ -77,9 +74,7 @@ class Sweeper:
         """Re-read which agent types have live, free agents, and bring every pending task's
         waiting reason up to date with it (and with the clock, for scheduled ones)."""
         agents = await self._agents.find()
-        known = set(self._config.routing.routes.values())
-        for agent_type in self._availability.update(agents, known):
-            await self._ledger.reconcile_waiting(agent_type)
+        await self._ledger.refresh_waiting(agents, set(self._config.routing.routes.values()))
 
     async def run(self, interval_s: float) -> None:
         """Sweep every `interval_s` until cancelled; a failed sweep is logged and retried."""

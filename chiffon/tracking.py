@@ -6,18 +6,16 @@ import logging
 from typing import Final
 from uuid import UUID
 
-from chiffon.changes import Finish, Progress, SettleCancel, Start
+from chiffon.changes import Finish, Progress, Start
 from chiffon.events import AgentUpdated
 from chiffon.keyed_lock import KeyedLock
 from chiffon.leases import LeaseKeeper
 from chiffon.ledger import Applied, Ignored, Outcome, TaskLedger
 from chiffon.log_fields import agent_fields, task_fields
-from chiffon.messages import OutboxFactory
 from chiffon.model import (
     Agent,
     AgentMessage,
     AgentStatus,
-    CancelOutcome,
     Heartbeat,
     StatusUpdate,
     TaskStatus,
@@ -45,7 +43,6 @@ class AgentMessageTracker:
         leases: LeaseKeeper,
         notifier: Notifier,
         clock: Clock,
-        outbox: OutboxFactory,
         gate: ReportGate,
     ) -> None:
         self._gate = gate
@@ -54,7 +51,6 @@ class AgentMessageTracker:
         self._leases = leases
         self._notifier = notifier
         self._clock = clock
-        self._outbox = outbox
         self._agent_order = KeyedLock()  # one agent's heartbeats, one after the other
         self._live_agents: set[UUID] = set()  # to log an agent's arrival once, not each beat
 
@@ -89,15 +85,14 @@ class AgentMessageTracker:
             return
         if not isinstance(outcome, Applied) and task is not None and task.status in STOPPED:
             # The agent started work that was cancelled or timed out: tell it again to stop.
-            await self._ledger.send([self._outbox.cancel(task, f"task is {task.status.value}")])
+            await self._ledger.stop(task, f"task is {task.status.value}")
 
     async def _stop_foreign(self, outcome: Outcome, update: StatusUpdate) -> bool:
         """An agent at work on an attempt it does not hold (a duplicate delivery, a lost agent
         back): stop that run, on that agent only (once: when its refusal was recorded)."""
         if not (isinstance(outcome, Ignored) and outcome.recorded and outcome.task is not None):
             return False
-        stop = self._outbox.cancel(outcome.task, outcome.reason, update.agent_id, update.attempt)
-        await self._ledger.send([stop])
+        await self._ledger.stop(outcome.task, outcome.reason, update.agent_id, update.attempt)
         return True
 
     async def on_result(self, result: WorkResult) -> None:
@@ -112,15 +107,9 @@ class AgentMessageTracker:
             result.duration_ms,
             result.retryable,
         )
+        # Cancelled while it ran, the result settles the cancel instead (Finish.replacement).
         outcome = await self._ledger.apply(result.task_id, finish)
-        task = outcome.task
-        if not isinstance(outcome, Applied) and task is not None:
-            held = not outcome.foreign  # only the holder's result says how a cancel ended
-            if held and task.cancel_outcome is CancelOutcome.REQUESTED:
-                # Cancelled while it ran: the result says how the cancel ended.
-                await self._ledger.apply(task.task_id, SettleCancel(result.attempt, finish))
-            return
-        if isinstance(outcome, Applied):
+        if isinstance(outcome, Applied) and outcome.task.status is not TaskStatus.CANCELLED:
             done = outcome.task
             # The attempt that ended, not the next one a retry made.
             fields = task_fields(

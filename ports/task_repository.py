@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 from uuid import UUID
 
 import attrs
 
 from chiffon.model import EventDraft, OutboxMessage, Task, TaskEvent, TaskStatus, WaitingReason
+from chiffon.patch import ReportGuard, TaskPatch
 from chiffon.stats import Activity, Span
 
 
@@ -59,54 +60,6 @@ Publish = Callable[[Sequence[OutboxMessage]], Awaitable[None]]
 
 
 @attrs.frozen
-class Expect:
-    """What a conditional write requires of the stored task: the `revision` a change was
-    decided from, or, for a change decided without reading the task (an agent's report), one
-    of `statuses` and, when given, `attempt`, the attempt's holder `agent_id`, and work due
-    by `due_by`."""
-
-    revision: int | None = None
-    statuses: frozenset[TaskStatus] = frozenset()
-    attempt: int | None = None
-    agent_id: UUID | None = None  # when given: the agent holding the attempt (its agent_id)
-    due_by: datetime | None = None  # when given: next_attempt_at is null or not after it
-
-    def matches(self, task: Task) -> bool:
-        if self.revision is not None:
-            return task.revision == self.revision
-        held = self.agent_id is None or task.agent_id == self.agent_id
-        later = task.next_attempt_at
-        due = self.due_by is None or later is None or later <= self.due_by
-        ours = task.status in self.statuses and self.attempt in (None, task.attempt)
-        return ours and held and due
-
-
-# Fields `apply` may change (the revision too, by one); the rest is fixed at dispatch.
-MUTABLE_FIELDS: frozenset[str] = frozenset(
-    {
-        "status",
-        "attempt",
-        "progress_percent",
-        "progress_message",
-        "output",
-        "result",
-        "error_message",
-        "exit_code",
-        "duration_ms",
-        "agent_id",
-        "started_at",
-        "finished_at",
-        "updated_at",
-        "next_attempt_at",
-        "deadline_at",
-        "waiting_reason",
-        "waiting_until",
-        "cancel_outcome",
-    }
-)
-
-
-@attrs.frozen
 class StoreCounts:
     tasks_by_status: Mapping[TaskStatus, int]
     outbox_unsent: int
@@ -139,17 +92,25 @@ class LedgerStore(Protocol):
     async def apply(
         self,
         task_id: UUID,
-        expect: Expect,
-        fields: Mapping[str, Any],
+        revision: int,
+        patch: TaskPatch,
         event: EventDraft,
         outbox: Sequence[OutboxMessage] = (),
     ) -> Task | None:
-        """If the stored task matches `expect`: set `fields` (keys from MUTABLE_FIELDS), add
-        one to its revision, append `event` to its timeline with that revision, and store
-        `outbox`, all in one unit of work; when the task becomes final, its unsent work
-        messages are dropped in the same unit. Return the task as stored. Otherwise change
-        nothing and return None (so two writers can never both move a task, nor move it
-        backwards)."""
+        """A change decided from the task at `revision`: if the stored task is still at it,
+        set the fields of `patch`, add one to its revision, append `event` to its timeline
+        with that revision, and store `outbox`, all in one unit of work; when the task
+        becomes final or moves to its next attempt, its unsent work messages are dropped in
+        the same unit. Return the task as stored. Otherwise change nothing and return None
+        (so two writers can never both move a task, nor move it backwards)."""
+        ...
+
+    async def apply_report(
+        self, task_id: UUID, guard: ReportGuard, patch: TaskPatch, event: EventDraft
+    ) -> Task | None:
+        """An agent's report, decided without reading the task: as `apply`, but under
+        `guard` instead of a revision, and with no outbox. Reports that arrive together may
+        be written together (each keeps its own guard and answer)."""
         ...
 
     async def enqueue(self, outbox: Sequence[OutboxMessage]) -> None:

@@ -16,7 +16,7 @@ from adapters.memory.bus import InMemoryAgentBus
 from adapters.memory.clock import ManualClock, SequentialIds
 from chiffon.agent import AgentRuntime
 from chiffon.commands import DispatchCommand
-from chiffon.credentials import ReplicaKey, agent_id_for, new_agent_key
+from chiffon.credentials import AgentIdentity, ReplicaKey, agent_id_for, new_agent_key
 from chiffon.demo_handlers import demo
 from chiffon.events import Event
 from chiffon.handlers import HandlerRegistry
@@ -92,12 +92,10 @@ class Stack:
         runtime = AgentRuntime(
             bus,
             handlers,
-            agent_id,
-            agent_type,
+            AgentIdentity(agent_type, key),
             StaticProbe(),
             concurrency,
             heartbeat_interval_s,
-            agent_key=key,
         )
         await runtime.start()
         self.agents.append((runtime, bus))

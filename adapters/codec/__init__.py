@@ -11,11 +11,12 @@ from uuid import UUID, uuid4
 import cattrs
 
 from adapters.codec import strict_json
-from chiffon.events import AgentUpdated, Event, TaskUpdated
+from chiffon.events import AgentUpdated, Event, TaskChanged
 from chiffon.message_limits import check_agent_message
 from chiffon.model import (
     Agent,
     Cancel,
+    ChangeKind,
     Heartbeat,
     OutboxPayload,
     StatusUpdate,
@@ -140,14 +141,16 @@ ANNOUNCEMENT = "task_announcement"
 def outbox_payload_to_json(payload: OutboxPayload) -> dict[str, Any]:
     """An outbox payload as stored: its message type and its fields."""
     if isinstance(payload, TaskAnnouncement):
-        return {"type": ANNOUNCEMENT, "data": task_to_json(payload.task)}
+        data = task_to_json(payload.task)
+        return {"type": ANNOUNCEMENT, "data": data, "change": payload.change.value}
     return {"type": message_type(payload), "data": converter.unstructure(payload)}
 
 
 def outbox_payload_from_json(data: dict[str, Any]) -> OutboxPayload:
     """The inverse of `outbox_payload_to_json`."""
     if data["type"] == ANNOUNCEMENT:
-        return TaskAnnouncement(converter.structure(data["data"], Task))
+        task = converter.structure(data["data"], Task)
+        return TaskAnnouncement(task, ChangeKind(data.get("change", _older_change(task))))
     kind = MESSAGE_TYPES[data["type"]]
     if kind not in (WorkRequest, Cancel):
         raise ValueError(f"not an outbox payload type: {data['type']!r}")
@@ -167,11 +170,12 @@ def _opt_str(value: object) -> str | None:
 
 
 def encode_event(event: Event) -> bytes:
-    """An event as UTF-8 JSON: `{"event": kind, "data": task or agent as the API shows it}`."""
-    data = (
-        task_to_json(event.task) if isinstance(event, TaskUpdated) else agent_to_json(event.agent)
-    )
-    return dumps({"event": event.kind, "data": data}).encode()
+    """An event as UTF-8 JSON: `{"event": kind, "data": task or agent as the API shows it}`,
+    and for a task the kind of change, `"change": "started"`."""
+    if isinstance(event, TaskChanged):
+        told = {"event": event.kind, "change": event.change, "data": task_to_json(event.task)}
+        return dumps(told).encode()
+    return dumps({"event": event.kind, "data": agent_to_json(event.agent)}).encode()
 
 
 def encode_events(events: Sequence[Event], origin: str = "") -> bytes:
@@ -200,11 +204,24 @@ def decode_events(body: bytes) -> list[Event]:
 
 def _event_from(item: dict[str, Any]) -> Event:
     kind, data = item["event"], item["data"]
-    if kind == "task.updated":
-        return TaskUpdated(converter.structure(data, Task))
+    if kind == TaskChanged.kind:
+        task = converter.structure(data, Task)
+        change = item.get("change", UNSAID_CHANGE)
+        if not isinstance(change, str):
+            raise ValueError(f"not a kind of change: {change!r}")
+        return TaskChanged(change, task)
     if kind == "agent.updated":
         return AgentUpdated(converter.structure(data, Agent))
     raise ValueError(f"unknown event {kind!r}")
+
+
+UNSAID_CHANGE: Final = "updated"  # an event of a replica that did not say (an older version)
+
+
+def _older_change(task: Task) -> ChangeKind:
+    """What made an announced task pending, for an outbox row written before announcements
+    said so: its first revision is its dispatch, any later one its next attempt."""
+    return ChangeKind.DISPATCHED if task.revision == 1 else ChangeKind.RETRIED
 
 
 def decode_event(body: bytes) -> Event:

@@ -10,11 +10,11 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from adapters.http.auth_throttle import AUTH_THROTTLE
+from adapters.http.edge_errors import Unauthorized
 from adapters.http.errors import Handler
 from adapters.http.ui_routes import UI_PREFIX
 from adapters.http.ws_auth import HEADER_AUTHENTICATED
 from adapters.http.ws_routes import PATH as WS_PATH
-from chiffon.errors import Unauthorized
 
 # The dashboard's page is public: it holds no data and asks for the token before any API call.
 OPEN_PATHS: Final = frozenset({"/health", "/", "/ui"})

@@ -11,7 +11,7 @@ from typing import Final
 
 from aiohttp import web
 
-from chiffon.errors import TooManyAuthFailures
+from adapters.http.edge_errors import TooManyAuthFailures
 
 BURST: Final = 10  # wrong tokens an address may send at once (typos, a misconfigured client)
 PER_S: Final = 1.0  # then one more per second

@@ -10,7 +10,8 @@ from typing import Any, Final
 from aiohttp import web
 
 from adapters.http.correlation import trace_id_of
-from chiffon.errors import ChiffonError, TooManyAuthFailures, Unauthorized
+from adapters.http.edge_errors import TooManyAuthFailures, Unauthorized
+from chiffon.errors import ChiffonError
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from yarl import URL
 
+from adapters.http.edge_errors import ForbiddenHost
 from adapters.http.errors import Handler
-from chiffon.errors import ForbiddenHost
 
 ALWAYS: Final = frozenset({"localhost"})
 OPEN_PATHS: Final = frozenset({"/health"})  # liveness probes send whatever Host they like

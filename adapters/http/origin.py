@@ -8,7 +8,7 @@ from collections.abc import Collection
 from aiohttp import web
 from yarl import URL
 
-from chiffon.errors import ForbiddenOrigin
+from adapters.http.edge_errors import ForbiddenOrigin
 
 
 def check_origin(request: web.Request, allowed: Collection[str]) -> None:

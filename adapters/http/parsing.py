@@ -10,9 +10,10 @@ from aiohttp import web
 from marshmallow import Schema, ValidationError
 
 from adapters.codec import strict_json
+from adapters.http.edge_errors import RequestTimeout, UnsupportedMediaType
 from adapters.http.keys import ALLOWED_ORIGINS
 from adapters.http.origin import check_origin
-from chiffon.errors import InvalidRequest, RequestTimeout, UnsupportedMediaType
+from chiffon.errors import InvalidRequest
 
 BODY_TIMEOUT_S: Final = 30.0
 JSON_CHARSETS: Final = frozenset({"", "utf-8", "utf8"})

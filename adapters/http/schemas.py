@@ -6,20 +6,20 @@ from typing import Any, Final, TypeVar
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from adapters.http.model_schema import model_schema
+from chiffon.commands import BACKOFF_S, DELAY_S, MAX_ATTEMPTS, PRIORITY, TIMEOUT_S, Bounds
 from chiffon.config import MAX_TIMEOUT_S, MAX_WORK_TYPE_CHARS
 from chiffon.model import (
     MAX_ATTEMPTS_DEFAULT,
     PRIORITY_DEFAULT,
-    PRIORITY_MAX,
-    PRIORITY_MIN,
     AgentStatus,
     CancelOutcome,
     NoAgentPolicy,
     RetryOn,
+    Task,
     TaskStatus,
     WaitingReason,
 )
-from chiffon.retry_policy import MAX_ATTEMPTS_LIMIT, MAX_BACKOFF_S
 from chiffon.routing import RouteSource
 
 TASK_STATUSES = [s.value for s in TaskStatus]
@@ -67,6 +67,12 @@ def _name(description: str) -> SafeString:
     return SafeString(metadata={"description": description})
 
 
+def within(bounds: Bounds) -> validate.Range:
+    """marshmallow's check of a domain bound: the schema's error message and the OpenAPI
+    minimum/maximum come from the bound the domain checks (chiffon.commands)."""
+    return validate.Range(min=bounds.low, max=bounds.high, min_inclusive=not bounds.low_open)
+
+
 class StrictSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -87,12 +93,12 @@ class RetrySchema(StrictSchema):
     max_attempts = fields.Integer(
         strict=True,
         load_default=MAX_ATTEMPTS_DEFAULT,
-        validate=validate.Range(1, MAX_ATTEMPTS_LIMIT),
+        validate=within(MAX_ATTEMPTS),
         metadata={"description": "Attempts in all, the first included (default 3)."},
     )
     backoff_s = StrictNumber(
         load_default=0.0,
-        validate=validate.Range(min=0, max=MAX_BACKOFF_S),
+        validate=within(BACKOFF_S),
         metadata={
             "description": "Wait before attempt 2, doubled for each next one (default 0: none)."
         },
@@ -100,7 +106,7 @@ class RetrySchema(StrictSchema):
     backoff_max_s = StrictNumber(
         load_default=None,
         allow_none=True,
-        validate=validate.Range(min=0, max=MAX_BACKOFF_S),
+        validate=within(BACKOFF_S),
         metadata={"description": "The longest wait (at least backoff_s; default 300)."},
     )
     on = fields.List(
@@ -130,13 +136,13 @@ class DispatchRequestSchema(StrictSchema):
     priority = fields.Integer(
         strict=True,
         load_default=PRIORITY_DEFAULT,
-        validate=validate.Range(PRIORITY_MIN, PRIORITY_MAX),
+        validate=within(PRIORITY),
         metadata={"description": "1 (background) to 5 (critical); higher is delivered first."},
     )
     timeout_s = StrictNumber(
         load_default=None,
         allow_none=True,
-        validate=validate.Range(min=0, min_inclusive=False, max=MAX_TIMEOUT_S),
+        validate=within(TIMEOUT_S),
         metadata={
             "description": "Seconds from dispatch after which the task is timed_out "
             f"(more than 0, at most {MAX_TIMEOUT_S:.0f}: 30 days).",
@@ -176,7 +182,7 @@ class DispatchRequestSchema(StrictSchema):
     delay_s = StrictNumber(
         load_default=None,
         allow_none=True,
-        validate=validate.Range(min=0, min_inclusive=False, max=365 * 24 * 3600),
+        validate=within(DELAY_S),
         metadata={"description": "Start this many seconds from now (instead of not_before).",
                   "exclusiveMinimum": True},
     )  # fmt: skip
@@ -203,72 +209,21 @@ class DispatchResponseSchema(Schema):
     )
 
 
-@always_sent
-class TaskSchema(Schema):
-    task_id = fields.UUID(required=True)
-    status = fields.String(required=True, validate=validate.OneOf(TASK_STATUSES))
-    work_type = fields.String(required=True)
-    agent_type = fields.String(required=True)
-    priority = fields.Integer(required=True)
-    parameters = fields.Dict(required=True)
-    progress_percent = fields.Integer(allow_none=True)
-    progress_message = fields.String(allow_none=True)
-    output = fields.String(allow_none=True)
-    result = fields.Raw(allow_none=True, metadata={"description": "The handler's JSON result."})
-    error_message = fields.String(allow_none=True)
-    exit_code = fields.Integer(allow_none=True)
-    duration_ms = fields.Integer(allow_none=True)
-    revision = fields.Integer(
-        required=True,
-        metadata={"description": "1 when created, +1 on every stored change (see /events)."},
-    )
-    attempt = fields.Integer(required=True)
-    max_attempts = fields.Integer(required=True)
-    retry_on = fields.List(
-        fields.String(validate=validate.OneOf([r.value for r in RetryOn])), required=True
-    )
-    retry_backoff_s = fields.Float(required=True)
-    retry_backoff_max_s = fields.Float(required=True)
-    not_before = fields.DateTime(allow_none=True)
-    next_attempt_at = fields.DateTime(
-        allow_none=True,
-        metadata={"description": "When this pending attempt's work is sent (delayed start, "
-                  "retry backoff); null: at once."},
-    )  # fmt: skip
-    agent_id = fields.UUID(allow_none=True)
-    trace_id = fields.UUID(required=True)
-    request_id = fields.UUID(required=True)
-    timeout_s = fields.Float(allow_none=True)
-    deadline_at = fields.DateTime(allow_none=True)
-    created_at = fields.DateTime(required=True)
-    updated_at = fields.DateTime(required=True)
-    started_at = fields.DateTime(allow_none=True)
-    finished_at = fields.DateTime(allow_none=True)
-    waiting_reason = fields.String(
-        allow_none=True,
-        validate=validate.OneOf(WAITING_REASONS),
-        metadata={"description": "Why a pending task is not running yet (null otherwise): "
-                  "scheduled, retry_backoff (both until waiting_until), no_agent, agents_busy, "
-                  "queued."},
-    )  # fmt: skip
-    waiting_until = fields.DateTime(allow_none=True)
-    cancel_outcome = fields.String(
-        allow_none=True,
-        validate=validate.OneOf(CANCEL_OUTCOMES),
-        metadata={"description": "How a cancel ended: not_started, requested (the agent's "
-                  "answer is awaited), stopped, too_late (its result is kept), unconfirmed."},
-    )  # fmt: skip
-    rerun_of = fields.UUID(
-        allow_none=True,
-        metadata={"description": "The task this one reruns (POST /api/v1/tasks/{id}/rerun)."},
-    )
-    schedule_id = fields.UUID(
-        allow_none=True, metadata={"description": "The schedule that fired this task."}
-    )
-    scheduled_at = fields.DateTime(
-        allow_none=True,
-        metadata={"description": "The time the schedule fired it for (it may start later)."},
-    )
+TASK_DESCRIPTIONS: Final = {
+    "result": "The handler's JSON result.",
+    "revision": "1 when created, +1 on every stored change (see /events).",
+    "next_attempt_at": "When this pending attempt's work is sent (delayed start, retry "
+    "backoff); null: at once.",
+    "waiting_reason": "Why a pending task is not running yet (null otherwise): scheduled, "
+    "retry_backoff (both until waiting_until), no_agent, agents_busy, queued.",
+    "cancel_outcome": "How a cancel ended: not_started, requested (the agent's answer is "
+    "awaited), stopped, too_late (its result is kept), unconfirmed.",
+    "rerun_of": "The task this one reruns (POST /api/v1/tasks/{id}/rerun).",
+    "schedule_id": "The schedule that fired this task.",
+    "scheduled_at": "The time the schedule fired it for (it may start later).",
+}
+# The task as the API shows it: its shape is the model's (chiffon/model.py), field by field.
+TaskSchema: Final = always_sent(model_schema(Task, TASK_DESCRIPTIONS))
 
 
 @always_sent

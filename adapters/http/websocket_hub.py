@@ -10,12 +10,12 @@ from typing import Final
 
 from aiohttp import WSCloseCode, web
 
+from adapters.http.edge_errors import TooManyConnections
 from adapters.http.ws_connection import Connection, FrameSink
 from adapters.http.ws_fair_gate import FairGate
 from adapters.http.ws_index import SubscriptionIndex
 from adapters.http.ws_limits import ByteBudget, WsLimits
 from adapters.http.ws_protocol import OutEvent
-from chiffon.errors import TooManyConnections
 from chiffon.events import Event
 from ports.notifier import EventSource
 
@@ -45,7 +45,7 @@ class WebSocketHub:
         self._per_client: dict[str, int] = {}  # connections and pending sockets, by address
         self._pending = 0  # sockets upgraded and not yet authenticated (not in _connections)
         self._unsubscribe: Callable[[], None] | None = None
-        self._index = SubscriptionIndex()
+        self._index = SubscriptionIndex[Connection]()
 
     @property
     def connections(self) -> list[Connection]:

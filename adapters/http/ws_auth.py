@@ -13,8 +13,8 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from adapters.codec import strict_json
 from adapters.http.auth_throttle import AuthThrottle
+from adapters.http.edge_errors import TooManyAuthFailures
 from adapters.http.ws_protocol import error_frame
-from chiffon.errors import TooManyAuthFailures
 
 log = logging.getLogger(__name__)
 

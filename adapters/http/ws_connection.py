@@ -15,7 +15,7 @@ from adapters.http.ws_index import SubscriptionIndex
 from adapters.http.ws_limits import ByteBudget, WsLimits
 from adapters.http.ws_protocol import OutEvent, ProtocolError, Subscription, snapshot_frame
 from adapters.http.ws_snapshot import Item, Key, Snapshot, is_covered, key, newest
-from chiffon.events import TaskUpdated
+from chiffon.events import TaskChanged
 from chiffon.model import Task
 
 log = logging.getLogger(__name__)
@@ -48,12 +48,13 @@ class Connection:
         limits: WsLimits,
         budget: ByteBudget | None = None,
         abort: Callable[[], None] | None = None,
-        index: SubscriptionIndex | None = None,
+        index: SubscriptionIndex[Connection] | None = None,
         client: str = "",
     ) -> None:
         self._sink = sink
         self.client = client  # the peer's address: snapshots are shared fairly by address
-        self._index = SubscriptionIndex() if index is None else index  # the hub's, shared
+        # the hub's index, shared
+        self._index = SubscriptionIndex[Connection]() if index is None else index
         self._limits = limits
         self._budget = budget or ByteBudget(limits.total_bytes)
         self._abort = abort
@@ -128,7 +129,7 @@ class Connection:
                 self._push(out)
         self._activate(sub)
 
-    def resume(self, missed: Sequence[Task], seen: int) -> None:
+    def resume(self, missed: Sequence[TaskChanged], seen: int) -> None:
         """Instead of a snapshot: the task at each revision the client missed (it had seen up
         to `seen`), then the changes remembered meanwhile that are newer, then live ones."""
         sub, buffered = self._pending, self._buffer
@@ -138,10 +139,10 @@ class Connection:
         high = seen
         if isinstance(sub.value, UUID):  # the client says what it saw: replay from there
             self._pushed.pop(sub.value, None)
-        for task in missed:
-            if task.revision > high:
-                self._push(OutEvent(TaskUpdated(task)))
-                high = task.revision
+        for change in missed:
+            if change.task.revision > high:
+                self._push(OutEvent(change))
+                high = change.task.revision
         for out, pushed in buffered:
             item = out.item
             if not pushed and isinstance(item, Task) and item.revision > high:
@@ -183,7 +184,7 @@ class Connection:
 
     def _push(self, out: OutEvent) -> None:
         event = out.event
-        if isinstance(event, TaskUpdated):  # never a task going backwards: drop an older copy
+        if isinstance(event, TaskChanged):  # never a task going backwards: drop an older copy
             if self._pushed.get(event.task.task_id, 0) >= event.task.revision:
                 return
             self._remember(event.task)

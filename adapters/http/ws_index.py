@@ -4,16 +4,17 @@ costs the same with 10 subscriptions on the server or 10,000."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Hashable, Iterator
+from typing import Generic, TypeVar
 
 from adapters.http.ws_protocol import Subscription
 
-if TYPE_CHECKING:
-    from adapters.http.ws_connection import Connection
+# A connection (ws_connection's Connection); generic so this index does not import the
+# module that imports it.
+Connection = TypeVar("Connection", bound=Hashable)
 
 
-class SubscriptionIndex:
+class SubscriptionIndex(Generic[Connection]):
     """Subscription -> the connections holding it (active, or pending while its snapshot is
     read), each with a count, since a connection may hold one both ways at once."""
 

@@ -3,12 +3,10 @@ all clients share; every figure is documented in docs/security.md."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from collections.abc import Hashable
+from typing import Final, Protocol
 
 import attrs
-
-if TYPE_CHECKING:
-    from adapters.http.ws_connection import Connection
 
 MIB: Final = 1024 * 1024
 
@@ -30,6 +28,19 @@ class WsLimits:
                 raise ValueError(f"WebSocket limit {field.name} must be at least 1")
 
 
+class Reader(Hashable, Protocol):
+    """What the budget needs of a connection (ws_connection's Connection is one): said here,
+    so the budget does not import the connection that imports it."""
+
+    @property
+    def closing(self) -> bool: ...
+
+    @property
+    def queued_bytes(self) -> int: ...
+
+    def evict(self, reason: str) -> None: ...
+
+
 class ByteBudget:
     """The bytes queued for every connection together. When a frame would take the total past
     the limit, the connection with the most bytes waiting (the slowest reader) is closed to
@@ -38,9 +49,9 @@ class ByteBudget:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.used = 0
-        self.members: dict[Connection, None] = {}
+        self.members: dict[Reader, None] = {}
 
-    def take(self, n: int, asking: Connection) -> bool:
+    def take(self, n: int, asking: Reader) -> bool:
         while self.used + n > self.limit:
             open_ = (c for c in self.members if not c.closing)
             victim = max(open_, key=lambda c: c.queued_bytes, default=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Final
 from uuid import UUID
 
@@ -10,7 +11,7 @@ import attrs
 from adapters.codec import Unencodable, agent_to_json, strict_json, task_to_json
 from adapters.codec import dumps as strict_dumps
 from adapters.http.rendering import shown_task
-from chiffon.events import AgentUpdated, Event
+from chiffon.events import AgentUpdated, Event, TaskChanged
 from chiffon.model import Agent, Task
 
 TOPICS: Final = ("tasks", "agents")
@@ -185,18 +186,20 @@ def unsubscribed_frame(sub: Subscription) -> str:
 class OutEvent:
     """An event with its JSON data encoded once, however many connections push it."""
 
-    __slots__ = ("_data", "event", "wanted")
+    __slots__ = ("_head", "event", "wanted")
 
     def __init__(self, event: Event) -> None:
         self.event = event
         self.wanted = wanted_by(event)
-        self._data: str | None = None
+        self._head: str | None = None  # the frame up to its seq
 
     @property
     def item(self) -> Task | Agent:
         return self.event.agent if isinstance(self.event, AgentUpdated) else self.event.task
 
     def frame(self, seq: int) -> str:
-        if self._data is None:
-            self._data = item_text(self.item)
-        return f'{{"event":"{self.event.kind}","data":{self._data},"seq":{seq}}}'
+        if self._head is None:
+            event = self.event
+            said = f',"change":{json.dumps(event.change)}' if isinstance(event, TaskChanged) else ""
+            self._head = f'{{"event":"{event.kind}"{said},"data":{item_text(self.item)}'
+        return f'{self._head},"seq":{seq}}}'

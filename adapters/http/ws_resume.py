@@ -13,6 +13,7 @@ from uuid import UUID
 import attrs
 
 from adapters.codec import structure, task_to_json
+from chiffon.events import TaskChanged
 from chiffon.model import Task
 from chiffon.orchestrator import OrchestratorService
 
@@ -21,11 +22,12 @@ MAX_REPLAYED: Final = 10_000  # a longer timeline falls back to a snapshot
 
 @attrs.frozen
 class Replay:
-    """The task at each revision after the client's, oldest first; `complete` is False when
-    the timeline was too long to replay (the caller sends a snapshot instead)."""
+    """The task at each revision after the client's with the change that made it, oldest
+    first; `complete` is False when the timeline was too long to replay (the caller sends a
+    snapshot instead)."""
 
     current: Task
-    missed: tuple[Task, ...]
+    missed: tuple[TaskChanged, ...]
     complete: bool = True
 
 
@@ -36,9 +38,10 @@ async def replay(service: OrchestratorService, task_id: UUID, after: int) -> Rep
         return Replay(task, (), complete=False)
     fixed = {"parameters": task_to_json(task)["parameters"]}  # set at dispatch, never changed
     state: dict[str, Any] = {}
-    missed: list[Task] = []
+    missed: list[TaskChanged] = []
     for event in timeline:
         state.update(event.changes)
         if event.revision > after:
-            missed.append(structure({**state, **fixed, "revision": event.revision}, Task))
+            then = structure({**state, **fixed, "revision": event.revision}, Task)
+            missed.append(TaskChanged(event.kind, then))
     return Replay(task, tuple(missed))

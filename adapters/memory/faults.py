@@ -12,8 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 from uuid import UUID
 
 import attrs
@@ -22,6 +21,7 @@ from adapters.memory.bus import InMemoryAgentBus
 from adapters.memory.task_repository import InMemoryTaskRepository
 from chiffon.errors import DependencyUnavailable
 from chiffon.model import EventDraft, Heartbeat, OutboxMessage, StatusUpdate, Task, WorkResult
+from chiffon.patch import ReportGuard, TaskPatch
 from ports.bus import (
     AgentBus,
     AgentMessageHandler,
@@ -31,7 +31,6 @@ from ports.bus import (
     WorkBus,
     WorkHandler,
 )
-from ports.task_repository import Expect
 
 
 @attrs.frozen
@@ -156,11 +155,20 @@ class FlakyTaskRepository(InMemoryTaskRepository):
     async def apply(
         self,
         task_id: UUID,
-        expect: Expect,
-        fields: Mapping[str, Any],
+        revision: int,
+        patch: TaskPatch,
         event: EventDraft,
         outbox: Sequence[OutboxMessage] = (),
     ) -> Task | None:
+        self._maybe_fail()
+        return await super().apply(task_id, revision, patch, event, outbox)
+
+    async def apply_report(
+        self, task_id: UUID, guard: ReportGuard, patch: TaskPatch, event: EventDraft
+    ) -> Task | None:
+        self._maybe_fail()
+        return await super().apply_report(task_id, guard, patch, event)
+
+    def _maybe_fail(self) -> None:
         if self._dice.roll("store_write_failed", self._dice.rates.store_write):
             raise DependencyUnavailable("simulated: the store did not answer")
-        return await super().apply(task_id, expect, fields, event, outbox)

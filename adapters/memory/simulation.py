@@ -39,7 +39,7 @@ from chiffon.audit import Violation
 from chiffon.auditor import Auditor
 from chiffon.commands import DispatchCommand, RetryRequest
 from chiffon.config import OrchestratorConfig
-from chiffon.credentials import ReplicaKey, agent_id_for
+from chiffon.credentials import AgentIdentity, ReplicaKey, agent_id_for
 from chiffon.demo_handlers import demo
 from chiffon.errors import ChiffonError
 from chiffon.lifecycle import TERMINAL
@@ -227,12 +227,10 @@ class _World:
         runtime = AgentRuntime(
             bus,
             demo,
-            agent_id,
-            AGENT_TYPE,
+            AgentIdentity(AGENT_TYPE, key),
             _StaticProbe(),
             self.plan.concurrency,
             self.plan.heartbeat_interval_s,
-            agent_key=key,
         )
         await runtime.start()
         self.agents.append((runtime, bus))

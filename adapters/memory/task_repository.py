@@ -6,7 +6,7 @@ import bisect
 import json
 import operator
 from collections import OrderedDict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Final
 from uuid import UUID
@@ -18,6 +18,7 @@ from chiffon.json_values import json_fields
 from chiffon.lifecycle import ACTIVE, TERMINAL
 from chiffon.model import (
     CancelOutcome,
+    ChangeKind,
     EventDraft,
     OutboxMessage,
     Task,
@@ -27,12 +28,11 @@ from chiffon.model import (
     WaitingReason,
     WorkRequest,
 )
+from chiffon.patch import ReportGuard, TaskPatch
 from chiffon.stats import Activity, Span
 from chiffon.waiting import reason_for
 from ports.bus import PartiallyPublished
 from ports.task_repository import (
-    MUTABLE_FIELDS,
-    Expect,
     PageCursor,
     Publish,
     StoreCounts,
@@ -106,23 +106,33 @@ class InMemoryTaskRepository(TaskRepository):
     async def apply(
         self,
         task_id: UUID,
-        expect: Expect,
-        fields: Mapping[str, Any],
+        revision: int,
+        patch: TaskPatch,
         event: EventDraft,
         outbox: Sequence[OutboxMessage] = (),
     ) -> Task | None:
-        unknown = set(fields) - MUTABLE_FIELDS
-        if unknown:
-            raise ValueError(f"fields not changeable: {sorted(unknown)}")
         task = self._tasks.get(task_id)
-        if task is None or not expect.matches(task):
+        if task is None or task.revision != revision:
             return None
+        return self._write(task, patch, event, outbox)
+
+    async def apply_report(
+        self, task_id: UUID, guard: ReportGuard, patch: TaskPatch, event: EventDraft
+    ) -> Task | None:
+        task = self._tasks.get(task_id)
+        if task is None or not guard.matches(task):
+            return None
+        return self._write(task, patch, event, ())
+
+    def _write(
+        self, task: Task, patch: TaskPatch, event: EventDraft, outbox: Sequence[OutboxMessage]
+    ) -> Task:
         revision = task.revision + 1
-        values = {k: _clone(v) for k, v in fields.items()}
+        values = {k: _clone(v) for k, v in patch.values().items()}
         changed = _replace(task, revision=revision, **values)
-        self._events[task_id].append(event.numbered(task_id, revision))
+        self._events[task.task_id].append(event.numbered(task.task_id, revision))
         if changed.status in TERMINAL or changed.attempt != task.attempt:
-            self._drop_work(task_id)
+            self._drop_work(task.task_id)
         return self._store(changed, outbox)
 
     def _drop_work(self, task_id: UUID) -> None:
@@ -173,9 +183,9 @@ class InMemoryTaskRepository(TaskRepository):
         stale.sort(key=lambda s: (s[0], s[1]))  # oldest first, as on PostgreSQL
         changed = []
         for _, task_id, task, reason, until in stale[:limit]:
-            fields = {"waiting_reason": reason, "waiting_until": until, "updated_at": now}
-            note = EventDraft("waiting", now, task.status, json_fields(fields))
-            moved = await self.apply(task_id, Expect(revision=task.revision), fields, note)
+            patch = TaskPatch(waiting_reason=reason, waiting_until=until, updated_at=now)
+            note = EventDraft(ChangeKind.WAITING, now, task.status, json_fields(patch.values()))
+            moved = await self.apply(task_id, task.revision, patch, note)
             if moved is not None:
                 changed.append(moved)
         return changed

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -10,6 +9,7 @@ from typing import Any, Final
 
 import asyncpg
 
+from adapters.postgres.batcher import Batcher
 from adapters.postgres.errors import database_errors
 from adapters.postgres.rows import (
     TASK_COLUMNS,
@@ -22,7 +22,7 @@ from adapters.postgres.rows import (
 from chiffon.errors import DependencyUnavailable, InvalidRequest
 from chiffon.model import EventDraft, OutboxMessage, Task
 
-Pending = tuple[Task, EventDraft, Sequence[OutboxMessage], "asyncio.Future[tuple[Task, bool]]"]
+Pending = tuple[Task, EventDraft, Sequence[OutboxMessage]]
 Connect = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
 
 # Column types for unnest(), from the model; jsonb travels as text and is cast, so NULL
@@ -60,48 +60,21 @@ SELECT_MANY: Final = (
 
 class GroupCommitter:
     """While one batch is being committed, new dispatches queue; the next commit takes them
-    all at once. A lone dispatch is committed at once, so latency does not grow at low load,
-    and each caller is answered only after its own rows are committed. A batch that fails for
-    anything but an outage is committed again item by item, so one bad task fails alone."""
+    all at once (adapters/postgres/batcher.py). A lone dispatch is committed at once, so
+    latency does not grow at low load, and each caller is answered only after its own rows
+    are committed. A batch that fails for anything but an outage is committed again item by
+    item, so one bad task fails alone."""
 
     def __init__(self, connection: Connect, max_batch: int = 500) -> None:
         self._connection = connection
-        self._max_batch = max_batch
-        self._queue: list[Pending] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._batcher: Batcher[Pending, tuple[Task, bool]] = Batcher(
+            self._commit_translated, max_batch=max_batch, fails_all=(DependencyUnavailable,)
+        )
 
     async def create(
         self, task: Task, event: EventDraft, outbox: Sequence[OutboxMessage]
     ) -> tuple[Task, bool]:
-        future: asyncio.Future[tuple[Task, bool]] = asyncio.get_running_loop().create_future()
-        self._queue.append((task, event, outbox, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
-        return await future
-
-    async def _flush(self) -> None:
-        while self._queue:
-            batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
-            try:
-                results = await self._commit_translated(batch)
-            except DependencyUnavailable as exc:  # every item would fail the same way
-                _answer(batch, exc)
-            except Exception as exc:
-                if len(batch) == 1:
-                    _answer(batch, exc)
-                else:
-                    await self._commit_one_by_one(batch)
-            else:
-                _answer(batch, results)
-
-    async def _commit_one_by_one(self, batch: list[Pending]) -> None:
-        for item in batch:
-            try:
-                results = await self._commit_translated([item])
-            except Exception as exc:
-                _answer([item], exc)
-            else:
-                _answer([item], results)
+        return await self._batcher.submit((task, event, outbox))
 
     async def _commit_translated(self, batch: list[Pending]) -> list[tuple[Task, bool]]:
         try:
@@ -119,9 +92,9 @@ class GroupCommitter:
             first.setdefault(item[0].task_id, item)
         fresh = list(first.values())
         args = [
-            *_task_arrays([t for t, _, _, _ in fresh]),
-            *_event_arrays([(t.task_id, e) for t, e, _, _ in fresh]),
-            *outbox_arrays([m for _, _, ob, _ in fresh for m in ob]),
+            *_task_arrays([t for t, _, _ in fresh]),
+            *_event_arrays([(t.task_id, e) for t, e, _ in fresh]),
+            *outbox_arrays([m for _, _, ob in fresh for m in ob]),
         ]
         async with self._connection() as conn:
             rows = await conn.fetch(INSERT_BATCH, *args)
@@ -141,16 +114,6 @@ class GroupCommitter:
             for item in batch
             for t in [item[0]]
         ]
-
-
-def _answer(batch: list[Pending], outcome: Exception | list[tuple[Task, bool]]) -> None:
-    for index, (*_, future) in enumerate(batch):
-        if future.done():
-            continue
-        if isinstance(outcome, Exception):
-            future.set_exception(outcome)
-        else:
-            future.set_result(outcome[index])
 
 
 def _task_arrays(tasks: list[Task]) -> list[list[Any]]:

@@ -68,7 +68,7 @@ def task_params(task: Task) -> list[Any]:
 
 
 def db_value(name: str, value: Any) -> Any:
-    """One MUTABLE_FIELDS value as its column expects it."""
+    """One TaskPatch value as its column expects it."""
     if name == "status" and value is not None:
         return TaskStatus(value).value
     return value

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
@@ -19,11 +19,19 @@ from adapters.postgres.report_batch import ReportBatcher
 from adapters.postgres.rows import event_from_row, outbox_arrays, outbox_from_row, task_from_row
 from adapters.postgres.task_activity import read_activity
 from chiffon.json_values import json_fields
-from chiffon.model import EventDraft, OutboxMessage, Task, TaskEvent, TaskStatus, WaitingReason
+from chiffon.model import (
+    ChangeKind,
+    EventDraft,
+    OutboxMessage,
+    Task,
+    TaskEvent,
+    TaskStatus,
+    WaitingReason,
+)
+from chiffon.patch import ReportGuard, TaskPatch
 from chiffon.stats import Activity, Span
 from ports.bus import PartiallyPublished
 from ports.task_repository import (
-    Expect,
     PageCursor,
     Publish,
     StoreCounts,
@@ -84,18 +92,22 @@ class PostgresTaskRepository(TaskRepository):
     async def apply(
         self,
         task_id: UUID,
-        expect: Expect,
-        fields: Mapping[str, Any],
+        revision: int,
+        patch: TaskPatch,
         event: EventDraft,
         outbox: Sequence[OutboxMessage] = (),
     ) -> Task | None:
-        if expect.revision is None and not outbox and "attempt" not in fields:
-            # An agent's report, written without a read: batched with the others in flight.
-            return await self._reports.apply(task_id, expect, fields, event)
-        query, args = sql.apply_query(task_id, expect, fields, event, outbox)
+        query, args = sql.apply_query(task_id, revision, patch.values(), event, outbox)
         async with self._connection() as conn:  # one statement: atomic on its own
             row = await conn.fetchrow(query, *args)
         return None if row is None else task_from_row(row)
+
+    @translates_errors
+    async def apply_report(
+        self, task_id: UUID, guard: ReportGuard, patch: TaskPatch, event: EventDraft
+    ) -> Task | None:
+        # Written without a read: batched with the other reports in flight.
+        return await self._reports.apply(task_id, guard, patch, event)
 
     @translates_errors
     async def events(self, task_id: UUID, after: int = 0, limit: int = 1000) -> list[TaskEvent]:
@@ -265,7 +277,7 @@ def _waiting_events(moved: list[Task], now: datetime) -> list[list[Any]]:
         [t.task_id for t in moved],
         [t.revision for t in moved],
         [now] * len(moved),
-        ["waiting"] * len(moved),
+        [ChangeKind.WAITING.value] * len(moved),
         [t.status.value for t in moved],
         changes,
     ]

@@ -8,8 +8,10 @@ from uuid import UUID
 
 from adapters.postgres.rows import TASK_COLUMNS, db_value, insert_outbox_sql, outbox_arrays
 from chiffon import lifecycle
-from chiffon.model import CancelOutcome, EventDraft, OutboxMessage, TaskStatus, WaitingReason
-from ports.task_repository import MUTABLE_FIELDS, Expect, PageCursor, TaskFilter
+from chiffon.model import CancelOutcome, EventDraft, OutboxMessage, TaskStatus
+from chiffon.patch import ReportGuard
+from chiffon.waiting import WAITING_RULE
+from ports.task_repository import PageCursor, TaskFilter
 
 _COLS = ", ".join(TASK_COLUMNS)
 _ARGS = ", ".join(f"${i}" for i in range(1, len(TASK_COLUMNS) + 1))
@@ -67,17 +69,29 @@ AWAITING_CANCEL: Final = f"""
 SELECT * FROM tasks WHERE status = 'cancelled' AND cancel_outcome = '{CancelOutcome.REQUESTED}'
 AND agent_id = $1
 """
+
+
+def _waiting_sql(due_reason: str, now: str) -> tuple[str, str]:
+    """(reason, until) of a pending row as SQL expressions, written from the domain's
+    WAITING_RULE (chiffon/waiting.py): the rule is said there only."""
+    is_due = f"(next_attempt_at IS NULL OR next_attempt_at <= {now})"
+    whens = []
+    for case in WAITING_RULE:
+        holds = [is_due if case.due else f"NOT {is_due}"]
+        if case.first_attempt is not None:
+            holds.append("attempt = 1" if case.first_attempt else "attempt <> 1")
+        reason = due_reason if case.reason is None else f"'{case.reason.value}'"
+        whens.append(f"WHEN {' AND '.join(holds)} THEN {reason}")
+    return f"CASE {' '.join(whens)} END", f"CASE WHEN NOT {is_due} THEN next_attempt_at END"
+
+
+_REASON, _UNTIL = _waiting_sql(due_reason="$2::text", now="$3")
 # The rule of TaskRepository.reconcile_waiting, for one agent type ($1), what due tasks wait
 # for ($2) and now ($3). Only rows whose reason changes are locked (none, most of the time);
 # rows another writer holds are left for the next round.
 RECONCILE_WAITING: Final = f"""
 WITH wanted AS (
-    SELECT task_id, waiting_reason, waiting_until,
-        CASE WHEN next_attempt_at > $3 THEN
-            CASE WHEN attempt = 1 THEN '{WaitingReason.SCHEDULED}'
-                 ELSE '{WaitingReason.RETRY_BACKOFF}' END
-        ELSE $2::text END AS reason,
-        CASE WHEN next_attempt_at > $3 THEN next_attempt_at END AS until
+    SELECT task_id, waiting_reason, waiting_until, {_REASON} AS reason, {_UNTIL} AS until
     FROM tasks WHERE status = 'pending' AND agent_type = $1
 ), target AS (
     SELECT t.task_id, w.reason, w.until FROM tasks t JOIN wanted w USING (task_id)
@@ -191,26 +205,25 @@ def _like_escaped(text: str) -> str:
 
 def apply_query(
     task_id: UUID,
-    expect: Expect,
+    guard: int | ReportGuard,
     fields: Mapping[str, Any],
     event: EventDraft,
     outbox: Sequence[OutboxMessage],
 ) -> tuple[str, list[Any]]:
-    """ONE statement: the conditional UPDATE (revision + 1), the timeline entry with the new
-    revision, and the outbox rows, each written only if the update matched."""
-    unknown = set(fields) - MUTABLE_FIELDS
-    if unknown:
-        raise ValueError(f"fields not changeable: {sorted(unknown)}")
+    """ONE statement: the conditional UPDATE (revision + 1) under `guard` (the revision the
+    change was decided from, or a report's guard), the timeline entry with the new revision,
+    and the outbox rows, each written only if the update matched. `fields`: the values of a
+    TaskPatch (its names, safe to interpolate)."""
     args: list[Any] = [task_id]
     sets = ["revision = revision + 1"]
-    for name in sorted(fields):  # names come from MUTABLE_FIELDS only: safe to interpolate
+    for name in sorted(fields):
         args.append(db_value(name, fields[name]))
         sets.append(f"{name} = ${len(args)}")
-    guard = _guard(expect, args)
+    where = _guard(guard, args)
     args += [event.at, event.kind, event.status.value, event.changes]
     n = len(args)
     sql = (
-        f"WITH moved AS (UPDATE tasks SET {', '.join(sets)} WHERE task_id = $1 AND {guard}"
+        f"WITH moved AS (UPDATE tasks SET {', '.join(sets)} WHERE task_id = $1 AND {where}"
         " RETURNING *), logged AS ("
         f"INSERT INTO task_events ({INSERT_EVENT_COLUMNS}) SELECT task_id, revision,"
         f" ${n - 3}, ${n - 2}, ${n - 1}, ${n}::jsonb FROM moved)"
@@ -235,12 +248,12 @@ def _final(fields: Mapping[str, Any]) -> bool:
     return status is not None and lifecycle.is_terminal(TaskStatus(status))
 
 
-def _guard(expect: Expect, args: list[Any]) -> str:
-    if expect.revision is not None:
-        args.append(expect.revision)
+def _guard(guard: int | ReportGuard, args: list[Any]) -> str:
+    if isinstance(guard, int):
+        args.append(guard)
         return f"revision = ${len(args)}"
-    args += [sorted(s.value for s in expect.statuses), expect.attempt, expect.agent_id]
-    args.append(expect.due_by)
+    args += [sorted(s.value for s in guard.statuses), guard.attempt, guard.agent_id]
+    args.append(guard.due_by)
     n = len(args)
     return (
         f"status = ANY(${n - 3}::text[]) AND (${n - 2}::int IS NULL OR attempt = ${n - 2})"

@@ -12,7 +12,7 @@ import pytest
 from adapters.cli.client import Client
 from adapters.cli.client.verbs import Output, audit
 from chiffon.model import EventDraft, TaskStatus
-from ports.task_repository import Expect
+from chiffon.patch import TaskPatch
 from tests.client.conftest import Serve
 
 
@@ -30,8 +30,8 @@ async def test_audit_prints_each_violation_and_exits_1(
         task_id = uuid.UUID(done["task_id"])
         revision = done["revision"]
         note = EventDraft("meddled", datetime.now(UTC), TaskStatus.RUNNING, {"status": "running"})
-        fields = {"status": TaskStatus.RUNNING}
-        stored = await served.wired.tasks.apply(task_id, Expect(revision=revision), fields, note)
+        patch = TaskPatch(status=TaskStatus.RUNNING)
+        stored = await served.wired.tasks.apply(task_id, revision, patch, note)
         assert stored is not None
 
         assert await audit(client, {}, Output(json=False)) == 1

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chiffon.model import EventDraft, TaskStatus
-from ports.task_repository import Expect
+from chiffon.patch import TaskPatch
 from tests.helpers import eventually
 from tests.http.conftest import Factory
 from tests.http.test_query_and_cancel_api import dispatch, get_json
@@ -54,8 +54,8 @@ async def test_real_histories_have_no_violation_and_a_broken_one_is_named(
     task = await wired.tasks.get(echo)
     assert task is not None and task.status is TaskStatus.COMPLETED
     note = EventDraft("progress", datetime.now(UTC), TaskStatus.RUNNING, {"status": "running"})
-    fields = {"status": TaskStatus.RUNNING}
-    assert await wired.tasks.apply(echo, Expect(revision=task.revision), fields, note) is not None
+    patch = TaskPatch(status=TaskStatus.RUNNING)
+    assert await wired.tasks.apply(echo, task.revision, patch, note) is not None
     broken = await get_json(api, f"/api/v1/audit?trace_id={trace}")
     rules = {(v["task_id"], v["rule"]) for v in broken["violations"]}
     assert (ids[0], "one_terminal_state") in rules

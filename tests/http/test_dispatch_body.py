@@ -7,12 +7,13 @@ import os
 import uuid
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
-from adapters.http.dispatch_body import load_plain
-from adapters.http.schemas import DispatchRequestSchema
+from adapters.http.dispatch_body import NotPlain, load_plain, plain_loader
+from adapters.http.schemas import DispatchRequestSchema, SafeString, StrictSchema
 from chiffon.config import MAX_TIMEOUT_S
 
 SCHEMA = DispatchRequestSchema()
@@ -88,3 +89,39 @@ def test_a_plain_body_takes_the_fast_path() -> None:
     fast = load_plain(body)
     assert fast is not None and fast == SCHEMA.load(body)
     assert fast["parameters"] is not body["parameters"]  # a copy, as the schema makes
+
+
+class Made(StrictSchema):
+    name = SafeString(required=True)
+    n = fields.Integer(strict=True, load_default=2, validate=validate.Range(1, 3))
+    tags = fields.Dict(keys=fields.String(), load_default=dict)
+    when = fields.AwareDateTime(load_default=None, allow_none=True)
+
+
+def test_the_loader_is_read_from_the_schema_s_own_fields() -> None:
+    load = plain_loader(Made)
+    assert load({"name": "a"}) == {"name": "a", "n": 2, "tags": {}, "when": None}
+    assert load({"name": "a", "n": 3}) == Made().load({"name": "a", "n": 3})
+    assert load({"name": "a", "n": 4}) is None  # out of the Range: the schema answers
+    assert load({"name": "a\x00"}) is None  # SafeString's pattern
+    assert load({"name": "a", "when": "2027-01-01T00:00:00+00:00"}) is None  # not plain
+    assert load({"n": 1}) is None  # a required field is missing
+
+
+def test_a_schema_the_loader_cannot_follow_exactly_is_refused() -> None:
+    class Hooked(Schema):
+        name = fields.String()
+
+        @pre_load
+        def trim(self, data: Any, **_: Any) -> Any:
+            return data
+
+    class Renamed(Schema):
+        name = fields.String(data_key="Name")
+
+    class NeedsWhen(Schema):
+        when = fields.AwareDateTime(required=True)
+
+    for schema in (Hooked, Renamed, NeedsWhen):
+        with pytest.raises(NotPlain):
+            plain_loader(schema)

@@ -120,9 +120,12 @@ async def test_resuming_a_finished_task_replays_only_what_was_missed(api: TestCl
     done = await finished(api, task_id)
     async with api.ws_connect(PATH) as ws:
         await ws.send_json({"action": "subscribe", "task_id": task_id, "after_revision": 1})
-        replayed = [(await frame(ws))["data"] for _ in range(done["revision"] - 1)]
+        frames = [await frame(ws) for _ in range(done["revision"] - 1)]
+        replayed = [f["data"] for f in frames]
         assert [t["revision"] for t in replayed] == list(range(2, done["revision"] + 1))
         assert replayed[-1] == done
+        timeline = (await get_json(api, f"/api/v1/tasks/{task_id}/events?after=1"))["items"]
+        assert [f["change"] for f in frames] == [e["kind"] for e in timeline]  # each its entry's
         await ws.send_json({"action": "ping"})
         assert (await frame(ws)) == {"event": "pong"}  # and nothing else came
         await ws.send_json(

@@ -85,6 +85,7 @@ async def test_trace_snapshot_holds_the_tasks_of_that_trace(api: TestClient) -> 
         pushed = await frame(ws)
         assert pushed["event"] == "task.updated" and pushed["seq"] == 1
         assert pushed["data"]["task_id"] == third and pushed["data"]["status"] == "pending"
+        assert pushed["change"] == "dispatched"  # what happened, as the timeline names it
 
 
 async def test_topic_agents_snapshot_then_agent_updated(api: TestClient) -> None:

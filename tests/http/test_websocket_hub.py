@@ -10,14 +10,14 @@ import attrs
 import pytest
 from aiohttp import WSMsgType
 
+from adapters.http.edge_errors import TooManyConnections
 from adapters.http.websocket_hub import WebSocketHub
 from adapters.http.ws_connection import Connection
 from adapters.http.ws_limits import WsLimits
 from adapters.http.ws_protocol import OutEvent, Subscription
 from adapters.http.ws_snapshot import Snapshot, is_covered
 from adapters.memory.notifier import InMemoryNotifier
-from chiffon.errors import TooManyConnections
-from chiffon.events import AgentUpdated, TaskUpdated
+from chiffon.events import AgentUpdated, TaskChanged
 from chiffon.model import Agent, AgentStatus, Task, TaskStatus
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -65,7 +65,7 @@ def task(task_id: UUID, status: TaskStatus, second: int, progress: int | None = 
 
 
 def out(t: Task) -> OutEvent:
-    return OutEvent(TaskUpdated(t))
+    return OutEvent(TaskChanged("progress", t))
 
 
 async def drained(sink: Sink, count: int) -> list[dict[str, Any]]:
@@ -169,7 +169,8 @@ async def test_a_change_older_than_one_already_pushed_is_dropped() -> None:
     ]
     conn.unsubscribe(TASKS)
     conn.begin(Subscription("task_id", a))
-    conn.resume([task(a, TaskStatus.RUNNING, 2), task(a, TaskStatus.COMPLETED, 3)], seen=2)
+    missed = [task(a, TaskStatus.RUNNING, 2), task(a, TaskStatus.COMPLETED, 3)]
+    conn.resume([TaskChanged("progress", t) for t in missed], seen=2)
     frames = await drained(sink, 6)
     assert summary(frames[4:]) == [
         ("task.updated", 4, "running"),
@@ -204,19 +205,21 @@ async def test_a_full_queue_closes_that_client_with_1013_and_no_other() -> None:
         conn.complete(Snapshot(()))
     a = uuid4()
     for second in range(6):
-        notifier.deliver(TaskUpdated(task(a, TaskStatus.RUNNING, second, progress=second)))
+        notifier.deliver(
+            TaskChanged("progress", task(a, TaskStatus.RUNNING, second, progress=second))
+        )
         await asyncio.sleep(0)  # the fast writer keeps up; the slow one is stuck
     frames = await drained(fast, 7)
     assert [f.get("seq") for f in frames] == [None, 1, 2, 3, 4, 5, 6]
     await asyncio.sleep(0.01)
     assert slow.closed is not None and slow.closed[0] == 1013 and slow_conn.closing
     assert fast.closed is None
-    notifier.deliver(TaskUpdated(task(a, TaskStatus.COMPLETED, 9)))
+    notifier.deliver(TaskChanged("progress", task(a, TaskStatus.COMPLETED, 9)))
     assert (await drained(fast, 8))[-1]["seq"] == 7
     await hub.close_all()
     assert fast.closed is not None and fast.closed[0] == 1001
     hub.stop()
-    notifier.deliver(TaskUpdated(task(a, TaskStatus.COMPLETED, 10)))
+    notifier.deliver(TaskChanged("progress", task(a, TaskStatus.COMPLETED, 10)))
     for conn in hub.connections:
         await hub.disconnect(conn)
     assert hub.connections == []

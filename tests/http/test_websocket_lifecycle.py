@@ -15,7 +15,7 @@ from adapters.http.app import create_app
 from adapters.http.websocket_hub import WebSocketHub
 from adapters.http.ws_limits import WsLimits
 from adapters.memory.notifier import InMemoryNotifier
-from chiffon.events import TaskUpdated
+from chiffon.events import TaskChanged
 from tests.helpers import eventually
 from tests.http.conftest import Factory
 from tests.http.test_query_and_cancel_api import dispatch, get_json
@@ -38,7 +38,9 @@ async def test_a_client_that_does_not_read_is_closed_with_1013(
         await subscribe(slow, topic="tasks")
         flood = attrs.evolve(task, task_id=uuid.uuid4())  # a task of its own, 50 revisions
         for i in range(50):  # one burst: the slow client's writer never gets a turn
-            notifier.deliver(TaskUpdated(attrs.evolve(flood, progress_percent=i, revision=i + 1)))
+            notifier.deliver(
+                TaskChanged("progress", attrs.evolve(flood, progress_percent=i, revision=i + 1))
+            )
         got = [await frame(fast) for _ in range(50)]
         assert [f["data"]["progress_percent"] for f in got] == list(range(50))
         msg, early = await slow.receive(timeout=WAIT_S), 0

@@ -20,7 +20,7 @@ from adapters.http.ws_protocol import Subscription
 from adapters.http.ws_routes import WS_HUB
 from adapters.http.ws_snapshot import Snapshot
 from adapters.memory.notifier import InMemoryNotifier
-from chiffon.events import TaskUpdated
+from chiffon.events import TaskChanged
 from chiffon.model import TaskStatus
 from tests.http.conftest import Factory
 from tests.http.test_websocket_hub import Sink, drained, task
@@ -49,7 +49,7 @@ async def test_a_change_is_offered_only_to_the_connections_it_matches() -> None:
             original(out)
 
         conn.offer = spy  # type: ignore[method-assign]
-    notifier.deliver(TaskUpdated(task(changed, TaskStatus.RUNNING, 1)))
+    notifier.deliver(TaskChanged("progress", task(changed, TaskStatus.RUNNING, 1)))
     assert offered == [watcher]  # not 51 connections, not 5,001 subscriptions looked at
     await asyncio.sleep(0.01)
     assert [f.get("event") for f in watcher_sink.frames][-1] == "task.updated"
@@ -68,10 +68,10 @@ async def test_an_unsubscribed_or_closed_connection_leaves_the_index() -> None:
     conn.begin(sub)
     conn.complete(Snapshot(()))
     conn.unsubscribe(sub)
-    notifier.deliver(TaskUpdated(task(a, TaskStatus.RUNNING, 1)))  # not pushed
+    notifier.deliver(TaskChanged("progress", task(a, TaskStatus.RUNNING, 1)))  # not pushed
     conn.begin(sub)
     conn.complete(Snapshot(()))
-    notifier.deliver(TaskUpdated(task(a, TaskStatus.RUNNING, 2)))  # pushed
+    notifier.deliver(TaskChanged("progress", task(a, TaskStatus.RUNNING, 2)))  # pushed
     await drained(sink, 3)
     await hub.disconnect(conn)
     assert len(hub._index) == 0  # nothing left behind for a closed connection

@@ -12,7 +12,7 @@ import pytest
 from chiffon import lifecycle
 from chiffon.changes import (
     Accepted,
-    Cancel,
+    CancelTask,
     Change,
     Fail,
     Finish,
@@ -22,12 +22,12 @@ from chiffon.changes import (
     SettleCancel,
     Start,
     TimeOut,
-    allowed_from,
     decide,
     dispatched,
     refused,
 )
-from chiffon.model import ResultStatus, TaskStatus
+from chiffon.model import CancelOutcome, ResultStatus, TaskStatus
+from chiffon.patch import TaskPatch
 from tests.contract.store.builders import T0, make_task
 
 S = TaskStatus
@@ -43,7 +43,7 @@ def every_change() -> list[Change]:
         Finish(1, ResultStatus.FAILED, AGENT),
         Retry(1),
         Fail(1, "lost"),
-        Cancel(),
+        CancelTask(),
         TimeOut(),
     ]
 
@@ -54,13 +54,13 @@ def test_every_change_applies_exactly_where_the_table_allows(status: TaskStatus)
     task = make_task(status=status, timeout_s=1.0, agent_id=held_by)
     for change in every_change():
         decision = decide(task, change, NOW)
-        allowed = status in allowed_from(change)
+        allowed = status in change.sources(None)
         assert isinstance(decision, Accepted) is allowed, (status, change)
         if isinstance(decision, Accepted):
             assert decision.task.revision == task.revision + 1
-            target = change.target or status
+            target = change.target(None) or status
             assert decision.task.status is target
-            assert lifecycle.can_move(status, target) or change.target is None
+            assert lifecycle.can_move(status, target) or change.target(None) is None
 
 
 def test_nothing_leaves_a_final_status() -> None:
@@ -139,7 +139,7 @@ def test_a_settled_cancel_is_recorded_as_still_cancelled() -> None:
     # Found by the fault campaign: the settlement's timeline entry said `running`, so a
     # history read back showed the task leaving its end state.
     running = make_task(status=S.RUNNING, agent_id=AGENT, started_at=T0)
-    cancelled = decide(running, Cancel(), NOW)
+    cancelled = decide(running, CancelTask(), NOW)
     assert isinstance(cancelled, Accepted)
     stopped = Finish(1, ResultStatus.CANCELLED, AGENT)
     for finish in (stopped, Finish(1, ResultStatus.COMPLETED, AGENT), None):
@@ -189,13 +189,13 @@ def test_only_the_holder_of_the_current_attempt_may_report() -> None:
         if why is None:
             assert isinstance(decision, Accepted), (change, decision)
         else:
-            assert isinstance(decision, Refused) and decision.foreign == change.report
+            assert isinstance(decision, Refused) and decision.foreign == change.report()
             assert decision.reason.startswith(why), decision.reason
-    entry = refused(running, Progress(other, 2, 5, None).report, "why", NOW)
-    assert (entry.task.revision, entry.task.status, entry.fields) == (
+    entry = refused(running, Progress(other, 2, 5, None).report(), "why", NOW)
+    assert (entry.task.revision, entry.task.status, entry.patch) == (
         running.revision + 1,
         S.RUNNING,
-        {},
+        TaskPatch(),
     )
     assert entry.event.kind == "report_refused"
     assert entry.event.changes == {
@@ -208,7 +208,7 @@ def test_a_stop_nobody_asked_for_is_the_loss_policys_never_a_cancel() -> None:
     # another attempt) ended the task `cancelled` with no cancel behind it.
     running = make_task(status=S.RUNNING, agent_id=AGENT, started_at=T0, max_attempts=1)
     stopped = Finish(1, ResultStatus.CANCELLED, AGENT)
-    assert not stopped.blind  # it depends on whether anyone asked
+    assert stopped.unread(NOW) is None  # it depends on whether anyone asked
     failed = decide(running, stopped, NOW)
     assert isinstance(failed, Accepted)
     assert (failed.task.status, failed.task.cancel_outcome) == (S.FAILED, None)
@@ -219,6 +219,26 @@ def test_a_stop_nobody_asked_for_is_the_loss_policys_never_a_cancel() -> None:
     assert isinstance(retried, Accepted)
     assert (retried.task.status, retried.task.attempt) == (S.PENDING, 2)
     # Asked for, it settles the cancel (the task is cancelled before the agent's word).
-    cancelled = decide(running, Cancel(), NOW)
+    cancelled = decide(running, CancelTask(), NOW)
     assert isinstance(cancelled, Accepted)
     assert isinstance(decide(cancelled.task, stopped, NOW), Refused)
+
+
+def test_a_result_for_a_cancel_that_waits_for_it_settles_the_cancel_in_one_step() -> None:
+    running = make_task(status=S.RUNNING, agent_id=AGENT, started_at=T0)
+    cancelled = decide(running, CancelTask(), NOW)
+    assert isinstance(cancelled, Accepted)
+    stopped = Finish(1, ResultStatus.CANCELLED, AGENT)
+    assert stopped.replacement(running) is None  # not cancelled: the result itself applies
+    settle = stopped.replacement(cancelled.task)
+    assert settle == SettleCancel(1, stopped)
+    settled = decide(cancelled.task, settle, NOW)
+    assert isinstance(settled, Accepted) and settled.event.kind == "cancel_confirmed"
+    assert settled.task.cancel_outcome is CancelOutcome.STOPPED
+    assert stopped.replacement(settled.task) is None  # settled: a repeat is refused as before
+    # Only the attempt's holder says how its cancel ended; anyone else's word is refused.
+    other = Finish(1, ResultStatus.CANCELLED, uuid4())
+    foreign = other.replacement(cancelled.task)
+    assert foreign is not None
+    refused_settle = decide(cancelled.task, foreign, NOW)
+    assert isinstance(refused_settle, Refused) and refused_settle.foreign == other.report()

@@ -6,10 +6,10 @@ from adapters.codec import decode_message
 from adapters.memory.clock import SequentialIds
 from chiffon.commands import DispatchCommand
 from chiffon.errors import InvalidRequest, PayloadTooLarge, TaskIdConflict, UnknownWorkType
-from chiffon.events import TaskUpdated
+from chiffon.events import TaskChanged
 from chiffon.fresh_outbox import FreshOutbox
 from chiffon.messages import OutboxFactory
-from chiffon.model import TaskStatus, WorkRequest
+from chiffon.model import ChangeKind, TaskStatus, WorkRequest
 from ports.task_repository import TaskFilter
 from tests.helpers import TEST_KEY, Stack, eventually
 
@@ -30,7 +30,7 @@ async def test_dispatch_stores_a_pending_task_and_queues_its_work(stack: Stack) 
     assert work[0].task_id == task.task_id
     assert work[0].parameters == {"a": 1}
     assert work[0].request_id == task.request_id
-    assert [type(e) for e in stack.events] == [TaskUpdated]
+    assert [type(e) for e in stack.events] == [TaskChanged]
 
 
 async def test_same_request_again_returns_the_first_answer(stack: Stack) -> None:
@@ -106,7 +106,10 @@ async def test_the_relay_fast_path_is_bounded_and_keeps_groups_whole(stack: Stac
     fresh = FreshOutbox(max_waiting=5)
     outbox = OutboxFactory(stack.clock, SequentialIds(), TEST_KEY)
     groups = [
-        outbox.work_announced(await stack.dispatch("echo", parameters={"n": n})) for n in range(3)
+        outbox.work_announced(
+            await stack.dispatch("echo", parameters={"n": n}), ChangeKind.DISPATCHED
+        )
+        for n in range(3)
     ]
     for group in groups:
         fresh.submit(group)

@@ -5,7 +5,7 @@ import attrs
 import pytest
 
 from chiffon.errors import NotCancellable, TaskNotFound
-from chiffon.events import TaskUpdated
+from chiffon.events import TaskChanged
 from chiffon.handlers import HandlerContext, HandlerRegistry
 from chiffon.model import ResultStatus, StatusUpdate, TaskStatus, WorkResult
 from tests.helpers import Stack, eventually, lease
@@ -17,7 +17,7 @@ def statuses_of(stack: Stack, task_id: object) -> list[tuple[str, int | None]]:
     return [
         (e.task.status.value, e.task.progress_percent)
         for e in stack.events
-        if isinstance(e, TaskUpdated) and e.task.task_id == task_id
+        if isinstance(e, TaskChanged) and e.task.task_id == task_id
     ]
 
 
@@ -204,3 +204,16 @@ async def test_a_result_for_a_pending_task_implies_it_ran(stack: Stack) -> None:
     final = await stack.task(task.task_id)
     assert (final.status, final.result, final.agent_id) == (S.COMPLETED, 7, agent_id)
     assert [s for s, _ in statuses_of(stack, task.task_id)] == ["pending", "running", "completed"]
+
+
+async def test_every_announced_change_says_what_it_was(stack: Stack) -> None:
+    await stack.add_agent()
+    task = await stack.dispatch("sleep", parameters={"seconds": 0.1, "step_s": 0.05})
+    await stack.until_status(task.task_id, S.COMPLETED)
+    kinds = [
+        e.change
+        for e in stack.events
+        if isinstance(e, TaskChanged) and e.task.task_id == task.task_id
+    ]
+    assert kinds[0] == "dispatched" and kinds[1] == "started" and kinds[-1] == "finished"
+    assert set(kinds[2:-1]) <= {"progress", "waiting"} and "progress" in kinds

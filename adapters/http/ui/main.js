@@ -117,7 +117,7 @@ class Dashboard {
 
   onFrame(frame) {
     if (frame.event === "snapshot") this.onSnapshot(frame);
-    else if (frame.event === "task.updated") this.tasks.upsert(frame.data, "push");
+    else if (frame.event === "task.updated") this.tasks.upsert(frame.data, "push", frame.change);
     else if (frame.event === "agent.updated") this.onAgents([frame.data], false);
     else if ("error_code" in frame) this.onFeedError(frame);
     this.schedule();

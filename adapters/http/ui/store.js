@@ -33,11 +33,12 @@ export class TaskStore {
     return this.tasks.get(taskId);
   }
 
-  // Keeps the newer copy (see merge.js); `source` is "push", "snapshot" or "rest".
-  upsert(task, source) {
+  // Keeps the newer copy (see merge.js); `source` is "push", "snapshot" or "rest"; `change`
+  // is what a pushed frame says happened (its timeline kind).
+  upsert(task, source, change) {
     if (!task || typeof task.task_id !== "string") return false;
     const current = this.tasks.get(task.task_id);
-    if (source === "push") this.record(task, source);
+    if (source === "push") this.record(task, source, change);
     const merged = mergeTask(current, task);
     if (!merged) return false;
     this.tasks.set(task.task_id, merged);
@@ -85,13 +86,14 @@ export class TaskStore {
     this.dirty.delete(taskId);
   }
 
-  record(task, source) {
+  record(task, source, change) {
     const entries = this.history.get(task.task_id) || [];
+    const said = task.progress_message;
     entries.push({
       at: Date.now(),
       status: task.status,
       progress: task.progress_percent,
-      message: task.progress_message,
+      message: change ? `${change}${said ? `: ${said}` : ""}` : said,
       source,
     });
     if (entries.length > HISTORY_LIMIT) entries.splice(0, entries.length - HISTORY_LIMIT);

@@ -17,7 +17,7 @@ from adapters.amqp.topology import Topology
 from adapters.amqp.work_bus import AmqpWorkBus
 from adapters.codec import decode_event, decode_events, decode_message, encode_event
 from chiffon.credentials import ReplicaKey
-from chiffon.events import AgentUpdated, Event, TaskUpdated
+from chiffon.events import AgentUpdated, Event, TaskChanged
 from chiffon.model import Agent, AgentStatus, Task, TaskStatus
 from tests.amqp_fixtures import ConnectionFactory
 from tests.contract.bus.helpers import outbox, request, wait_until
@@ -59,7 +59,7 @@ def agent() -> Agent:
 
 
 def test_events_round_trip_through_the_codec() -> None:
-    for event in (TaskUpdated(task(40)), AgentUpdated(agent())):
+    for event in (TaskChanged("progress", task(40)), AgentUpdated(agent())):
         assert decode_event(encode_event(event)) == event
 
 
@@ -75,7 +75,8 @@ async def test_every_replica_hears_every_event_in_order(
         replica.subscribe(events.append)
     one_task = task()
     sent: list[Event] = [
-        TaskUpdated(attrs.evolve(one_task, progress_percent=p)) for p in range(0, 100, 10)
+        TaskChanged("progress", attrs.evolve(one_task, progress_percent=p))
+        for p in range(0, 100, 10)
     ]
     sent.append(AgentUpdated(agent()))
     for event in sent[:5]:
@@ -103,7 +104,7 @@ async def test_unsubscribed_listeners_hear_nothing_more(
     replica.subscribe(kept.append)
     unsubscribe = replica.subscribe(dropped.append)
     unsubscribe()
-    await replica.publish(TaskUpdated(task()))
+    await replica.publish(TaskChanged("progress", task()))
     await wait_until(lambda: len(kept) == 1)
     assert dropped == []
     await replica.close()
@@ -115,7 +116,7 @@ async def test_a_broker_outage_does_not_fail_the_publisher() -> None:
     try:
         notifier = AmqpNotifier(nowhere, "unused", key=KEY)
         await notifier.start()
-        await notifier.publish(TaskUpdated(task()))  # logged, not raised
+        await notifier.publish(TaskChanged("progress", task()))  # logged, not raised
     finally:
         await nowhere.close()
 
@@ -144,7 +145,7 @@ async def test_an_announcement_is_routed_before_the_work_published_after_its_flu
     async def on_message(message: aiormq.abc.DeliveredMessage) -> None:
         if message.exchange == topology.notify_exchange:
             for event in decode_events(message.body):
-                assert isinstance(event, TaskUpdated)
+                assert isinstance(event, TaskChanged)
                 heard.append(f"event {event.task.task_id}")
         else:
             heard.append(f"work {decode_message(message.body).task_id}")  # type: ignore[union-attr]
@@ -153,7 +154,7 @@ async def test_an_announcement_is_routed_before_the_work_published_after_its_flu
     works = [request(agent_type="probe") for _ in range(40)]
     in_flight = []
     for work in works:
-        await notifier.publish(TaskUpdated(attrs.evolve(task(), task_id=work.task_id)))
+        await notifier.publish(TaskChanged("progress", attrs.evolve(task(), task_id=work.task_id)))
         await notifier.flush()
         in_flight.append(asyncio.ensure_future(bus.publish([outbox(work)])))
     await asyncio.gather(*in_flight)
@@ -178,7 +179,7 @@ async def test_a_notify_frame_not_signed_by_a_replica_reaches_nobody(
     ch = await (await amqp_connect("forger")).channel(publisher_confirms=True)
     topology = Topology(namespace)
     fake = attrs.evolve(task(), status=TaskStatus.COMPLETED, revision=99)
-    body = encode_event(TaskUpdated(fake))
+    body = encode_event(TaskChanged("progress", fake))
     other_key = ReplicaKey(b"not the replicas' key, but long")
     forged = [
         (body, {}),
@@ -186,14 +187,14 @@ async def test_a_notify_frame_not_signed_by_a_replica_reaches_nobody(
         (body, {SIGNATURE: other_key.sign(body)}),
         (body + b" ", {SIGNATURE: KEY.sign(body)}),  # a signature of another body
     ]
-    big = encode_event(TaskUpdated(attrs.evolve(fake, output="x" * 70_000)))
+    big = encode_event(TaskChanged("progress", attrs.evolve(fake, output="x" * 70_000)))
     forged.append((big, {SIGNATURE: KEY.sign(big)}))  # signed, but over the size bound
     genuine = attrs.evolve(fake, revision=100)
-    signed = encode_event(TaskUpdated(genuine))
+    signed = encode_event(TaskChanged("progress", genuine))
     for raw, headers in [*forged, (signed, {SIGNATURE: KEY.sign(signed)})]:
         props = Basic.Properties(headers=headers or None)
         await ch.basic_publish(raw, exchange=topology.notify_exchange, properties=props)
     await wait_until(lambda: len(heard) == 1)
-    assert heard == [TaskUpdated(genuine)] and replica.refused == len(forged)
+    assert heard == [TaskChanged("progress", genuine)] and replica.refused == len(forged)
     assert counted == ["notify_not_signed"] * 4 + ["notify_too_large"]
     await replica.close()

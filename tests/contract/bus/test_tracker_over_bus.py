@@ -9,7 +9,7 @@ from adapters.memory.notifier import InMemoryNotifier
 from adapters.memory.task_repository import InMemoryTaskRepository
 from chiffon.changes import dispatched
 from chiffon.credentials import ReplicaKey
-from chiffon.events import Event, TaskUpdated
+from chiffon.events import Event, TaskChanged
 from chiffon.model import AgentMessage, Task, TaskStatus
 from chiffon.tracking import AgentMessageTracker
 from composition_root import Settings, build_container
@@ -65,5 +65,5 @@ async def test_duplicated_and_redelivered_reports_apply_once(world: BusWorld) ->
     stored = await tasks.get(req.task_id)
     assert stored is not None
     assert (stored.status, stored.progress_percent) == (TaskStatus.COMPLETED, 100)
-    statuses = [e.task.status for e in events if isinstance(e, TaskUpdated)]
+    statuses = [e.task.status for e in events if isinstance(e, TaskChanged)]
     assert statuses == [TaskStatus.RUNNING, TaskStatus.RUNNING, TaskStatus.COMPLETED]

@@ -12,7 +12,8 @@ import pytest
 from chiffon.changes import dispatched
 from chiffon.lifecycle import sources_of
 from chiffon.model import EventDraft, OutboxMessage, TaskStatus
-from ports.task_repository import Expect, TaskFilter, TaskRepository
+from chiffon.patch import ReportGuard, TaskPatch
+from ports.task_repository import TaskFilter, TaskRepository
 from tests.contract.store.builders import at, cancel_message, make_task, work_message
 
 RUNNING = frozenset({TaskStatus.RUNNING})
@@ -81,7 +82,7 @@ async def test_get_missing_returns_none(repo: TaskRepository) -> None:
 async def test_result_json_round_trips(repo: TaskRepository, result: Any) -> None:
     task = make_task(status=TaskStatus.RUNNING)
     await repo.create(task, dispatched(task), [])
-    done = await repo.apply(task.task_id, Expect(revision=1), {"result": result}, note())
+    done = await repo.apply(task.task_id, 1, TaskPatch(result=result), note())
     assert done is not None and done.result == result
     fetched = await repo.get(task.task_id)
     assert fetched is not None and fetched.result == result
@@ -177,7 +178,7 @@ async def test_apply_sets_fields_adds_one_to_the_revision_and_stores_outbox(
     agent = uuid4()
     changes: dict[str, Any] = {"status": TaskStatus.RUNNING, "agent_id": agent, "started_at": at(5)}
     msg = cancel_message(task.task_id, 5)
-    moved = await repo.apply(task.task_id, Expect(revision=1), changes, note(), [msg])
+    moved = await repo.apply(task.task_id, 1, TaskPatch(**changes), note(), [msg])
     assert moved == attrs.evolve(task, revision=2, **changes)
     assert await repo.get(task.task_id) == moved
     assert await drain(repo) == [msg]
@@ -188,14 +189,14 @@ async def test_apply_on_a_stale_revision_changes_nothing(repo: TaskRepository) -
     task = make_task()
     await repo.create(task, dispatched(task), [])
     msg = cancel_message(task.task_id)
-    first = await repo.apply(task.task_id, Expect(revision=1), {"progress_message": "a"}, note())
+    first = await repo.apply(task.task_id, 1, TaskPatch(progress_message="a"), note())
     assert first is not None and first.revision == 2
-    late = await repo.apply(task.task_id, Expect(revision=1), {"output": "b"}, note(), [msg])
+    late = await repo.apply(task.task_id, 1, TaskPatch(output="b"), note(), [msg])
     assert late is None
     assert await repo.get(task.task_id) == first
     assert await drain(repo) == []  # the loser's outbox is not written either
     assert [e.revision for e in await repo.events(task.task_id)] == [1, 2]
-    assert await repo.apply(uuid4(), Expect(revision=1), {"output": "x"}, note()) is None
+    assert await repo.apply(uuid4(), 1, TaskPatch(output="x"), note()) is None
 
 
 async def test_concurrent_writers_on_one_revision_get_exactly_one_win(
@@ -204,8 +205,7 @@ async def test_concurrent_writers_on_one_revision_get_exactly_one_win(
     task = make_task()
     await repo.create(task, dispatched(task), [])
     writes = [
-        repo.apply(task.task_id, Expect(revision=1), {"progress_message": str(i)}, note())
-        for i in range(10)
+        repo.apply(task.task_id, 1, TaskPatch(progress_message=str(i)), note()) for i in range(10)
     ]
     won = [t for t in await asyncio.gather(*writes) if t is not None]
     assert len(won) == 1 and won[0].revision == 2
@@ -216,12 +216,13 @@ async def test_apply_on_status_and_attempt_needs_no_revision(repo: TaskRepositor
     task = make_task(status=TaskStatus.RUNNING, attempt=2)
     await repo.create(task, dispatched(task), [])
     changes: dict[str, Any] = {"status": TaskStatus.FAILED, "error_message": "boom"}
-    wrong_attempt = Expect(statuses=RUNNING, attempt=1)
-    assert await repo.apply(task.task_id, wrong_attempt, changes, note()) is None
-    wrong_status = Expect(statuses=frozenset({TaskStatus.PENDING}), attempt=2)
-    assert await repo.apply(task.task_id, wrong_status, changes, note()) is None
+    patch = TaskPatch(**changes)
+    wrong_attempt = ReportGuard(RUNNING, attempt=1)
+    assert await repo.apply_report(task.task_id, wrong_attempt, patch, note()) is None
+    wrong_status = ReportGuard(frozenset({TaskStatus.PENDING}), attempt=2)
+    assert await repo.apply_report(task.task_id, wrong_status, patch, note()) is None
     assert await repo.get(task.task_id) == task
-    moved = await repo.apply(task.task_id, Expect(statuses=RUNNING, attempt=2), changes, note())
+    moved = await repo.apply_report(task.task_id, ReportGuard(RUNNING, attempt=2), patch, note())
     assert moved == attrs.evolve(task, revision=2, **changes)
 
 
@@ -232,22 +233,22 @@ async def test_apply_on_the_holder_and_due_work_of_an_agents_report(repo: TaskRe
     due = make_task(next_attempt_at=at(5))
     for task in (held, later, due):
         await repo.create(task, dispatched(task), [])
-    progress: dict[str, Any] = {"progress_percent": 50}
-    started: dict[str, Any] = {"status": TaskStatus.RUNNING, "agent_id": other}
+    progress = TaskPatch(progress_percent=50)
+    started = TaskPatch(status=TaskStatus.RUNNING, agent_id=other)
     pending = frozenset({TaskStatus.PENDING})
     # Written together (PostgreSQL batches reports that arrive at once), each on its guard.
     answers = await asyncio.gather(
-        repo.apply(
-            held.task_id, Expect(statuses=RUNNING, attempt=1, agent_id=other), progress, note()
+        repo.apply_report(
+            held.task_id, ReportGuard(RUNNING, attempt=1, agent_id=other), progress, note()
         ),
-        repo.apply(
-            held.task_id, Expect(statuses=RUNNING, attempt=1, agent_id=holder), progress, note()
+        repo.apply_report(
+            held.task_id, ReportGuard(RUNNING, attempt=1, agent_id=holder), progress, note()
         ),
-        repo.apply(
-            later.task_id, Expect(statuses=pending, attempt=1, due_by=at(10)), started, note()
+        repo.apply_report(
+            later.task_id, ReportGuard(pending, attempt=1, due_by=at(10)), started, note()
         ),
-        repo.apply(
-            due.task_id, Expect(statuses=pending, attempt=1, due_by=at(10)), started, note()
+        repo.apply_report(
+            due.task_id, ReportGuard(pending, attempt=1, due_by=at(10)), started, note()
         ),
     )
     assert [a is not None for a in answers] == [False, True, False, True]
@@ -258,22 +259,14 @@ async def test_apply_on_the_holder_and_due_work_of_an_agents_report(repo: TaskRe
 async def test_a_terminal_task_is_never_reopened(repo: TaskRepository) -> None:
     task = make_task(status=TaskStatus.RUNNING)
     await repo.create(task, dispatched(task), [])
-    finished = {"status": TaskStatus.COMPLETED}
-    done = await repo.apply(task.task_id, Expect(statuses=RUNNING), finished, note())
+    finished = TaskPatch(status=TaskStatus.COMPLETED)
+    done = await repo.apply_report(task.task_id, ReportGuard(RUNNING), finished, note())
     assert done is not None
     for target in (TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.FAILED):
-        back: dict[str, Any] = {"status": target, "attempt": 2}
-        expect = Expect(statuses=sources_of(target))
-        assert await repo.apply(task.task_id, expect, back, note()) is None
+        back = TaskPatch(status=target, attempt=2)
+        guard = ReportGuard(sources_of(target))
+        assert await repo.apply_report(task.task_id, guard, back, note()) is None
     assert await repo.get(task.task_id) == done
-
-
-async def test_apply_refuses_fields_fixed_at_dispatch(repo: TaskRepository) -> None:
-    task = make_task()
-    await repo.create(task, dispatched(task), [])
-    with pytest.raises(ValueError):
-        await repo.apply(task.task_id, Expect(revision=1), {"work_type": "x"}, note())
-    assert await repo.get(task.task_id) == task
 
 
 async def test_the_timeline_has_every_change_in_revision_order(repo: TaskRepository) -> None:
@@ -281,7 +274,7 @@ async def test_the_timeline_has_every_change_in_revision_order(repo: TaskReposit
     await repo.create(task, dispatched(task), [])
     for n in range(2, 6):
         changed = {"progress_percent": n * 10, "progress_message": f"step {n}"}
-        assert await repo.apply(task.task_id, Expect(revision=n - 1), changed, note(
+        assert await repo.apply(task.task_id, n - 1, TaskPatch(**changed), note(
             "progress", **changed))  # fmt: skip
     timeline = await repo.events(task.task_id)
     assert [e.revision for e in timeline] == [1, 2, 3, 4, 5]
@@ -302,7 +295,7 @@ async def test_timelines_of_many_tasks_in_one_read(repo: TaskRepository) -> None
         await repo.create(task, dispatched(task), [])
     one, two, _ = tasks
     changed = {"progress_percent": 10}
-    assert await repo.apply(one.task_id, Expect(revision=1), changed, note("progress", **changed))
+    assert await repo.apply(one.task_id, 1, TaskPatch(**changed), note("progress", **changed))
     found = await repo.timelines([one.task_id, two.task_id, uuid4()])
     assert set(found) == {one.task_id, two.task_id}  # an unknown task is left out
     assert [e.revision for e in found[one.task_id]] == [1, 2]
@@ -376,17 +369,17 @@ async def test_concurrent_reports_each_get_their_own_answer(repo: TaskRepository
     started = {"status": TaskStatus.RUNNING, "agent_id": uuid4(), "started_at": at(5)}
     done = {"status": TaskStatus.COMPLETED, "result": {"ok": [1]}, "finished_at": at(6)}
     starts = [
-        repo.apply(t.task_id, Expect(statuses=frozenset({TaskStatus.PENDING}), attempt=1),
-                   started, note("started"))
+        repo.apply_report(t.task_id, ReportGuard(frozenset({TaskStatus.PENDING}), attempt=1),
+                          TaskPatch(**started), note("started"))
         for t in pending
     ]  # fmt: skip
     results = [
-        repo.apply(t.task_id, Expect(statuses=RUNNING, attempt=1 if i == 3 else 2),
-                   done, note("finished", TaskStatus.COMPLETED))
+        repo.apply_report(t.task_id, ReportGuard(RUNNING, attempt=1 if i == 3 else 2),
+                          TaskPatch(**done), note("finished", TaskStatus.COMPLETED))
         for i, t in enumerate(running)
     ]  # fmt: skip
-    bad = repo.apply(
-        pending[0].task_id, Expect(revision=None, statuses=RUNNING), {"output": "a\x00b"}, note()
+    bad = repo.apply_report(
+        pending[0].task_id, ReportGuard(RUNNING), TaskPatch(output="a\x00b"), note()
     )
     answers = await asyncio.gather(*starts, *results, bad, return_exceptions=True)
     for t, moved in zip(pending, answers[:12], strict=True):

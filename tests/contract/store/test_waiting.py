@@ -6,6 +6,7 @@ from uuid import uuid4
 
 from chiffon.changes import dispatched
 from chiffon.model import CancelOutcome, TaskStatus, WaitingReason
+from chiffon.waiting import reason_for
 from ports.task_repository import TaskFilter, TaskRepository
 from tests.contract.store.builders import at, make_task
 
@@ -37,6 +38,24 @@ async def test_reconcile_sets_the_rule_s_reasons_and_only_changes_what_differs(
     listed = await repo.page(TaskFilter(waiting_reason=W.QUEUED), 10, None)
     assert len(listed.items) == 3
     assert (await repo.get(other_type.task_id)) == other_type
+
+
+async def test_the_store_follows_the_domain_s_rule_in_every_case(repo: TaskRepository) -> None:
+    """The SQL is written from chiffon.waiting.WAITING_RULE: every case (first or later
+    attempt; next attempt none, past, now or later) gives what `reason_for` gives."""
+    now = at(50)
+    tasks = [
+        make_task(i, agent_type="gpu", attempt=attempt, next_attempt_at=next_at)
+        for i, (attempt, next_at) in enumerate(
+            (attempt, next_at) for attempt in (1, 2, 3) for next_at in (None, at(10), now, at(100))
+        )
+    ]
+    for task in tasks:
+        await repo.create(task, dispatched(task), [])
+    changed = {t.task_id: t for t in await repo.reconcile_waiting("gpu", W.AGENTS_BUSY, now)}
+    for task in tasks:
+        got = changed[task.task_id]
+        assert (got.waiting_reason, got.waiting_until) == reason_for(task, W.AGENTS_BUSY, now)
 
 
 async def test_reconcile_is_bounded_per_call_oldest_first(repo: TaskRepository) -> None:
