@@ -65,6 +65,7 @@ class InMemoryTaskRepository(TaskRepository):
         self._settled: dict[str, WaitingReason] = {}  # agent_type -> due reason last settled
         self._unsettled: dict[str, set[UUID]] = {}  # agent_type -> active, written since
         self._timed: dict[str, set[UUID]] = {}  # agent_type -> active, with a next_attempt_at
+        self._held: set[UUID] = set()  # tasks an agent holds: running, or a cancel it owes
         self._events: dict[UUID, list[TaskEvent]] = {}
         self._outbox: OrderedDict[UUID, OutboxMessage] = OrderedDict()
         self._claimed: set[UUID] = set()
@@ -173,7 +174,7 @@ class InMemoryTaskRepository(TaskRepository):
     async def awaiting_cancel(self, agent_id: UUID) -> list[Task]:
         return [
             _copy(t)
-            for t in self._tasks.values()
+            for t in (self._tasks[i] for i in self._held)
             if t.cancel_outcome is CancelOutcome.REQUESTED and t.agent_id == agent_id
         ]
 
@@ -218,12 +219,8 @@ class InMemoryTaskRepository(TaskRepository):
     ) -> list[Task]:
         held = [
             t
-            for t in self._tasks.values()
-            if (t.status is TaskStatus.RUNNING or t.cancel_outcome is CancelOutcome.REQUESTED)
-            and t.agent_id is not None
-            and t.agent_id not in live
-            and t.started_at is not None
-            and t.started_at < started_before
+            for t in (self._tasks[i] for i in self._held)
+            if t.agent_id not in live and t.started_at is not None and t.started_at < started_before
         ]
         held.sort(key=lambda t: (t.started_at, t.task_id))
         return [_copy(t) for t in held[:limit]]
@@ -295,6 +292,10 @@ class InMemoryTaskRepository(TaskRepository):
 
     def _store(self, task: Task, outbox: Sequence[OutboxMessage]) -> Task:
         self._tasks[task.task_id] = task
+        if _held(task):
+            self._held.add(task.task_id)
+        else:
+            self._held.discard(task.task_id)
         if task.status in ACTIVE:
             self._active.setdefault(task.agent_type, set()).add(task.task_id)
             self._unsettled.setdefault(task.agent_type, set()).add(task.task_id)
@@ -328,6 +329,7 @@ class InMemoryTaskRepository(TaskRepository):
 
     def _delete(self, task_id: UUID) -> None:
         task = self._tasks.pop(task_id)
+        self._held.discard(task_id)
         self._by_request.pop(task.request_id, None)
         self._finished.pop(task_id, None)
         self._events.pop(task_id, None)
@@ -361,6 +363,12 @@ class InMemoryTaskRepository(TaskRepository):
             mine.discard(message_id)
             if not mine:
                 del self._outbox_of[task_id]
+
+
+def _held(task: Task) -> bool:
+    """An agent holds the task: it runs it, or owes the answer to a cancel of its run."""
+    holding = task.status is TaskStatus.RUNNING or task.cancel_outcome is CancelOutcome.REQUESTED
+    return holding and task.agent_id is not None
 
 
 def _task_of(message: OutboxMessage) -> UUID | None:
