@@ -55,6 +55,19 @@ export class Api {
     return this.request("POST", `/api/v1/tasks/${encodeURIComponent(taskId)}/rerun`, { task_id: newTaskId });
   }
 
+  schedules() {
+    return this.request("GET", "/api/v1/schedules");
+  }
+
+  schedule(scheduleId) {
+    return this.request("GET", `/api/v1/schedules/${encodeURIComponent(scheduleId)}`);
+  }
+
+  // pause, resume or trigger
+  scheduleAction(scheduleId, action) {
+    return this.request("POST", `/api/v1/schedules/${encodeURIComponent(scheduleId)}/${action}`, {});
+  }
+
   async request(method, path, body) {
     const headers = { Accept: "application/json" };
     // Every POST says what it sends: the server answers 415 to a body without it.

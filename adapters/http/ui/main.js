@@ -12,6 +12,7 @@ import { LiveFeed, socketUrl } from "./live.js";
 import { RestSync } from "./rest_sync.js";
 import { frameScheduler } from "./scheduler.js";
 import { AgentStore, TaskStore } from "./store.js";
+import { SchedulesView } from "./schedules_view.js";
 import { StatsView } from "./stats_view.js";
 import { bindFilters } from "./task_filters.js";
 import { TasksView } from "./tasks_view.js";
@@ -66,6 +67,10 @@ class Dashboard {
     });
     this.form = new DispatchForm(byId("dispatch-form"), this.api);
     this.stats = new StatsView(byId("activity"), this.api);
+    this.schedules = new SchedulesView(byId("schedules"), this.api, {
+      onOpenTask: (id) => this.select(id),
+      say: (text, ok) => this.say(text, ok),
+    });
     this.zone = new ZoneSwitch(byId("time-zone"), () => this.detail.refresh());
     this.feed = new LiveFeed({
       url: socketUrl(window.location),
@@ -96,6 +101,7 @@ class Dashboard {
   goLive() {
     this.feed.start();
     this.stats.start();
+    this.schedules.start();
     this.applyFilters(); // the newest matching tasks over REST too
   }
 
@@ -119,6 +125,7 @@ class Dashboard {
     if (frame.event === "snapshot") this.onSnapshot(frame);
     else if (frame.event === "task.updated") this.tasks.upsert(frame.data, "push", frame.change);
     else if (frame.event === "agent.updated") this.onAgents([frame.data], false);
+    else if (typeof frame.event === "string" && frame.event.startsWith("schedule.")) this.schedules.soon();
     else if ("error_code" in frame) this.onFeedError(frame);
     this.schedule();
   }
