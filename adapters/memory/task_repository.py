@@ -62,6 +62,13 @@ class InMemoryTaskRepository(TaskRepository):
         # Indexes, so that no sweep or write scans every task or every outbox row:
         self._active: dict[str, set[UUID]] = {}  # agent_type -> its pending and running tasks
         self._deadlines: set[UUID] = set()  # active tasks with a deadline
+        # What reconcile_waiting must look at when the type's due reason is the one it last
+        # settled: tasks written since, and those whose reason changes with time. The rest
+        # still hold what it settled (a sweep no longer scans every pending task each second).
+        self._settled: dict[str, WaitingReason] = {}  # agent_type -> due reason last settled
+        self._unsettled: dict[str, set[UUID]] = {}  # agent_type -> active, written since
+        self._timed: dict[str, set[UUID]] = {}  # agent_type -> active, with a next_attempt_at
+        self._held: set[UUID] = set()  # tasks an agent holds: running, or a cancel it owes
         self._events: dict[UUID, list[TaskEvent]] = {}
         self._outbox: OrderedDict[UUID, OutboxMessage] = OrderedDict()
         self._claimed: set[UUID] = set()
@@ -183,20 +190,29 @@ class InMemoryTaskRepository(TaskRepository):
     async def awaiting_cancel(self, agent_id: UUID) -> list[Task]:
         return [
             _copy(t)
-            for t in self._tasks.values()
+            for t in (self._tasks[i] for i in self._held)
             if t.cancel_outcome is CancelOutcome.REQUESTED and t.agent_id == agent_id
         ]
 
     async def reconcile_waiting(
         self, agent_type: str, due_reason: WaitingReason, now: datetime, limit: int = 500
     ) -> list[Task]:
+        active = self._active.get(agent_type, set())
+        written = self._unsettled.pop(agent_type, set())
+        if self._settled.get(agent_type) is due_reason:
+            candidates = (written | self._timed.get(agent_type, set())) & active
+        else:
+            candidates = set(active)
+        self._settled[agent_type] = due_reason
         stale = []
-        for task_id in self._active.get(agent_type, ()):
+        for task_id in candidates:
             task = self._tasks[task_id]
             reason, until = reason_for(task, due_reason, now)
             if (reason, until) != (task.waiting_reason, task.waiting_until):
                 stale.append((task.created_at, task_id, task, reason, until))
         stale.sort(key=lambda s: (s[0], s[1]))  # oldest first, as on PostgreSQL
+        for _, task_id, *_ in stale[limit:]:  # beyond the limit: looked at next time
+            self._unsettled.setdefault(agent_type, set()).add(task_id)
         changed = []
         for _, task_id, task, reason, until in stale[:limit]:
             patch = TaskPatch(waiting_reason=reason, waiting_until=until, updated_at=now)
@@ -219,12 +235,8 @@ class InMemoryTaskRepository(TaskRepository):
     ) -> list[Task]:
         held = [
             t
-            for t in self._tasks.values()
-            if (t.status is TaskStatus.RUNNING or t.cancel_outcome is CancelOutcome.REQUESTED)
-            and t.agent_id is not None
-            and t.agent_id not in live
-            and t.started_at is not None
-            and t.started_at < started_before
+            for t in (self._tasks[i] for i in self._held)
+            if t.agent_id not in live and t.started_at is not None and t.started_at < started_before
         ]
         held.sort(key=lambda t: (t.started_at, t.task_id))
         return [_copy(t) for t in held[:limit]]
@@ -336,8 +348,18 @@ class InMemoryTaskRepository(TaskRepository):
     def _store(self, task: Task, outbox: Sequence[OutboxMessage]) -> Task:
         self._tasks[task.task_id] = task
         self._slots.track(task)
+        if _held(task):
+            self._held.add(task.task_id)
+        else:
+            self._held.discard(task.task_id)
         if task.status in ACTIVE:
             self._active.setdefault(task.agent_type, set()).add(task.task_id)
+            self._unsettled.setdefault(task.agent_type, set()).add(task.task_id)
+            timed = self._timed.setdefault(task.agent_type, set())
+            if task.next_attempt_at is not None:
+                timed.add(task.task_id)
+            else:
+                timed.discard(task.task_id)
             if task.deadline_at is not None:
                 self._deadlines.add(task.task_id)
             else:
@@ -363,6 +385,7 @@ class InMemoryTaskRepository(TaskRepository):
 
     def _delete(self, task_id: UUID) -> None:
         task = self._tasks.pop(task_id)
+        self._held.discard(task_id)
         self._by_request.pop(task.request_id, None)
         self._finished.pop(task_id, None)
         self._events.pop(task_id, None)
@@ -376,6 +399,8 @@ class InMemoryTaskRepository(TaskRepository):
 
     def _forget_active(self, task: Task) -> None:
         self._active.get(task.agent_type, set()).discard(task.task_id)
+        self._unsettled.get(task.agent_type, set()).discard(task.task_id)
+        self._timed.get(task.agent_type, set()).discard(task.task_id)
         self._deadlines.discard(task.task_id)
 
     def _add_outbox(self, outbox: Sequence[OutboxMessage]) -> None:
@@ -395,6 +420,12 @@ class InMemoryTaskRepository(TaskRepository):
             mine.discard(message_id)
             if not mine:
                 del self._outbox_of[task_id]
+
+
+def _held(task: Task) -> bool:
+    """An agent holds the task: it runs it, or owes the answer to a cancel of its run."""
+    holding = task.status is TaskStatus.RUNNING or task.cancel_outcome is CancelOutcome.REQUESTED
+    return holding and task.agent_id is not None
 
 
 def _task_of(message: OutboxMessage) -> UUID | None:

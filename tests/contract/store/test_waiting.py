@@ -82,3 +82,21 @@ async def test_awaiting_cancel_lists_the_agent_s_unsettled_cancels(repo: TaskRep
     for task in (waiting, settled, elsewhere):
         await repo.create(task, dispatched(task), [])
     assert await repo.awaiting_cancel(agent) == [waiting]
+
+
+async def test_calls_with_the_same_due_reason_still_see_time_pass_and_new_writes(
+    repo: TaskRepository,
+) -> None:
+    """The sweep's usual case, one due reason call after call: a scheduled task that comes due
+    and a task written since with another reason are still brought up to date."""
+    waiting = make_task(0, agent_type="gpu", next_attempt_at=at(100))
+    await repo.create(waiting, dispatched(waiting), [])
+    [first] = await repo.reconcile_waiting("gpu", W.NO_AGENT, at(10))
+    assert (first.waiting_reason, first.waiting_until) == (W.SCHEDULED, at(100))
+    assert await repo.reconcile_waiting("gpu", W.NO_AGENT, at(20)) == []  # still scheduled
+    later = make_task(1, agent_type="gpu", waiting_reason=W.QUEUED)  # an older reason
+    await repo.create(later, dispatched(later), [])
+    changed = await repo.reconcile_waiting("gpu", W.NO_AGENT, at(150))  # the schedule is due
+    got = {t.task_id: (t.waiting_reason, t.waiting_until) for t in changed}
+    assert got == {waiting.task_id: (W.NO_AGENT, None), later.task_id: (W.NO_AGENT, None)}
+    assert await repo.reconcile_waiting("gpu", W.NO_AGENT, at(151)) == []
