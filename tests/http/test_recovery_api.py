@@ -32,7 +32,7 @@ async def _until(api: TestClient, task_id: str, *statuses: str) -> dict[str, Any
 async def test_a_stop_drains_then_hands_back_and_the_next_start_retries(make_api: Factory) -> None:
     first, wired = await make_api(shutdown_grace_s=0.5)
     quick = await _dispatch(first, parameters={"seconds": 0.2, "step_s": 0.1})
-    slow = await _dispatch(first, parameters={"seconds": 2, "step_s": 0.1})
+    slow = await _dispatch(first, parameters={"seconds": 1.0, "step_s": 0.1})
     waiting = await _dispatch(first, work_type="echo", delay_s=0.3)  # its work: sent later
     for task_id in (quick, slow):
         await _until(first, task_id, "running")

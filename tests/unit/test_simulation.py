@@ -37,13 +37,13 @@ def test_a_seeded_faulty_world_keeps_every_promise(seed: int) -> None:
 
 
 def test_one_seed_is_one_world() -> None:
-    first, again = (run_simulation(SimulationPlan(seed=5, tasks=100), wire) for _ in range(2))
+    first, again = (run_simulation(SimulationPlan(seed=5, tasks=60), wire) for _ in range(2))
     assert (first.statuses, first.faults, first.virtual_s) == (
         again.statuses,
         again.faults,
         again.virtual_s,
     )
-    other = run_simulation(SimulationPlan(seed=6, tasks=100), wire)
+    other = run_simulation(SimulationPlan(seed=6, tasks=60), wire)
     assert (other.statuses, other.faults) != (first.statuses, first.faults)
 
 
