@@ -69,3 +69,10 @@ class ScheduleBusy(ChiffonError):
     """The schedule kept changing under an update (another writer); try again."""
 
     error_code = 2031
+
+
+class TooManySchedules(ChiffonError):
+    """The store holds MAX_SCHEDULES already: what one list answers and one snapshot pushes
+    is whole and bounded (docs/schedules.md). Delete one first."""
+
+    error_code = 2032

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import attrs
 
-from chiffon.errors import ScheduleBusy, ScheduleNotFound, UnknownWorkType
+from chiffon.errors import ScheduleBusy, ScheduleNotFound, TooManySchedules, UnknownWorkType
 from chiffon.events import ScheduleChange, ScheduleChanged
 from chiffon.model import Task
 from chiffon.orchestrator import OrchestratorService
@@ -20,6 +20,7 @@ from ports.notifier import Notifier
 from ports.schedule_repository import ScheduleRepository
 from ports.task_repository import TaskFilter
 
+MAX_SCHEDULES = 1000  # one list (GET /api/v1/schedules, the WebSocket snapshot) holds them all
 SAVE_ATTEMPTS = 5  # a conditional save lost to the scheduler's tick is retried on a new read
 
 
@@ -57,6 +58,12 @@ class ScheduleService:
         """Validate and store a new schedule; raises InvalidRequest / UnknownWorkType."""
         now = self._clock.now()
         await self._check(request)
+        if len(await self._schedules.list_all(MAX_SCHEDULES)) >= MAX_SCHEDULES:
+            raise TooManySchedules(
+                f"there are {MAX_SCHEDULES} schedules already, the most chiffon keeps: "
+                "delete one first",
+                {"max_schedules": MAX_SCHEDULES},
+            )
         schedule = request.build(self._ids.new_id(), now)
         await self._schedules.create(schedule)
         await self._notifier.publish(ScheduleChanged(ScheduleChange.CREATED, schedule))
@@ -75,7 +82,7 @@ class ScheduleService:
         return ScheduleView(schedule, tuple(times), runs.items)
 
     async def list(self) -> list[Schedule]:
-        return await self._schedules.list_all()
+        return await self._schedules.list_all(MAX_SCHEDULES)
 
     async def update(self, schedule_id: UUID, request: ScheduleRequest) -> Schedule:
         """Replace the schedule's settings (its runs are kept); raises as create, and

@@ -51,7 +51,11 @@ async def _request(request: web.Request) -> ScheduleRequest:
     description="A flat body like a dispatch's, plus when (`cron` + `timezone`, or "
     "`interval_s`) and the policies. Each fire dispatches a task carrying `schedule_id` and "
     "`scheduled_at`, once per scheduled time across replicas. See docs/schedules.md.",
-    responses=post_responses((400, INVALID), (403, error("A browser page of another origin"))),
+    responses=post_responses(
+        (400, INVALID),
+        (403, error("A browser page of another origin")),
+        (409, error("There are 1000 schedules already (2032)")),
+    ),
 )
 @json_schema(ScheduleRequestSchema)
 @response_schema(ScheduleSchema, 201)

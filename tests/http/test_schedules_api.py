@@ -6,9 +6,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 from openapi_schema_validator import OAS30Validator
 
+from chiffon import schedule_service
 from tests.helpers import eventually
 from tests.http.conftest import Factory
 
@@ -124,3 +126,22 @@ async def test_invalid_bodies_are_400_naming_each_field(make_api: Factory) -> No
     assert (await check("GET", url, url, 200))["items"] == []
     await check("GET", f"{url}/not-a-uuid", ONE, 400)
     await check("POST", f"{url}/{uuid.uuid4()}/trigger", ONE + "/trigger", 404)
+
+
+async def test_the_number_of_schedules_is_bounded_so_a_list_holds_them_all(
+    make_api: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(schedule_service, "MAX_SCHEDULES", 3)
+    check = await checked(make_api)
+    body = {"interval_s": 3600, "work_type": "echo"}
+    made = [
+        await check("POST", "/api/v1/schedules", "/api/v1/schedules", 201, json=body)
+        for _ in range(3)
+    ]
+    refused = await check("POST", "/api/v1/schedules", "/api/v1/schedules", 409, json=body)
+    assert refused["error_code"] == 2032 and refused["details"] == {"max_schedules": 3}
+    listed = await check("GET", "/api/v1/schedules", "/api/v1/schedules", 200)
+    assert [s["schedule_id"] for s in listed["items"]] == [s["schedule_id"] for s in made]
+    one = made[0]["schedule_id"]
+    await check("DELETE", f"/api/v1/schedules/{one}", ONE, 204)
+    await check("POST", "/api/v1/schedules", "/api/v1/schedules", 201, json=body)  # room again

@@ -47,8 +47,9 @@ class HttpTransport:
     ) -> Answer:
         target = self._prefix + path + (f"?{urlencode(query)}" if query else "")
         sent = {**self._headers, **(headers or {})}
+        again = _repeatable(method, path)
         async with self._lock:
-            return await asyncio.to_thread(self._send, method, target, body, sent)
+            return await asyncio.to_thread(self._send, method, target, body, sent, again)
 
     def close(self) -> None:
         if self._connection is not None:
@@ -56,11 +57,11 @@ class HttpTransport:
             self._connection = None
 
     def _send(
-        self, method: str, target: str, body: bytes | None, headers: dict[str, str]
+        self, method: str, target: str, body: bytes | None, headers: dict[str, str], again: bool
     ) -> Answer:
-        # A kept-alive connection the server has closed meanwhile fails at once: try a new one
-        # once (every call of the API is idempotent: dispatch by task_id, cancel, reads).
-        for fresh in (self._connection is None, True):
+        # A kept-alive connection the server has closed meanwhile fails at once: a request
+        # that may be repeated (see _repeatable) tries a new one, once.
+        for fresh in (self._connection is None or not again, True):
             connection = self._connection or self._connect()
             try:
                 connection.request(method, target, body=body, headers=headers)
@@ -89,3 +90,15 @@ class HttpTransport:
         kind = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
         self._connection = kind(self._host, self._port, timeout=self._timeout_s)
         return self._connection
+
+
+# Sent twice, these do what they do once: reads, PUT and DELETE, and the POSTs keyed by an id
+# the client chose (dispatch by task_id, rerun by its new task_id) or that settle (cancel).
+# Creating, pausing, resuming or triggering a schedule is not repeated behind the user's back.
+_REPEATABLE_POSTS = ("/api/v1/dispatch", "/api/v1/cancel/")
+
+
+def _repeatable(method: str, path: str) -> bool:
+    if method in ("GET", "HEAD", "PUT", "DELETE"):
+        return True
+    return path.startswith(_REPEATABLE_POSTS) or path.endswith("/rerun")
