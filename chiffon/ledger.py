@@ -135,7 +135,15 @@ class TaskLedger:
         `then` at + 2), both fields land at once, and one announcement says how the task
         ended (its `started` flag: the same write started it). Only unread, under `first`'s
         guard: `then`'s holds by construction once `first` applied. None: nothing written
-        (a change needs a read, or the guard did not hold); apply them one by one."""
+        (a change needs a read, or the guard did not hold); apply them one by one. Like
+        `apply`, an end that frees a concurrency slot admits the next task waiting for one."""
+        stored = await self._apply_together(task_id, first, then)
+        if stored is not None and released(stored):
+            assert stored.concurrency_key is not None
+            await self.admissions.after_change(stored.concurrency_key)
+        return stored
+
+    async def _apply_together(self, task_id: UUID, first: c.Change, then: c.Change) -> Task | None:
         async with self._order.hold(task_id):
             now = self._decider.now()
             guard = first.unread(now)

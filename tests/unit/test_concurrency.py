@@ -3,6 +3,7 @@ fed to the tracker directly, so which task runs when is decided by the test alon
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
 from uuid import uuid4
@@ -123,6 +124,28 @@ async def test_max_running_two_runs_two_at_once(stack: Stack) -> None:
     await start(stack, b)
     await finish(stack, b, ResultStatus.FAILED)  # a failure frees the slot as well
     assert (await stack.task(c.task_id)).admitted_at is not None
+    await clean(stack)
+
+
+async def test_running_and_result_in_one_write_free_the_slot_for_the_next(
+    stack: Stack,
+) -> None:
+    """A short task's `running` and result arrive together and are stored in one write (ADR
+    0017): that write frees its slot as a result alone does, so the next task waiting for
+    the key is admitted at once, not at the next sweep."""
+    first, second = await keyed(stack), await keyed(stack)
+    assert (await stack.task(second.task_id)).admitted_at is None
+    lease_ = lease(first.task_id, 1)
+    running = StatusUpdate(first.task_id, AGENT, 1, running=True, lease=lease_)
+    done = WorkResult(
+        first.task_id, first.request_id, AGENT, 1, ResultStatus.COMPLETED, lease=lease_
+    )
+    tracker = stack.wired.tracker
+    await asyncio.gather(tracker.handle(running), tracker.handle(done))
+    timeline = await stack.wired.tasks.events(first.task_id)
+    assert [(e.kind, e.revision) for e in timeline][-2:] == [("started", 3), ("finished", 4)]
+    admitted = await stack.task(second.task_id)
+    assert admitted.admitted_at is not None and admitted.waiting_reason is not W.CONCURRENCY_LIMIT
     await clean(stack)
 
 
