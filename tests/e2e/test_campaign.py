@@ -12,16 +12,14 @@ from __future__ import annotations
 import os
 import random
 from collections import Counter
-from typing import Any
 
 import pytest
 
 from tests.e2e.campaign import FAULTS, Campaign, restart_broker_app
 from tests.e2e.harness import Cluster
+from tests.e2e.timelines import TERMINAL, history_violations
 
 pytestmark = pytest.mark.e2e
-
-TERMINAL = {"completed", "failed", "cancelled", "timed_out"}
 
 
 def _settings() -> tuple[int, float, list[str]]:
@@ -32,31 +30,6 @@ def _settings() -> tuple[int, float, list[str]]:
     unknown = set(faults) - set(FAULTS)
     assert not unknown, f"unknown faults {unknown}; known: {FAULTS}"
     return seed, seconds, faults
-
-
-def history_violations(task_id: str, events: list[dict[str, Any]], status: str) -> list[str]:
-    """What is wrong with one task's timeline: revisions not 1..n, not exactly one terminal
-    state, a change of state after it, or a last state other than the stored one."""
-    found = []
-    revisions = [e["revision"] for e in events]
-    if revisions != list(range(1, len(events) + 1)):
-        found.append(f"{task_id}: revisions {revisions} are not 1..{len(events)}")
-    ends = [e for e in events if e["status"] in TERMINAL]
-    first_end = next((e["revision"] for e in ends), None)
-    if first_end is None:
-        found.append(f"{task_id}: no terminal state in {len(events)} changes")
-    moved = [e["revision"] for e in ends[1:] if e["status"] != ends[0]["status"]]
-    after = [e["revision"] for e in events if first_end and e["revision"] > first_end]
-    if moved or (after and events[-1]["status"] != ends[0]["status"]):
-        found.append(f"{task_id}: state changed after the end at r{first_end}: r{after}")
-    # After the end only its epilogue (a cancel settled, a late report refused), never the
-    # ending again: a result applied twice.
-    again = [e["revision"] for e in ends[1:] if e["kind"] == ends[0]["kind"]]
-    if again:
-        found.append(f"{task_id}: ended by {ends[0]['kind']} at r{first_end} and again at {again}")
-    if events and events[-1]["status"] != status:
-        found.append(f"{task_id}: timeline ends {events[-1]['status']}, the row says {status}")
-    return found
 
 
 async def test_a_seeded_campaign_of_faults_ends_every_task_once(cluster: Cluster) -> None:
