@@ -36,6 +36,11 @@ MAX_REMEMBERED_AGENTS: Final = 10_000
 # turns to reach the tracker, so this covers the result read with it and in the next reads,
 # and never holds the broker's prefetch window long (a timer of 1 ms did, under a burst).
 JOIN_TURNS: Final = 8
+# At low load (a few `running`s waiting), a short timer instead also catches a result still
+# on its way (an agent sends it a fraction of a millisecond after `running`); under a burst
+# the turns alone, so waiting reports never fill the prefetch window (ADR 0017).
+JOIN_WINDOW_S: Final = 0.002
+JOIN_WINDOW_MAX_WAITING: Final = 4
 
 
 class AgentMessageTracker:
@@ -102,7 +107,10 @@ class AgentMessageTracker:
         try:
             # A short task's result follows its `running` closely: wait a moment for it, so
             # one write stores both (handle); meanwhile any other message of the task waits.
-            _after_turns(JOIN_TURNS, waiting.wake)
+            if len(self._starting) <= JOIN_WINDOW_MAX_WAITING:
+                asyncio.get_running_loop().call_later(JOIN_WINDOW_S, waiting.wake)
+            else:
+                _after_turns(JOIN_TURNS, waiting.wake)
             await waiting.woken
             waiting.open = False
             if waiting.joined is not None:

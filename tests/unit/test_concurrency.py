@@ -16,6 +16,7 @@ from chiffon.changes import dispatched
 from chiffon.commands import DispatchCommand, RetryRequest
 from chiffon.concurrency import ConcurrencyLimit
 from chiffon.errors import DependencyUnavailable, InvalidRequest, TaskIdConflict
+from chiffon.events import TaskChanged
 from chiffon.model import (
     CancelOutcome,
     EventDraft,
@@ -29,6 +30,7 @@ from chiffon.model import (
     WorkResult,
 )
 from chiffon.patch import TaskPatch
+from chiffon.tracking import JOIN_WINDOW_S
 from ports.task_repository import Admission, TaskFilter, TaskRepository
 from tests.helpers import Stack, eventually, lease, new_agent, running_stack
 from tests.history import assert_history_clean
@@ -146,6 +148,34 @@ async def test_running_and_result_in_one_write_free_the_slot_for_the_next(
     assert [(e.kind, e.revision) for e in timeline][-2:] == [("started", 3), ("finished", 4)]
     admitted = await stack.task(second.task_id)
     assert admitted.admitted_at is not None and admitted.waiting_reason is not W.CONCURRENCY_LIMIT
+    await clean(stack)
+
+
+async def test_a_result_a_moment_after_running_is_still_one_write_at_low_load(
+    stack: Stack,
+) -> None:
+    """At low load a `running` waits up to JOIN_WINDOW_S for its result (the agent sends it a
+    fraction of a millisecond later, so it comes in a later read, not in the same turns):
+    one write, two timeline entries, one announcement that the task ended."""
+    task = await stack.dispatch("research")
+    lease_ = lease(task.task_id, 1)
+    running = StatusUpdate(task.task_id, AGENT, 1, running=True, lease=lease_)
+    done = WorkResult(task.task_id, task.request_id, AGENT, 1, ResultStatus.COMPLETED, lease=lease_)
+    tracker = stack.wired.tracker
+
+    async def result_later() -> None:
+        await asyncio.sleep(JOIN_WINDOW_S / 4)
+        await tracker.handle(done)
+
+    await asyncio.gather(tracker.handle(running), result_later())
+    timeline = await stack.wired.tasks.events(task.task_id)
+    assert [(e.kind, e.revision) for e in timeline] == [
+        ("dispatched", 1),
+        ("started", 2),
+        ("finished", 3),
+    ]
+    changes = [e for e in stack.events if isinstance(e, TaskChanged) and e.task.revision > 1]
+    assert [(c.change, c.task.revision, c.started) for c in changes] == [("finished", 3, True)]
     await clean(stack)
 
 
