@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Final
+from uuid import UUID
 
 import asyncpg
 
@@ -45,7 +46,7 @@ _EVENTS = ", ".join(
 )
 INSERT_BATCH: Final = (
     f"WITH ins AS (INSERT INTO tasks ({_COLS}) SELECT {_SELECT} FROM unnest({_ARRAYS})"
-    f" AS t({_COLS}) ON CONFLICT DO NOTHING RETURNING *),"
+    f" AS t({_COLS}) ON CONFLICT DO NOTHING RETURNING task_id),"
     " ev AS (INSERT INTO task_events (task_id, revision, at, kind, status, changes)"
     " SELECT e.task_id, 1, e.at, e.kind, e.status, e.changes::jsonb"
     f" FROM unnest({_EVENTS}) AS e(task_id, at, kind, status, changes)"
@@ -98,9 +99,11 @@ class GroupCommitter:
         ]
         async with self._connection() as conn:
             rows = await conn.fetch(INSERT_BATCH, *args)
-            created = {r["task_id"]: task_from_row(r) for r in rows}
+            # A created task is stored exactly as given (every column comes from it): only
+            # the ids come back, not 40 columns to decode into the same Task again.
+            created = {UUID(int=r["task_id"].int) for r in rows}
             missing = [first[tid][0] for tid in first if tid not in created]
-            stored = list(created.values())
+            stored = [first[tid][0] for tid in first if tid in created]
             if missing:  # a used task_id (a repeated dispatch) or request_id: what holds it
                 ids = ([t.task_id for t in missing], [t.request_id for t in missing])
                 stored += [task_from_row(r) for r in await conn.fetch(SELECT_MANY, *ids)]
