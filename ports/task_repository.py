@@ -239,7 +239,8 @@ class OutboxStore(Protocol):
         ...
 
     async def mark_sent(self, message_ids: Sequence[UUID]) -> None:
-        """Mark these outbox messages sent (the relay published them itself)."""
+        """Mark these outbox messages sent (the relay published them itself): they are never
+        published again (a store may delete them)."""
         ...
 
     async def pending_without_work(self, limit: int = 500) -> list[Task]:

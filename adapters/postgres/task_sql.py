@@ -159,11 +159,12 @@ END
 ORDER BY created_at, message_id
 LIMIT $1 FOR UPDATE SKIP LOCKED
 """
-MARK_SENT: Final = (
-    "UPDATE outbox SET sent_at = now() WHERE message_id = ANY($1::uuid[]) AND sent_at IS NULL"
-)
+# A confirmed message's row is deleted at once: nothing reads a sent row, and an UPDATE of
+# sent_at wrote a new row version and index entries that a prune then deleted again.
+MARK_SENT: Final = "DELETE FROM outbox WHERE message_id = ANY($1::uuid[]) AND sent_at IS NULL"
 COUNT_BY_STATUS: Final = "SELECT status, count(*) AS n FROM tasks GROUP BY status"
 COUNT_UNSENT: Final = "SELECT count(*) FROM outbox WHERE sent_at IS NULL"
+# Rows an earlier version marked sent (it kept them an hour): pruned as they were.
 PRUNE_SENT: Final = "DELETE FROM outbox WHERE sent_at < now() - interval '1 hour'"
 
 
