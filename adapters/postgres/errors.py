@@ -71,8 +71,11 @@ async def connection(pool: asyncpg.Pool, wait_s: float) -> AsyncIterator[asyncpg
     # FairPool queues callers in order (see pool.py); any other pool gets a gate of its own.
     gate: asyncio.Semaphore = getattr(pool, "fair_gate", None) or asyncio.Semaphore()
     started = time.monotonic()
-    async with asyncio.timeout(wait_s):
-        await gate.acquire()
+    if gate.locked():  # every connection taken: wait in line, at most wait_s
+        async with asyncio.timeout(wait_s):
+            await gate.acquire()
+    else:
+        await gate.acquire()  # returns at once: no timer to arm and cancel
     try:
         left = max(0.001, wait_s - (time.monotonic() - started))
         async with pool.acquire(timeout=left) as conn:
