@@ -40,6 +40,9 @@ HOPS = [
         "orchestrator_delivery>",
     ),
     ("orchestrator: delivery to the tracker", "orchestrator_delivery>", "received>WorkResult"),
+    ("orchestrator: result to its write", "received>WorkResult", "report_sql>"),
+    ("orchestrator: the write (SQL round trip)", "report_sql>", "report_sql<"),
+    ("orchestrator: written to pushed", "report_sql<", "push:completed"),
     ("orchestrator: result to pushed", "received>WorkResult", "push:completed"),
     ("in all: commit to pushed", "commit>", "push:completed"),
 ]

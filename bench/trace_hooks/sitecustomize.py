@@ -54,6 +54,7 @@ def _install() -> None:
     import adapters.amqp.agent_bus as agent_bus
     import adapters.amqp.notifier as notifier
     import adapters.amqp.work_bus as work_bus
+    import adapters.postgres.report_batch as report_batch
     import chiffon.agent as agent
     import chiffon.ledger as ledger
     import chiffon.relay as relay
@@ -69,6 +70,12 @@ def _install() -> None:
     _wrap(agent_bus.AmqpAgentBus, "publish", "agent_publish", _message_key)
     _wrap(agent_bus.AmqpAgentBus, "_on_delivery", "agent_delivery", lambda *_: "")
     _wrap(work_bus.AmqpWorkBus, "_on_delivery", "orchestrator_delivery", lambda *_: "")
+    _wrap(
+        report_batch.ReportBatcher,
+        "_write_group",
+        "report_sql",
+        lambda _, group: ",".join(str(r.task_id) for r in group),
+    )
 
     deliver = notifier.AmqpNotifier.deliver
 
