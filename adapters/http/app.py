@@ -21,13 +21,12 @@ from adapters.http import (
     work_type_routes,
     ws_routes,
 )
-from adapters.http.auth import bearer_auth
+from adapters.http.auth import bearer_guard
 from adapters.http.auth_throttle import AUTH_THROTTLE, AuthThrottle
-from adapters.http.errors import error_middleware
-from adapters.http.host_check import host_check
+from adapters.http.edge import edge_middleware
+from adapters.http.host_check import host_guard
 from adapters.http.keys import ALLOWED_ORIGINS, READINESS, SCHEDULES, SERVICE, ReadinessCheck
 from adapters.http.metrics import route as metrics_route
-from adapters.http.metrics.middleware import observe_requests
 from adapters.http.metrics.registry import ChiffonMetrics
 from adapters.http.websocket_hub import WebSocketHub
 from adapters.http.ws_auth import WS_AUTH, WsAuth
@@ -56,12 +55,10 @@ def create_app(
     is given. With no token, the Host of every request is checked (`allowed_hosts` besides
     IP literals and localhost: host_check)."""
     metrics = metrics or ChiffonMetrics()
-    middlewares = [observe_requests(metrics), error_middleware]
-    if api_token:
-        middlewares.append(bearer_auth(api_token))
-    else:
-        middlewares.append(host_check(allowed_hosts))
-    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
+    guard = bearer_guard(api_token) if api_token else host_guard(allowed_hosts)
+    app = web.Application(
+        middlewares=[edge_middleware(metrics, guard)], client_max_size=MAX_BODY_BYTES
+    )
     app[AUTH_THROTTLE] = throttle = AuthThrottle()
     app[SERVICE] = service
     app[READINESS] = readiness

@@ -12,22 +12,20 @@ from collections.abc import Collection
 from typing import Final
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 from yarl import URL
 
+from adapters.http.edge import Guard
 from adapters.http.edge_errors import ForbiddenHost
-from adapters.http.errors import Handler
 
 ALWAYS: Final = frozenset({"localhost"})
 OPEN_PATHS: Final = frozenset({"/health"})  # liveness probes send whatever Host they like
 
 
-def host_check(allowed: Collection[str]) -> Middleware:
+def host_guard(allowed: Collection[str]) -> Guard:
     """Refuse (403/4031) a request whose Host is not allowed; "*" in `allowed` turns it off."""
     names = ALWAYS | {name.lower().strip("[]") for name in allowed}
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    def guard(request: web.Request) -> None:
         host = request.headers.get("Host")
         if host is not None and request.path not in OPEN_PATHS and not _allowed(host, names):
             raise ForbiddenHost(
@@ -35,9 +33,8 @@ def host_check(allowed: Collection[str]) -> Middleware:
                 "CHIFFON_ALLOWED_HOSTS to allow it",
                 {"Host": [host[:100]]},
             )
-        return await handler(request)
 
-    return middleware
+    return guard
 
 
 def _allowed(host: str, names: frozenset[str]) -> bool:
