@@ -59,11 +59,11 @@ def task_id_of(request: web.BaseRequest) -> str | None:
         return None
 
 
-def about_task(request: web.BaseRequest, task_id: UUID, trace_id: UUID, request_id: UUID) -> None:
-    """The call made (or found again) this task: its ids are the call's from now on."""
-    request[TASK_KEY] = str(task_id)
-    request[TRACE_KEY] = str(trace_id)
-    request[REQUEST_KEY] = str(request_id)
+def about_task(request: web.BaseRequest, task_id: str, trace_id: str, request_id: str) -> None:
+    """The call made (or found again) this task: its ids (as text) are the call's from now on."""
+    request[TASK_KEY] = task_id
+    request[TRACE_KEY] = trace_id
+    request[REQUEST_KEY] = request_id
 
 
 async def stamp(request: web.Request, response: web.StreamResponse) -> None:
