@@ -109,17 +109,18 @@ def _envelope_id() -> str:
 
 def encode_message(payload: Payload, from_agent: str | None = None) -> bytes:
     """The wire envelope of one bus message, as UTF-8 JSON; raises Unencodable."""
+    data = _unstructure(payload)  # its ids already as text: the envelope repeats them
     envelope = {
         "protocol_version": PROTOCOL_VERSION,
         "message_id": _envelope_id(),
         "type": message_type(payload),
         "from_agent": from_agent,
-        "to_agent": getattr(payload, "agent_type", None),
+        "to_agent": data.get("agent_type"),
         "timestamp": datetime.now(UTC).isoformat(),
-        "trace_id": _opt_str(getattr(payload, "trace_id", None)),
-        "request_id": _opt_str(getattr(payload, "request_id", None)),
-        "priority": getattr(payload, "priority", None),
-        "payload": _unstructure(payload),
+        "trace_id": data.get("trace_id"),
+        "request_id": data.get("request_id"),
+        "priority": data.get("priority"),
+        "payload": data,
         "x_custom_fields": {},
     }
     return dumps(envelope).encode()
@@ -186,10 +187,6 @@ def outbox_payload_from_json(data: dict[str, Any]) -> OutboxPayload:
 
 def structure(data: Any, cls: type[Any]) -> Any:
     return converter.structure(data, cls)
-
-
-def _opt_str(value: object) -> str | None:
-    return None if value is None else str(value)
 
 
 # Events of the notifier, as they travel between orchestrator replicas (and to WebSockets).

@@ -63,8 +63,7 @@ def create_app(
     app[SERVICE] = service
     app[READINESS] = readiness
     app[ALLOWED_ORIGINS] = allowed_origins
-    app.on_response_prepare.append(correlation.stamp)
-    app.on_response_prepare.append(security_headers.stamp)
+    app.on_response_prepare.append(_stamp)
     app.add_routes(task_routes.routes)
     app.add_routes(event_routes.routes)
     app.add_routes(rerun_routes.routes)
@@ -85,3 +84,10 @@ def create_app(
     metrics_route.install(app, metrics, lambda: 0 if hub is None else len(hub.connections))
     docs_routes.install(app, version=version, secured=bool(api_token))
     return app
+
+
+async def _stamp(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: the call's ids and the browser's headers on every answer, in one
+    callback (each is a coroutine per answer)."""
+    correlation.stamp(request, response)
+    security_headers.stamp(response)

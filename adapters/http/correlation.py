@@ -66,8 +66,9 @@ def about_task(request: web.BaseRequest, task_id: str, trace_id: str, request_id
     request[REQUEST_KEY] = request_id
 
 
-async def stamp(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: every answer (errors and the WebSocket's 101 included) carries
-    both ids, so a caller that sent none can still quote them."""
+def stamp(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    """Before an answer goes out (app.py's on_response_prepare): every answer (errors and the
+    WebSocket's 101 included) carries both ids, so a caller that sent none can still quote
+    them."""
     response.headers[TRACE_HEADER] = trace_id_of(request)
     response.headers[REQUEST_HEADER] = request_id_of(request)
