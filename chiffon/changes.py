@@ -19,7 +19,7 @@ import attrs
 from chiffon import attempt_holder, lifecycle
 from chiffon.attempt_holder import Report
 from chiffon.config import MAX_OUTPUT_CHARS
-from chiffon.json_values import json_fields
+from chiffon.json_values import json_fields, json_fields_of
 from chiffon.model import (
     CancelOutcome,
     ChangeKind,
@@ -533,8 +533,8 @@ def _only(states: frozenset[TaskStatus]) -> TaskStatus:
 
 def dispatched(task: Task) -> EventDraft:
     """Revision 1: every field but the parameters, so a fold of the timeline starts whole."""
-    fields = dict(zip(_LOGGED, _logged_values(task), strict=True))
-    return EventDraft(ChangeKind.DISPATCHED, task.created_at, task.status, json_fields(fields))
+    fields = json_fields_of(_LOGGED, _logged_values(task))
+    return EventDraft(ChangeKind.DISPATCHED, task.created_at, task.status, fields)
 
 
 # A task's fields but its parameters, read at once (attrs.asdict is several times slower).

@@ -213,9 +213,13 @@ def rerun_command(original: Task, task_id: UUID) -> DispatchCommand:
     )
 
 
+_COMPACT: Final = json.JSONEncoder(separators=(",", ":"))  # made once: json.dumps with
+# arguments makes an encoder on every call, and every dispatch is measured
+
+
 def _json_size(value: object) -> int | None:
     """Bytes of compact JSON (as text), or None for what is not JSON (check says why)."""
     try:
-        return len(json.dumps(value, separators=(",", ":")))
+        return len(_COMPACT.encode(value))
     except (TypeError, ValueError, RecursionError):
         return None

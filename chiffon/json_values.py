@@ -9,7 +9,7 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -171,8 +171,13 @@ _PLAIN: Final = frozenset({str, int, float, bool, dict, list})
 def to_json_value(value: Any) -> Any:
     """A domain value as JSON shows it (the API's own format: UUIDs as text, timestamps in
     UTC with an offset, enums by value); JSON values pass through."""
-    if value is None or type(value) in _PLAIN:  # most fields of most changes: checked first
+    kind = type(value)
+    if value is None or kind in _PLAIN:  # most fields of most changes: checked first
         return value
+    if kind is uuid.UUID:  # then the commonest others, by exact type (neither is an enum)
+        return str(value)
+    if kind is datetime:
+        return value.astimezone(UTC).isoformat()
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, uuid.UUID):
@@ -185,8 +190,17 @@ def to_json_value(value: Any) -> Any:
 
 
 def json_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(fields)
-    for name, value in fields.items():  # most are None or plain: no call for those
+    """Each field as `to_json_value` gives it."""
+    return _converted(dict(fields))
+
+
+def json_fields_of(names: Iterable[str], values: Iterable[Any]) -> dict[str, Any]:
+    """`json_fields(dict(zip(names, values)))` without the dict in between."""
+    return _converted(dict(zip(names, values, strict=True)))
+
+
+def _converted(out: dict[str, Any]) -> dict[str, Any]:
+    for name, value in out.items():  # most are None or plain: no call for those
         if value is not None and type(value) not in _PLAIN:
-            out[name] = to_json_value(value)
+            out[name] = to_json_value(value)  # a key kept, not added: iterating stays safe
     return out

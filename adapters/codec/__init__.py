@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -70,10 +72,13 @@ class Unencodable(ValueError):
     """A value that cannot be written as strict JSON (NaN, too deep, not JSON at all)."""
 
 
+_STRICT: Final = json.JSONEncoder(separators=(",", ":"), allow_nan=False)  # made once, not per call
+
+
 def dumps(value: Any) -> str:
     """Strict JSON text: NaN and Infinity are refused, as the decoder refuses them."""
     try:
-        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+        return _STRICT.encode(value)
     except (ValueError, TypeError, RecursionError) as exc:
         raise Unencodable(f"cannot be written as JSON: {exc}") from None
 
@@ -82,19 +87,40 @@ def message_type(payload: Payload) -> str:
     return TYPE_NAMES[type(payload)]
 
 
+# An envelope's message_id need only be unique (nothing is authorized by it, and no consumer
+# keys anything on it): one random version 4 UUID per process, counted up in its low 48 bits,
+# instead of os.urandom for each message. Drawn again in a forked child.
+_COUNTED_BITS: Final = 48
+_envelope_ids: list[tuple[int, itertools.count[int]]] = []
+
+
+def _draw_envelope_ids() -> None:
+    _envelope_ids[:] = [(uuid4().int >> _COUNTED_BITS << _COUNTED_BITS, itertools.count(1))]
+
+
+_draw_envelope_ids()
+os.register_at_fork(after_in_child=_draw_envelope_ids)
+
+
+def _envelope_id() -> str:
+    base, counter = _envelope_ids[0]
+    return str(UUID(int=base | next(counter)))
+
+
 def encode_message(payload: Payload, from_agent: str | None = None) -> bytes:
     """The wire envelope of one bus message, as UTF-8 JSON; raises Unencodable."""
+    data = _unstructure(payload)  # its ids already as text: the envelope repeats them
     envelope = {
         "protocol_version": PROTOCOL_VERSION,
-        "message_id": str(uuid4()),
+        "message_id": _envelope_id(),
         "type": message_type(payload),
         "from_agent": from_agent,
-        "to_agent": getattr(payload, "agent_type", None),
+        "to_agent": data.get("agent_type"),
         "timestamp": datetime.now(UTC).isoformat(),
-        "trace_id": _opt_str(getattr(payload, "trace_id", None)),
-        "request_id": _opt_str(getattr(payload, "request_id", None)),
-        "priority": getattr(payload, "priority", None),
-        "payload": _unstructure(payload),
+        "trace_id": data.get("trace_id"),
+        "request_id": data.get("request_id"),
+        "priority": data.get("priority"),
+        "payload": data,
         "x_custom_fields": {},
     }
     return dumps(envelope).encode()
@@ -161,10 +187,6 @@ def outbox_payload_from_json(data: dict[str, Any]) -> OutboxPayload:
 
 def structure(data: Any, cls: type[Any]) -> Any:
     return converter.structure(data, cls)
-
-
-def _opt_str(value: object) -> str | None:
-    return None if value is None else str(value)
 
 
 # Events of the notifier, as they travel between orchestrator replicas (and to WebSockets).

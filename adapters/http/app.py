@@ -21,13 +21,12 @@ from adapters.http import (
     work_type_routes,
     ws_routes,
 )
-from adapters.http.auth import bearer_auth
+from adapters.http.auth import bearer_guard
 from adapters.http.auth_throttle import AUTH_THROTTLE, AuthThrottle
-from adapters.http.errors import error_middleware
-from adapters.http.host_check import host_check
+from adapters.http.edge import edge_middleware
+from adapters.http.host_check import host_guard
 from adapters.http.keys import ALLOWED_ORIGINS, READINESS, SCHEDULES, SERVICE, ReadinessCheck
 from adapters.http.metrics import route as metrics_route
-from adapters.http.metrics.middleware import observe_requests
 from adapters.http.metrics.registry import ChiffonMetrics
 from adapters.http.websocket_hub import WebSocketHub
 from adapters.http.ws_auth import WS_AUTH, WsAuth
@@ -56,18 +55,15 @@ def create_app(
     is given. With no token, the Host of every request is checked (`allowed_hosts` besides
     IP literals and localhost: host_check)."""
     metrics = metrics or ChiffonMetrics()
-    middlewares = [observe_requests(metrics), error_middleware]
-    if api_token:
-        middlewares.append(bearer_auth(api_token))
-    else:
-        middlewares.append(host_check(allowed_hosts))
-    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
+    guard = bearer_guard(api_token) if api_token else host_guard(allowed_hosts)
+    app = web.Application(
+        middlewares=[edge_middleware(metrics, guard)], client_max_size=MAX_BODY_BYTES
+    )
     app[AUTH_THROTTLE] = throttle = AuthThrottle()
     app[SERVICE] = service
     app[READINESS] = readiness
     app[ALLOWED_ORIGINS] = allowed_origins
-    app.on_response_prepare.append(correlation.stamp)
-    app.on_response_prepare.append(security_headers.stamp)
+    app.on_response_prepare.append(_stamp)
     app.add_routes(task_routes.routes)
     app.add_routes(event_routes.routes)
     app.add_routes(rerun_routes.routes)
@@ -88,3 +84,10 @@ def create_app(
     metrics_route.install(app, metrics, lambda: 0 if hub is None else len(hub.connections))
     docs_routes.install(app, version=version, secured=bool(api_token))
     return app
+
+
+async def _stamp(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: the call's ids and the browser's headers on every answer, in one
+    callback (each is a coroutine per answer)."""
+    correlation.stamp(request, response)
+    security_headers.stamp(response)

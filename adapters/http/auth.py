@@ -7,11 +7,10 @@ import hmac
 from typing import Final
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
 from adapters.http.auth_throttle import AUTH_THROTTLE
+from adapters.http.edge import Guard
 from adapters.http.edge_errors import Unauthorized
-from adapters.http.errors import Handler
 from adapters.http.ui_routes import UI_PREFIX
 from adapters.http.ws_auth import HEADER_AUTHENTICATED
 from adapters.http.ws_routes import PATH as WS_PATH
@@ -20,7 +19,7 @@ from adapters.http.ws_routes import PATH as WS_PATH
 OPEN_PATHS: Final = frozenset({"/health", "/", "/ui"})
 
 
-def bearer_auth(token: str) -> Middleware:
+def bearer_guard(token: str) -> Guard:
     """Refuse (401/4010 with WWW-Authenticate) any request without `Authorization: Bearer
     <token>`. The scheme is case-insensitive (RFC 7235); any bytes at all are compared in
     constant time, never decoded or logged."""
@@ -28,14 +27,13 @@ def bearer_auth(token: str) -> Middleware:
         raise ValueError("an empty API token would let everyone in")
     expected = token.encode("utf-8")
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    def guard(request: web.Request) -> None:
         if request.path in OPEN_PATHS or request.path.startswith(UI_PREFIX):
-            return await handler(request)
+            return
         if "Authorization" not in request.headers and request.path == WS_PATH:
             # A browser cannot set headers on a WebSocket: it sends the token in its first
             # message instead, which the WebSocket handler demands (ws_auth.WsAuth).
-            return await handler(request)
+            return
         throttle, address = request.app[AUTH_THROTTLE], request.remote or ""
         tried = "Authorization" in request.headers  # only a token sent counts as a try
         if tried:
@@ -45,9 +43,8 @@ def bearer_auth(token: str) -> Middleware:
                 throttle.failed(address)
             raise Unauthorized("missing or wrong bearer token (Authorization: Bearer ...)")
         request[HEADER_AUTHENTICATED] = True
-        return await handler(request)
 
-    return middleware
+    return guard
 
 
 def authorized(request: web.BaseRequest, expected: bytes) -> bool:

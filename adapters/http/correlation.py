@@ -36,21 +36,25 @@ def given(request: web.BaseRequest, header: str) -> UUID | None:
 def trace_id_of(request: web.BaseRequest) -> str:
     """The call's trace id: the task's when the call made or named one, else the caller's,
     else a fresh one (kept for the rest of the call)."""
-    if TRACE_KEY not in request:
-        request[TRACE_KEY] = str(given(request, TRACE_HEADER) or uuid.uuid4())
-    return str(request[TRACE_KEY])
+    # One lookup (a request's `in` is Mapping's, a lookup and a KeyError when absent).
+    found = request.get(TRACE_KEY)
+    if found is None:
+        found = request[TRACE_KEY] = str(given(request, TRACE_HEADER) or uuid.uuid4())
+    return str(found)
 
 
 def request_id_of(request: web.BaseRequest) -> str:
-    if REQUEST_KEY not in request:
-        request[REQUEST_KEY] = str(given(request, REQUEST_HEADER) or uuid.uuid4())
-    return str(request[REQUEST_KEY])
+    found = request.get(REQUEST_KEY)
+    if found is None:
+        found = request[REQUEST_KEY] = str(given(request, REQUEST_HEADER) or uuid.uuid4())
+    return str(found)
 
 
 def task_id_of(request: web.BaseRequest) -> str | None:
     """The task the call is about: set by the route that made it, else the path's task_id."""
-    if TASK_KEY in request:
-        return str(request[TASK_KEY])
+    found = request.get(TASK_KEY)
+    if found is not None:
+        return str(found)
     match_info = getattr(request, "match_info", None)
     text = None if match_info is None else match_info.get("task_id")
     try:  # a client's path segment is logged only when it is an id
@@ -59,15 +63,16 @@ def task_id_of(request: web.BaseRequest) -> str | None:
         return None
 
 
-def about_task(request: web.BaseRequest, task_id: UUID, trace_id: UUID, request_id: UUID) -> None:
-    """The call made (or found again) this task: its ids are the call's from now on."""
-    request[TASK_KEY] = str(task_id)
-    request[TRACE_KEY] = str(trace_id)
-    request[REQUEST_KEY] = str(request_id)
+def about_task(request: web.BaseRequest, task_id: str, trace_id: str, request_id: str) -> None:
+    """The call made (or found again) this task: its ids (as text) are the call's from now on."""
+    request[TASK_KEY] = task_id
+    request[TRACE_KEY] = trace_id
+    request[REQUEST_KEY] = request_id
 
 
-async def stamp(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: every answer (errors and the WebSocket's 101 included) carries
-    both ids, so a caller that sent none can still quote them."""
+def stamp(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    """Before an answer goes out (app.py's on_response_prepare): every answer (errors and the
+    WebSocket's 101 included) carries both ids, so a caller that sent none can still quote
+    them."""
     response.headers[TRACE_HEADER] = trace_id_of(request)
     response.headers[REQUEST_HEADER] = request_id_of(request)

@@ -1,4 +1,5 @@
-"""Error middleware: every failure becomes {error_code, error_message, trace_id, details}."""
+"""Error answers: every failure becomes {error_code, error_message, trace_id, details}
+(answered by the edge middleware, adapters/http/edge.py)."""
 
 from __future__ import annotations
 
@@ -66,39 +67,35 @@ def error_response(
     )
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    response = await _answer(request, handler)
-    if isinstance(response, web.Response) and not request.content.is_eof():
-        # A body we did not read is not drained by aiohttp on our behalf (a compressed one
-        # would even be decoded to be thrown away): close the connection after answering.
-        response.force_close()
-    return response
-
-
-async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except ChiffonError as exc:
+def error_answer(request: web.Request, exc: Exception) -> web.Response:
+    """The answer to a call that failed with `exc` (called by the edge middleware while it
+    handles `exc`): a ChiffonError as its code says, an HTTP error with its status, anything
+    else a 500 logged with the call's trace id. An HTTP exception under 400 (a redirect) is
+    not a failure: it is raised again, for aiohttp to answer."""
+    if isinstance(exc, ChiffonError):
         headers = _headers_for(exc)
         return error_response(request, exc.error_code, exc.message, exc.details, headers=headers)
-    except web.HTTPRequestEntityTooLarge as exc:
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
         return error_response(request, 1004, f"request body too large: {exc.text}")
-    except web.HTTPException as exc:
+    if isinstance(exc, web.HTTPException):
         if exc.status < 400:
-            raise
+            raise exc
         code = 1000 if exc.status < 500 else 5000
         allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         return error_response(request, code, exc.reason, status=exc.status, headers=allow)
-    except ConnectionError:
-        if not _client_gone(request):
-            return _internal_error(request)
+    if isinstance(exc, ConnectionError) and _client_gone(request):
         # The client hung up mid-request: nothing wrong on our side. The answer goes nowhere
         # (aiohttp drops it quietly); raising would have aiohttp log a 500 with a traceback.
         log.info("client went away during %s %.200r", request.method, request.raw_path)
         return error_response(request, 1000, "the client went away", status=400)
-    except Exception:
-        return _internal_error(request)
+    return _internal_error(request)
+
+
+def close_if_unread(request: web.Request, response: web.StreamResponse) -> None:
+    """A body we did not read is not drained by aiohttp on our behalf (a compressed one would
+    even be decoded to be thrown away): close the connection after answering."""
+    if isinstance(response, web.Response) and not request.content.is_eof():
+        response.force_close()
 
 
 def _headers_for(exc: ChiffonError) -> Mapping[str, str] | None:

@@ -40,7 +40,7 @@ async def rerun(request: web.Request) -> web.Response:
     require_json_if_any(request)
     body = load(_request_schema, await json_object(request)) if request.body_exists else {}
     task, _ = await request.app[SERVICE].rerun(original, body.get("task_id"))
-    about_task(request, task.task_id, task.trace_id, task.request_id)
+    about_task(request, str(task.task_id), str(task.trace_id), str(task.request_id))
     return web.json_response(
         {
             "task_id": str(task.task_id),

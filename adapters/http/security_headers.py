@@ -30,7 +30,8 @@ HEADERS: Final = {
 }
 
 
-async def stamp(_: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: added to every answer, unless a handler set its own."""
+def stamp(response: web.StreamResponse) -> None:
+    """Before an answer goes out (app.py's on_response_prepare): added to every answer,
+    unless a handler set its own."""
     for name, value in HEADERS.items():
         response.headers.setdefault(name, value)

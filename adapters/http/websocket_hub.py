@@ -120,7 +120,10 @@ class WebSocketHub:
 
     def _on_event(self, event: Event) -> None:
         """Offered only to the connections that hold a subscription the event matches (the
-        index): the cost of a change does not grow with everyone else's subscriptions."""
+        index): the cost of a change does not grow with everyone else's subscriptions. With
+        no subscription at all (an API used only by polling), nothing is built."""
+        if not self._index:
+            return
         out = OutEvent(event)
         for conn in list(self._index.interested(out.wanted)):
             try:

@@ -90,7 +90,10 @@ class InMemoryTaskRepository(TaskRepository):
         self._by_request[task.request_id] = task.task_id
         self._events[task.task_id] = [event.numbered(task.task_id, 1)]
         bisect.insort(self._order, (task.created_at, task.task_id))
-        return self._store(stored, outbox), True
+        self._keep(stored, outbox)
+        # A task created is the task as given (as the PostgreSQL store answers): the caller's
+        # own object shares nothing with the one stored, so it needs no copy.
+        return (task if task.revision == 1 else _copy(stored)), True
 
     async def get(self, task_id: UUID) -> Task | None:
         task = self._tasks.get(task_id)
@@ -346,6 +349,11 @@ class InMemoryTaskRepository(TaskRepository):
         return list(self._outbox.values())
 
     def _store(self, task: Task, outbox: Sequence[OutboxMessage]) -> Task:
+        """Keep `task` (and its outbox messages); a copy of it for the caller."""
+        self._keep(task, outbox)
+        return _copy(task)
+
+    def _keep(self, task: Task, outbox: Sequence[OutboxMessage]) -> None:
         self._tasks[task.task_id] = task
         self._slots.track(task)
         if _held(task):
@@ -367,12 +375,10 @@ class InMemoryTaskRepository(TaskRepository):
         else:
             self._forget_active(task)
         self._add_outbox(outbox)
-        stored = _copy(task)
         if task.status in TERMINAL and task.task_id not in self._finished:
             self._finished[task.task_id] = task.finished_at or task.updated_at
             while len(self._finished) > self._max_finished:
                 self._delete(next(iter(self._finished)))
-        return stored
 
     async def delete_finished(self, before: datetime, limit: int) -> int:
         gone = 0

@@ -9,6 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from adapters.http.auth_throttle import AUTH_THROTTLE, BURST
+from adapters.http.host_check import MAX_HOSTS_KEPT
 from tests.http.conftest import Factory
 
 pytestmark = pytest.mark.parametrize("make_api", ["memory"], indirect=True)
@@ -76,6 +77,21 @@ async def test_own_names_ip_literals_and_listed_hosts_pass(make_api: Factory, ho
     client, _ = await make_api(allowed_hosts="ops.example, other.example")
     resp = await client.get("/api/v1/tasks", headers={"Host": host})
     assert resp.status == 200, await resp.text()
+
+
+async def test_hosts_beyond_those_kept_are_answered_as_before(make_api: Factory) -> None:
+    """The guard keeps its answer per Host, up to MAX_HOSTS_KEPT: past that it starts over,
+    and every answer is still the right one."""
+    client, _ = await make_api()
+    for n in range(3 * MAX_HOSTS_KEPT):
+        ip, name = f"10.0.{n // 250}.{n % 250}", f"evil{n}.example"
+        assert (await client.get("/api/v1/tasks", headers={"Host": ip})).status == 200
+        await refused(client, "GET", "/api/v1/tasks", 403, 4031, headers={"Host": name})
+        if n % 50 == 0:  # one seen long ago, asked again
+            await refused(
+                client, "GET", "/api/v1/tasks", 403, 4031, headers={"Host": "evil0.example"}
+            )
+            assert (await client.get("/api/v1/tasks", headers={"Host": "10.0.0.0"})).status == 200
 
 
 async def test_with_a_token_the_token_is_the_check(make_api: Factory) -> None:

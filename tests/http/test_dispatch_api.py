@@ -1,4 +1,6 @@
+import json
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -191,3 +193,17 @@ async def assert_no_violations(api: TestClient, settled: bool = False) -> None:
     assert resp.status == 200, await resp.text()
     report = await resp.json()
     assert report["violations"] == [], report["violations"]
+
+
+@pytest.mark.parametrize("later", [False, True])
+async def test_the_dispatch_answer_is_the_json_it_always_was(api: TestClient, later: bool) -> None:
+    """The answer is written as text: byte for byte what json.dumps gave of its fields."""
+    start = (datetime.now(UTC) + timedelta(hours=1)).isoformat() if later else None
+    resp = await api.post("/api/v1/dispatch", json=body(not_before=start))
+    assert resp.status == 200 and resp.content_type == "application/json"
+    assert resp.charset == "utf-8"
+    text = await resp.text()
+    answer = json.loads(text)
+    assert list(answer) == ["task_id", "trace_id", "request_id", "status", "not_before"]
+    assert text == json.dumps(answer)
+    assert answer["not_before"] == start

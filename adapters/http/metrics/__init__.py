@@ -1,2 +1,3 @@
 """Prometheus metrics: what they are (registry), how task changes feed them (recorder), the
-HTTP middleware that times every call and writes the access line, and GET /metrics."""
+observer that times every call and writes its access line (for the edge middleware),
+and GET /metrics."""

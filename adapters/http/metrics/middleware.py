@@ -1,29 +1,29 @@
-"""One middleware for what every API call leaves behind: its metrics and one access line."""
+"""What every API call leaves behind: its metrics and one access line."""
 
 from __future__ import annotations
 
 import logging
-import time
+from collections.abc import Callable
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 from prometheus_client import Counter, Histogram
 
 from adapters.http.correlation import request_id_of, task_id_of, trace_id_of
-from adapters.http.errors import Handler
 from adapters.http.metrics.registry import ChiffonMetrics
 
 log = logging.getLogger("chiffon.access")
+
+Observe = Callable[[web.Request, web.StreamResponse, float], None]  # a call, its answer, seconds
 
 UNMATCHED = "(unmatched)"  # never the raw path: a label per URL would be unbounded
 QUIET_PREFIXES = ("/ui/",)  # the dashboard's static files: counted, not logged
 
 
-def observe_requests(metrics: ChiffonMetrics) -> Middleware:
+def request_observer(metrics: ChiffonMetrics) -> Observe:
     """Count and time every request by route template and status, and log one access line
     (method, route, http_status, duration_ms, trace_id, request_id, and the task_id when the
     call is about a task). Values and tokens never appear: only the route template, never the
-    query, the body or the headers."""
+    query, the body or the headers. Called by the edge middleware once the call is answered."""
 
     # The labelled children, looked up once per (method, route, status): labels() checks and
     # joins its values and takes a lock every time. Bounded like the metrics themselves.
@@ -39,11 +39,7 @@ def observe_requests(metrics: ChiffonMetrics) -> Middleware:
             children[(method, route, status)] = found
         return found
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        started = time.perf_counter()
-        response = await handler(request)  # the error middleware inside answers every failure
-        elapsed = time.perf_counter() - started
+    def observe(request: web.Request, response: web.StreamResponse, elapsed: float) -> None:
         route = route_of(request)
         status = response.status
         requests, seconds = series(request.method, route, status)
@@ -52,9 +48,8 @@ def observe_requests(metrics: ChiffonMetrics) -> Middleware:
             seconds.observe(elapsed)
         if not request.path.startswith(QUIET_PREFIXES):
             _access_line(request, route, status, elapsed)
-        return response
 
-    return middleware
+    return observe
 
 
 def route_of(request: web.Request) -> str:

@@ -5,6 +5,8 @@ arrive through `deliver`, not here), so counting here counts each change once cl
 
 from __future__ import annotations
 
+from prometheus_client import Counter
+
 from adapters.http.metrics.registry import ChiffonMetrics
 from chiffon.events import Event, TaskChanged
 from chiffon.model import ChangeKind
@@ -15,6 +17,10 @@ class MeteredNotifier(Notifier):
     def __init__(self, inner: Notifier, metrics: ChiffonMetrics) -> None:
         self._inner = inner
         self._metrics = metrics
+        # Each work type's dispatch counter, looked up once: labels() checks and joins its
+        # values and takes a lock every time, and every dispatch counts. Work types are
+        # bounded (routes and advertised types), as the metric's own children are.
+        self._dispatched: dict[str, Counter] = {}
 
     async def publish(self, event: Event) -> None:
         if isinstance(event, TaskChanged):
@@ -28,7 +34,10 @@ class MeteredNotifier(Notifier):
         m, task = self._metrics, event.task
         work_type = task.work_type
         if event.change == ChangeKind.DISPATCHED:
-            m.dispatched.labels(work_type).inc()
+            counter = self._dispatched.get(work_type)
+            if counter is None:
+                counter = self._dispatched[work_type] = m.dispatched.labels(work_type)
+            counter.inc()
             return
         started = event.change == ChangeKind.STARTED or event.started
         if started and task.attempt == 1 and task.started_at is not None:
