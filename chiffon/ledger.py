@@ -95,8 +95,8 @@ class TaskLedger:
         for a concurrency slot is stored without its work: admission sends it."""
         held = waits_for_slot(task)
         kind = ChangeKind.DISPATCHED
-        announced = [self._outbox.announce(task, kind)]
-        messages = announced if held else self._outbox.work_announced(task, kind)
+        announced = self._outbox.announce(task, kind)
+        messages = [announced] if held else [announced, self._outbox.work(task)]
         stored, created = await self._tasks.create(task, c.dispatched(task), messages)
         if created:
             self._fresh.submit(messages)
