@@ -180,22 +180,38 @@ class AgentRuntime:
         running = StatusUpdate(req.task_id, self.agent_id, req.attempt, True, lease=req.lease)
         confirming = asyncio.ensure_future(self._bus.publish(running))
         stop = asyncio.Event()
-        task = asyncio.create_task(self._run(req, stop))
+        announced: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(self._run(req, stop, announced))
         self._running[req.task_id] = (task, stop)
         self._attempts[req.task_id] = req.attempt
         self._changed.set()
         try:
             await confirming
-            if not delivery.held:  # the channel closed: the broker delivers it again
-                _log_given_back(req)
-                self._give_back(task)
-                return
-            await delivery.ack()
-        except Exception:
-            log.exception("could not start task", extra=_fields(req))
-            self._give_back(task)
+        except asyncio.CancelledError:
+            announced.set_result(None)  # stopping: the result, if any, is not held back
+            raise
+        except Exception as exc:
+            # Unconfirmed is not unsent: the connection may have dropped after the broker
+            # routed `running`, and then this agent holds the attempt and a redelivered copy
+            # is refused wherever it lands. So the run goes on, and `running` is sent again
+            # ahead of its reports (ADR 0018); the message goes back too, in case it was not.
+            log.warning("running not confirmed (%s); sending it again", exc, extra=_fields(req))
+            self._reporter.send(running)
+            announced.set_result(None)
             with contextlib.suppress(Exception):
                 await delivery.reject(requeue=True)
+            return
+        announced.set_result(None)
+        if not delivery.held:
+            # The channel closed after `running` was confirmed: the orchestrator has this
+            # agent as the attempt's holder, so the run goes on here (ADR 0018); the copy the
+            # broker delivers again is dropped here as a duplicate, or refused elsewhere.
+            log.info(
+                "work message delivered again; this agent holds the attempt", extra=_fields(req)
+            )
+            return
+        with contextlib.suppress(Exception):
+            await delivery.ack()
 
     async def _supersede(self, task_id: UUID) -> None:
         """A later attempt of a task this agent still runs: the orchestrator counted this agent
@@ -206,15 +222,10 @@ class AgentRuntime:
         old.cancel()
         await asyncio.gather(old, return_exceptions=True)
 
-    def _give_back(self, task: asyncio.Task[None]) -> None:
-        """Stop a handler whose delivery is the broker's again, without a result: the work
-        is delivered again (here or elsewhere) and runs there."""
-        task.cancel()
-
-    async def _run(self, req: WorkRequest, stop: asyncio.Event) -> None:
+    async def _run(self, req: WorkRequest, stop: asyncio.Event, announced: Awaitable[None]) -> None:
         started = time.monotonic()
         try:
-            outcome = await self._call(req, stop)
+            outcome = await self._call(req, stop, announced)
         except asyncio.CancelledError:
             if not stop.is_set():  # shutting down: the loss policy takes it from here
                 raise
@@ -224,6 +235,7 @@ class AgentRuntime:
             self._attempts.pop(req.task_id, None)
             self._slots.release()
             self._changed.set()
+        await announced  # `running` confirmed or queued first: the result goes after it
         status, done, error = fit_to_send(*outcome)
         duration_ms = int((time.monotonic() - started) * 1000)
         log.info("%s %s in %d ms", req.work_type, status.value, duration_ms, extra=_fields(req))
@@ -245,7 +257,7 @@ class AgentRuntime:
         )
 
     async def _call(
-        self, req: WorkRequest, stop: asyncio.Event
+        self, req: WorkRequest, stop: asyncio.Event, announced: Awaitable[None]
     ) -> tuple[ResultStatus, HandlerOutcome, str | None]:
         handler = self._handlers.get(req.work_type)
         if handler is None:
@@ -253,6 +265,7 @@ class AgentRuntime:
             return ResultStatus.FAILED, HandlerOutcome(exit_code=127), msg
 
         async def progress(percent: int | None, message: str | None) -> None:
+            await announced  # after `running`, never ahead of it
             text = None if message is None else clean_text(str(message))[:MAX_PROGRESS_CHARS]
             self._reporter.send(
                 StatusUpdate(

@@ -50,9 +50,11 @@ async def eventually(
     what: str,
     interval: float = 0.05,
     alive: Callable[[], None] = lambda: None,
+    describe: Callable[[T], str] = lambda value: _short(value),
 ) -> T:
     """Poll `probe` until `until(value)`; fail with the last value after `timeout` seconds.
-    `alive` is called between polls and may raise (a process we depend on died)."""
+    `alive` is called between polls and may raise (a process we depend on died);
+    `describe` says what the last value was when it fails."""
     deadline = time.monotonic() + timeout
     while True:
         value = await probe()
@@ -60,7 +62,7 @@ async def eventually(
             return value
         alive()
         if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout}s; last value: {_short(value)}")
+            raise AssertionError(f"{what}: not within {timeout}s; last value: {describe(value)}")
         await asyncio.sleep(interval)
 
 
@@ -101,6 +103,16 @@ class Proc:
 
     def tail(self, lines: int = TAIL_LINES) -> str:
         return "\n".join(self.log().splitlines()[-lines:])
+
+    def notable(self, lines: int = TAIL_LINES) -> str:
+        """The last lines that are not routine: warnings, errors, tracebacks, and info
+        lines other than access lines (a polling test fills the tail with those)."""
+        keep = [
+            line
+            for line in self.log().splitlines()
+            if '"logger": "chiffon.access"' not in line or '"level": "info"' not in line
+        ]
+        return "\n".join(keep[-lines:])
 
     def check_alive(self) -> None:
         if not self.alive:
@@ -236,7 +248,7 @@ class Cluster:
         if failed:
             for proc in self.procs:
                 print(f"\n----- {proc.name} (pid {proc.pid}, exit {proc.process.returncode})")
-                print(proc.tail())
+                print(proc.notable(lines=120))
         await self.http.close()
         if self._db is not None:
             await self._db.close()
@@ -356,6 +368,20 @@ class Cluster:
         def summary(rows: list[dict[str, Any]]) -> Counter[str]:
             return Counter(r["status"] for r in rows)
 
+        def stuck(rows: list[dict[str, Any]]) -> str:
+            # What a flake needs to be diagnosed: which tasks did not end, where they stand,
+            # and whether an agent ever ran them.
+            open_rows = [r for r in rows if r["status"] not in terminal]
+            missing = set(task_ids) - {r["task_id"] for r in rows}
+            starts, ends = self.runs("start"), self.runs("end")
+            lines = [f"statuses {dict(summary(rows))}; {len(missing)} not stored"]
+            for r in open_rows[:8]:
+                lines.append(
+                    f"  {r['task_id']} {r['status']} attempt {r['attempt']} agent {r['agent_id']}"
+                    f" starts {starts[r['task_id']]} ends {ends[r['task_id']]}"
+                )
+            return "\n".join(lines)
+
         rows = await eventually(
             lambda: self.tasks(task_ids),
             done,
@@ -363,6 +389,7 @@ class Cluster:
             f"{len(task_ids)} tasks finished",
             interval=0.1,
             alive=check,
+            describe=stuck,
         )
         assert done(rows), summary(rows)
         return rows
