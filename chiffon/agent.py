@@ -63,6 +63,8 @@ class AgentRuntime:
         self._reporter = Reporter(bus)
         self._running: dict[UUID, tuple[asyncio.Task[None], asyncio.Event]] = {}
         self._attempts: dict[UUID, int] = {}  # the attempt each running task is at here
+        # Per running task: done once its `running` was confirmed (the orchestrator hears it).
+        self._heard: dict[UUID, asyncio.Future[None]] = {}
         self._cancelled: OrderedDict[UUID, None] = OrderedDict()
         self._background: set[asyncio.Task[Any]] = set()
         self._stopping = False
@@ -161,7 +163,13 @@ class AgentRuntime:
     async def _take(self, delivery: WorkDelivery) -> None:
         req = delivery.request
         if req.task_id in self._cancelled or req.attempt <= self._attempts.get(req.task_id, 0):
-            await delivery.ack()  # cancelled before it started, or a duplicate delivery
+            # Cancelled before it started, or a copy of a run at work here: acked once the
+            # orchestrator surely heard of that run (were this agent to die before, the copy
+            # goes back to the queue and runs elsewhere, so the task is not left pending).
+            run_heard = self._heard.get(req.task_id)
+            if run_heard is not None:
+                await asyncio.shield(run_heard)
+            await delivery.ack()
             return
         if req.task_id in self._running:
             await self._supersede(req.task_id)
@@ -180,10 +188,15 @@ class AgentRuntime:
         running = StatusUpdate(req.task_id, self.agent_id, req.attempt, True, lease=req.lease)
         confirming = asyncio.ensure_future(self._bus.publish(running))
         stop = asyncio.Event()
-        announced: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        # `announced`: `running` is confirmed or queued, so what the run reports goes after it.
+        # `heard`: `running` is confirmed, so the orchestrator knows who runs the attempt.
+        announced: asyncio.Future[None] = loop.create_future()
+        heard: asyncio.Future[None] = loop.create_future()
         task = asyncio.create_task(self._run(req, stop, announced))
         self._running[req.task_id] = (task, stop)
         self._attempts[req.task_id] = req.attempt
+        self._heard[req.task_id] = heard
         self._changed.set()
         try:
             await confirming
@@ -192,20 +205,20 @@ class AgentRuntime:
             raise
         except Exception as exc:
             # Unconfirmed is not unsent: the connection may have dropped after the broker
-            # routed `running`, and then this agent holds the attempt and a redelivered copy
-            # is refused wherever it lands. So the run goes on, and `running` is sent again
-            # ahead of its reports (ADR 0018); the message goes back too, in case it was not.
+            # routed `running`, and then this agent holds the attempt and a copy delivered
+            # again is refused wherever it lands. So the run goes on, and `running` is sent
+            # again ahead of its reports (ADR 0018); the message is acked once it is heard.
             log.warning("running not confirmed (%s); sending it again", exc, extra=_fields(req))
-            self._reporter.send(running)
+            sent = self._reporter.send(running)
             announced.set_result(None)
-            with contextlib.suppress(Exception):
-                await delivery.reject(requeue=True)
-            return
-        announced.set_result(None)
+            await asyncio.shield(sent)
+        else:
+            announced.set_result(None)
+        heard.set_result(None)
         if not delivery.held:
-            # The channel closed after `running` was confirmed: the orchestrator has this
-            # agent as the attempt's holder, so the run goes on here (ADR 0018); the copy the
-            # broker delivers again is dropped here as a duplicate, or refused elsewhere.
+            # The channel closed: the broker delivers the message again. The orchestrator has
+            # (or will have) this agent as the attempt's holder, so the run goes on here (ADR
+            # 0018); the copy is dropped here as a duplicate, or refused elsewhere.
             log.info(
                 "work message delivered again; this agent holds the attempt", extra=_fields(req)
             )
@@ -233,6 +246,7 @@ class AgentRuntime:
         finally:
             self._running.pop(req.task_id, None)
             self._attempts.pop(req.task_id, None)
+            self._heard.pop(req.task_id, None)
             self._slots.release()
             self._changed.set()
         await announced  # `running` confirmed or queued first: the result goes after it

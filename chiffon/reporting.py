@@ -18,14 +18,19 @@ class Reporter:
 
     def __init__(self, bus: AgentBus, max_backoff_s: float = 5.0) -> None:
         self._bus = bus
-        self._queue: asyncio.Queue[StatusUpdate | WorkResult] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[StatusUpdate | WorkResult, asyncio.Future[None]]] = (
+            asyncio.Queue()
+        )
         self._max_backoff_s = max_backoff_s
         self._pump: asyncio.Task[None] | None = None
 
-    def send(self, message: StatusUpdate | WorkResult) -> None:
-        self._queue.put_nowait(message)
+    def send(self, message: StatusUpdate | WorkResult) -> asyncio.Future[None]:
+        """Queue `message`; the future is done once the bus took it (publish confirmed)."""
+        published: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((message, published))
         if self._pump is None or self._pump.done():
             self._pump = asyncio.create_task(self._drain())
+        return published
 
     async def flush(self, timeout_s: float) -> None:
         """Wait until everything queued was published (or `timeout_s` passed)."""
@@ -36,11 +41,13 @@ class Reporter:
 
     async def _drain(self) -> None:
         while not self._queue.empty():
-            message = self._queue.get_nowait()
+            message, published = self._queue.get_nowait()
             backoff = 0.05
             while True:
                 try:
                     await self._bus.publish(message)
+                    if not published.done():
+                        published.set_result(None)
                     break
                 except Exception as exc:
                     log.warning("report not sent (%s); retrying in %.2fs", exc, backoff)

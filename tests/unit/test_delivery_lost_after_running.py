@@ -7,6 +7,7 @@ must go on and report (ADR 0018). It gave the work back instead, and the task st
 from __future__ import annotations
 
 import asyncio
+from uuid import uuid4
 
 import pytest
 
@@ -15,9 +16,10 @@ from adapters.memory.bus import InMemoryAgentBus
 from chiffon.agent import AgentRuntime
 from chiffon.credentials import AgentIdentity
 from chiffon.handlers import HandlerContext, HandlerRegistry
-from chiffon.model import Heartbeat, StatusUpdate, TaskStatus, WorkResult
+from chiffon.messages import work_request_for
+from chiffon.model import Heartbeat, OutboxMessage, StatusUpdate, TaskStatus, WorkResult
 from ports.bus import BusUnavailable, CancelHandler, WorkDelivery, WorkHandler
-from tests.helpers import Stack, StaticProbe, eventually, new_agent
+from tests.helpers import TEST_KEY, Stack, StaticProbe, eventually, new_agent
 
 S = TaskStatus
 
@@ -90,3 +92,72 @@ async def _count(runs: list[str]) -> int:
 
 async def _running(runtime: AgentRuntime) -> object:
     return runtime.running_tasks
+
+
+class _RunningUnconfirmed(InMemoryAgentBus):
+    """The first `running` fails unrouted; sent again, it goes out only once `back` is set
+    (the broker is away meanwhile). Every work delivery is kept, to see when it is settled."""
+
+    def __init__(self, broker: InMemoryBroker, agent_id: object) -> None:
+        super().__init__(broker, agent_id)  # type: ignore[arg-type]
+        self.back = asyncio.Event()
+        self.failed = False
+        self.deliveries: list[WorkDelivery] = []
+
+    async def consume(
+        self, agent_type: str, prefetch: int, on_work: WorkHandler, on_cancel: CancelHandler
+    ) -> None:
+        async def remember(delivery: WorkDelivery) -> None:
+            self.deliveries.append(delivery)
+            await on_work(delivery)
+
+        await super().consume(agent_type, prefetch, remember, on_cancel)
+
+    async def publish(self, message: StatusUpdate | WorkResult | Heartbeat) -> None:
+        if isinstance(message, StatusUpdate) and message.running:
+            if not self.failed:
+                self.failed = True
+                raise BusUnavailable("no confirm: the broker is away")
+            await self.back.wait()
+        await super().publish(message)
+
+
+async def test_work_is_acked_only_once_its_run_is_heard_of(stack: Stack) -> None:
+    """Until the orchestrator surely heard that this agent runs the task, neither the work
+    message nor a copy of it is acked: were the agent to die meanwhile, the message goes back
+    to the queue and runs elsewhere instead of leaving the task pending for ever."""
+    release = asyncio.Event()
+    runs: list[str] = []
+    handlers = HandlerRegistry()
+
+    @handlers.register("echo")
+    async def wait(ctx: HandlerContext) -> dict[str, int]:
+        runs.append("start")
+        await release.wait()
+        return {"attempt": ctx.attempt}
+
+    agent_id, key = new_agent()
+    bus = _RunningUnconfirmed(stack.broker, agent_id)
+    agent = AgentRuntime(bus, handlers, AgentIdentity("demo", key), StaticProbe(), 2, 30.0)
+    await agent.start()
+    stack.agents.append((agent, bus))
+    task = await stack.dispatch("echo")
+    await eventually(lambda: _count(runs), lambda n: n == 1)
+    assert bus.failed
+    copy = work_request_for(await stack.task(task.task_id), TEST_KEY)
+    await stack.wired.bus.publish([OutboxMessage(uuid4(), copy, stack.clock.now())])
+    await eventually(lambda: _count(bus.deliveries), lambda n: n == 2)
+    await asyncio.sleep(0.05)
+    assert [d.held for d in bus.deliveries] == [True, True]  # neither acked, nor given back
+    assert (await stack.task(task.task_id)).status is S.PENDING
+
+    bus.back.set()  # `running` goes out: the orchestrator hears it, both are acked
+    await stack.until_status(task.task_id, S.RUNNING)
+    await eventually(lambda: _held(bus.deliveries), lambda held: held == [False, False])
+    release.set()
+    done = await stack.until_status(task.task_id, S.COMPLETED)
+    assert (done.agent_id, done.result, len(runs)) == (agent.agent_id, {"attempt": 1}, 1)
+
+
+async def _held(deliveries: list[WorkDelivery]) -> list[bool]:
+    return [d.held for d in deliveries]
