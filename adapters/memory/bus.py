@@ -189,6 +189,15 @@ class InMemoryAgentBus(AgentBus):
     async def close(self) -> None:
         self.kill()
 
+    def drop_work(self) -> None:
+        """The connection drops and comes back: the work this agent holds unacked goes back
+        to the queue (delivered again, here or to another agent) and it consumes again."""
+        work = self._work
+        if work is None or not work.active:
+            return
+        self._broker.cancel(work)
+        self._work = self._broker.consume(work.queue, work.prefetch, work.deliver)
+
     def kill(self) -> None:
         """Drop the connection at once, as a crashed process would: unacked work is requeued."""
         if not self._connected:

@@ -43,6 +43,7 @@ class FaultRates:
     max_delay_s: float = 3.0
     store_write: float = 0.01  # a task write fails (the store is unreachable)
     publish: float = 0.01  # a work publish is not confirmed (the relay tries again)
+    connection_drop: float = 0.01  # an agent's connection drops right after a `running`
 
 
 class FaultDice:
@@ -90,6 +91,18 @@ class FaultyAgentBus(AgentBus):
             if self.beats_paused or self._dice.roll("heartbeat_dropped", rates.drop):
                 return
             await self._inner.publish(message)
+            return
+        if (
+            isinstance(message, StatusUpdate)
+            and message.running
+            and self._dice.roll("connection_dropped", rates.connection_drop)
+        ):
+            # The connection drops just after the broker routed `running`: the work the agent
+            # holds unacked goes back to the queue, and the confirm may be lost with it.
+            await self._inner.publish(message)
+            self._inner.drop_work()
+            if self._dice.random.random() < 0.5:
+                raise BusUnavailable("simulated: the connection dropped before the confirm")
             return
         progress = isinstance(message, StatusUpdate) and not message.running
         if progress and self._dice.roll("progress_dropped", rates.drop):

@@ -57,7 +57,7 @@ from ports.task_repository import TaskRepository
 Say = Callable[[str], None]
 AGENT_TYPE = "demo"
 KEY_LIMITS = {"db-1": 1, "db-2": 2, "db-3": 3}  # concurrency keys of a fifth of the tasks
-NO_FAULTS = FaultRates(drop=0, duplicate=0, delay=0, store_write=0, publish=0)
+NO_FAULTS = FaultRates(drop=0, duplicate=0, delay=0, store_write=0, publish=0, connection_drop=0)
 
 
 class SimulatedReplica(Protocol):
