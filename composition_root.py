@@ -311,6 +311,7 @@ def _config(settings: Settings) -> OrchestratorConfig:
         routing=RoutingTable.parse(settings.routes),
         heartbeat_interval_s=settings.heartbeat_interval_s,
         missed_heartbeats=settings.missed_heartbeats,
+        unlisted_after_s=settings.unlisted_after_s,
     )
 
 

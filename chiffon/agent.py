@@ -14,6 +14,7 @@ from uuid import UUID
 from chiffon.credentials import AgentIdentity
 from chiffon.handlers import HandlerContext, HandlerError, HandlerOutcome, HandlerRegistry
 from chiffon.json_values import clean_text
+from chiffon.message_limits import MAX_LIST_ITEMS
 from chiffon.model import (
     AgentStatus,
     Cancel,
@@ -117,12 +118,20 @@ class AgentRuntime:
                 status=AgentStatus.BUSY if busy else AgentStatus.ONLINE,
                 capabilities=tuple(sorted(self._handlers)),
                 max_concurrency=self._concurrency,
-                running_tasks=self.running_tasks if running is None else running,
+                running_tasks=self._listed() if running is None else running,
                 resources=self._resources.sample(),
                 goodbye=goodbye,
                 agent_key=self._agent_key,
             )
         )
+
+    def _listed(self) -> tuple[UUID, ...]:
+        """What a heartbeat lists as running: the tasks at work here and those whose result
+        is still to be sent (to the orchestrator, both are running here)."""
+        unsent = self._reporter.unsent_results()
+        if not unsent:
+            return self.running_tasks
+        return tuple(dict.fromkeys((*self._running, *unsent)))[:MAX_LIST_ITEMS]
 
     async def _heartbeats(self) -> None:
         # Beat every interval, and soon after the set of running tasks changed, so the

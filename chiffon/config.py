@@ -21,6 +21,9 @@ class OrchestratorConfig:
     routing: RoutingTable = attrs.Factory(RoutingTable)
     heartbeat_interval_s: float = 2.0
     missed_heartbeats: int = 3  # silent this many intervals: offline, its tasks lost
+    # A task stored `running` on a live agent whose heartbeats have not listed it for this
+    # long is not at work anywhere (an agent-side fault): its attempt is lost (ADR 0018).
+    unlisted_after_s: float = 30.0
     loss_policy: LossPolicy = LossPolicy.RETRY
     loss_policies: Mapping[str, LossPolicy] = attrs.Factory(dict)
     jitter: Callable[[], float] = random.random  # the random part of retries' backoff

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Final
 from uuid import UUID
 
 from chiffon.changes import Change, Fail, Retry, SettleCancel
@@ -17,6 +19,8 @@ from ports.notifier import Notifier
 from ports.task_repository import SweepQueries
 
 log = logging.getLogger(__name__)
+
+MAX_UNLISTED_TRACKED: Final = 10_000
 
 
 class LeaseKeeper:
@@ -34,6 +38,8 @@ class LeaseKeeper:
         self._ledger = ledger
         self._notifier = notifier
         self._config = config
+        self._checked_at: dict[UUID, datetime] = {}  # agent -> its last check for unlisted
+        self._unlisted_since: dict[tuple[UUID, int], datetime] = {}  # (task, attempt) -> when
 
     async def agent_lost(self, agent: Agent, only: frozenset[UUID] | None = None) -> None:
         """Announce the agent offline and apply the loss policy to what it was running (or,
@@ -42,6 +48,43 @@ class LeaseKeeper:
         held = await self._tasks.awaiting_cancel(agent.agent_id)
         held += await self._tasks.running_on(agent.agent_id)
         await self.reclaim(t for t in held if only is None or t.task_id in only)
+
+    async def reclaim_unlisted(self, agent: Agent, now: datetime) -> None:
+        """A live agent's heartbeat lists what it runs (and what it has results of still to
+        send). A task stored `running` on it that its beats have not listed for
+        `unlisted_after_s` is at work nowhere, and the loss policy takes it. Beats and reports
+        travel apart, so one beat that misses a task proves nothing (its result may be queued
+        behind it): the task must stay unlisted that long, and have started that long ago.
+        Checked at most every half of that per agent (one indexed query)."""
+        after = timedelta(seconds=self._config.unlisted_after_s)
+        last = self._checked_at.get(agent.agent_id)
+        if last is not None and now - last < after / 2:
+            return
+        if len(self._checked_at) >= MAX_UNLISTED_TRACKED:
+            self._checked_at.clear()
+        self._checked_at[agent.agent_id] = now
+        listed = set(agent.running_tasks)
+        lost: list[Task] = []
+        for task in await self._tasks.running_on(agent.agent_id):
+            key = (task.task_id, task.attempt)
+            if task.task_id in listed or task.started_at is None or now - task.started_at < after:
+                self._unlisted_since.pop(key, None)
+                continue
+            since = self._unlisted_since.setdefault(key, now)
+            if now - since >= after:
+                lost.append(task)
+        if len(self._unlisted_since) >= MAX_UNLISTED_TRACKED:
+            self._unlisted_since.clear()
+        for task in lost:
+            self._unlisted_since.pop((task.task_id, task.attempt), None)
+            log.warning(
+                "agent %s no longer runs attempt %d (its heartbeats have not listed it for %.0f s)",
+                agent.agent_id,
+                task.attempt,
+                self._config.unlisted_after_s,
+                extra=task_fields(task, agent_id=str(agent.agent_id)),
+            )
+        await self.reclaim(lost)
 
     async def reclaim(self, held: Iterable[Task]) -> None:
         """The loss policy for each task whose agent (its agent_id) is lost: a running one

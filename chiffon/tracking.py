@@ -196,6 +196,7 @@ class AgentMessageTracker:
                 extra=agent_fields(stored),
             )
         await self._notifier.publish(AgentUpdated(stored))
+        await self._leases.reclaim_unlisted(stored, stored.last_heartbeat_at)
 
 
 def _after_turns(turns: int, then: Callable[[], None]) -> None:

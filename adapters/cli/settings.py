@@ -43,6 +43,7 @@ class Settings:
     amqp_url: str | None = None
     heartbeat_interval_s: float = 2.0  # an agent silent for missed_heartbeats of these is lost
     missed_heartbeats: int = 3
+    unlisted_after_s: float = 30.0  # running on a live agent that stopped listing it: lost
     routes: str = ""
     api_token: str | None = None
     insecure: bool = False
@@ -92,6 +93,7 @@ class Settings:
         _within("CHIFFON_PORT", self.port, 0, 65535)
         _within("CHIFFON_HEARTBEAT_INTERVAL_S", self.heartbeat_interval_s, 0.05, 3600)
         _within("CHIFFON_MISSED_HEARTBEATS", self.missed_heartbeats, 2, 1000)
+        _within("CHIFFON_UNLISTED_AFTER_S", self.unlisted_after_s, 1, 86_400)
         _within("CHIFFON_CONCURRENCY", self.concurrency, 1, 10_000)
         _within("CHIFFON_AMQP_CONNECT_WAIT_S", self.amqp_connect_wait_s, 0, 3600)
         _within("CHIFFON_SHUTDOWN_GRACE_S", self.shutdown_grace_s, 0, 86_400)
