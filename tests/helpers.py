@@ -86,9 +86,11 @@ class Stack:
         concurrency: int = 2,
         agent_type: str = "demo",
         heartbeat_interval_s: float = 30.0,
+        bus_type: Callable[[InMemoryBroker, UUID], InMemoryAgentBus] = InMemoryAgentBus,
     ) -> tuple[AgentRuntime, InMemoryAgentBus]:
+        """An agent on the in-memory broker; `bus_type` makes its bus (a test's fault layer)."""
         agent_id, key = new_agent()
-        bus = InMemoryAgentBus(self.broker, agent_id)
+        bus = bus_type(self.broker, agent_id)
         runtime = AgentRuntime(
             bus,
             handlers,

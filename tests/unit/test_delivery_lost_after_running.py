@@ -7,58 +7,63 @@ must go on and report (ADR 0018). It gave the work back instead, and the task st
 from __future__ import annotations
 
 import asyncio
-from uuid import uuid4
+from functools import partial
+from uuid import UUID, uuid4
 
 import pytest
 
 from adapters.memory.broker import InMemoryBroker
 from adapters.memory.bus import InMemoryAgentBus
 from chiffon.agent import AgentRuntime
-from chiffon.credentials import AgentIdentity
 from chiffon.handlers import HandlerContext, HandlerRegistry
 from chiffon.messages import work_request_for
 from chiffon.model import Heartbeat, OutboxMessage, StatusUpdate, TaskStatus, WorkResult
 from ports.bus import BusUnavailable, CancelHandler, WorkDelivery, WorkHandler
-from tests.helpers import TEST_KEY, Stack, StaticProbe, eventually, new_agent
+from tests.helpers import TEST_KEY, Stack, eventually
 
 S = TaskStatus
 
 
-class _DropsAfterRunning(InMemoryAgentBus):
-    """Routes the first `running` and then loses the connection's work: the unacked message
-    goes back to the queue and this agent takes no more (the redelivery goes elsewhere).
-    `confirmed`: whether the `running`'s confirm came back before the drop."""
+class _KeepsDeliveries(InMemoryAgentBus):
+    """Keeps every work delivery, to lose it or to see when it is settled."""
 
-    def __init__(self, broker: InMemoryBroker, agent_id: object, confirmed: bool) -> None:
-        super().__init__(broker, agent_id)  # type: ignore[arg-type]
-        self.confirmed = confirmed
-        self.dropped = False
-        self._held: list[WorkDelivery] = []
+    def __init__(self, broker: InMemoryBroker, agent_id: UUID) -> None:
+        super().__init__(broker, agent_id)
+        self.deliveries: list[WorkDelivery] = []
 
     async def consume(
         self, agent_type: str, prefetch: int, on_work: WorkHandler, on_cancel: CancelHandler
     ) -> None:
         async def remember(delivery: WorkDelivery) -> None:
-            self._held.append(delivery)
+            self.deliveries.append(delivery)
             await on_work(delivery)
 
         await super().consume(agent_type, prefetch, remember, on_cancel)
+
+
+class _DropsAfterRunning(_KeepsDeliveries):
+    """Routes the first `running` and then loses the connection's work: the unacked message
+    goes back to the queue and this agent takes no more (the redelivery goes elsewhere).
+    `confirmed`: whether the `running`'s confirm came back before the drop."""
+
+    def __init__(self, broker: InMemoryBroker, agent_id: UUID, confirmed: bool) -> None:
+        super().__init__(broker, agent_id)
+        self.confirmed = confirmed
+        self.dropped = False
 
     async def publish(self, message: StatusUpdate | WorkResult | Heartbeat) -> None:
         await super().publish(message)
         if isinstance(message, StatusUpdate) and message.running and not self.dropped:
             self.dropped = True
             await self.stop_consuming()
-            for delivery in self._held:
+            for delivery in self.deliveries:
                 await delivery.reject(requeue=True)  # the broker has it back: not held
             if not self.confirmed:
                 raise BusUnavailable("connection lost before the confirm came back")
 
 
-@pytest.mark.parametrize("confirmed", [True, False], ids=["confirmed", "unconfirmed"])
-async def test_the_holder_of_an_attempt_whose_delivery_was_lost_finishes_it(
-    stack: Stack, confirmed: bool
-) -> None:
+def _waiting_echo() -> tuple[HandlerRegistry, asyncio.Event, list[str]]:
+    """An echo that waits for `release`; each start is counted in `runs`."""
     release = asyncio.Event()
     runs: list[str] = []
     handlers = HandlerRegistry()
@@ -69,11 +74,17 @@ async def test_the_holder_of_an_attempt_whose_delivery_was_lost_finishes_it(
         await release.wait()
         return {"attempt": ctx.attempt}
 
-    agent_id, key = new_agent()
-    bus = _DropsAfterRunning(stack.broker, agent_id, confirmed)
-    first = AgentRuntime(bus, handlers, AgentIdentity("demo", key), StaticProbe(), 1, 30.0)
-    await first.start()
-    stack.agents.append((first, bus))
+    return handlers, release, runs
+
+
+@pytest.mark.parametrize("confirmed", [True, False], ids=["confirmed", "unconfirmed"])
+async def test_the_holder_of_an_attempt_whose_delivery_was_lost_finishes_it(
+    stack: Stack, confirmed: bool
+) -> None:
+    handlers, release, runs = _waiting_echo()
+    dropping = partial(_DropsAfterRunning, confirmed=confirmed)
+    first, bus = await stack.add_agent(handlers, concurrency=1, bus_type=dropping)
+    assert isinstance(bus, _DropsAfterRunning)
     task = await stack.dispatch("echo")
     running = await stack.until_status(task.task_id, S.RUNNING)
     assert running.agent_id == first.agent_id and bus.dropped
@@ -94,24 +105,14 @@ async def _running(runtime: AgentRuntime) -> object:
     return runtime.running_tasks
 
 
-class _RunningUnconfirmed(InMemoryAgentBus):
+class _RunningUnconfirmed(_KeepsDeliveries):
     """The first `running` fails unrouted; sent again, it goes out only once `back` is set
-    (the broker is away meanwhile). Every work delivery is kept, to see when it is settled."""
+    (the broker is away meanwhile)."""
 
-    def __init__(self, broker: InMemoryBroker, agent_id: object) -> None:
-        super().__init__(broker, agent_id)  # type: ignore[arg-type]
+    def __init__(self, broker: InMemoryBroker, agent_id: UUID) -> None:
+        super().__init__(broker, agent_id)
         self.back = asyncio.Event()
         self.failed = False
-        self.deliveries: list[WorkDelivery] = []
-
-    async def consume(
-        self, agent_type: str, prefetch: int, on_work: WorkHandler, on_cancel: CancelHandler
-    ) -> None:
-        async def remember(delivery: WorkDelivery) -> None:
-            self.deliveries.append(delivery)
-            await on_work(delivery)
-
-        await super().consume(agent_type, prefetch, remember, on_cancel)
 
     async def publish(self, message: StatusUpdate | WorkResult | Heartbeat) -> None:
         if isinstance(message, StatusUpdate) and message.running:
@@ -126,21 +127,9 @@ async def test_work_is_acked_only_once_its_run_is_heard_of(stack: Stack) -> None
     """Until the orchestrator surely heard that this agent runs the task, neither the work
     message nor a copy of it is acked: were the agent to die meanwhile, the message goes back
     to the queue and runs elsewhere instead of leaving the task pending for ever."""
-    release = asyncio.Event()
-    runs: list[str] = []
-    handlers = HandlerRegistry()
-
-    @handlers.register("echo")
-    async def wait(ctx: HandlerContext) -> dict[str, int]:
-        runs.append("start")
-        await release.wait()
-        return {"attempt": ctx.attempt}
-
-    agent_id, key = new_agent()
-    bus = _RunningUnconfirmed(stack.broker, agent_id)
-    agent = AgentRuntime(bus, handlers, AgentIdentity("demo", key), StaticProbe(), 2, 30.0)
-    await agent.start()
-    stack.agents.append((agent, bus))
+    handlers, release, runs = _waiting_echo()
+    agent, bus = await stack.add_agent(handlers, concurrency=2, bus_type=_RunningUnconfirmed)
+    assert isinstance(bus, _RunningUnconfirmed)
     task = await stack.dispatch("echo")
     await eventually(lambda: _count(runs), lambda n: n == 1)
     assert bus.failed

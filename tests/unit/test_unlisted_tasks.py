@@ -6,16 +6,16 @@ behind the beat), and an agent lists the tasks whose result it has still to send
 from __future__ import annotations
 
 import asyncio
+from uuid import UUID
 
 from adapters.memory.broker import InMemoryBroker
 from adapters.memory.bus import InMemoryAgentBus
 from chiffon.agent import AgentRuntime
 from chiffon.config import OrchestratorConfig
-from chiffon.credentials import AgentIdentity
 from chiffon.handlers import HandlerContext, HandlerRegistry
 from chiffon.model import Agent, Heartbeat, StatusUpdate, TaskStatus, WorkResult
 from ports.bus import BusUnavailable
-from tests.helpers import Stack, StaticProbe, eventually, new_agent
+from tests.helpers import Stack, eventually
 
 S = TaskStatus
 
@@ -87,8 +87,8 @@ async def test_a_listed_task_is_left_alone_however_long_it_runs(stack: Stack) ->
 class _ResultsHeldBack(InMemoryAgentBus):
     """Results are not confirmed until `back` is set; every heartbeat is kept."""
 
-    def __init__(self, broker: InMemoryBroker, agent_id: object) -> None:
-        super().__init__(broker, agent_id)  # type: ignore[arg-type]
+    def __init__(self, broker: InMemoryBroker, agent_id: UUID) -> None:
+        super().__init__(broker, agent_id)
         self.back = asyncio.Event()
         self.beats: list[Heartbeat] = []
 
@@ -109,11 +109,8 @@ async def test_a_heartbeat_lists_the_tasks_whose_result_is_still_to_be_sent(
     async def quick(ctx: HandlerContext) -> dict[str, int]:
         return {"attempt": ctx.attempt}
 
-    agent_id, key = new_agent()
-    bus = _ResultsHeldBack(stack.broker, agent_id)
-    runtime = AgentRuntime(bus, handlers, AgentIdentity("demo", key), StaticProbe(), 2, 30.0)
-    await runtime.start()
-    stack.agents.append((runtime, bus))
+    runtime, bus = await stack.add_agent(handlers, concurrency=2, bus_type=_ResultsHeldBack)
+    assert isinstance(bus, _ResultsHeldBack)
     task = await stack.dispatch("echo")
     await stack.until_status(task.task_id, S.RUNNING)
     await eventually(lambda: _running(runtime), lambda r: r == ())  # the handler returned
