@@ -1,14 +1,19 @@
-"""Five-field cron expressions and their next fire time in a time zone (ADR 0011)."""
+"""Five-field cron expressions and their next fire time in a time zone (ADR 0011).
+
+Parsing and evaluation are cronsim's: a maintained evaluator that follows Debian's (Vixie)
+cron, clock changes included. cronsim is pure computation (no I/O), so the domain may use it.
+This module adds the `@daily`-style macros, error messages that name the field, answers in
+UTC, and a cache of parsed expressions."""
 
 from __future__ import annotations
 
 import functools
-import re
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime
 from typing import Final
 from zoneinfo import ZoneInfo
 
 import attrs
+from cronsim import CronSim, CronSimError
 
 MACROS: Final = {
     "@yearly": "0 0 1 1 *",
@@ -19,32 +24,15 @@ MACROS: Final = {
     "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }
-_MONTHS: Final = (
-    "jan",
-    "feb",
-    "mar",
-    "apr",
-    "may",
-    "jun",
-    "jul",
-    "aug",
-    "sep",
-    "oct",
-    "nov",
-    "dec",
+# Each field: the name cronsim's errors use, ours, and what it takes.
+_FIELDS: Final = (
+    ("minute", "minute", "0-59"),
+    ("hour", "hour", "0-23"),
+    ("day-of-month", "day of month", "1-31, or L (the last day), LW (the last weekday)"),
+    ("month", "month", "1-12 or jan-dec"),
+    ("day-of-week", "day of week", "0-7 or sun-sat (0 and 7: Sunday), fri#2, 5L"),
 )
-_DAYS: Final = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-# (name, lowest, highest, names for lowest onwards)
-_FIELDS: Final[tuple[tuple[str, int, int, tuple[str, ...]], ...]] = (
-    ("minute", 0, 59, ()),
-    ("hour", 0, 23, ()),
-    ("day of month", 1, 31, ()),
-    ("month", 1, 12, _MONTHS),
-    ("day of week", 0, 7, _DAYS),
-)
-_PART: Final = re.compile(r"^(\*|[a-z0-9]+(?:-[a-z0-9]+)?)(?:/(\d+))?$")
-# A date with a match exists within 28 years (the calendar repeats); this bounds the search.
-_SEARCH_DAYS: Final = 366 * 28
+_CHECKED_FROM: Final = datetime(2000, 1, 1)
 
 
 class CronError(ValueError):
@@ -53,79 +41,22 @@ class CronError(ValueError):
 
 @attrs.frozen
 class Cron:
-    """A parsed expression: the allowed values of each field. Day of month and day of week
-    follow Vixie cron: when both are restricted, a day matching either one matches."""
+    """A valid expression: `fields` is what cronsim evaluates (a macro expanded)."""
 
     expression: str
-    minutes: frozenset[int]
-    hours: frozenset[int]
-    days: frozenset[int]
-    months: frozenset[int]
-    weekdays: frozenset[int]  # 0 = Sunday
-    days_restricted: bool
-    weekdays_restricted: bool
-
-    def matches_day(self, day: date) -> bool:
-        if day.month not in self.months:
-            return False
-        in_days = day.day in self.days
-        in_weekdays = (day.isoweekday() % 7) in self.weekdays
-        if self.days_restricted and self.weekdays_restricted:
-            return in_days or in_weekdays
-        return in_days and in_weekdays
+    fields: str
 
     def next_after(self, after: datetime, zone: ZoneInfo) -> datetime | None:
-        """The first fire time strictly after `after` (aware), in UTC; None if none exists.
-
-        Wall times are read in `zone`; when clocks change, Vixie cron's rule applies (see
-        `instants`)."""
-        # A wall time before `after`'s own, less any offset change around it, is before it.
-        offsets = [(after + timedelta(days=d)).astimezone(zone).utcoffset() for d in (-1, 0, 1)]
-        change = max(o for o in offsets if o is not None) - min(o for o in offsets if o is not None)
-        floor = after.astimezone(zone).replace(tzinfo=None) - change - timedelta(minutes=1)
-        start = floor.date()
-        for offset in range(_SEARCH_DAYS):
-            day = start + timedelta(days=offset)
-            if not self.matches_day(day):
-                continue
-            for hour in sorted(self.hours):
-                if datetime.combine(day, time(hour, 59)) < floor:
-                    continue
-                for minute in sorted(self.minutes):
-                    wall = datetime.combine(day, time(hour, minute))
-                    if wall < floor:
-                        continue
-                    for at in instants(wall, zone, every_hour=len(self.hours) == 24):
-                        if at > after:
-                            return at
-        return None
-
-
-def instants(wall: datetime, zone: ZoneInfo, *, every_hour: bool) -> list[datetime]:
-    """The UTC instants at which a naive wall time in `zone` fires, in order.
-
-    As Vixie cron: an expression that runs every hour follows elapsed time (a wall time that
-    happens twice when clocks go back fires twice; one skipped when they go forward, never);
-    any other fires once: at the first occurrence, or at the end of the gap (so instants never
-    go backwards as wall time grows, and a daily 02:30 still runs on the day of the change)."""
-    first = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
-    second = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
-    if first.astimezone(zone).replace(tzinfo=None) != wall:  # in a gap
-        return [] if every_hour else [_gap_end(second, first, wall, zone)]
-    if second != first and every_hour:
-        return [first, second]
-    return [first]
-
-
-def _gap_end(low: datetime, high: datetime, wall: datetime, zone: ZoneInfo) -> datetime:
-    """The earliest whole minute in (low, high] whose wall time in `zone` is past `wall`."""
-    while high - low > timedelta(minutes=1):
-        mid = (low + (high - low) / 2).replace(second=0, microsecond=0)
-        if mid.astimezone(zone).replace(tzinfo=None) > wall:
-            high = mid
-        else:
-            low = mid
-    return high
+        """The first fire time strictly after `after` (aware), in UTC; None if there is none
+        within cronsim's horizon (50 years). Wall times are read in `zone`: when clocks
+        change, an expression that runs every hour follows elapsed time (a skipped wall time
+        does not run, a repeated one runs twice) and any other runs once (at the end of the
+        gap, or at the first occurrence)."""
+        try:
+            at = next(CronSim(self.fields, after.astimezone(zone)))
+        except StopIteration:
+            return None
+        return at.astimezone(UTC)
 
 
 @functools.lru_cache(maxsize=512)
@@ -133,47 +64,27 @@ def parse(expression: str) -> Cron:
     """Parse five fields (minute hour day-of-month month day-of-week) or a macro such as
     @daily; names (jan, mon), ranges, lists and steps are allowed. Raises CronError."""
     text = " ".join(expression.lower().split())
-    fields = MACROS.get(text, text).split(" ")
-    if len(fields) != 5:
-        raise CronError(f"needs 5 fields (minute hour day month weekday), got {len(fields)}")
-    values = [_field(f, *spec) for f, spec in zip(fields, _FIELDS, strict=True)]
-    weekdays = frozenset(d % 7 for d in values[4])
-    return Cron(
-        expression=expression.strip(),
-        minutes=values[0],
-        hours=values[1],
-        days=values[2],
-        months=values[3],
-        weekdays=weekdays,
-        days_restricted=not fields[2].startswith("*"),
-        weekdays_restricted=not fields[4].startswith("*"),
-    )
+    fields = MACROS.get(text, text)
+    parts = fields.split(" ")
+    if len(parts) != 5:
+        raise CronError(f"needs 5 fields (minute hour day month weekday), got {len(parts)}")
+    try:
+        CronSim(fields, _CHECKED_FROM)
+    except CronSimError as exc:
+        raise CronError(_explain(str(exc), parts)) from None
+    return Cron(expression=expression.strip(), fields=fields)
 
 
-def _field(text: str, name: str, low: int, high: int, names: tuple[str, ...]) -> frozenset[int]:
-    found: set[int] = set()
-    for part in text.split(","):
-        match = _PART.match(part)
-        if match is None:
-            raise CronError(f"{name}: {part!r} is not a value, range, list or step")
-        span, step_text = match.groups()
-        step = 1 if step_text is None else int(step_text)
-        if step < 1:
-            raise CronError(f"{name}: a step must be at least 1")
-        if span == "*":
-            first, last = low, high
-        else:
-            ends = [_value(v, name, low, high, names) for v in span.split("-")]
-            first, last = ends[0], ends[-1] if len(ends) == 2 or step_text is None else high
-            if first > last:
-                raise CronError(f"{name}: range {span!r} goes backwards")
-        found.update(range(first, last + 1, step))
-    return frozenset(found)
+def _explain(error: str, parts: list[str]) -> str:
+    """cronsim says "Bad minute": name the field, quote it, and say what it takes."""
+    for (theirs, ours, takes), part in zip(_FIELDS, parts, strict=True):
+        if theirs not in error.lower():
+            continue
+        if theirs == "day-of-month" and all(_a_day(d) for d in part.split(",")):
+            return f"{ours}: {part!r} never comes in month {parts[3]!r}"
+        return f"{ours}: {part!r} is not valid (takes {takes}; ranges, lists and steps)"
+    return f"not a valid cron expression: {error}"
 
 
-def _value(text: str, name: str, low: int, high: int, names: tuple[str, ...]) -> int:
-    if text in names:
-        return low + names.index(text)
-    if not text.isdigit() or not low <= int(text) <= high:
-        raise CronError(f"{name}: {text!r} is not between {low} and {high}")
-    return int(text)
+def _a_day(text: str) -> bool:
+    return text.isdigit() and 1 <= int(text) <= 31

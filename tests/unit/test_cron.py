@@ -3,7 +3,6 @@
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-import attrs
 import pytest
 
 from chiffon.cron import CronError, parse
@@ -36,18 +35,34 @@ def test_next_is_strictly_after() -> None:
 
 
 def test_names_ranges_steps_and_lists() -> None:
-    cron = parse("5-20/5,59 9-17 * jan,jul mon-fri")
-    assert cron.minutes == {5, 10, 15, 20, 59}
-    assert cron.hours == set(range(9, 18))
-    assert cron.months == {1, 7}
-    assert cron.weekdays == {1, 2, 3, 4, 5}
+    # 9:05, 9:10 ... 17:59 on weekdays of January and July.
+    after = datetime(2026, 1, 2, 16, 56, tzinfo=UTC)  # a Friday, 17:56 in Paris
+    assert fires("5-20/5,59 9-17 * jan,jul mon-fri", after, 3) == [
+        "2026-01-02T17:59:00+01:00",
+        "2026-01-05T09:05:00+01:00",
+        "2026-01-05T09:10:00+01:00",
+    ]
 
 
 def test_sunday_is_zero_or_seven_and_macros_expand() -> None:
-    assert parse("0 0 * * 7").weekdays == {0}
-    assert attrs.evolve(parse("@weekly"), expression="") == attrs.evolve(
-        parse("0 0 * * 0"), expression=""
-    )
+    after = datetime(2026, 1, 1, tzinfo=UTC)  # a Thursday
+    assert fires("0 0 * * 7", after, 1) == fires("0 0 * * 0", after, 1)
+    assert fires("@weekly", after, 2) == fires("0 0 * * 0", after, 2)
+    assert parse("@daily").fields == "0 0 * * *"
+
+
+def test_the_last_day_of_the_month_and_the_nth_weekday() -> None:
+    after = datetime(2026, 1, 1, tzinfo=UTC)
+    assert fires("0 9 L * *", after, 2) == [
+        "2026-01-31T09:00:00+01:00",
+        "2026-02-28T09:00:00+01:00",
+    ]
+    assert fires("0 9 * * mon#2", after, 1) == ["2026-01-12T09:00:00+01:00"]
+
+
+def test_a_date_that_never_comes_is_refused() -> None:
+    with pytest.raises(CronError, match="day of month: '30,31' never comes in month '2'"):
+        parse("0 0 30,31 2 *")
 
 
 def test_day_of_month_or_day_of_week_when_both_are_restricted() -> None:
@@ -98,16 +113,17 @@ def test_an_hourly_schedule_follows_elapsed_time_across_both_changes() -> None:
     ("expr", "says"),
     [
         ("* * * *", "needs 5 fields"),
-        ("60 * * * *", "minute: '60' is not between 0 and 59"),
-        ("* 24 * * *", "hour"),
-        ("* * 0 * *", "day of month"),
-        ("* * * 13 *", "month"),
-        ("* * * * 8", "day of week"),
-        ("*/0 * * * *", "step must be at least 1"),
-        ("5-1 * * * *", "goes backwards"),
-        ("0 0 L * *", "day of month"),
-        ("0 0 ? * *", "day of month"),
+        ("60 * * * *", "minute: '60' is not valid (takes 0-59"),
+        ("* 24 * * *", "hour: '24'"),
+        ("* * 0 * *", "day of month: '0'"),
+        ("* * * 13 *", "month: '13'"),
+        ("* * * * 8", "day of week: '8'"),
+        ("*/0 * * * *", "minute: '*/0'"),
+        ("5-1 * * * *", "minute: '5-1'"),
+        ("0 0 15W * *", "day of month: '15w'"),
+        ("0 0 ? * *", "day of month: '?'"),
         ("@every_5m", "needs 5 fields"),
+        ("0 0 0 * * *", "needs 5 fields"),
     ],
 )
 def test_invalid_expressions_say_which_field(expr: str, says: str) -> None:

@@ -199,7 +199,7 @@ def test_timing_problems_name_the_field() -> None:
     bad_zone = Timing(cron="* * * * *", timezone="Mars/Olympus", interval_s=None, anchor=T0)
     assert list(bad_zone.problems()) == ["timezone"]
     never = Timing(cron="0 0 31 2 *", timezone="UTC", interval_s=None, anchor=T0)
-    assert never.problems() == {"cron": ["matches no date (e.g. 31 February)"]}
+    assert never.problems() == {"cron": ["day of month: '31' never comes in month '2'"]}
     tiny = Timing(cron=None, timezone="UTC", interval_s=0.1, anchor=T0)
     assert list(tiny.problems()) == ["interval_s"]
 
