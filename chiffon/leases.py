@@ -39,7 +39,9 @@ class LeaseKeeper:
         self._notifier = notifier
         self._config = config
         self._checked_at: dict[UUID, datetime] = {}  # agent -> its last check for unlisted
-        self._unlisted_since: dict[tuple[UUID, int], datetime] = {}  # (task, attempt) -> when
+        # agent -> (task, attempt) -> since when its beats leave it out; rebuilt at each check,
+        # so a suspect that finished meanwhile is forgotten.
+        self._unlisted_since: dict[UUID, dict[tuple[UUID, int], datetime]] = {}
 
     async def agent_lost(self, agent: Agent, only: frozenset[UUID] | None = None) -> None:
         """Announce the agent offline and apply the loss policy to what it was running (or,
@@ -60,23 +62,28 @@ class LeaseKeeper:
         last = self._checked_at.get(agent.agent_id)
         if last is not None and now - last < after / 2:
             return
-        if len(self._checked_at) >= MAX_UNLISTED_TRACKED:
+        if len(self._checked_at) >= MAX_UNLISTED_TRACKED:  # agents of past runs
             self._checked_at.clear()
+            self._unlisted_since.clear()
         self._checked_at[agent.agent_id] = now
         listed = set(agent.running_tasks)
+        before = self._unlisted_since.get(agent.agent_id, {})
+        suspects: dict[tuple[UUID, int], datetime] = {}
         lost: list[Task] = []
         for task in await self._tasks.running_on(agent.agent_id):
-            key = (task.task_id, task.attempt)
             if task.task_id in listed or task.started_at is None or now - task.started_at < after:
-                self._unlisted_since.pop(key, None)
                 continue
-            since = self._unlisted_since.setdefault(key, now)
+            key = (task.task_id, task.attempt)
+            since = before.get(key, now)
             if now - since >= after:
                 lost.append(task)
-        if len(self._unlisted_since) >= MAX_UNLISTED_TRACKED:
-            self._unlisted_since.clear()
+            else:
+                suspects[key] = since
+        if suspects:
+            self._unlisted_since[agent.agent_id] = suspects
+        else:
+            self._unlisted_since.pop(agent.agent_id, None)
         for task in lost:
-            self._unlisted_since.pop((task.task_id, task.attempt), None)
             log.warning(
                 "agent %s no longer runs attempt %d (its heartbeats have not listed it for %.0f s)",
                 agent.agent_id,
